@@ -1,0 +1,37 @@
+"""The asyncpg pool, confined to one service's schema."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python values, through msgspec (fast, strict).
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: msgspec.json.encode(value).decode(),
+        decoder=msgspec.json.decode,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(
+    dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10
+) -> asyncpg.Pool:
+    """A pool whose connections resolve unqualified names in `schema` only."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"nodebyte-{schema}"},
+    )
+
+
+async def ping(pool: asyncpg.Pool) -> bool:
+    try:
+        async with pool.acquire(timeout=2) as conn:
+            return await conn.fetchval("SELECT 1", timeout=2) == 1
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False

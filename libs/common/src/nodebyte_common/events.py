@@ -1,0 +1,324 @@
+"""The event catalogue: one msgspec Struct per event type, in one place.
+
+Each event carries its routing key (`TYPE`) and schema version (`VERSION`).
+Payloads hold ids, timestamps and counts: never a token, password or API key.
+Publishers build these Structs; consumers decode into them by type.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+import msgspec
+
+SyncKind = Literal["full", "locations", "nodes", "servers", "users"]
+
+
+class Event(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
+    """Base of every event payload."""
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+
+# --- sync -----------------------------------------------------------------
+
+
+class SyncRequested(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "sync.requested"
+    sync_log_id: UUID
+    kind: SyncKind = "full"
+    skip_users: bool = False
+    requested_by: str | None = None
+    requested_at: datetime
+
+
+class SyncProgress(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "sync.progress"
+    sync_log_id: UUID
+    step: str
+    items_total: int
+    items_processed: int
+    items_failed: int = 0
+    percentage: float
+    message: str = ""
+
+
+class SyncCompleted(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "sync.completed"
+    sync_log_id: UUID
+    kind: SyncKind
+    items_total: int
+    items_synced: int
+    items_failed: int = 0
+    duration_seconds: float
+    counts: dict[str, int] = {}
+
+
+class SyncFailed(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "sync.failed"
+    sync_log_id: UUID
+    kind: SyncKind
+    error: str
+    step: str | None = None
+    items_synced: int = 0
+    duration_seconds: float
+
+
+class SyncCancelRequested(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "sync.cancel_requested"
+    sync_log_id: UUID
+    requested_by: str | None = None
+
+
+class SyncCancelled(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "sync.cancelled"
+    sync_log_id: UUID
+    kind: SyncKind
+    step: str | None = None
+    items_synced: int = 0
+    duration_seconds: float
+
+
+class SyncLogsCleanupRequested(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "sync.logs_cleanup_requested"
+    retention_days: int = 30
+
+
+# --- hytale-auth ----------------------------------------------------------
+
+
+class TokenRefreshed(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "token.refreshed"
+    account_id: UUID
+    expires_at: datetime
+
+
+class SessionCreated(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "session.created"
+    session_id: UUID
+    account_id: UUID
+    profile_uuid: UUID
+    server_id: int | None = None
+    expires_at: datetime
+
+
+class SessionRefreshed(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "session.refreshed"
+    session_id: UUID
+    account_id: UUID
+    server_id: int | None = None
+    expires_at: datetime
+
+
+class SessionDeleted(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "session.deleted"
+    session_id: UUID
+    account_id: UUID
+    server_id: int | None = None
+    reason: str = "requested"
+
+
+# --- notifier -------------------------------------------------------------
+
+
+class EmailRequested(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "email.requested"
+    email_id: UUID
+    to: list[str]
+    subject: str
+    template: str
+    data: dict[str, Any] = {}
+
+
+class EmailSent(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "email.sent"
+    email_id: UUID
+    template: str
+    attempts: int
+
+
+class EmailFailed(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "email.failed"
+    email_id: UUID
+    template: str
+    attempts: int
+    error: str
+
+
+class WebhookDispatchRequested(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "webhook.dispatch_requested"
+    dispatch_id: UUID
+    event: str
+    data: dict[str, Any] = {}
+
+
+class WebhookDelivered(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "webhook.delivered"
+    delivery_id: UUID
+    webhook_id: UUID | None = None
+    source_event_id: UUID
+    attempts: int
+    status_code: int
+
+
+# --- node-agent-gateway ---------------------------------------------------
+
+
+class NodeConnected(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "node.connected"
+    node_id: UUID
+    connected_at: datetime
+    replica: str
+
+
+class NodeDisconnected(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "node.disconnected"
+    node_id: UUID
+    disconnected_at: datetime
+    reason: str
+
+
+class NodeHealthReported(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "node.health_reported"
+    node_id: UUID
+    cpu_percent: float
+    memory_used_mb: int
+    memory_total_mb: int
+    disk_used_mb: int
+    disk_total_mb: int
+    container_count: int
+    reported_at: datetime
+
+
+class ServerStateChanged(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "server.state_changed"
+    server_id: UUID
+    node_id: UUID
+    previous_state: str | None = None
+    state: str
+    exit_code: int | None = None
+    changed_at: datetime
+
+
+class ServerCommandRequested(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "server.command_requested"
+    request_id: UUID
+    server_id: UUID
+    node_id: UUID | None = None
+    action: Literal["start", "stop", "restart", "kill", "install", "backup", "command"]
+    payload: dict[str, Any] = {}
+    requested_by: str | None = None
+
+
+class ServerCommandFailed(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "server.command_failed"
+    request_id: UUID
+    server_id: UUID
+    action: str
+    reason: str
+
+
+class BackupCompleted(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "backup.completed"
+    backup_id: UUID
+    server_id: UUID
+    size_bytes: int
+    success: bool
+    completed_at: datetime
+
+
+class AlertRaised(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "alert.raised"
+    alert_id: UUID
+    rule_type: str
+    severity: Literal["info", "warning", "critical"]
+    title: str
+    message: str
+    node_id: UUID | None = None
+    server_id: UUID | None = None
+    raised_at: datetime
+
+
+class AlertResolved(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "alert.resolved"
+    alert_id: UUID
+    resolved_at: datetime
+    resolved_by: str | None = None
+
+
+# --- settings and scheduler -----------------------------------------------
+
+
+class SettingsChanged(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "settings.changed"
+    owner: str
+    keys: list[str]
+    changed_by: str | None = None
+
+
+class JobFired(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "job.fired"
+    job_id: UUID
+    run_id: UUID
+    job_name: str
+    due_at: datetime
+    fired_at: datetime
+
+
+CATALOGUE: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        SyncRequested,
+        SyncProgress,
+        SyncCompleted,
+        SyncFailed,
+        SyncCancelRequested,
+        SyncCancelled,
+        SyncLogsCleanupRequested,
+        TokenRefreshed,
+        SessionCreated,
+        SessionRefreshed,
+        SessionDeleted,
+        EmailRequested,
+        EmailSent,
+        EmailFailed,
+        WebhookDispatchRequested,
+        WebhookDelivered,
+        NodeConnected,
+        NodeDisconnected,
+        NodeHealthReported,
+        ServerStateChanged,
+        ServerCommandRequested,
+        ServerCommandFailed,
+        BackupCompleted,
+        AlertRaised,
+        AlertResolved,
+        SettingsChanged,
+        JobFired,
+    )
+}
+
+# Fields whose names betray a secret; a test proves no event declares one.
+SECRET_FIELD_MARKERS = ("token", "password", "secret", "api_key", "apikey", "private_key")
+
+
+def dataschema(event_type: str, version: int) -> str:
+    """The CloudEvents `dataschema` naming an event's type and version."""
+    return f"urn:nodebyte:events:{event_type}:v{version}"
+
+
+def event_class(event_type: str) -> type[Event]:
+    """The Struct for a routing key; KeyError when the type is not catalogued."""
+    return CATALOGUE[event_type]
+
+
+def encode(event: Event) -> bytes:
+    return msgspec.json.encode(event)
+
+
+def decode(event_type: str, body: bytes) -> Event:
+    """Decode a body into its catalogued Struct; raises KeyError or msgspec errors."""
+    return msgspec.json.decode(body, type=event_class(event_type))

@@ -1,0 +1,129 @@
+"""JSON logs with trace and request ids, OpenTelemetry tracing, Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+
+import msgspec
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import Counter, Gauge, Histogram
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# --- metrics (one set per process; the `service` label tells them apart) ---
+
+HTTP_REQUESTS = Counter(
+    "nodebyte_http_requests_total",
+    "HTTP requests answered",
+    ["service", "route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "nodebyte_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS_PUBLISHED = Counter(
+    "nodebyte_events_published_total", "Events published with a broker confirm", ["service", "type"]
+)
+EVENTS_CONSUMED = Counter(
+    "nodebyte_events_consumed_total",
+    "Events handled by a consumer (outcome: processed or duplicate)",
+    ["service", "queue", "type", "outcome"],
+)
+EVENTS_RETRIED = Counter(
+    "nodebyte_events_retried_total", "Deliveries returned for a retry", ["service", "queue", "type"]
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "nodebyte_events_dead_lettered_total",
+    "Deliveries rejected to the dead-letter queue",
+    ["service", "queue", "type", "reason"],
+)
+OUTBOX_BACKLOG = Gauge("nodebyte_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "nodebyte_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
+DB_POOL_SIZE = Gauge("nodebyte_db_pool_connections", "Connections open in the pool", ["service"])
+DB_POOL_IN_USE = Gauge("nodebyte_db_pool_in_use", "Pool connections checked out", ["service"])
+
+
+# --- logging -----------------------------------------------------------------
+
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with trace, span and request ids when present."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        if (request_id := request_id_var.get()) is not None:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return msgspec.json.encode(entry, enc_hook=str).decode()
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Access logs cost half the throughput; request metrics and spans carry it.
+    for noisy in ("uvicorn.access", "aiormq", "aio_pika", "faststream.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- tracing -----------------------------------------------------------------
+
+
+def configure_tracing(service: str, otlp_endpoint: str = "") -> None:
+    """Spans are always made (ids in logs, context propagated); export is opt-in."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("nodebyte")
+
+
+def inject_trace_headers(carrier: dict[str, str] | None = None) -> dict[str, str]:
+    """The current trace context as W3C headers (`traceparent`, `tracestate`)."""
+    carrier = {} if carrier is None else carrier
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_trace_context(headers: dict[str, Any]) -> Any:
+    return propagate.extract({k: str(v) for k, v in headers.items()})

@@ -1,0 +1,179 @@
+"""Transactional outbox: write events with the change, publish them after commit.
+
+`enqueue` inserts the event in the caller's transaction and notifies the relay
+(NOTIFY is delivered at commit). `OutboxRelay` claims unsent rows with
+`FOR UPDATE SKIP LOCKED` (so replicas share the work and never publish the
+same row concurrently), publishes them with publisher confirms and mandatory
+routing, and marks them sent in the same transaction. A crash between publish
+and commit republishes the batch: delivery is at-least-once, and consumers
+de-duplicate by event id through the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from uuid import UUID
+
+import aio_pika
+import asyncpg
+import uuid6
+from aio_pika.abc import AbstractRobustConnection
+
+from nodebyte_common import events as catalogue
+from nodebyte_common.cloudevents import CONTENT_TYPE, build_headers
+from nodebyte_common.observability import (
+    EVENTS_PUBLISHED,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    inject_trace_headers,
+)
+from nodebyte_common.topology import declare_topology
+
+log = logging.getLogger(__name__)
+
+SENT_RETENTION = "1 day"  # published rows kept this long for inspection, then purged
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def enqueue(
+    conn: asyncpg.Connection, event: catalogue.Event, *, source: str, event_id: UUID | None = None
+) -> UUID:
+    """Add `event` to the outbox within the caller's transaction; return its id."""
+    event_id = event_id or uuid6.uuid7()
+    headers = build_headers(
+        event_id=event_id,
+        event_type=event.TYPE,
+        version=event.VERSION,
+        source=source,
+        time=datetime.now(UTC),
+        trace_headers=inject_trace_headers(),
+    )
+    await conn.execute(
+        "INSERT INTO outbox (id, type, version, payload, headers) VALUES ($1, $2, $3, $4, $5)",
+        event_id,
+        event.TYPE,
+        event.VERSION,
+        catalogue.encode(event),
+        headers,
+    )
+    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+    return event_id
+
+
+class OutboxRelay:
+    """Publishes a schema's outbox to the event exchange; run one per replica."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        schema: str,
+        service: str,
+        amqp_url: str,
+        prefix: str,
+        batch_size: int = 500,
+        idle_poll_seconds: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.service = service
+        self.amqp_url = amqp_url
+        self.prefix = prefix
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self._wake = asyncio.Event()
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.amqp_url)
+        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await declare_topology(channel, self.prefix)
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener(notify_channel(self.schema), self._on_notify)
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener(notify_channel(self.schema), self._on_notify)
+            await self.pool.release(self._listener)
+        if self._connection is not None:
+            await self._connection.close()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                published = await self.flush_once()
+            except Exception:
+                log.exception("outbox relay: publish failed; retrying")
+                published = 0
+                await asyncio.sleep(1.0)
+            if published < self.batch_size:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
+
+    async def flush_once(self) -> int:
+        """Publish one batch of unsent rows; return how many were published."""
+        assert self._exchange is not None, "start() the relay first"
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, type, payload, headers FROM outbox
+                   WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            # Publish concurrently: one round of confirms per batch, not per row.
+            await asyncio.gather(*(self._publish(row) for row in rows))
+            await conn.execute(
+                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
+                [row["id"] for row in rows],
+            )
+        for row in rows:
+            EVENTS_PUBLISHED.labels(self.service, row["type"]).inc()
+        return len(rows)
+
+    async def _publish(self, row: asyncpg.Record) -> None:
+        assert self._exchange is not None
+        headers = row["headers"]
+        message = aio_pika.Message(
+            body=row["payload"],
+            headers=headers,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(row["id"]),
+            type=row["type"],
+            app_id=self.service,
+            timestamp=datetime.now(UTC),
+        )
+        await self._exchange.publish(message, routing_key=row["type"], mandatory=True)
+
+    async def refresh_gauges(self) -> None:
+        """Backlog and age of the oldest unsent row; also purges old sent rows."""
+        async with self.pool.acquire() as conn:
+            backlog, oldest = await conn.fetchrow(
+                """SELECT count(*), extract(epoch FROM now() - min(created_at))
+                   FROM outbox WHERE sent_at IS NULL"""
+            )
+            await conn.execute(
+                f"DELETE FROM outbox WHERE sent_at < now() - interval '{SENT_RETENTION}'"
+            )
+        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(float(oldest or 0))

@@ -1,0 +1,187 @@
+"""A service's running parts: pool, migrations, broker, outbox relay, consumers.
+
+Every service's `app.py` builds one `Runtime`, registers its consumers and
+background loops, and hands `create_app` the routes; the Litestar lifespan
+starts everything in order (pool → migrations → relay → consumers → loops) and
+stops it in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from faststream.rabbit import RabbitBroker
+from litestar import Litestar
+
+from nodebyte_common.consumer import EventConsumer
+from nodebyte_common.db import create_pool, ping
+from nodebyte_common.migrations import migrate
+from nodebyte_common.observability import (
+    DB_POOL_IN_USE,
+    DB_POOL_SIZE,
+    configure_logging,
+    configure_tracing,
+)
+from nodebyte_common.outbox import OutboxRelay
+from nodebyte_common.settings import CommonSettings
+from nodebyte_common.topology import subscription
+from nodebyte_common.webapp import create_app
+
+log = logging.getLogger(__name__)
+
+GAUGE_INTERVAL_SECONDS = 5.0
+Loop = Callable[[], Awaitable[None]]
+
+
+class Runtime:
+    def __init__(
+        self, *, service: str, schema: str, settings: CommonSettings, migrations_dir: Path
+    ) -> None:
+        self.service = service
+        self.schema = schema
+        self.settings = settings
+        self.migrations_dir = migrations_dir
+        self.broker = RabbitBroker(settings.amqp_url, log_level=logging.DEBUG, app_id=service)
+        self.consumers: list[EventConsumer] = []
+        self._loops: list[tuple[str, Loop]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pool: asyncpg.Pool | None = None
+        self.relay: OutboxRelay | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the runtime has not started")
+        return self._pool
+
+    def consumer(self, purpose: str, *, retry_base_delay: float = 0.2) -> EventConsumer:
+        sub = subscription(self.service, purpose)
+        consumer = EventConsumer(
+            sub,
+            prefix=self.settings.amqp_prefix,
+            prefetch=self.settings.consumer_prefetch,
+            retry_base_delay=retry_base_delay,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    def loop(self, name: str, body: Loop) -> None:
+        """Run `body` as a background task for the life of the process."""
+        self._loops.append((name, body))
+
+    def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Close something (a client, a connection) when the service stops."""
+        self._on_stop.append(callback)
+
+    async def start(self) -> None:
+        s = self.settings
+        self._pool = await create_pool(
+            s.database_url, self.schema, min_size=s.db_pool_min, max_size=s.db_pool_max
+        )
+        async with self._pool.acquire() as conn:
+            await migrate(conn, self.schema, self.migrations_dir)
+        self.relay = OutboxRelay(
+            self._pool,
+            schema=self.schema,
+            service=self.service,
+            amqp_url=s.amqp_url,
+            prefix=s.amqp_prefix,
+        )
+        await self.relay.start()  # declares the topology before anyone consumes
+        for consumer in self.consumers:
+            consumer.attach(self.broker, self._pool)
+        await self.broker.start()
+        self.loop("gauges", self._refresh_gauges)
+        self._tasks = [asyncio.create_task(_forever(n, b), name=n) for n, b in self._loops]
+        log.info("service started", extra={"schema": self.schema})
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        for callback in reversed(self._on_stop):
+            with contextlib.suppress(Exception):
+                await callback()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def ready_db(self) -> bool:
+        return self._pool is not None and await ping(self._pool)
+
+    async def ready_broker(self) -> bool:
+        try:
+            return await self.broker.ping(timeout=2.0)
+        except Exception:
+            return False
+
+    async def _refresh_gauges(self) -> None:
+        while True:
+            pool = self.pool
+            DB_POOL_SIZE.labels(self.service).set(pool.get_size())
+            DB_POOL_IN_USE.labels(self.service).set(pool.get_size() - pool.get_idle_size())
+            if self.relay is not None:
+                await self.relay.refresh_gauges()
+            await asyncio.sleep(GAUGE_INTERVAL_SECONDS)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def create_app(self, route_handlers: Sequence[Any], **kwargs: Any) -> Litestar:
+        return create_app(
+            service=self.service,
+            route_handlers=route_handlers,
+            readiness={"database": self.ready_db, "broker": self.ready_broker},
+            lifespan=[self.lifespan],
+            cors_origins=self.settings.cors_origins,
+            max_body_bytes=self.settings.max_body_bytes,
+            **kwargs,
+        )
+
+
+async def _forever(name: str, body: Loop) -> None:
+    """Keep a background loop alive: log a crash and start it again."""
+    while True:
+        try:
+            await body()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop crashed; restarting", extra={"loop": name})
+            await asyncio.sleep(1.0)
+
+
+def serve(app: Litestar, settings: CommonSettings, service: str) -> None:
+    """Run the app under uvicorn with uvloop and httptools, access log off."""
+    import uvicorn
+
+    configure_logging(service, settings.log_level)
+    configure_tracing(service, settings.otel_exporter_otlp_endpoint)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+    )

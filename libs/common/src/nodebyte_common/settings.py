@@ -1,0 +1,78 @@
+"""Settings from environment variables, validated by msgspec.
+
+Each field of a settings Struct is read from the upper-cased variable of the
+same name (`database_url` <- `DATABASE_URL`). A missing or invalid variable
+stops the service with a message that names the variable, never its value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import TypeVar
+
+import msgspec
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+_FIELD_IN_ERROR = re.compile(r"`\$\.(\w+)`|field `(\w+)`")
+
+
+class SettingsError(RuntimeError):
+    """A required variable is missing or a variable has an invalid value."""
+
+
+def env_name(field: str) -> str:
+    """A field's variable: its encode name (`msgspec.field(name=...)`) upper-cased."""
+    return field.upper()
+
+
+def load_settings(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
+    """Build `cls` from the environment; raise SettingsError naming the variable."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, str] = {}
+    for field in msgspec.structs.fields(cls):
+        value = environ.get(env_name(field.encode_name))
+        if value is not None and value != "":
+            raw[field.encode_name] = value
+    try:
+        return msgspec.convert(raw, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_explain(cls, str(exc))) from None
+
+
+def _explain(cls: type, message: str) -> str:
+    match = _FIELD_IN_ERROR.search(message)
+    field = next((g for g in match.groups() if g), None) if match else None
+    if field is None:
+        return f"invalid settings for {cls.__name__}: {message}"
+    variable = env_name(field)
+    if "missing required field" in message:
+        return f"environment variable {variable} is required but not set"
+    reason = message.split(" - at ")[0]
+    return f"environment variable {variable} is invalid: {reason}"
+
+
+def csv(value: str) -> list[str]:
+    """Split a comma-separated variable into trimmed, non-empty items."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """What every service reads. Services extend it with their own fields."""
+
+    database_url: str
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Names every exchange and queue, so test runs and stacks never mix.
+    amqp_prefix: str = "nodebyte"
+    host: str = "0.0.0.0"
+    port: int = msgspec.field(default=8080)
+    service_token: str  # authenticates calls to /internal routes between services
+    log_level: str = "INFO"
+    otel_exporter_otlp_endpoint: str = ""  # empty: tracing on, export off
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    consumer_prefetch: int = 32
+    cors_origins: str = ""
+    max_body_bytes: int = 1_048_576

@@ -1,0 +1,125 @@
+"""The broker topology, declared in one place by every service at start.
+
+One durable topic exchange carries every event (routing key = event type).
+Each consumer has a quorum queue bound to the types it handles; a message it
+rejects, or that fails `DELIVERY_LIMIT` times, goes to its own dead-letter
+queue. Events no queue is bound to go to the alternate exchange's `unrouted`
+queue instead of vanishing. Every service declares the whole table, so an
+event published before its consumer first started is still queued for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, ExchangeType
+
+DELIVERY_LIMIT = 6  # deliveries before a transiently failing message is dead-lettered
+
+
+@dataclass(frozen=True)
+class Subscription:
+    service: str
+    purpose: str
+    event_types: tuple[str, ...]
+
+    def queue(self, prefix: str) -> str:
+        return f"{prefix}.{self.service}.{self.purpose}"
+
+    def dead_letter_queue(self, prefix: str) -> str:
+        return f"{self.queue(prefix)}.dlq"
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription(
+        "sync",
+        "requests",
+        ("sync.requested", "sync.cancel_requested", "sync.logs_cleanup_requested"),
+    ),
+    Subscription("notifier", "notifications", ("sync.completed", "sync.failed", "sync.cancelled")),
+)
+
+
+def subscription(service: str, purpose: str) -> Subscription:
+    for sub in SUBSCRIPTIONS:
+        if sub.service == service and sub.purpose == purpose:
+            return sub
+    raise KeyError(f"no subscription {service}.{purpose} in the topology")
+
+
+def exchange_name(prefix: str) -> str:
+    return f"{prefix}.events"
+
+
+def dead_letter_exchange_name(prefix: str) -> str:
+    return f"{prefix}.dead-letter"
+
+
+def unrouted_queue_name(prefix: str) -> str:
+    return f"{prefix}.unrouted"
+
+
+async def declare_topology(
+    channel: AbstractChannel, prefix: str, subscriptions: tuple[Subscription, ...] = SUBSCRIPTIONS
+) -> aio_pika.abc.AbstractExchange:
+    """Declare exchanges, queues and bindings (idempotent); return the event exchange."""
+    unrouted = await channel.declare_exchange(
+        f"{prefix}.unrouted", ExchangeType.FANOUT, durable=True
+    )
+    unrouted_queue = await channel.declare_queue(
+        unrouted_queue_name(prefix), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await unrouted_queue.bind(unrouted)
+    events = await channel.declare_exchange(
+        exchange_name(prefix),
+        ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": f"{prefix}.unrouted"},
+    )
+    dead_letter = await channel.declare_exchange(
+        dead_letter_exchange_name(prefix), ExchangeType.DIRECT, durable=True
+    )
+    for sub in subscriptions:
+        await _declare_subscription(channel, prefix, sub, events, dead_letter)
+    return events
+
+
+async def _declare_subscription(
+    channel: AbstractChannel,
+    prefix: str,
+    sub: Subscription,
+    events: aio_pika.abc.AbstractExchange,
+    dead_letter: aio_pika.abc.AbstractExchange,
+) -> None:
+    name = sub.queue(prefix)
+    dlq = await channel.declare_queue(
+        sub.dead_letter_queue(prefix), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dlq.bind(dead_letter, routing_key=name)
+    queue = await channel.declare_queue(name, durable=True, arguments=queue_arguments(prefix, name))
+    for event_type in sub.event_types:
+        await queue.bind(events, routing_key=event_type)
+
+
+def queue_arguments(prefix: str, name: str) -> dict[str, object]:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": dead_letter_exchange_name(prefix),
+        "x-dead-letter-routing-key": name,
+        # Dead-lettering that cannot lose a message on the way to the DLQ.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+async def delete_topology(channel: AbstractChannel, prefix: str) -> None:
+    """Remove every queue and exchange of `prefix` (test runs clean up with this)."""
+    names = [unrouted_queue_name(prefix)]
+    for sub in SUBSCRIPTIONS:
+        names += [sub.queue(prefix), sub.dead_letter_queue(prefix)]
+    for name in names:
+        await channel.queue_delete(name)
+    for name in (exchange_name(prefix), dead_letter_exchange_name(prefix), f"{prefix}.unrouted"):
+        await channel.exchange_delete(name)

@@ -1,0 +1,179 @@
+"""The Litestar app every service serves: health, metrics, envelope, ids, CORS."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, Router, get
+from litestar.config.cors import CORSConfig
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from nodebyte_common.envelope import STATUS_CODES, ApiError, error_body, error_response, ok
+from nodebyte_common.observability import (
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    extract_trace_context,
+    request_id_var,
+    tracer,
+)
+from nodebyte_common.settings import csv
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def _validation_details(exc: ValidationException) -> Any:
+    extra = exc.extra if isinstance(exc.extra, list) else None
+    if not extra:
+        return None
+    return [
+        {"field": e.get("key"), "message": e.get("message")} for e in extra if isinstance(e, dict)
+    ]
+
+
+def _on_api_error(_: Request, exc: ApiError) -> Response[Any]:
+    return error_response(exc)
+
+
+def _on_http_exception(_: Request, exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    details = _validation_details(exc) if isinstance(exc, ValidationException) else None
+    message = exc.detail if status < 500 else "The server could not handle the request"
+    headers = dict(exc.headers or {})
+    return Response(
+        error_body(message, STATUS_CODES.get(status, "ERROR"), details),
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _on_unexpected(request: Request, exc: Exception) -> Response[Any]:
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return Response(error_body("Internal server error", "INTERNAL_ERROR"), status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ApiError: _on_api_error,
+    HTTPException: _on_http_exception,
+    Exception: _on_unexpected,
+}
+
+
+def observe_requests(service: str) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware: request id, server span, and request metrics by route template."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            request_id = headers.get("x-request-id") or uuid.uuid4().hex
+            token = request_id_var.set(request_id[:128])
+            route = scope.get("path_template") or "unmatched"
+            status = 500
+            started = time.perf_counter()
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-request-id", request_id_var.get().encode()),  # type: ignore[union-attr]
+                    ]
+                await send(message)
+
+            with tracer().start_as_current_span(
+                f"{scope['method']} {route}",
+                context=extract_trace_context(headers),
+                kind=trace.SpanKind.SERVER,
+            ) as span:
+                try:
+                    await app(scope, receive, send_with_id)
+                finally:
+                    span.set_attribute("http.response.status_code", status)
+                    method = scope["method"]
+                    HTTP_REQUESTS.labels(service, route, method, str(status)).inc()
+                    HTTP_LATENCY.labels(service, route, method).observe(
+                        time.perf_counter() - started
+                    )
+                    request_id_var.reset(token)
+
+        return wrapped
+
+    return middleware
+
+
+def health_routes(checks: dict[str, ReadinessCheck]) -> list[Any]:
+    @get("/health/live", sync_to_thread=False, include_in_schema=False)
+    def live() -> Response[Any]:
+        return ok({"status": "ok"})
+
+    @get("/health/ready", include_in_schema=False)
+    async def ready() -> Response[Any]:
+        results = {name: await check() for name, check in checks.items()}
+        if all(results.values()):
+            return ok({"status": "ready", "checks": results})
+        raise ApiError(503, "Not ready", "NOT_READY", details=results)
+
+    @get("/metrics", sync_to_thread=False, include_in_schema=False, media_type=MediaType.TEXT)
+    def metrics() -> Response[bytes]:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [live, ready, metrics]
+
+
+def service_token_guard(expected: str) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
+    """Guard for `/internal`: the caller must present the shared service token."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        presented = connection.headers.get("x-service-token", "")
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise NotAuthorizedException("A valid service token is required")
+
+    return guard
+
+
+def internal_router(service_token: str, handlers: Sequence[Any]) -> Router:
+    return Router(
+        path="/internal/v1",
+        route_handlers=list(handlers),
+        guards=[service_token_guard(service_token)],
+        include_in_schema=False,
+    )
+
+
+def create_app(
+    *,
+    service: str,
+    route_handlers: Sequence[Any],
+    readiness: dict[str, ReadinessCheck],
+    lifespan: Sequence[Any] = (),
+    cors_origins: str = "",
+    max_body_bytes: int = 1_048_576,
+    openapi_config: Any = None,
+    debug: bool = False,
+) -> Litestar:
+    origins = csv(cors_origins)
+    return Litestar(
+        route_handlers=[*health_routes(readiness), *route_handlers],
+        lifespan=list(lifespan),
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[observe_requests(service)],
+        cors_config=CORSConfig(allow_origins=origins, allow_credentials=True) if origins else None,
+        request_max_body_size=max_body_bytes,
+        openapi_config=openapi_config,
+        debug=debug,
+    )

@@ -1,0 +1,85 @@
+"""What a local stack is made of: its database, broker prefix, ports and secrets."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from dataclasses import dataclass, field
+
+from nodebyte_common.bootstrap import service_dsn, with_database
+
+SERVICES = ("gateway", "sync", "hytale-auth", "notifier", "scheduler", "node-agent-gateway")
+EMULATORS = ("pterodactyl", "discord")
+
+DEFAULT_PORTS = {
+    "gateway": 8080, "sync": 8081, "hytale-auth": 8082, "notifier": 8083,
+    "scheduler": 8084, "node-agent-gateway": 8085, "pterodactyl": 8090, "discord": 8091,
+}
+
+# Deterministic keys of the panel emulator (its defaults).
+PANEL_APP_KEY = "ptla_" + "0" * 42 + "1"
+PANEL_CLIENT_KEY = "ptlc_" + "0" * 42 + "1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StackConfig:
+    admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database: str = "nodebyte"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    prefix: str = "nodebyte"
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    service_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    api_key: str = field(default_factory=lambda: "nbk_dev_" + secrets.token_urlsafe(24))
+    panel_args: tuple[str, ...] = ()
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def isolated(cls, admin_dsn: str, amqp_url: str, tag: str | None = None) -> StackConfig:
+        """A stack of its own: database, broker prefix and ports nobody else uses."""
+        tag = tag or secrets.token_hex(4)
+        return cls(
+            admin_dsn=admin_dsn, database=f"nb_test_{tag}", amqp_url=amqp_url,
+            prefix=f"nbtest.{tag}", ports={name: free_port() for name in DEFAULT_PORTS},
+        )
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def database_dsn(self) -> str:
+        return with_database(self.admin_dsn, self.database)
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The environment a service runs with in this stack."""
+        env = {
+            "DATABASE_URL": service_dsn(self.database_dsn, service),
+            "AMQP_URL": self.amqp_url,
+            "AMQP_PREFIX": self.prefix,
+            "SERVICE_TOKEN": self.service_token,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.ports[service]),
+        }
+        env.update(self._service_specific(service))
+        env.update(self.extra_env.get(service, {}))
+        return env
+
+    def _service_specific(self, service: str) -> dict[str, str]:
+        if service == "gateway":
+            return {"BACKEND_PORT": str(self.ports["gateway"]), "BACKEND_API_KEY": self.api_key,
+                    "SYNC_URL": self.url("sync")}
+        if service == "sync":
+            return {"PTERODACTYL_URL": self.url("pterodactyl"),
+                    "PTERODACTYL_API_KEY": PANEL_APP_KEY,
+                    "PTERODACTYL_CLIENT_API_KEY": PANEL_CLIENT_KEY,
+                    "PANEL_RETRY_BASE_DELAY": "0.1"}
+        if service == "notifier":
+            return {"DISCORD_WEBHOOK_URL": f"{self.url('discord')}/api/webhooks/1/local-token",
+                    "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{self.ports['discord']}",
+                    "WEBHOOK_RETRY_BASE_DELAY": "0.2"}
+        return {}

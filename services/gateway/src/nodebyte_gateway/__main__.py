@@ -1,0 +1,3 @@
+from nodebyte_gateway.app import main
+
+main()

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import msgspec
+from nodebyte_common.settings import CommonSettings
+
+
+class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
+    port: int = msgspec.field(default=8080, name="backend_port")
+    # A bootstrap key for service callers (the reference's BACKEND_API_KEY);
+    # keys created by the CLI or admin API are stored hashed.
+    backend_api_key: str = ""
+    sync_url: str = "http://127.0.0.1:8081"
+    internal_timeout_seconds: float = 5.0

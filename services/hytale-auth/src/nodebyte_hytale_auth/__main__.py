@@ -1,0 +1,3 @@
+from nodebyte_hytale_auth.app import main
+
+main()

@@ -1,0 +1,3 @@
+from nodebyte_node_agent_gateway.app import main
+
+main()

@@ -1,0 +1,3 @@
+from nodebyte_notifier.app import main
+
+main()

@@ -1,0 +1,3 @@
+from nodebyte_scheduler.app import main
+
+main()

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from nodebyte_common.settings import CommonSettings
+
+
+class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
+    port: int = 8084

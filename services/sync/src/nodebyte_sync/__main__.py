@@ -1,0 +1,3 @@
+from nodebyte_sync.app import main
+
+main()
