@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 Failure = tuple[str, str, str]  # (field, rule, message)
 _TRUTHY = (True, False, 0, 1, "0", "1", "true", "false")
-_TYPE_RULES = frozenset({"string", "integer", "numeric", "boolean"})
+_TYPE_RULES = frozenset({"string", "integer", "int", "numeric", "boolean"})
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 
@@ -60,6 +60,7 @@ def _check_rule(name: str, arg: str, value: object, numeric: bool) -> str | None
     checks: dict[str, Callable[[], str | None]] = {
         "string": lambda: None if isinstance(value, str) else "must be a string.",
         "integer": lambda: None if _is_int(value) else "must be an integer.",
+        "int": lambda: None if _is_int(value) else "must be an integer.",
         "numeric": lambda: None if _is_number(value) else "must be a number.",
         "boolean": lambda: None if value in _TRUTHY else "must be true or false.",
         "max": lambda: None
@@ -80,11 +81,11 @@ def _check_rule(name: str, arg: str, value: object, numeric: bool) -> str | None
     return None if check is None else check()
 
 
-def _message(field: str, name: str, arg: str, value: object, numeric: bool) -> str | None:
+def _message(label: str, name: str, arg: str, value: object, numeric: bool) -> str | None:
     if name == "in":
-        return None if str(value) in arg.split(",") else f"The selected {field} is invalid."
+        return None if str(value) in arg.split(",") else f"The selected {label} is invalid."
     tail = _check_rule(name, arg, value, numeric)
-    return None if tail is None else f"The {field} field {tail}"
+    return None if tail is None else f"The {label} field {tail}"
 
 
 def _between(value: object, arg: str, numeric: bool, unit: str) -> str | None:
@@ -94,24 +95,40 @@ def _between(value: object, arg: str, numeric: bool, unit: str) -> str | None:
     return None if low <= size <= high else f"must be between {low_text} and {high_text}{unit}."
 
 
-def validate(field: str, value: object, rules: str) -> list[Failure]:
-    """Failures for one field. Empty strings count as null (ConvertEmptyStringsToNull)."""
+def validate(field: str, value: object, rules: str, label: str | None = None) -> list[Failure]:
+    """Failures for one field. Empty strings count as null (ConvertEmptyStringsToNull).
+
+    `label` is the attribute name in messages; Laravel defaults it to the field name
+    with underscores as spaces.
+    """
+    label = label or field.replace("_", " ")
     if isinstance(value, str) and value.strip() == "":
         value = None
     parsed = [(r.partition(":")[0], r.partition(":")[2]) for r in split_rules(rules)]
     names = {name for name, _ in parsed}
     if value is None and "required" in names:
         # A failed implicit rule stops validation of the field.
-        return [(field, "required", f"The {field} field is required.")]
+        return [(field, "required", f"The {label} field is required.")]
     if value is None and "nullable" in names:
         return []
     if value is None:
         # Present but null: only the type rules can still fail.
         parsed = [(n, a) for n, a in parsed if n in _TYPE_RULES]
-    numeric = bool(names & {"integer", "numeric"})
+    numeric = bool(names & {"integer", "int", "numeric"})
     failures: list[Failure] = []
     for name, arg in parsed:
-        message = _message(field, name, arg, value, numeric)
+        message = _message(label, name, arg, value, numeric)
         if message is not None:
             failures.append((field, name, message))
+    return failures
+
+
+def validate_fields(body: dict, rules: dict[str, str]) -> list[Failure]:
+    """Validate a request body; optional fields that are absent are not checked at all."""
+    failures: list[Failure] = []
+    for field, field_rules in rules.items():
+        names = {r.partition(":")[0] for r in split_rules(field_rules)}
+        if field not in body and ("sometimes" in names or "required" not in names):
+            continue
+        failures.extend(validate(field, body.get(field), field_rules))
     return failures

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,10 +41,9 @@ async def ensure_database(admin_dsn: str, database: str) -> None:
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
-            try:
+            # Another bootstrap may win the race; its database is as good as ours.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
                 await conn.execute(f"CREATE DATABASE {_ident(database)}")
-            except asyncpg.DuplicateDatabaseError:
-                pass  # another bootstrap won the race
     finally:
         await conn.close()
 
@@ -76,10 +76,9 @@ def _role_password(service: str) -> str | None:
 async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:
     exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
     if not exists:
-        try:
+        # Roles are cluster-wide: a parallel run may have made it meanwhile.
+        with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
             await conn.execute(f"CREATE ROLE {_ident(role)} LOGIN")
-        except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
-            pass  # roles are cluster-wide: a parallel run may have made it
     if password is not None:
         await conn.execute(f"ALTER ROLE {_ident(role)} PASSWORD {_literal(password)}")
 

@@ -1,6 +1,6 @@
 """`make up`: bootstrap the database, start emulators and the six services, and wait.
 
-    python -m nodebyte_devstack [--servers N ...]
+python -m nodebyte_devstack [--servers N ...]
 """
 
 from __future__ import annotations
@@ -17,17 +17,24 @@ from nodebyte_devstack.processes import Stack
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the whole NodeByte stack locally")
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "NB_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "NB_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--database", default=os.environ.get("NB_DATABASE", "nodebyte"))
-    parser.add_argument("--amqp-url", default=os.environ.get(
-        "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser.add_argument(
+        "--amqp-url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    )
     parser.add_argument("--api-key", default=os.environ.get("BACKEND_API_KEY", "nbk_local_dev_key"))
     parser.add_argument("--log-dir", default=".stack/logs")
     args = parser.parse_args()
 
     config = StackConfig(
-        admin_dsn=args.admin_url, database=args.database, amqp_url=args.amqp_url,
+        admin_dsn=args.admin_url,
+        database=args.database,
+        amqp_url=args.amqp_url,
         api_key=args.api_key,
     )
     stack = Stack(config, Path(args.log_dir))

@@ -12,8 +12,14 @@ SERVICES = ("gateway", "sync", "hytale-auth", "notifier", "scheduler", "node-age
 EMULATORS = ("pterodactyl", "discord")
 
 DEFAULT_PORTS = {
-    "gateway": 8080, "sync": 8081, "hytale-auth": 8082, "notifier": 8083,
-    "scheduler": 8084, "node-agent-gateway": 8085, "pterodactyl": 8090, "discord": 8091,
+    "gateway": 8080,
+    "sync": 8081,
+    "hytale-auth": 8082,
+    "notifier": 8083,
+    "scheduler": 8084,
+    "node-agent-gateway": 8085,
+    "pterodactyl": 8090,
+    "discord": 8091,
 }
 
 # Deterministic keys of the panel emulator (its defaults).
@@ -44,8 +50,11 @@ class StackConfig:
         """A stack of its own: database, broker prefix and ports nobody else uses."""
         tag = tag or secrets.token_hex(4)
         return cls(
-            admin_dsn=admin_dsn, database=f"nb_test_{tag}", amqp_url=amqp_url,
-            prefix=f"nbtest.{tag}", ports={name: free_port() for name in DEFAULT_PORTS},
+            admin_dsn=admin_dsn,
+            database=f"nb_test_{tag}",
+            amqp_url=amqp_url,
+            prefix=f"nbtest.{tag}",
+            ports={name: free_port() for name in DEFAULT_PORTS},
         )
 
     def url(self, name: str) -> str:
@@ -71,15 +80,22 @@ class StackConfig:
 
     def _service_specific(self, service: str) -> dict[str, str]:
         if service == "gateway":
-            return {"BACKEND_PORT": str(self.ports["gateway"]), "BACKEND_API_KEY": self.api_key,
-                    "SYNC_URL": self.url("sync")}
+            return {
+                "BACKEND_PORT": str(self.ports["gateway"]),
+                "BACKEND_API_KEY": self.api_key,
+                "SYNC_URL": self.url("sync"),
+            }
         if service == "sync":
-            return {"PTERODACTYL_URL": self.url("pterodactyl"),
-                    "PTERODACTYL_API_KEY": PANEL_APP_KEY,
-                    "PTERODACTYL_CLIENT_API_KEY": PANEL_CLIENT_KEY,
-                    "PANEL_RETRY_BASE_DELAY": "0.1"}
+            return {
+                "PTERODACTYL_URL": self.url("pterodactyl"),
+                "PTERODACTYL_API_KEY": PANEL_APP_KEY,
+                "PTERODACTYL_CLIENT_API_KEY": PANEL_CLIENT_KEY,
+                "PANEL_RETRY_BASE_DELAY": "0.1",
+            }
         if service == "notifier":
-            return {"DISCORD_WEBHOOK_URL": f"{self.url('discord')}/api/webhooks/1/local-token",
-                    "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{self.ports['discord']}",
-                    "WEBHOOK_RETRY_BASE_DELAY": "0.2"}
+            return {
+                "DISCORD_WEBHOOK_URL": f"{self.url('discord')}/api/webhooks/1/local-token",
+                "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{self.ports['discord']}",
+                "WEBHOOK_RETRY_BASE_DELAY": "0.2",
+            }
         return {}

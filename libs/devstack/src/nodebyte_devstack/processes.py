@@ -44,8 +44,15 @@ class Stack:
 
     def start_emulators(self) -> None:
         for name in EMULATORS:
-            args = ["-m", "nodebyte_emulators", name, "--host", "127.0.0.1",
-                    "--port", str(self.config.ports[name])]
+            args = [
+                "-m",
+                "nodebyte_emulators",
+                name,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.config.ports[name]),
+            ]
             if name == "pterodactyl":
                 args += ["--app-key", PANEL_APP_KEY, "--client-key", PANEL_CLIENT_KEY]
                 args += list(self.config.panel_args)
@@ -53,8 +60,12 @@ class Stack:
 
     def start_service(self, service: str) -> None:
         env = self.config.service_env(service)
-        self._spawn(service, ["-m", MODULES[service]], env,
-                    f"http://127.0.0.1:{self.config.ports[service]}/health/ready")
+        self._spawn(
+            service,
+            ["-m", MODULES[service]],
+            env,
+            f"http://127.0.0.1:{self.config.ports[service]}/health/ready",
+        )
 
     def start_all(self, timeout: float = 60.0) -> None:
         self.prepare_database()
@@ -69,8 +80,11 @@ class Stack:
         log_path = self.log_dir / f"{name}.log"
         log_file = log_path.open("ab")
         popen = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            [sys.executable, *args], env={**os.environ, **env}, stdout=log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, *args],
+            env={**os.environ, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[name] = Process(name, popen, log_path, health_url)
 

@@ -9,11 +9,11 @@ from uuid import UUID
 import msgspec
 import uuid6
 from litestar import Request, get, post
+
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime
-
 from nodebyte_gateway.auth import ApiKeyGuard
 
 SOURCE = "nodebyte/gateway"

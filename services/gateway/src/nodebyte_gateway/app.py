@@ -7,10 +7,10 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import load_settings
-
 from nodebyte_gateway import api
 from nodebyte_gateway.auth import ApiKeyGuard
 from nodebyte_gateway.settings import GatewaySettings

@@ -9,6 +9,7 @@ import secrets
 import asyncpg
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+
 from nodebyte_common.envelope import ApiError
 
 KEY_PREFIX = "nbk_"

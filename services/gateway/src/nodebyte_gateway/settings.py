@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import msgspec
+
 from nodebyte_common.settings import CommonSettings
 
 

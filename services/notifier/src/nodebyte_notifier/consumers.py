@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+
 from nodebyte_common import events
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
-
 from nodebyte_notifier import deliveries, embeds
 
 SYSTEM_WEBHOOK = "system"

@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 import uuid6
+
 from nodebyte_common.backoff import exponential_delay
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from litestar import Litestar
+
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import load_settings
-
 from nodebyte_scheduler.settings import SchedulerSettings
 
 SERVICE = "scheduler"

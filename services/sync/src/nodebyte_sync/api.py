@@ -7,9 +7,9 @@ from uuid import UUID
 
 import asyncpg
 from litestar import get
+
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_common.runtime import Runtime
-
 from nodebyte_sync import store
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from litestar import Litestar
+
 from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import load_settings
 from nodebyte_common.webapp import internal_router
-
 from nodebyte_sync import api, consumers
 from nodebyte_sync.settings import SyncSettings
 

@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
+
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_common.runtime import Runtime
-
 from nodebyte_sync import store
 from nodebyte_sync.sync_run import SOURCE, SyncRun
 

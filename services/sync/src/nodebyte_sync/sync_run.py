@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
+
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.pterodactyl import PanelClient
-
 from nodebyte_sync import store
 from nodebyte_sync.steps import STEPS_BY_KIND, Step
 

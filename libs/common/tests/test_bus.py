@@ -1,0 +1,219 @@
+"""Outbox → RabbitMQ → consumer, over the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
+from uuid import UUID, uuid4
+
+import aio_pika
+import asyncpg
+import pytest
+
+from nodebyte_common import events, outbox
+from nodebyte_common.cloudevents import EventMeta, build_headers
+from nodebyte_common.consumer import EventConsumer, PermanentFailure
+from nodebyte_devstack.bus_harness import Bus, bus
+from nodebyte_devstack.waiting import eventually
+
+TYPES = ("settings.changed",)
+
+
+@pytest.fixture
+async def harness(
+    database: str, amqp_url: str, amqp_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Bus]:
+    schema = "bus_" + request.node.name.removeprefix("test_")[:40]
+    async with bus(database, amqp_url, amqp_prefix, schema, TYPES, tmp_path) as h:
+        async with h.pool.acquire() as conn:
+            await conn.execute("CREATE TABLE effects (event_id uuid, owner text)")
+        yield h
+
+
+def changed(owner: str = "sync") -> events.SettingsChanged:
+    return events.SettingsChanged(owner=owner, keys=["a"])
+
+
+async def commit_event(pool: asyncpg.Pool, event: events.Event) -> UUID:
+    async with pool.acquire() as conn, conn.transaction():
+        return await outbox.enqueue(conn, event, source="test")
+
+
+def record_effects(h: Bus) -> EventConsumer:
+    """A consumer whose effect is a row in `effects` per event."""
+    consumer = h.consumer()
+
+    @consumer.on(events.SettingsChanged)
+    async def apply(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", meta.id, event.owner)
+
+    return consumer
+
+
+async def effects(h: Bus) -> list[asyncpg.Record]:
+    async with h.pool.acquire() as conn:
+        return await conn.fetch("SELECT * FROM effects")
+
+
+async def test_outbox_waits_for_the_relay_then_delivers_once(harness: Bus) -> None:
+    event_id = await commit_event(harness.pool, changed())
+    await asyncio.sleep(0.3)
+    assert await harness.queue_depth(harness.queue) == 0  # nothing published: relay stopped
+    await harness.run_consumer(record_effects(harness))
+    await harness.relay.start()
+    await eventually(lambda: effects(harness))
+    await asyncio.sleep(0.3)
+    rows = await effects(harness)
+    assert [r["event_id"] for r in rows] == [event_id]
+    async with harness.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT sent_at IS NOT NULL FROM outbox WHERE id=$1", event_id)
+
+
+async def test_relay_crash_after_publish_redelivers_and_inbox_deduplicates(harness: Bus) -> None:
+    await harness.run_consumer(record_effects(harness))
+    await harness.relay.start()
+    await harness.relay.stop()
+    event_id = await commit_event(harness.pool, changed())
+    # Publish, then die before the rows are marked sent: the commit never happens.
+    await harness.relay.start()
+    harness.relay._task.cancel()  # the loop would race us; drive flush_once by hand
+    original = asyncpg.Connection.execute
+
+    async def fail_on_mark(self: asyncpg.Connection, query: str, *args: object, **kw: object):
+        if query.startswith("UPDATE outbox SET sent_at"):
+            raise ConnectionError("relay died before marking the batch sent")
+        return await original(self, query, *args, **kw)
+
+    with (
+        mock.patch.object(asyncpg.Connection, "execute", fail_on_mark),
+        pytest.raises(ConnectionError),
+    ):
+        await harness.relay.flush_once()
+    assert await harness.relay.flush_once() == 1  # the batch goes out again
+    await eventually(lambda: effects(harness))
+    await asyncio.sleep(0.5)
+    assert [r["event_id"] for r in await effects(harness)] == [event_id]
+
+
+async def test_undecodable_messages_go_to_the_dead_letter_queue(harness: Bus) -> None:
+    await harness.run_consumer(record_effects(harness))
+    exchange = await harness.channel.get_exchange(f"{harness.prefix}.events")
+    good_headers = build_headers(
+        event_id=uuid4(),
+        event_type="settings.changed",
+        version=1,
+        source="t",
+        time=datetime.now(UTC),
+    )
+    bodies = [
+        (b"not json at all", good_headers),
+        (b'{"owner": 7}', {**good_headers, "cloudEvents:id": str(uuid4())}),  # wrong shape
+        (b'{"owner": "x", "keys": []}', {}),  # no CloudEvents attributes
+    ]
+    for body, headers in bodies:
+        await exchange.publish(
+            aio_pika.Message(body, headers=headers), routing_key="settings.changed"
+        )
+    dlq = harness.subscription.dead_letter_queue(harness.prefix)
+    await eventually(lambda: _depth_is(harness, dlq, 3))
+    assert await effects(harness) == []
+
+
+async def _depth_is(h: Bus, queue: str, n: int) -> bool:
+    return await h.queue_depth(queue) == n
+
+
+async def test_transient_failure_is_retried_then_succeeds_once(harness: Bus) -> None:
+    consumer = harness.consumer(retry_base_delay=0.05)
+    attempts: list[int] = []
+
+    @consumer.on(events.SettingsChanged)
+    async def flaky(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        attempts.append(meta.attempt)
+        if len(attempts) < 3:
+            raise ConnectionResetError("upstream hiccup")
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", meta.id, event.owner)
+
+    await harness.run_consumer(consumer)
+    await harness.relay.start()
+    event_id = await commit_event(harness.pool, changed())
+    await eventually(lambda: effects(harness))
+    assert attempts == [1, 2, 3]
+    assert [r["event_id"] for r in await effects(harness)] == [event_id]
+
+
+async def test_retries_are_bounded_then_dead_lettered(harness: Bus) -> None:
+    consumer = harness.consumer(retry_base_delay=0.01)
+    attempts: list[int] = []
+
+    @consumer.on(events.SettingsChanged)
+    async def broken(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        attempts.append(meta.attempt)
+        raise ConnectionResetError("still down")
+
+    await harness.run_consumer(consumer)
+    await harness.relay.start()
+    await commit_event(harness.pool, changed())
+    dlq = harness.subscription.dead_letter_queue(harness.prefix)
+    await eventually(lambda: _depth_is(harness, dlq, 1), timeout=20)
+    assert len(attempts) == 7  # first delivery + the queue's delivery limit of redeliveries
+
+
+async def test_permanent_failure_is_dead_lettered_at_once(harness: Bus) -> None:
+    consumer = harness.consumer()
+    calls: list[UUID] = []
+
+    @consumer.on(events.SettingsChanged)
+    async def refuses(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        calls.append(meta.id)
+        raise PermanentFailure("this can never work")
+
+    await harness.run_consumer(consumer)
+    await harness.relay.start()
+    await commit_event(harness.pool, changed())
+    dlq = harness.subscription.dead_letter_queue(harness.prefix)
+    await eventually(lambda: _depth_is(harness, dlq, 1))
+    assert len(calls) == 1
+
+
+async def test_cloudevents_attributes_and_trace_context_travel_with_the_event(
+    harness: Bus,
+) -> None:
+    consumer = harness.consumer()
+    seen: list[EventMeta] = []
+
+    @consumer.on(events.SettingsChanged)
+    async def capture(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        seen.append(meta)
+
+    await harness.run_consumer(consumer)
+    await harness.relay.start()
+    from nodebyte_common.observability import configure_tracing, tracer
+
+    configure_tracing("bustest")
+    with tracer().start_as_current_span("publisher") as span:
+        event_id = await commit_event(harness.pool, changed())
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    await eventually(lambda: _has(seen))
+    meta = seen[0]
+    assert (meta.id, meta.type, meta.source) == (event_id, "settings.changed", "test")
+    assert meta.headers["cloudEvents:specversion"] == "1.0"
+    assert meta.headers["cloudEvents:dataschema"] == "urn:nodebyte:events:settings.changed:v1"
+    assert trace_id in meta.headers["traceparent"]
+
+
+async def _has(items: list) -> bool:
+    return bool(items)

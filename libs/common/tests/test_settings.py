@@ -1,0 +1,38 @@
+import msgspec
+import pytest
+
+from nodebyte_common.settings import CommonSettings, SettingsError, csv, load_settings
+
+
+class ExampleSettings(CommonSettings, kw_only=True, frozen=True):
+    port: int = msgspec.field(default=8080, name="backend_port")
+    batch_size: int = 100
+
+
+BASE = {"DATABASE_URL": "postgresql://x@h/db", "SERVICE_TOKEN": "t"}
+
+
+def test_reads_variables_and_converts_types() -> None:
+    s = load_settings(ExampleSettings, {**BASE, "BACKEND_PORT": "9000", "BATCH_SIZE": "7"})
+    assert (s.port, s.batch_size, s.database_url) == (9000, 7, "postgresql://x@h/db")
+
+
+def test_missing_required_variable_is_named() -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL is required"):
+        load_settings(ExampleSettings, {"SERVICE_TOKEN": "t"})
+
+
+def test_invalid_variable_is_named_without_its_value() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(ExampleSettings, {**BASE, "BATCH_SIZE": "lots-secret"})
+    assert "BATCH_SIZE is invalid" in str(info.value)
+    assert "lots-secret" not in str(info.value)
+
+
+def test_renamed_field_reads_its_own_variable() -> None:
+    with pytest.raises(SettingsError, match="BACKEND_PORT is invalid"):
+        load_settings(ExampleSettings, {**BASE, "BACKEND_PORT": "eighty"})
+
+
+def test_csv_trims_and_drops_empties() -> None:
+    assert csv(" a, b ,,c ") == ["a", "b", "c"]
