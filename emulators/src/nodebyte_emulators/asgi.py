@@ -55,9 +55,7 @@ async def send_body(
     await send({"type": "http.response.body", "body": body})
 
 
-def add_headers(
-    send: Send, extra: Headers, on_status: Callable[[int], None] | None = None
-) -> Send:
+def add_headers(send: Send, extra: Headers, on_status: Callable[[int], None] | None = None) -> Send:
     """Wrap `send` so the response start carries `extra` headers and reports its status."""
 
     async def wrapped(message: Message) -> None:

@@ -1,10 +1,14 @@
 """Failures injected on demand through the control API, shared by every emulator."""
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated
 
 import msgspec
+
+from .asgi import Receive, hold
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
@@ -69,3 +73,24 @@ class Faults:
             self.error_next -= 1
             return Failure.ERROR
         return None
+
+
+async def apply_faults(
+    faults: Faults, receive: Receive, respond: Callable[[Failure], Awaitable[None]]
+) -> Receive | None:
+    """Run one request through latency, hang and failure faults.
+
+    Returns the receive callable to continue with, or None once the request is over
+    (a failure was sent, or the client gave up during a hang).
+    """
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    if faults.take_hang():
+        receive, gone = await hold(receive, faults.hang_seconds)
+        if gone:
+            return None
+    failure = faults.take_failure()
+    if failure is not None:
+        await respond(failure)
+        return None
+    return receive

@@ -9,6 +9,23 @@ _TYPE_RULES = frozenset({"string", "integer", "int", "numeric", "boolean"})
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 
+def request_input(value: object) -> object:
+    """A JSON value after Laravel's TrimStrings and ConvertEmptyStringsToNull middleware."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def stored_string(value: object) -> str:
+    """What PHP writes into a string column for a request value (null becomes empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else ""
+    return str(value)
+
+
 def split_rules(rules: str) -> list[str]:
     """Split on `|` like Laravel, except that a regex rule keeps any `|` it contains."""
     parts: list[str] = []
@@ -63,18 +80,26 @@ def _check_rule(name: str, arg: str, value: object, numeric: bool) -> str | None
         "int": lambda: None if _is_int(value) else "must be an integer.",
         "numeric": lambda: None if _is_number(value) else "must be a number.",
         "boolean": lambda: None if value in _TRUTHY else "must be true or false.",
-        "max": lambda: None
-        if _size(value, numeric) <= float(arg)
-        else f"must not be greater than {arg}{unit}.",
-        "min": lambda: None if _size(value, numeric) >= float(arg) else f"must be at least {arg}{unit}.",
+        "max": lambda: (
+            None
+            if _size(value, numeric) <= float(arg)
+            else f"must not be greater than {arg}{unit}."
+        ),
+        "min": lambda: (
+            None if _size(value, numeric) >= float(arg) else f"must be at least {arg}{unit}."
+        ),
         "between": lambda: _between(value, arg, numeric, unit),
         "regex": lambda: None if _php_regex(arg).search(str(value)) else "format is invalid.",
-        "alpha_num": lambda: None
-        if re.fullmatch(r"[^\W_]+", str(value))
-        else "must only contain letters and numbers.",
-        "alpha_dash": lambda: None
-        if re.fullmatch(r"[\w-]+", str(value))
-        else "must only contain letters, numbers, dashes, and underscores.",
+        "alpha_num": lambda: (
+            None
+            if re.fullmatch(r"[^\W_]+", str(value))
+            else "must only contain letters and numbers."
+        ),
+        "alpha_dash": lambda: (
+            None
+            if re.fullmatch(r"[\w-]+", str(value))
+            else "must only contain letters, numbers, dashes, and underscores."
+        ),
         "url": lambda: None if _URL.match(str(value)) else "must be a valid URL.",
     }
     check = checks.get(name)

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 from litestar import Request, Response, Router, get
+from litestar.params import FromPath
 
 from .pterodactyl_app_write import WRITE_ROUTES
 from .pterodactyl_includes import render, requested
@@ -40,7 +41,7 @@ async def list_locations(request: Request) -> Response:
 
 
 @get("/locations/{location_id:str}")
-async def get_location(request: Request, location_id: str) -> Response:
+async def get_location(request: Request, location_id: FromPath[str]) -> Response:
     return _single(request, "locations", find(request, "locations", location_id))
 
 
@@ -50,12 +51,12 @@ async def list_nodes(request: Request) -> Response:
 
 
 @get("/nodes/{node_id:str}")
-async def get_node(request: Request, node_id: str) -> Response:
+async def get_node(request: Request, node_id: FromPath[str]) -> Response:
     return _single(request, "nodes", find(request, "nodes", node_id))
 
 
 @get("/nodes/{node_id:str}/allocations")
-async def list_node_allocations(request: Request, node_id: str) -> Response:
+async def list_node_allocations(request: Request, node_id: FromPath[str]) -> Response:
     node = find(request, "nodes", node_id)
     allocations = panel(request).store.related("node.allocations", node["id"])
     return _listing(request, "allocations", allocations)
@@ -67,18 +68,18 @@ async def list_nests(request: Request) -> Response:
 
 
 @get("/nests/{nest_id:str}")
-async def get_nest(request: Request, nest_id: str) -> Response:
+async def get_nest(request: Request, nest_id: FromPath[str]) -> Response:
     return _single(request, "nests", find(request, "nests", nest_id))
 
 
 @get("/nests/{nest_id:str}/eggs")
-async def list_nest_eggs(request: Request, nest_id: str) -> Response:
+async def list_nest_eggs(request: Request, nest_id: FromPath[str]) -> Response:
     nest = find(request, "nests", nest_id)
     return _unpaged(request, "eggs", panel(request).store.related("nest.eggs", nest["id"]))
 
 
 @get("/nests/{nest_id:str}/eggs/{egg_id:str}")
-async def get_nest_egg(request: Request, nest_id: str, egg_id: str) -> Response:
+async def get_nest_egg(request: Request, nest_id: FromPath[str], egg_id: FromPath[str]) -> Response:
     nest, egg = find(request, "nests", nest_id), find(request, "eggs", egg_id)
     return _single(request, "eggs", egg if egg["nest"] == nest["id"] else None)
 
@@ -89,24 +90,26 @@ async def list_servers(request: Request) -> Response:
 
 
 @get("/servers/{server_id:str}")
-async def get_server(request: Request, server_id: str) -> Response:
+async def get_server(request: Request, server_id: FromPath[str]) -> Response:
     return _single(request, "servers", find(request, "servers", server_id))
 
 
 @get("/servers/external/{external_id:str}")
-async def get_server_by_external_id(request: Request, external_id: str) -> Response:
+async def get_server_by_external_id(request: Request, external_id: FromPath[str]) -> Response:
     return _single(request, "servers", panel(request).store.by_external_id("servers", external_id))
 
 
 @get("/servers/{server_id:str}/databases")
-async def list_server_databases(request: Request, server_id: str) -> Response:
+async def list_server_databases(request: Request, server_id: FromPath[str]) -> Response:
     server = find(request, "servers", server_id)
     databases = panel(request).store.related("server.databases", server["id"])
     return _unpaged(request, "databases", databases)
 
 
 @get("/servers/{server_id:str}/databases/{database_id:str}")
-async def get_server_database(request: Request, server_id: str, database_id: str) -> Response:
+async def get_server_database(
+    request: Request, server_id: FromPath[str], database_id: FromPath[str]
+) -> Response:
     server, database = find(request, "servers", server_id), find(request, "databases", database_id)
     return _single(request, "databases", database if database["server"] == server["id"] else None)
 
@@ -117,12 +120,12 @@ async def list_users(request: Request) -> Response:
 
 
 @get("/users/{user_id:str}")
-async def get_user(request: Request, user_id: str) -> Response:
+async def get_user(request: Request, user_id: FromPath[str]) -> Response:
     return _single(request, "users", find(request, "users", user_id))
 
 
 @get("/users/external/{external_id:str}")
-async def get_user_by_external_id(request: Request, external_id: str) -> Response:
+async def get_user_by_external_id(request: Request, external_id: FromPath[str]) -> Response:
     return _single(request, "users", panel(request).store.by_external_id("users", external_id))
 
 

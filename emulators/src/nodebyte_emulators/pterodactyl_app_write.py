@@ -3,8 +3,9 @@
 import time
 
 from litestar import Request, Response, patch
+from litestar.params import FromPath
 
-from .laravel_rules import Failure, validate, validate_fields
+from .laravel_rules import Failure, request_input, stored_string, validate, validate_fields
 from .pterodactyl_data import atom
 from .pterodactyl_includes import render, requested
 from .pterodactyl_requests import find, json_body, panel, query
@@ -31,8 +32,14 @@ _NODE_RULES = {
     "upload_size": "int|between:1,1024",
 }
 _NODE_INTEGERS = {
-    "location_id", "memory", "memory_overallocate", "disk", "disk_overallocate",
-    "daemon_sftp", "daemon_listen", "upload_size",
+    "location_id",
+    "memory",
+    "memory_overallocate",
+    "disk",
+    "disk_overallocate",
+    "daemon_sftp",
+    "daemon_listen",
+    "upload_size",
 }
 _NODE_BOOLEANS = {"public", "behind_proxy", "maintenance_mode"}
 _TRUE = (True, 1, "1", "true")
@@ -68,32 +75,41 @@ def _variable_failures(store: Store, egg: int, environment: dict) -> list[Failur
     return failures
 
 
-def _stored(value: object) -> str:
-    """What a server_variables string column ends up holding for a JSON value."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else ""
-    return str(value)
+def _environment(body: dict) -> dict:
+    """The submitted map after input middleware; a JSON list is a PHP array with int keys."""
+    raw = body.get("environment") or {}
+    pairs = enumerate(raw) if isinstance(raw, list) else raw.items()
+    return {str(key): request_input(value) for key, value in pairs}
+
+
+def _validated_startup(store: Store, body: dict) -> tuple[int, dict]:
+    """The target egg and submitted environment, or a 422 for the whole request."""
+    failures = _startup_failures(store, body)
+    if failures:
+        raise ValidationFailed(failures)
+    egg, environment = int(body["egg"]), _environment(body)
+    failures = _variable_failures(store, egg, environment) if environment else []
+    if failures:
+        raise ValidationFailed(failures)
+    return egg, environment
+
+
+def _write_variables(store: Store, server: dict, egg: int, environment: dict) -> None:
+    """The panel writes every egg variable; a key left out is stored empty."""
+    if not environment:  # an empty map leaves the variables untouched
+        return
+    values = store.tables.server_values.setdefault(server["id"], {})
+    for variable in store.related("egg.variables", egg):
+        values[variable["id"]] = stored_string(environment.get(variable["env_variable"]))
 
 
 @patch("/servers/{server_id:str}/startup")
-async def update_server_startup(request: Request, server_id: str) -> Response:
+async def update_server_startup(request: Request, server_id: FromPath[str]) -> Response:
     store = panel(request).store
     server = find(request, "servers", server_id)
     body = await json_body(request)
-    failures = _startup_failures(store, body)
-    environment = body.get("environment") or {}
-    egg = int(body["egg"]) if not failures else server["egg"]
-    if not failures and isinstance(environment, dict) and environment:
-        failures = _variable_failures(store, egg, environment)
-    if failures:
-        raise ValidationFailed(failures)
-    if environment:
-        # The panel writes every egg variable; a key left out is stored empty.
-        values = store.tables.server_values.setdefault(server["id"], {})
-        for variable in store.related("egg.variables", egg):
-            values[variable["id"]] = _stored(environment.get(variable["env_variable"]))
+    egg, environment = _validated_startup(store, body)
+    _write_variables(store, server, egg, environment)
     egg_changed = egg != server["egg"]
     server.update(egg=egg, nest=store.rows["eggs"][egg]["nest"], updated_at=atom(time.time()))
     server["container"].update(startup_command=body["startup"], image=body["image"])
@@ -106,7 +122,7 @@ async def update_server_startup(request: Request, server_id: str) -> Response:
 
 
 @patch("/nodes/{node_id:str}")
-async def update_node(request: Request, node_id: str) -> Response:
+async def update_node(request: Request, node_id: FromPath[str]) -> Response:
     store = panel(request).store
     node = find(request, "nodes", node_id)
     body = await json_body(request)

@@ -6,7 +6,12 @@ from .pterodactyl_store import Store
 from .pterodactyl_wire import collection, item
 
 # What the panel reports as user_permissions for a root admin viewing any server.
-ADMIN_PERMISSIONS = ["*", "admin.websocket.errors", "admin.websocket.install", "admin.websocket.transfer"]
+ADMIN_PERMISSIONS = [
+    "*",
+    "admin.websocket.errors",
+    "admin.websocket.install",
+    "admin.websocket.transfer",
+]
 _NOT_INSTALLED = ("installing", "install_failed")
 
 
@@ -79,7 +84,9 @@ def subusers(store: Store, server: dict) -> dict:
 def server(store: Store, row: dict, viewer: int, includes: tuple[str, ...]) -> dict:
     """A client `server` item with its always-present and requested relationships."""
     node = store.get("nodes", row["node"]) or {}
-    allocations = [allocation(a, row["allocation"]) for a in store.related("server.allocations", row["id"])]
+    allocations = [
+        allocation(a, row["allocation"]) for a in store.related("server.allocations", row["id"])
+    ]
     relationships = {
         "allocations": collection("allocation", allocations),
         "variables": collection("egg_variable", viewable_variables(store, row)),

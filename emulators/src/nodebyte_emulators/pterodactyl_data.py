@@ -31,10 +31,10 @@ _SPAN = 500 * 86_400
 
 HYTALE_SESSION_VARIABLES = ("HYTALE_SERVER_SESSION_TOKEN", "HYTALE_SERVER_IDENTITY_TOKEN")
 
+_JAR_RULE = r"required|regex:/^([\w\d._-]+)(\.jar)$/"
 # (name, env_variable, default, user_viewable, user_editable, rules)
 _VARIABLE_TEMPLATES = (
-    ("Server Jar File", "SERVER_JARFILE", "server.jar", True, True,
-     r"required|regex:/^([\w\d._-]+)(\.jar)$/"),
+    ("Server Jar File", "SERVER_JARFILE", "server.jar", True, True, _JAR_RULE),
     ("Minecraft Version", "MC_VERSION", "latest", True, True, "required|string|max:20"),
     ("Build Number", "BUILD_NUMBER", "latest", True, False, "required|string|max:20"),
     ("Max Players", "MAX_PLAYERS", "20", True, True, "required|integer|between:1,500"),
@@ -45,20 +45,31 @@ _VARIABLE_TEMPLATES = (
     ("Steam Account Token", "STEAM_ACC", "", True, True, "nullable|string|max:64"),
     ("World Seed", "WORLD_SEED", "", True, True, "nullable|string|max:32"),
 )
+# The Hytale egg's read-only companion to its session variables.
+_PATCHLINE = (
+    "Patchline", "HYTALE_PATCHLINE", "release", True, False,
+    "required|string|in:release,pre-release",
+)  # fmt: skip
+_HYTALE_IMAGES = {"Hytale": "ghcr.io/nodebyte/hytale:latest"}
 _IMAGES = (
-    {"Java 17": "ghcr.io/pterodactyl/yolks:java_17", "Java 21": "ghcr.io/pterodactyl/yolks:java_21"},
+    {
+        "Java 17": "ghcr.io/pterodactyl/yolks:java_17",
+        "Java 21": "ghcr.io/pterodactyl/yolks:java_21",
+    },
     {"Debian": "ghcr.io/pterodactyl/yolks:debian"},
     {"SteamCMD": "ghcr.io/pterodactyl/games:source"},
     {"Node 20": "ghcr.io/pterodactyl/yolks:nodejs_20"},
 )
 _PERMISSIONS = (
-    "control.console", "control.start", "control.stop", "control.restart",
-    "file.read", "file.update", "startup.read", "startup.update", "allocation.read",
-)
+    "control.console", "control.start", "control.stop", "control.restart", "file.read",
+    "file.update", "startup.read", "startup.update", "allocation.read",
+)  # fmt: skip
 _STATUSES = (None,) * 17 + ("installing", "suspended", "install_failed")
 _REGIONS = ("us", "eu", "ap", "sa", "af")
-_WORDS = ("amber", "brisk", "cedar", "delta", "ember", "frost", "granite", "harbor", "iris",
-          "juniper", "kestrel", "lumen", "maple", "nova", "onyx", "pine", "quartz", "raven")
+_WORDS = (
+    "amber", "brisk", "cedar", "delta", "ember", "frost", "granite", "harbor", "iris",
+    "juniper", "kestrel", "lumen", "maple", "nova", "onyx", "pine", "quartz", "raven",
+)  # fmt: skip
 _FIRST = ("Ada", "Ben", "Cleo", "Dan", "Eve", "Finn", "Gia", "Hugo", "Ivy", "Jon", "Kai", "Lea")
 _LAST = ("Stone", "Rivers", "Hale", "Marsh", "Wolfe", "Grant", "Frost", "Lane", "Reyes", "Shaw")
 
@@ -97,7 +108,7 @@ class Tables:
     rows: dict[str, dict[int, dict]] = field(default_factory=lambda: {k: {} for k in KINDS})
     allocation_node: dict[int, int] = field(default_factory=dict)
     allocation_server: dict[int, int] = field(default_factory=dict)
-    # server id -> egg variable id -> stored value (None mirrors a nulled server_variables row)
+    # server id -> egg variable id -> stored value; None (no row) means the default applies
     server_values: dict[int, dict[int, str | None]] = field(default_factory=dict)
     database_passwords: dict[int, str] = field(default_factory=dict)
 
@@ -219,15 +230,12 @@ class _Generator:
     def _eggs(self) -> None:
         for i in range(1, self.spec.eggs + 1):
             created, updated = self.stamps()
-            images = {"Hytale": "ghcr.io/nodebyte/hytale:latest"} if i == 1 else self.rng.choice(
-                _IMAGES
-            )
-            self.rows["eggs"][i] = _egg(
-                i, (i - 1) % self.spec.nests + 1, self.uuid(), images, created, updated
-            )
+            images = _HYTALE_IMAGES if i == 1 else self.rng.choice(_IMAGES)
+            nest = (i - 1) % self.spec.nests + 1
+            egg = self.rows["eggs"][i] = _egg(i, nest, self.uuid(), images, created, updated)
             if i == 1:
-                self.rows["eggs"][i]["name"] = "Hytale Server"
-                self.rows["eggs"][i]["startup"] = "java -Xmx{{SERVER_MEMORY}}M -jar HytaleServer.jar"
+                egg["name"] = "Hytale Server"
+                egg["startup"] = "java -Xmx{{SERVER_MEMORY}}M -jar HytaleServer.jar"
             for template in self._variable_templates(i):
                 self._variable(i, template, created)
 
@@ -238,8 +246,7 @@ class _Generator:
             (name.replace("_", " ").title(), name, "", True, True, "nullable|string")
             for name in self.spec.session_variables
         ]
-        return [*session, ("Patchline", "HYTALE_PATCHLINE", "release", True, False,
-                           "required|string|in:release,pre-release")]
+        return [*session, _PATCHLINE]
 
     def _variable(self, egg: int, template: tuple, created: int) -> None:
         name, env, default, viewable, editable, rules = template
@@ -345,7 +352,8 @@ class _Generator:
             "created_at": atom(created),
         }
         self.tables.server_values[i] = {
-            vid: self.rows["variables"][vid]["default_value"] for vid in self.egg_variables[egg["id"]]
+            vid: self.rows["variables"][vid]["default_value"]
+            for vid in self.egg_variables[egg["id"]]
         }
 
     def _extras(self) -> None:

@@ -1,6 +1,5 @@
 """What the panel does before a controller runs: faults, API key auth, throttling, headers."""
 
-import asyncio
 import secrets
 import time
 
@@ -14,17 +13,17 @@ from .asgi import (
     base_url,
     encode,
     header,
-    hold,
     send_body,
 )
-from .faults import Failure
+from .faults import Failure, apply_faults
 from .pterodactyl_state import Panel
 from .pterodactyl_wire import GENERIC_DETAIL, error_document
 from .ratelimit import Verdict, whole_seconds
 
 _AREAS = (("/api/application", "application"), ("/api/client", "client"))
 _APPLICATION_KEY_ON_CLIENT = (
-    "You are attempting to use an application API key on an endpoint that requires a client API key."
+    "You are attempting to use an application API key on an endpoint "
+    "that requires a client API key."
 )
 _NOT_PERMITTED = "This account does not have permission to access the API."
 
@@ -47,7 +46,7 @@ def _expects_json(scope: Scope) -> bool:
     """Laravel's expectsJson(): an XHR, or an Accept whose first type is JSON."""
     if header(scope, b"x-requested-with") == "XMLHttpRequest":
         return True
-    accept = (header(scope, b"accept") or "").split(",")[0]
+    accept = (header(scope, b"accept") or "").split(",")[0].lower()
     return "/json" in accept or "+json" in accept
 
 
@@ -72,15 +71,12 @@ class PterodactylGate:
         panel = self.panel
         panel.stats.record_path(scope["path"])
         send = add_headers(send, [], panel.stats.record_status)
-        if panel.faults.latency_ms:
-            await asyncio.sleep(panel.faults.latency_ms / 1000)
-        if panel.faults.take_hang():
-            receive, gone = await hold(receive, panel.faults.hang_seconds)
-            if gone:
-                return
-        failure = panel.faults.take_failure()
-        if failure is not None:
-            await self._fail(failure, scope, send, area)
+
+        async def respond(failure: Failure) -> None:
+            await self._fail(failure, send, area)
+
+        resumed = await apply_faults(panel.faults, receive, respond)
+        if resumed is None:
             return
         key = await self._authenticate(scope, send, area)
         if key is None:
@@ -89,7 +85,7 @@ class PterodactylGate:
         if not verdict.allowed:
             await self._throttled(send, verdict.limit, verdict.reset_after)
             return
-        await self.app(scope, receive, add_headers(send, _limit_headers(verdict)))
+        await self.app(scope, resumed, add_headers(send, _limit_headers(verdict)))
 
     async def _authenticate(self, scope: Scope, send: Send, area: str) -> str | None:
         """The key on success; otherwise the refusal has been sent and None is returned."""
@@ -131,7 +127,7 @@ class PterodactylGate:
     async def _deny(self, send: Send, area: str, detail: str) -> None:
         await send_body(send, 403, encode(error_document(403, detail)), self._idle_headers(area))
 
-    async def _fail(self, failure: Failure, scope: Scope, send: Send, area: str) -> None:
+    async def _fail(self, failure: Failure, send: Send, area: str) -> None:
         faults = self.panel.faults
         if failure is Failure.RATE_LIMIT:
             await self._throttled(send, self.panel.limiters[area].limit, faults.retry_after)
@@ -150,5 +146,3 @@ class PterodactylGate:
         ]
         document = error_document(429, "Too Many Attempts.")
         await send_body(send, 429, encode(document), headers)
-
-

@@ -46,7 +46,9 @@ SORTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def apply(store: Store, kind: str, rows: Sequence[dict], query: Mapping[str, str]) -> Sequence[dict]:
+def apply(
+    store: Store, kind: str, rows: Sequence[dict], query: Mapping[str, str]
+) -> Sequence[dict]:
     """Filter then sort; listings without a query builder (nests, eggs) ignore both."""
     if kind not in FILTERS:
         return rows

@@ -39,11 +39,19 @@ class Store:
         self.spec = spec
         self.tables = generate(spec)
         self._index: Index | None = None
+        self._last_ids: dict[str, int] = {}
         self.refresh_derived()
 
     def reset(self) -> None:
         self.tables = generate(self.spec)
+        self._last_ids.clear()
         self.changed()
+
+    def allocate_id(self, kind: str) -> int:
+        """Next id for a new row; like AUTO_INCREMENT, ids of deleted rows are not reused."""
+        last = max(self._last_ids.get(kind, 0), max(self.tables.rows[kind], default=0))
+        self._last_ids[kind] = last + 1
+        return last + 1
 
     @property
     def rows(self) -> dict[str, dict[int, dict]]:

@@ -3,13 +3,16 @@
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from litestar import Response
 
 from .asgi import encode
 
 NULL_RESOURCE = {"object": "null_resource", "attributes": None}
-GENERIC_DETAIL = "An unexpected error was encountered while processing this request, please try again."
+GENERIC_DETAIL = (
+    "An unexpected error was encountered while processing this request, please try again."
+)
 NOT_FOUND_DETAIL = "The requested resource could not be found on the server."
 
 # What class_basename($exception) reports for the statuses this emulator produces.
@@ -96,11 +99,26 @@ def parse_page(query: Mapping[str, str], cap: int | None = None) -> Page:
     return Page(_positive_int(query.get("page")) or 1, min(size, cap) if cap else size)
 
 
-def paginate(rows: Sequence[dict], page: Page, url: str) -> tuple[Sequence[dict], dict]:
+def _link(url: str, number: int, query: Sequence[tuple[str, str]] | None) -> str:
+    if query is None:
+        return f"{url}?page={number}"
+    # PHP keeps the last value of a repeated key, in the key's first position.
+    params = dict(query)
+    params["page"] = str(number)
+    return f"{url}?{urlencode(params)}"
+
+
+def paginate(
+    rows: Sequence[dict],
+    page: Page,
+    url: str,
+    query: Sequence[tuple[str, str]] | None = None,
+) -> tuple[Sequence[dict], dict]:
     """Slice one page and build Fractal's `meta` for it.
 
-    Links carry only `page`: the panel's paginators do not append other query
-    parameters, so a client following `next` falls back to per_page=50.
+    Application API links carry only `page` (its paginators append nothing, so a
+    client following `next` falls back to per_page=50); pass `query` to keep the
+    request's parameters as the client API's `appends($request->query())` does.
     """
     total = len(rows)
     start = (page.number - 1) * page.size
@@ -108,9 +126,9 @@ def paginate(rows: Sequence[dict], page: Page, url: str) -> tuple[Sequence[dict]
     last = max(math.ceil(total / page.size), 1)
     links: dict[str, str] = {}
     if page.number > 1:
-        links["previous"] = f"{url}?page={page.number - 1}"
+        links["previous"] = _link(url, page.number - 1, query)
     if page.number < last:
-        links["next"] = f"{url}?page={page.number + 1}"
+        links["next"] = _link(url, page.number + 1, query)
     meta = {
         "pagination": {
             "total": total,

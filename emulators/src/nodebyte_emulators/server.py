@@ -18,6 +18,7 @@ def _config(app: ASGIApp, loop: str, http: str) -> uvicorn.Config:
         log_level="warning",
         loop=loop,
         http=http,
+        ws="none",  # no websocket routes; skips importing a websocket library
         lifespan="on",
         timeout_graceful_shutdown=2,
     )

@@ -29,3 +29,14 @@ async def seen(conn: asyncpg.Connection, consumer: str, event_id: UUID) -> bool:
             "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", consumer, event_id
         )
     )
+
+
+async def claim_many(conn: asyncpg.Connection, consumer: str, event_ids: list[UUID]) -> list[UUID]:
+    """Claim several ids in one statement; return those not processed before."""
+    rows = await conn.fetch(
+        """INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
+           ON CONFLICT DO NOTHING RETURNING event_id""",
+        consumer,
+        event_ids,
+    )
+    return [row["event_id"] for row in rows]

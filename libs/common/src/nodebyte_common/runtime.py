@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from faststream.rabbit import RabbitBroker
 from litestar import Litestar
 
-from nodebyte_common.consumer import EventConsumer
+from nodebyte_common.consumer import EventConsumer, new_broker
 from nodebyte_common.db import create_pool, ping
 from nodebyte_common.migrations import migrate
 from nodebyte_common.observability import (
@@ -47,7 +46,7 @@ class Runtime:
         self.schema = schema
         self.settings = settings
         self.migrations_dir = migrations_dir
-        self.broker = RabbitBroker(settings.amqp_url, log_level=logging.DEBUG, app_id=service)
+        self.broker = new_broker(settings.amqp_url, app_id=service)
         self.consumers: list[EventConsumer] = []
         self._loops: list[tuple[str, Loop]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []

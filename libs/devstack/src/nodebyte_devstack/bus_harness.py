@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ import aio_pika
 import asyncpg
 from faststream.rabbit import RabbitBroker
 
-from nodebyte_common.consumer import EventConsumer
+from nodebyte_common.consumer import EventConsumer, new_broker
 from nodebyte_common.db import create_pool
 from nodebyte_common.migrations import migrate
 from nodebyte_common.outbox import OutboxRelay
@@ -36,11 +35,11 @@ class Bus:
 
     def consumer(self, retry_base_delay: float = 0.01) -> EventConsumer:
         return EventConsumer(
-            self.subscription, prefix=self.prefix, prefetch=16, retry_base_delay=retry_base_delay
+            self.subscription, prefix=self.prefix, prefetch=32, retry_base_delay=retry_base_delay
         )
 
     async def run_consumer(self, consumer: EventConsumer) -> RabbitBroker:
-        broker = RabbitBroker(self.amqp_url, log_level=logging.DEBUG)
+        broker = new_broker(self.amqp_url)
         consumer.attach(broker, self.pool)
         await broker.start()
         self.brokers.append(broker)
@@ -66,7 +65,7 @@ async def bus(
         await migrate(admin, schema, tmp)
     finally:
         await admin.close()
-    pool = await create_pool(database, schema, max_size=8)
+    pool = await create_pool(database, schema, max_size=16)
     sub = Subscription("bustest", schema, event_types)
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()

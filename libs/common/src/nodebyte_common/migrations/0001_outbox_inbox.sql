@@ -14,6 +14,16 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 
+-- Wake the relays (LISTEN <schema>_outbox) once per inserting statement,
+-- delivered at commit; no extra round trip for the writer.
+CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify(TG_TABLE_SCHEMA || '_outbox', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+
 -- Inbox: event ids a consumer has processed, recorded with the effect.
 CREATE TABLE inbox (
     consumer     text        NOT NULL,

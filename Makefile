@@ -1,0 +1,33 @@
+# NodeByte backend. `make up` runs the whole stack locally; `make test` runs every test.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV ?= $(shell command -v uv || echo "python3 -m uv")
+PY := .venv/bin/python
+
+.PHONY: install up test lint format bench clean
+
+install: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml emulators/pyproject.toml
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+up: install
+	$(PY) -m nodebyte_devstack
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+test: lint
+	$(PY) -m pytest
+
+format: install
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: install
+	$(PY) bench/bus.py
+
+clean:
+	rm -rf .venv .stack .pytest_cache .ruff_cache

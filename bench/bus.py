@@ -1,0 +1,232 @@
+"""Event bus throughput and latency: outbox commit → relay → RabbitMQ → consumer commit.
+
+Beside it, in the same run, the baseline: a bare aio-pika publisher with confirms
+(64 in flight) and a bare consumer moving the same payloads through the same kind
+of queue concurrently. The ratio of the two rates is the figure.
+
+    .venv/bin/python bench/bus.py [--events 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+
+from nodebyte_common import events, outbox
+from nodebyte_common.bootstrap import with_database
+from nodebyte_common.cloudevents import EventMeta
+from nodebyte_common.db import create_pool
+from nodebyte_common.outbox import OutboxRelay
+from nodebyte_devstack.bus_harness import bus
+from nodebyte_devstack.waiting import eventually
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+PRODUCERS = 64  # concurrent transactions writing events, like 64 requests in flight
+PAYLOAD_KEYS = [f"setting_{i:03d}" for i in range(60)]  # about 1 KiB of JSON
+
+
+def payload() -> events.SettingsChanged:
+    return events.SettingsChanged(owner="bench", keys=PAYLOAD_KEYS, changed_by="bench")
+
+
+async def bare_aio_pika(n: int, prefix: str) -> tuple[float, list[float]]:
+    """msg/s and latencies (s): a publisher process and this consumer, concurrently."""
+    conn = await aio_pika.connect(AMQP)
+    channel = await conn.channel()
+    await channel.set_qos(prefetch_count=64)
+    queue = await channel.declare_queue(
+        f"{prefix}.bare", durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        latencies.append(time.time() - float(message.headers["sent"]))  # type: ignore[arg-type]
+        await message.ack()
+        if len(latencies) == n:
+            done.set()
+
+    await queue.consume(on_message)
+    started = time.perf_counter()
+    publisher = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--bare-publisher", str(n), queue.name
+    )
+    await asyncio.wait_for(done.wait(), 600)
+    elapsed = time.perf_counter() - started
+    await publisher.wait()
+    await queue.delete(if_unused=False, if_empty=False)
+    await conn.close()
+    return n / elapsed, latencies
+
+
+async def bare_publisher(n: int, queue: str) -> None:
+    """Child process: n persistent messages, confirms, 64 in flight."""
+    body = events.encode(payload())
+    conn = await aio_pika.connect(AMQP)
+    channel = await conn.channel(publisher_confirms=True)
+    in_flight = asyncio.Semaphore(64)
+
+    async def publish_one() -> None:
+        async with in_flight:
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    body,
+                    headers={"sent": str(time.time())},
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=queue,
+            )
+
+    await asyncio.gather(*(publish_one() for _ in range(n)))
+    await conn.close()
+
+
+async def nodebyte_bus(n: int, database: str, prefix: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with bus(database, AMQP, prefix, "bench_bus", ("settings.changed",), Path(tmp)) as h:
+            async with h.pool.acquire() as conn:
+                await conn.execute(
+                    "CREATE TABLE effects (event_id uuid PRIMARY KEY, "
+                    "committed_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+                )
+            consumer = h.consumer()
+
+            @consumer.on(events.SettingsChanged)
+            async def apply(
+                conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+            ) -> None:
+                await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", meta.id)
+
+            await h.run_consumer(consumer)
+            # The publishing service (its requests and its relay) is another process.
+            started = time.perf_counter()
+            publisher = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--publisher",
+                str(n),
+                database,
+                prefix,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await publisher.communicate()
+            produced = float(out.decode().strip().splitlines()[-1])
+            await eventually(lambda: count_effects(h.pool, n), timeout=600, interval=0.2)
+            elapsed = time.perf_counter() - started
+            await asyncio.sleep(1.0)  # let any duplicate show itself
+            figures = await measure(h.pool, n, elapsed)
+            figures["produce_rate"] = n / produced
+            return figures
+
+
+async def publishing_service(n: int, database: str, prefix: str) -> None:
+    """Child process: commit n events from 64 concurrent transactions; relay them."""
+    pool = await create_pool(database, "bench_bus", max_size=PRODUCERS // 4)
+    relay = OutboxRelay(pool, schema="bench_bus", service="bench", amqp_url=AMQP, prefix=prefix)
+    await relay.start()
+    started = time.perf_counter()
+    await produce(pool, n)
+    print(time.perf_counter() - started, flush=True)
+    async with pool.acquire() as conn:
+        await eventually(lambda: _all_sent(conn), timeout=600, interval=0.1)
+    await relay.stop()
+    await pool.close()
+
+
+async def _all_sent(conn: asyncpg.Connection) -> bool:
+    return not await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+
+
+async def produce(pool: asyncpg.Pool, n: int) -> None:
+    remaining = iter(range(n))
+
+    async def producer() -> None:
+        for _ in remaining:
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.enqueue(conn, payload(), source="bench")
+
+    await asyncio.gather(*(producer() for _ in range(PRODUCERS)))
+
+
+async def count_effects(pool: asyncpg.Pool, n: int) -> bool:
+    async with pool.acquire() as conn:
+        return await conn.fetchval("SELECT count(*) FROM effects") >= n
+
+
+async def measure(pool: asyncpg.Pool, n: int, elapsed: float) -> dict[str, float]:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT count(*) AS effects, count(DISTINCT e.event_id) AS distinct_effects,
+                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+                     e.committed_at - o.created_at)) AS p50,
+                 percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM
+                     e.committed_at - o.created_at)) AS p99
+               FROM effects e JOIN outbox o ON o.id = e.event_id"""
+        )
+        consumed = await conn.fetchval("SELECT count(*) FROM inbox")
+    return {
+        "rate": n / elapsed,
+        "p50": row["p50"],
+        "p99": row["p99"],
+        "lost": n - row["distinct_effects"],
+        "duplicated": row["effects"]
+        - row["distinct_effects"]
+        + (consumed - row["distinct_effects"]),
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--publisher", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-publisher", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.publisher:
+        await publishing_service(int(args.publisher[0]), args.publisher[1], args.publisher[2])
+        return
+    if args.bare_publisher:
+        await bare_publisher(int(args.bare_publisher[0]), args.bare_publisher[1])
+        return
+    logging.basicConfig(level=logging.WARNING)
+    tag = secrets.token_hex(3)
+    database, prefix = f"nb_bench_{tag}", f"nbbench.{tag}"
+    admin = await asyncpg.connect(ADMIN)
+    await admin.execute(f"CREATE DATABASE {database}")
+    try:
+        bare_rate, bare_lat = await bare_aio_pika(args.events, prefix)
+        ours = await nodebyte_bus(args.events, with_database(ADMIN, database), prefix)
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
+        await admin.close()
+    print(f"events: {args.events}")
+    print(f"bare_aio_pika_msgs_per_s: {bare_rate:.0f}")
+    print(f"bare_aio_pika_p50_ms: {pct(bare_lat, 50) * 1000:.1f}")
+    print(f"bare_aio_pika_p99_ms: {pct(bare_lat, 99) * 1000:.1f}")
+    print(f"nodebyte_events_per_s: {ours['rate']:.0f}")
+    print(f"nodebyte_commit_to_commit_p50_ms: {ours['p50'] * 1000:.1f}")
+    print(f"nodebyte_commit_to_commit_p99_ms: {ours['p99'] * 1000:.1f}")
+    print(f"outbox_commits_per_s: {ours['produce_rate']:.0f}")
+    print(f"lost: {ours['lost']}")
+    print(f"duplicated: {ours['duplicated']}")
+    print(f"ratio_to_bare_aio_pika: {ours['rate'] / bare_rate:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,93 @@
+"""CLI: `python -m nodebyte_emulators {pterodactyl|discord} --host H --port P [options]`."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from litestar import Litestar
+
+from .discord import DiscordConfig, create_discord_app
+from .pterodactyl import (
+    DEFAULT_APPLICATION_KEY,
+    DEFAULT_CLIENT_KEY,
+    DatasetSpec,
+    PterodactylConfig,
+    create_pterodactyl_app,
+)
+from .server import run
+
+_SIZES = ("locations", "nodes", "allocations", "nests", "eggs", "servers", "users")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nodebyte_emulators")
+    emulators = parser.add_subparsers(dest="emulator", required=True)
+    panel = emulators.add_parser("pterodactyl", help="Pterodactyl Application + Client API")
+    _add_server_options(panel, port=8081)
+    defaults = DatasetSpec()
+    for size in _SIZES:
+        panel.add_argument(f"--{size}", type=int, default=getattr(defaults, size))
+    panel.add_argument("--seed", type=int, default=defaults.seed)
+    panel.add_argument("--app-key", default=DEFAULT_APPLICATION_KEY)
+    panel.add_argument("--client-key", default=DEFAULT_CLIENT_KEY)
+    panel.add_argument(
+        "--session-variables",
+        default=",".join(defaults.session_variables),
+        help="comma-separated env variables of the Hytale egg that carry pushed sessions",
+    )
+    panel.add_argument("--rate-limit", action="store_true", help="enforce 240/720 per minute")
+    panel.add_argument(
+        "--client-key-on-application",
+        action="store_true",
+        help="accept the (root admin) client key on the Application API, as panel 1.11 does",
+    )
+    discord = emulators.add_parser("discord", help="Discord webhook receiver")
+    _add_server_options(discord, port=8082)
+    discord.add_argument("--rate-limit", action="store_true", help="enforce per-webhook buckets")
+    discord_defaults = DiscordConfig()
+    discord.add_argument("--limit", type=int, default=discord_defaults.limit)
+    discord.add_argument("--window", type=float, default=discord_defaults.window)
+    return parser
+
+
+def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+
+
+def _pterodactyl(args: argparse.Namespace) -> Litestar:
+    variables = tuple(v.strip() for v in args.session_variables.split(",") if v.strip())
+    spec = DatasetSpec(
+        seed=args.seed,
+        session_variables=variables,
+        **{size: getattr(args, size) for size in _SIZES},
+    )
+    config = PterodactylConfig(
+        dataset=spec,
+        application_key=args.app_key,
+        client_key=args.client_key,
+        rate_limit=args.rate_limit,
+        client_key_on_application=args.client_key_on_application,
+    )
+    app = create_pterodactyl_app(config)
+    print(f"application key {config.application_key}", file=sys.stderr)
+    print(f"client key      {config.client_key}", file=sys.stderr)
+    return app
+
+
+def _discord(args: argparse.Namespace) -> Litestar:
+    return create_discord_app(DiscordConfig(args.rate_limit, args.limit, args.window))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        app = _pterodactyl(args) if args.emulator == "pterodactyl" else _discord(args)
+    except ValueError as exc:  # an impossible dataset size
+        raise SystemExit(f"error: {exc}") from exc
+    print(f"{args.emulator} emulator on http://{args.host}:{args.port}", file=sys.stderr)
+    run(app, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
