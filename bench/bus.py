@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import resource
 import secrets
 import statistics
 import sys
@@ -59,13 +60,16 @@ async def bare_aio_pika(n: int, prefix: str) -> tuple[float, list[float]]:
             done.set()
 
     await queue.consume(on_message)
+    publisher = await _start_child("--bare-publisher", str(n), queue.name)
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
-    publisher = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--bare-publisher", str(n), queue.name
-    )
+    await _go(publisher)
     await asyncio.wait_for(done.wait(), 600)
     elapsed = time.perf_counter() - started
     await publisher.wait()
+    consumer_cpu, publisher_cpu = _cpu_since(cpu_before)
+    print(f"bare_consumer_cpu_ms_per_msg: {1000 * consumer_cpu / n:.2f}")
+    print(f"bare_publisher_cpu_ms_per_msg: {1000 * publisher_cpu / n:.2f}")
     await queue.delete(if_unused=False, if_empty=False)
     await conn.close()
     return n / elapsed, latencies
@@ -77,6 +81,7 @@ async def bare_publisher(n: int, queue: str) -> None:
     conn = await aio_pika.connect(AMQP)
     channel = await conn.channel(publisher_confirms=True)
     in_flight = asyncio.Semaphore(64)
+    await _ready_then_wait_for_go()
 
     async def publish_one() -> None:
         async with in_flight:
@@ -111,6 +116,7 @@ async def nodebyte_bus(n: int, database: str, prefix: str) -> dict[str, float]:
 
             await h.run_consumer(consumer)
             # The publishing service (its requests and its relay) is another process.
+            cpu_before = _cpu_seconds()
             started = time.perf_counter()
             publisher = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -125,10 +131,53 @@ async def nodebyte_bus(n: int, database: str, prefix: str) -> dict[str, float]:
             produced = float(out.decode().strip().splitlines()[-1])
             await eventually(lambda: count_effects(h.pool, n), timeout=600, interval=0.2)
             elapsed = time.perf_counter() - started
+            consumer_cpu, publisher_cpu = _cpu_since(cpu_before)
             await asyncio.sleep(1.0)  # let any duplicate show itself
             figures = await measure(h.pool, n, elapsed)
             figures["produce_rate"] = n / produced
+            figures["consumer_cpu_ms"] = 1000 * consumer_cpu / n
+            figures["publisher_cpu_ms"] = 1000 * publisher_cpu / n
             return figures
+
+
+async def _start_child(*args: str) -> asyncio.subprocess.Process:
+    """Start a child and wait until it has imported and connected (not timed)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    line = await child.stdout.readline()
+    assert line.strip() == b"ready", line
+    return child
+
+
+async def _go(child: asyncio.subprocess.Process) -> None:
+    assert child.stdin is not None
+    child.stdin.write(b"go\n")
+    await child.stdin.drain()
+
+
+async def _ready_then_wait_for_go() -> None:
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds of this process and of its finished children."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+def _cpu_since(before: tuple[float, float]) -> tuple[float, float]:
+    now = _cpu_seconds()
+    return now[0] - before[0], now[1] - before[1]
 
 
 async def publishing_service(n: int, database: str, prefix: str) -> None:
@@ -136,6 +185,7 @@ async def publishing_service(n: int, database: str, prefix: str) -> None:
     pool = await create_pool(database, "bench_bus", max_size=PRODUCERS // 4)
     relay = OutboxRelay(pool, schema="bench_bus", service="bench", amqp_url=AMQP, prefix=prefix)
     await relay.start()
+    await _ready_then_wait_for_go()
     started = time.perf_counter()
     await produce(pool, n)
     print(time.perf_counter() - started, flush=True)
@@ -154,7 +204,8 @@ async def produce(pool: asyncpg.Pool, n: int) -> None:
 
     async def producer() -> None:
         for _ in remaining:
-            async with pool.acquire() as conn, conn.transaction():
+            # Each event is its own single-statement transaction (autocommit).
+            async with pool.acquire() as conn:
                 await outbox.enqueue(conn, payload(), source="bench")
 
     await asyncio.gather(*(producer() for _ in range(PRODUCERS)))
@@ -172,7 +223,9 @@ async def measure(pool: asyncpg.Pool, n: int, elapsed: float) -> dict[str, float
                  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
                      e.committed_at - o.created_at)) AS p50,
                  percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM
-                     e.committed_at - o.created_at)) AS p99
+                     e.committed_at - o.created_at)) AS p99,
+                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+                     o.sent_at - o.created_at)) AS relay_p50
                FROM effects e JOIN outbox o ON o.id = e.event_id"""
         )
         consumed = await conn.fetchval("SELECT count(*) FROM inbox")
@@ -180,6 +233,7 @@ async def measure(pool: asyncpg.Pool, n: int, elapsed: float) -> dict[str, float
         "rate": n / elapsed,
         "p50": row["p50"],
         "p99": row["p99"],
+        "relay_p50": row["relay_p50"],
         "lost": n - row["distinct_effects"],
         "duplicated": row["effects"]
         - row["distinct_effects"]
@@ -194,6 +248,7 @@ def pct(values: list[float], q: float) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--only-ours", action="store_true", help="skip the baseline (profiling)")
     parser.add_argument("--publisher", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--bare-publisher", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -209,7 +264,9 @@ async def main() -> None:
     admin = await asyncpg.connect(ADMIN)
     await admin.execute(f"CREATE DATABASE {database}")
     try:
-        bare_rate, bare_lat = await bare_aio_pika(args.events, prefix)
+        bare_rate, bare_lat = (
+            (1.0, [0.0]) if args.only_ours else await bare_aio_pika(args.events, prefix)
+        )
         ours = await nodebyte_bus(args.events, with_database(ADMIN, database), prefix)
     finally:
         with contextlib.suppress(Exception):
@@ -222,7 +279,10 @@ async def main() -> None:
     print(f"nodebyte_events_per_s: {ours['rate']:.0f}")
     print(f"nodebyte_commit_to_commit_p50_ms: {ours['p50'] * 1000:.1f}")
     print(f"nodebyte_commit_to_commit_p99_ms: {ours['p99'] * 1000:.1f}")
+    print(f"relay_commit_to_publish_p50_ms: {ours['relay_p50'] * 1000:.1f}")
     print(f"outbox_commits_per_s: {ours['produce_rate']:.0f}")
+    print(f"consumer_cpu_ms_per_event: {ours['consumer_cpu_ms']:.2f}")
+    print(f"publisher_cpu_ms_per_event: {ours['publisher_cpu_ms']:.2f}")
     print(f"lost: {ours['lost']}")
     print(f"duplicated: {ours['duplicated']}")
     print(f"ratio_to_bare_aio_pika: {ours['rate'] / bare_rate:.2f}")

@@ -76,12 +76,9 @@ async def test_outbox_waits_for_the_relay_then_delivers_once(harness: Bus) -> No
 
 async def test_relay_crash_after_publish_redelivers_and_inbox_deduplicates(harness: Bus) -> None:
     await harness.run_consumer(record_effects(harness))
-    await harness.relay.start()
-    await harness.relay.stop()
     event_id = await commit_event(harness.pool, changed())
     # Publish, then die before the rows are marked sent: the commit never happens.
-    await harness.relay.start()
-    harness.relay._task.cancel()  # the loop would race us; drive flush_once by hand
+    await harness.relay.connect()  # no background loop: flush_once is driven by hand
     original = asyncpg.Connection.execute
 
     async def fail_on_mark(self: asyncpg.Connection, query: str, *args: object, **kw: object):

@@ -82,6 +82,7 @@ class EventConsumer:
         self.retry_base_delay = retry_base_delay
         self._routes: dict[str, _Route] = {}
         self._batches = _Batcher(self.apply_batch)
+        self._acks = _AckCoalescer()
 
     def on(self, event_cls: type[Event]) -> Callable[[TxHandler], TxHandler]:
         """Register a handler run inside the inbox transaction: `(conn, event, meta)`."""
@@ -114,7 +115,7 @@ class EventConsumer:
 
     async def _deliver(self, message: RabbitMessage) -> None:
         body = message.body
-        headers = dict(message.raw_message.headers or {})
+        headers = message.raw_message.headers or {}
         attempt = int(headers.get("x-delivery-count", 0)) + 1
         try:
             meta = parse_meta(headers, attempt)
@@ -125,6 +126,7 @@ class EventConsumer:
             await self._dead_letter(message, event_type, "undecodable", exc)
             return
         delivery = _Delivery(message, route, event, meta)
+        self._acks.delivered(message)
         if route.transactional:
             await self._batches.submit(delivery)
         else:
@@ -170,7 +172,7 @@ class EventConsumer:
             await self._settled(d, outcome)
 
     async def _settled(self, d: _Delivery, outcome: str) -> None:
-        await d.message.ack()
+        await self._acks.ack(d.message)
         EVENTS_CONSUMED.labels(self.subscription.service, self.queue, d.meta.type, outcome).inc()
 
     async def _failed(self, d: _Delivery, exc: Exception) -> None:
@@ -188,7 +190,7 @@ class EventConsumer:
         )
         EVENTS_RETRIED.labels(self.subscription.service, self.queue, d.meta.type).inc()
         await asyncio.sleep(exponential_delay(d.meta.attempt, base=self.retry_base_delay))
-        await d.message.nack(requeue=True)
+        await self._acks.nack(d.message)
 
     async def _dead_letter(
         self, message: RabbitMessage, event_type: str, reason: str, exc: BaseException
@@ -203,6 +205,47 @@ class EventConsumer:
             },
         )
         EVENTS_DEAD_LETTERED.labels(self.subscription.service, self.queue, event_type, reason).inc()
+        await self._acks.reject(message)
+
+
+class _AckCoalescer:
+    """Acknowledge settled deliveries together: one `multiple` ack per run of tags.
+
+    An ack with `multiple=True` covers every earlier tag of the channel, so it is
+    sent only up to the first delivery still being processed; rejects and nacks
+    go out one by one at once. Fewer frames, and fewer socket writes, per event.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight: dict[int, Any] = {}
+        self._settled: dict[int, Any] = {}
+
+    @staticmethod
+    def _tag(message: Any) -> int:
+        return message.raw_message.delivery_tag or 0
+
+    def delivered(self, message: Any) -> None:
+        self._in_flight[self._tag(message)] = message
+
+    async def ack(self, message: Any) -> None:
+        tag = self._tag(message)
+        self._settled[tag] = self._in_flight.pop(tag, message)
+        floor = min(self._in_flight, default=None)
+        ready = [t for t in self._settled if floor is None or t < floor]
+        if not ready:
+            return
+        top = max(ready)
+        last = self._settled[top]
+        for t in ready:
+            del self._settled[t]
+        await last.raw_message.ack(multiple=True)
+
+    async def nack(self, message: Any) -> None:
+        self._in_flight.pop(self._tag(message), None)
+        await message.nack(requeue=True)
+
+    async def reject(self, message: Any) -> None:
+        self._in_flight.pop(self._tag(message), None)
         await message.reject(requeue=False)
 
 
@@ -235,7 +278,7 @@ class _Batcher:
         apply: Callable[[list[_Delivery]], Awaitable[None]],
         *,
         max_batch: int = 64,
-        max_running: int = 4,
+        max_running: int = 1,
     ) -> None:
         self._apply = apply
         self._max_batch = max_batch

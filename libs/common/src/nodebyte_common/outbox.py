@@ -78,6 +78,8 @@ class OutboxRelay:
         prefix: str,
         batch_size: int = 500,
         idle_poll_seconds: float = 1.0,
+        workers: int = 3,
+        gather_seconds: float = 0.005,
     ) -> None:
         self.pool = pool
         self.schema = schema
@@ -86,36 +88,50 @@ class OutboxRelay:
         self.prefix = prefix
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
+        self.workers = workers
+        self.gather_seconds = gather_seconds
         self._wake = asyncio.Event()
         self._connection: AbstractRobustConnection | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._listener: asyncpg.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def connect(self) -> None:
+        """Connect and declare the topology; `flush_once` works from here on."""
         self._connection = await aio_pika.connect_robust(self.amqp_url)
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await declare_topology(channel, self.prefix)
+
+    async def start(self) -> None:
+        """Connect, then publish in the background whenever rows are committed."""
+        await self.connect()
         self._listener = await self.pool.acquire()
         await self._listener.add_listener(notify_channel(self.schema), self._on_notify)
-        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}-{n}")
+            for n in range(self.workers)
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks = []
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(notify_channel(self.schema), self._on_notify)
             await self.pool.release(self._listener)
         if self._connection is not None:
             await self._connection.close()
+        self._listener = self._connection = self._exchange = None
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
+        """One of `workers` loops: while one waits for confirms, another claims rows."""
         while True:
             try:
                 published = await self.flush_once()
@@ -127,6 +143,8 @@ class OutboxRelay:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
+                # A few milliseconds let a burst of commits travel as one batch.
+                await asyncio.sleep(self.gather_seconds)
 
     async def flush_once(self) -> int:
         """Publish one batch of unsent rows; return how many were published."""
@@ -152,15 +170,13 @@ class OutboxRelay:
     async def _publish(self, row: asyncpg.Record) -> None:
         assert self._exchange is not None
         headers = row["headers"]
+        # The CloudEvents attributes travel in the headers; repeating them as AMQP
+        # properties would only cost encoding time on every message.
         message = aio_pika.Message(
             body=row["payload"],
             headers=headers,
             content_type=CONTENT_TYPE,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=str(row["id"]),
-            type=row["type"],
-            app_id=self.service,
-            timestamp=datetime.now(UTC),
         )
         await self._exchange.publish(message, routing_key=row["type"], mandatory=True)
 
