@@ -76,3 +76,6 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     consumer_prefetch: int = 32
     cors_origins: str = ""
     max_body_bytes: int = 1_048_576
+    # "kid:<64 hex>,…" for sealing secrets at rest (services that store secrets need it)
+    encryption_keys: str = ""
+    encryption_key_id: str = ""

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from nodebyte_common.bootstrap import service_dsn, with_database
+from nodebyte_devstack.service_env import SERVICE_ENV, _no_env
 
 SERVICES = ("gateway", "sync", "hytale-auth", "notifier", "scheduler", "node-agent-gateway")
 EMULATORS = ("pterodactyl", "discord")
@@ -22,7 +23,7 @@ DEFAULT_PORTS = {
     "discord": 8091,
 }
 
-# Deterministic keys of the panel emulator (its defaults).
+# Deterministic keys given to the panel emulator.
 PANEL_APP_KEY = "ptla_" + "0" * 42 + "1"
 PANEL_CLIENT_KEY = "ptlc_" + "0" * 42 + "1"
 
@@ -42,6 +43,7 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     service_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_key: str = field(default_factory=lambda: "nbk_dev_" + secrets.token_urlsafe(24))
+    encryption_keys: str = field(default_factory=lambda: "dev:" + secrets.token_hex(32))
     panel_args: tuple[str, ...] = ()
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -71,31 +73,10 @@ class StackConfig:
             "AMQP_URL": self.amqp_url,
             "AMQP_PREFIX": self.prefix,
             "SERVICE_TOKEN": self.service_token,
+            "ENCRYPTION_KEYS": self.encryption_keys,
             "HOST": "127.0.0.1",
             "PORT": str(self.ports[service]),
         }
-        env.update(self._service_specific(service))
+        env.update(SERVICE_ENV.get(service, _no_env)(self))
         env.update(self.extra_env.get(service, {}))
         return env
-
-    def _service_specific(self, service: str) -> dict[str, str]:
-        if service == "gateway":
-            return {
-                "BACKEND_PORT": str(self.ports["gateway"]),
-                "BACKEND_API_KEY": self.api_key,
-                "SYNC_URL": self.url("sync"),
-            }
-        if service == "sync":
-            return {
-                "PTERODACTYL_URL": self.url("pterodactyl"),
-                "PTERODACTYL_API_KEY": PANEL_APP_KEY,
-                "PTERODACTYL_CLIENT_API_KEY": PANEL_CLIENT_KEY,
-                "PANEL_RETRY_BASE_DELAY": "0.1",
-            }
-        if service == "notifier":
-            return {
-                "DISCORD_WEBHOOK_URL": f"{self.url('discord')}/api/webhooks/1/local-token",
-                "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{self.ports['discord']}",
-                "WEBHOOK_RETRY_BASE_DELAY": "0.2",
-            }
-        return {}

@@ -11,8 +11,9 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import load_settings
-from nodebyte_gateway import api
-from nodebyte_gateway.auth import ApiKeyGuard
+from nodebyte_gateway import sync_routes
+from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
+from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -27,6 +28,18 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+# Each module contributes `routes(ctx)`; the order is the order of the OpenAPI document.
+ROUTE_MODULES = (sync_routes,)
+
+SERVICE_URLS = {
+    "sync": "sync_url",
+    "hytale-auth": "hytale_auth_url",
+    "notifier": "notifier_url",
+    "scheduler": "scheduler_url",
+    "node-agent-gateway": "node_agent_gateway_url",
+}
+
+
 def build_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings or load_settings(GatewaySettings)
     runtime = Runtime(
@@ -35,16 +48,21 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
-    sync = ServiceClient(
-        "sync",
-        settings.sync_url,
-        settings.service_token,
-        timeout=settings.internal_timeout_seconds,
-    )
-    runtime.on_stop(sync.aclose)
+    clients = {
+        name: ServiceClient(
+            name,
+            getattr(settings, attribute),
+            settings.service_token,
+            timeout=settings.internal_timeout_seconds,
+        )
+        for name, attribute in SERVICE_URLS.items()
+    }
+    for client in clients.values():
+        runtime.on_stop(client.aclose)
     api_key = ApiKeyGuard(settings.backend_api_key, lambda: runtime.pool)
-    routes = api.sync_routes(runtime, sync, api_key)
-    return runtime.create_app(routes, openapi_config=openapi_config())
+    ctx = GatewayContext(runtime, settings, permission_guard(api_key), clients)
+    handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
+    return runtime.create_app(handlers, openapi_config=openapi_config())
 
 
 def main() -> None:

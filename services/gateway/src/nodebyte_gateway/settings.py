@@ -11,4 +11,8 @@ class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # keys created by the CLI or admin API are stored hashed.
     backend_api_key: str = ""
     sync_url: str = "http://127.0.0.1:8081"
+    hytale_auth_url: str = "http://127.0.0.1:8082"
+    notifier_url: str = "http://127.0.0.1:8083"
+    scheduler_url: str = "http://127.0.0.1:8084"
+    node_agent_gateway_url: str = "http://127.0.0.1:8085"
     internal_timeout_seconds: float = 5.0

@@ -12,9 +12,7 @@ from litestar import Request, get, post
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
-from nodebyte_common.internal_client import ServiceClient
-from nodebyte_common.runtime import Runtime
-from nodebyte_gateway.auth import ApiKeyGuard
+from nodebyte_gateway.context import GatewayContext
 
 SOURCE = "nodebyte/gateway"
 SYNC_KINDS = ("full", "locations")
@@ -25,7 +23,9 @@ class SyncRequestBody(msgspec.Struct, forbid_unknown_fields=True):
     requested_by: Annotated[str, msgspec.Meta(max_length=255)] | None = None
 
 
-def sync_routes(runtime: Runtime, sync: ServiceClient, api_key: ApiKeyGuard) -> list[Any]:
+def routes(ctx: GatewayContext) -> list[Any]:
+    runtime, sync, api_key = ctx.runtime, ctx.client("sync"), ctx.require("sync.write")
+
     @post(
         [f"/api/v1/sync/{kind}" for kind in SYNC_KINDS],
         guards=[api_key],
