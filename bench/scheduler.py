@@ -81,12 +81,13 @@ async def baseline(database: str, prefix: str, n: int) -> tuple[float, float]:
                 chunk,
                 DUE,
             )
-            for job, run in zip(chunk, runs, strict=True):
-                await conn.execute(
-                    "INSERT INTO bare_outbox VALUES ($1, 'job.fired', $2, '{}')",
-                    uuid6.uuid7(),
-                    body % (str(job).encode(), str(run).encode()),
-                )
+            await conn.executemany(
+                "INSERT INTO bare_outbox VALUES ($1, 'job.fired', $2, '{}')",
+                [
+                    (uuid6.uuid7(), body % (str(job).encode(), str(run).encode()))
+                    for job, run in zip(chunk, runs, strict=True)
+                ],
+            )
             await conn.execute(
                 "UPDATE bare_jobs SET next_run_at = next_run_at + interval '1 minute' "
                 "WHERE id = ANY($1)",

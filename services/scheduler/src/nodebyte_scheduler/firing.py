@@ -92,11 +92,15 @@ class Firer:
                     firings[advance.run.id] = firing  # type: ignore[union-attr]
             runs = [a.run for a in advances if a.run is not None]
             inserted = await store.insert_runs(conn, runs, self.replica)
-            for run in runs:
-                if run.id in inserted and run.id in firings:
-                    await outbox.enqueue(
-                        conn, firings[run.id].event, source=SOURCE, event_id=run.event_id
-                    )
+            await outbox.enqueue_many(
+                conn,
+                [
+                    (run.event_id, firings[run.id].event)
+                    for run in runs
+                    if run.id in inserted and run.event_id is not None
+                ],
+                source=SOURCE,
+            )
             await store.advance_jobs(
                 conn,
                 [_without_run(a) if a.run and a.run.id not in inserted else a for a in advances],
@@ -129,7 +133,7 @@ class Firer:
             status=run_status(job) if decision.fire else "skipped",
             fired_at=now,
             missed_count=decision.missed_count,
-            event_id=uuid6.uuid7() if firing else None,
+            event_id=run_id if firing else None,  # a command's id is the id of its run
             details=firing.details if firing else {},
         )
         advance = store.Advance(
@@ -159,7 +163,7 @@ async def fire_now(
         status=run_status(job),
         fired_at=now,
         missed_count=0,
-        event_id=uuid6.uuid7(),
+        event_id=run_id,
         details=firing.details,
     )
     await store.insert_runs(conn, [run], replica)

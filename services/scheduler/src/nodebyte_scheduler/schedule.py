@@ -9,6 +9,7 @@ so a late fire never shifts the ones after it.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,8 +57,7 @@ class CronSchedule:
 
     def next_after(self, moment: datetime) -> datetime:
         """The first due time strictly after `moment`."""
-        local = moment.astimezone(zone(self.timezone))
-        return next(CronSim(self.expression, local)).astimezone(UTC)
+        return _cron_next(self.expression, self.timezone, moment)
 
     def latest_at_or_before(self, moment: datetime) -> datetime:
         local = (moment + timedelta(microseconds=1)).astimezone(zone(self.timezone))
@@ -80,6 +80,18 @@ class CronSchedule:
             return CronSim(self.expression, datetime.now(zone(self.timezone))).explain()
         except Exception:  # explain() covers most but not all expressions
             return self.expression
+
+
+@functools.lru_cache(maxsize=4096)
+def _cron_next(expression: str, timezone: str, moment: datetime) -> datetime:
+    # Jobs sharing an expression and a due time (every "0 3 * * *" task) share the answer.
+    return next(CronSim(expression, moment.astimezone(zone(timezone)))).astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=1024)
+def cron_schedule(expression: str, timezone: str) -> CronSchedule:
+    """A validated cron schedule; each distinct one is parsed and checked once."""
+    return CronSchedule(expression, timezone)
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ def schedule_of(
 ) -> Schedule:
     """The schedule of a stored job (`anchor`: where its interval counts from)."""
     if cron is not None:
-        return CronSchedule(cron, timezone)
+        return cron_schedule(cron, timezone)
     if interval_seconds is None:
         raise InvalidSchedule("A job needs a cron expression or an interval")
     return IntervalSchedule(interval_seconds, anchor)
