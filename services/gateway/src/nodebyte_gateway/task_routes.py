@@ -61,15 +61,17 @@ def _query(request: Request) -> dict[str, str]:
 
 def routes(ctx: GatewayContext) -> list[Any]:
     return [
-        *_definition_routes(ctx, "/api/tasks", "/tasks", "task", "tasks"),
-        *_definition_routes(ctx, "/api/admin/scheduler/jobs", "/jobs", "admin", "scheduler"),
+        *_definition_routes(ctx, "/api/tasks", "/tasks", "task", "tasks", "server task"),
+        *_definition_routes(
+            ctx, "/api/admin/scheduler/jobs", "/jobs", "admin", "scheduler", "scheduled job"
+        ),
         *_status_routes(ctx),
         *_sync_settings_routes(ctx),
     ]
 
 
 def _definition_routes(
-    ctx: GatewayContext, public: str, internal: str, permission: str, tag: str
+    ctx: GatewayContext, public: str, internal: str, permission: str, tag: str, noun: str
 ) -> list[Any]:
     """CRUD, run now and history of tasks (task.*) or system jobs (admin.*)."""
     scheduler = ctx.client("scheduler")
@@ -78,11 +80,13 @@ def _definition_routes(
         admin = {"read": "admin.read"}.get(action, "admin.write")
         return ctx.require(f"task.{action}" if permission == "task" else admin)
 
-    @get(public, guards=[can("read")], tags=[tag], summary="List", name=f"{tag}-list")
+    @get(public, guards=[can("read")], tags=[tag], summary=f"List {noun}s", name=f"{tag}-list")
     async def list_all(request: Request) -> Any:
         return relay(*await scheduler.call("GET", internal, params=_query(request)))
 
-    @post(public, guards=[can("create")], tags=[tag], summary="Create", name=f"{tag}-create")
+    @post(
+        public, guards=[can("create")], tags=[tag], summary=f"Create a {noun}", name=f"{tag}-create"
+    )
     async def create(request: Request) -> Any:
         return relay(*await scheduler.call("POST", internal, json=await json_object(request)))
 
@@ -110,7 +114,7 @@ def _definition_routes(
         guards=[can("execute")],
         tags=[tag],
         status_code=200,
-        summary="Run now, whatever the schedule",
+        summary=f"Run a {noun} now, whatever its schedule",
         name=f"{tag}-execute",
     )
     async def execute(item_id: UUID) -> Any:
@@ -120,7 +124,7 @@ def _definition_routes(
         f"{public}/{{item_id:uuid}}/runs",
         guards=[can("read")],
         tags=[tag],
-        summary="Run history, newest first",
+        summary=f"Run history of a {noun}, newest first",
         name=f"{tag}-runs",
     )
     async def runs(item_id: UUID, request: Request) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -32,7 +33,7 @@ def build_app(settings: SchedulerSettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
-    replica = settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
+    replica = settings.replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
     clock = clock_from_settings(settings.clock_speed, settings.clock_start, settings.clock_origin)
     consumers.register(runtime)
     runtime.loop("scheduler", leading(runtime, settings, clock, replica))

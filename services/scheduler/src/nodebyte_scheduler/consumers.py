@@ -10,6 +10,7 @@ from nodebyte_common import events
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
 from nodebyte_scheduler import store
+from nodebyte_scheduler.metrics import TASK_OUTCOMES
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def register(runtime: Runtime) -> None:
     ) -> None:
         # request_id is the run id for commands our tasks sent; others are not ours.
         if await store.record_failure(conn, event.request_id, event.reason):
+            TASK_OUTCOMES.labels("failed").inc()
             log.info(
                 "task run failed",
                 extra={"run_id": str(event.request_id), "action": event.action},

@@ -21,6 +21,7 @@ from nodebyte_scheduler import job_events, store
 from nodebyte_scheduler.clock import Clock
 from nodebyte_scheduler.decisions import decide, upcoming
 from nodebyte_scheduler.job_events import InvalidPayload
+from nodebyte_scheduler.metrics import FIRE_LAG, RUNS_RECORDED
 from nodebyte_scheduler.schedule import InvalidSchedule, schedule_of
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class Firer:
                 conn,
                 [_without_run(a) if a.run and a.run.id not in inserted else a for a in advances],
             )
+        _observe([run for run in runs if run.id in inserted])
         return len(inserted), len(jobs) == self.batch_size
 
     def _plan(
@@ -142,6 +144,13 @@ class Firer:
         return advance, firing
 
 
+def _observe(runs: list[store.NewRun]) -> None:
+    for run in runs:
+        RUNS_RECORDED.labels(run.trigger, run.status).inc()
+        if run.trigger == "schedule":
+            FIRE_LAG.observe((run.fired_at - run.due_at).total_seconds())
+
+
 def _without_run(advance: store.Advance) -> store.Advance:
     """The run was already recorded by another leader: move the job on, note nothing."""
     return store.Advance(
@@ -169,4 +178,5 @@ async def fire_now(
     await store.insert_runs(conn, [run], replica)
     await outbox.enqueue(conn, firing.event, source=SOURCE, event_id=run.event_id)
     await store.note_manual_run(conn, run)
+    RUNS_RECORDED.labels(run.trigger, run.status).inc()
     return run

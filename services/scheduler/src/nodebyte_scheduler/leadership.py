@@ -22,6 +22,7 @@ import time
 import asyncpg
 
 from nodebyte_scheduler import store
+from nodebyte_scheduler.metrics import IS_LEADER
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Lease:
         started = time.monotonic()
         try:
             async with self.pool.acquire(timeout=self.renew_every) as conn:
-                term = await store.claim_lease(conn, self.replica, self.ttl)
+                term = await store.claim_lease(conn, self.replica, self.ttl, self.term)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("lease renewal failed", extra={"error": type(exc).__name__})
             if not self.is_leader:
@@ -78,11 +79,13 @@ class Lease:
                 extra={"replica": self.replica, "term": term, "leader": term is not None},
             )
             self.term = term
+            IS_LEADER.set(1 if term is not None else 0)
             self.changed.set()
 
     async def release(self) -> None:
         """Hand the lease over at once on a clean stop, instead of letting it expire."""
         term, self.term = self.term, None
+        IS_LEADER.set(0)
         if term is None:
             return
         with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):

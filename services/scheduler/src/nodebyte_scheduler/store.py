@@ -17,21 +17,28 @@ JOBS_CHANGED = "scheduler_jobs"  # NOTIFY channel: wakes the leader when a sched
 # --- the lease ---------------------------------------------------------------
 
 
-async def claim_lease(conn: asyncpg.Connection, replica: str, ttl_seconds: float) -> int | None:
-    """Renew our lease, or take an expired or free one; the term we hold, or None."""
+async def claim_lease(
+    conn: asyncpg.Connection, replica: str, ttl_seconds: float, held_term: int | None
+) -> int | None:
+    """Renew the lease we hold (`held_term`), or take an expired or free one.
+
+    Returns the term we now hold, or None. Taking the lease always starts a new
+    term, even for a restarted process of the same name, so every incarnation
+    of a leader is fenced from the ones before it.
+    """
+    renewing = "holder = $1 AND term = $3 AND expires_at > clock_timestamp()"
     return await conn.fetchval(
-        """UPDATE leadership SET
-               term = CASE WHEN holder = $1 AND expires_at > clock_timestamp()
-                           THEN term ELSE term + 1 END,
-               acquired_at = CASE WHEN holder = $1 AND expires_at > clock_timestamp()
-                                  THEN acquired_at ELSE clock_timestamp() END,
+        f"""UPDATE leadership SET
+               term = CASE WHEN {renewing} THEN term ELSE term + 1 END,
+               acquired_at = CASE WHEN {renewing} THEN acquired_at ELSE clock_timestamp() END,
                holder = $1,
                heartbeat_at = clock_timestamp(),
                expires_at = clock_timestamp() + make_interval(secs => $2)
-           WHERE id = 1 AND (holder = $1 OR holder IS NULL OR expires_at <= clock_timestamp())
+           WHERE id = 1 AND (({renewing}) OR holder IS NULL OR expires_at <= clock_timestamp())
            RETURNING term""",
         replica,
         ttl_seconds,
+        held_term,
     )
 
 

@@ -18,6 +18,7 @@ from nodebyte_scheduler import store
 from nodebyte_scheduler.clock import Clock
 from nodebyte_scheduler.firing import Firer, LostLease
 from nodebyte_scheduler.leadership import Lease
+from nodebyte_scheduler.metrics import TASK_OUTCOMES
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class Ticker:
             return
         self._last_settle = time.monotonic()
         async with self.pool.acquire() as conn:
-            await store.settle_silent_runs(conn, self.outcome_timeout)
+            settled = await store.settle_silent_runs(conn, self.outcome_timeout)
+        if settled:
+            TASK_OUTCOMES.labels("sent").inc(settled)
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
