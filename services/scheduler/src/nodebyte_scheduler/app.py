@@ -63,6 +63,7 @@ def leading(
             replica,
             grace=timedelta(seconds=settings.misfire_grace_seconds),
             batch_size=settings.fire_batch_size,
+            idle_transaction_limit=settings.leader_lease_seconds,
         )
         ticker = Ticker(
             pool,

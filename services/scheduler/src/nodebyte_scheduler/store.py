@@ -63,6 +63,14 @@ async def holds_lease(conn: asyncpg.Connection, replica: str, term: int) -> bool
     )
 
 
+async def limit_idle_transaction(conn: asyncpg.Connection, seconds: float) -> None:
+    """For this transaction only: the server aborts it if it idles this long."""
+    await conn.execute(
+        "SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
+        f"{max(1, int(seconds * 1000))}ms",
+    )
+
+
 async def leadership(conn: asyncpg.Connection) -> asyncpg.Record:
     return await conn.fetchrow(
         "SELECT *, expires_at > clock_timestamp() AS alive, clock_timestamp() AS db_now "
