@@ -9,6 +9,7 @@ twice: the loser's insert does nothing, and it publishes nothing.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,8 +150,9 @@ class Firer:
 
 
 def _observe(runs: list[store.NewRun]) -> None:
+    for (trigger, status), count in Counter((r.trigger, r.status) for r in runs).items():
+        RUNS_RECORDED.labels(trigger, status).inc(count)
     for run in runs:
-        RUNS_RECORDED.labels(run.trigger, run.status).inc()
         if run.trigger == "schedule":
             FIRE_LAG.observe((run.fired_at - run.due_at).total_seconds())
 
