@@ -72,6 +72,7 @@ def leading(
             firer,
             max_tick=settings.max_tick_seconds,
             outcome_timeout=settings.task_outcome_timeout_seconds,
+            run_retention_days=settings.run_retention_days,
         )
         try:
             async with asyncio.TaskGroup() as group:
