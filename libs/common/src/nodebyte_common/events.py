@@ -87,6 +87,15 @@ class SyncLogsCleanupRequested(Event, kw_only=True, frozen=True):
     retention_days: int = 30
 
 
+class ServerPruned(Event, kw_only=True, frozen=True):
+    """A panel server the sync no longer finds on the panel (removed from the mirror)."""
+
+    TYPE: ClassVar[str] = "server.pruned"
+    server_id: int
+    server_uuid: UUID | None = None
+    pruned_at: datetime
+
+
 # --- hytale-auth ----------------------------------------------------------
 
 
@@ -278,6 +287,7 @@ CATALOGUE: dict[str, type[Event]] = {
         SyncCancelRequested,
         SyncCancelled,
         SyncLogsCleanupRequested,
+        ServerPruned,
         TokenRefreshed,
         SessionCreated,
         SessionRefreshed,

@@ -35,7 +35,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(
         "sync",
         "requests",
-        ("sync.requested", "sync.cancel_requested", "sync.logs_cleanup_requested"),
+        ("sync.requested", "sync.cancel_requested", "sync.logs_cleanup_requested", "job.fired"),
     ),
     Subscription("notifier", "notifications", ("sync.completed", "sync.failed", "sync.cancelled")),
 )

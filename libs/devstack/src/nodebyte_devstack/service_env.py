@@ -38,6 +38,7 @@ def sync_env(c: StackConfig) -> dict[str, str]:
         "PTERODACTYL_API_KEY": PANEL_APP_KEY,
         "PTERODACTYL_CLIENT_API_KEY": PANEL_CLIENT_KEY,
         "PANEL_RETRY_BASE_DELAY": "0.1",
+        "PANEL_TIMEOUT_SECONDS": "3",
     }
 
 
