@@ -35,7 +35,7 @@ class PanelSettings:
     application_key: str = ""
     client_key: str = ""
     page_size: int = 500
-    fetch_concurrency: int = 4
+    fetch_concurrency: int = 8
     subusers_enabled: bool = True
     subusers_batch_size: int = 100
     log_retention_days: int = 30

@@ -122,15 +122,18 @@ async def finish(
     *,
     error: str | None = None,
     rows_written: int = 0,
+    step_seconds: dict[str, float] | None = None,
 ) -> None:
     await conn.execute(
         """UPDATE sync_logs SET status = $2, error = $3, completed_at = now(),
-                  metadata = metadata || jsonb_build_object('rowsWritten', $4::int)
+                  metadata = metadata || jsonb_build_object('rowsWritten', $4::int,
+                                                            'stepSeconds', $5::jsonb)
            WHERE id = $1""",
         log_id,
         status,
         error,
         rows_written,
+        step_seconds or {},
     )
 
 

@@ -41,6 +41,7 @@ class Progress:
     failed: int = 0
     written: int = 0  # rows actually inserted or changed
     counts: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
     last_event_at: float = 0.0
 
     @property
@@ -78,7 +79,9 @@ class SyncRun:
         )
         try:
             for step in steps:
+                step_started = time.monotonic()
                 await self._run_step(step)
+                self.progress.step_seconds[step.name] = round(time.monotonic() - step_started, 3)
         except SyncCancelled:
             await self._finish("CANCELLED", None)
         except Exception as exc:
@@ -228,7 +231,12 @@ class SyncRun:
     async def _finish(self, status: str, error: str | None) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await store.finish(
-                conn, self.log_id, status, error=error, rows_written=self.progress.written
+                conn,
+                self.log_id,
+                status,
+                error=error,
+                rows_written=self.progress.written,
+                step_seconds=self.progress.step_seconds,
             )
             await inbox.claim(conn, self.consumer, self.event_id)
             await outbox.enqueue(conn, self._outcome_event(status, error), source=SOURCE)

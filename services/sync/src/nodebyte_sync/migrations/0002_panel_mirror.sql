@@ -165,7 +165,7 @@ CREATE TABLE panel_settings (
     application_key_sealed text,
     client_key_sealed      text,
     page_size              integer NOT NULL DEFAULT 500,
-    fetch_concurrency      integer NOT NULL DEFAULT 4,
+    fetch_concurrency      integer NOT NULL DEFAULT 8,
     subusers_enabled       boolean NOT NULL DEFAULT true,
     subusers_batch_size    integer NOT NULL DEFAULT 100,
     log_retention_days     integer NOT NULL DEFAULT 30,
