@@ -188,6 +188,9 @@ def serve(app: Litestar, settings: CommonSettings, service: str) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # The client address is decided by the gateway's TRUSTED_PROXIES, not by
+        # uvicorn believing X-Forwarded-For from any local peer.
+        proxy_headers=False,
         log_config=None,
         lifespan="on",
     )

@@ -28,6 +28,9 @@ PANEL_APP_KEY = "ptla_" + "0" * 42 + "1"
 PANEL_CLIENT_KEY = "ptlc_" + "0" * 42 + "1"
 
 
+TEST_RATE_LIMITS = "default=100000/60,public=100000/60,sync=100000/60,auth=100000/60"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -45,6 +48,7 @@ class StackConfig:
     api_key: str = field(default_factory=lambda: "nbk_dev_" + secrets.token_urlsafe(24))
     encryption_keys: str = field(default_factory=lambda: "dev:" + secrets.token_hex(32))
     panel_args: tuple[str, ...] = ()
+    gateway_rate_limits: str = ""  # RATE_LIMITS of the gateway; the defaults when empty
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +61,8 @@ class StackConfig:
             amqp_url=amqp_url,
             prefix=f"nbtest.{tag}",
             ports={name: free_port() for name in DEFAULT_PORTS},
+            # Tests drive the API hard from one address; the limits have their own tests.
+            gateway_rate_limits=TEST_RATE_LIMITS,
         )
 
     def url(self, name: str) -> str:

@@ -20,6 +20,7 @@ from nodebyte_devstack.config import (
     PANEL_CLIENT_KEY,
     SERVICES,
     StackConfig,
+    free_port,
 )
 
 MODULES = {s: "nodebyte_" + s.replace("-", "_") for s in SERVICES}
@@ -66,6 +67,24 @@ class Stack:
             env,
             f"http://127.0.0.1:{self.config.ports[service]}/health/ready",
         )
+
+    def start_extra_replica(
+        self, service: str, env: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> int:
+        """Another process of `service` on a port of its own; returns the port."""
+        port = free_port()
+        replica_env = {
+            **self.config.service_env(service),
+            "PORT": str(port),
+            "BACKEND_PORT": str(port),
+            **(env or {}),
+        }
+        name = f"{service}-replica-{port}"
+        self._spawn(
+            name, ["-m", MODULES[service]], replica_env, f"http://127.0.0.1:{port}/health/ready"
+        )
+        self.wait_healthy([name], timeout)
+        return port
 
     def start_all(self, timeout: float = 60.0) -> None:
         self.prepare_database()

@@ -10,10 +10,12 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
-from nodebyte_common.settings import load_settings
+from nodebyte_common.settings import SettingsError, csv, load_settings
+from nodebyte_common.webapp import request_timeout
 from nodebyte_gateway import sync_routes
 from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.rate_limit import RateLimiter, parse_limits, rate_limit_middleware
 from nodebyte_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -62,7 +64,19 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
     api_key = ApiKeyGuard(settings.backend_api_key, lambda: runtime.pool)
     ctx = GatewayContext(runtime, settings, permission_guard(api_key), clients)
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
-    return runtime.create_app(handlers, openapi_config=openapi_config())
+    try:
+        limits = parse_limits(settings.rate_limits)
+    except ValueError as exc:
+        raise SettingsError(f"environment variable RATE_LIMITS is invalid: {exc}") from None
+    limiter = RateLimiter(lambda: runtime.pool, csv(settings.trusted_proxies), limits)
+    return runtime.create_app(
+        handlers,
+        openapi_config=openapi_config(),
+        middleware=[
+            request_timeout(settings.request_timeout_seconds),
+            rate_limit_middleware(limiter),
+        ],
+    )
 
 
 def main() -> None:

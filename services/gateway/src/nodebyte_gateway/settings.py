@@ -16,3 +16,8 @@ class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     scheduler_url: str = "http://127.0.0.1:8084"
     node_agent_gateway_url: str = "http://127.0.0.1:8085"
     internal_timeout_seconds: float = 5.0
+    request_timeout_seconds: float = 30.0
+    # Proxies whose X-Forwarded-For is believed (CIDRs, comma-separated).
+    trusted_proxies: str = ""
+    # Per route class, over the defaults: "sync=20/60,default=300/60" (requests/seconds).
+    rate_limits: str = ""

@@ -104,6 +104,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=202,
         summary="Queue a sync of the panel mirror",
         tags=["sync"],
+        opt={"rate_limit": "sync"},
     )
     async def request_sync(request: Request) -> Any:
         kind = request.url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -138,7 +139,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
     async def cancel_sync(log_id: UUID) -> Any:
         return await cancel(log_id, None)
 
-    @get(["/api/stats", "/api/panel/counts"], tags=["stats"], summary="Public panel counts")
+    @get(
+        ["/api/stats", "/api/panel/counts"],
+        tags=["stats"],
+        summary="Public panel counts",
+        opt={"rate_limit": "public"},
+    )
     async def public_counts() -> Any:
         return await query(sync, "/stats")
 
@@ -152,6 +158,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=202,
         tags=["admin"],
         summary="Queue a sync",
+        opt={"rate_limit": "sync"},
     )
     async def admin_trigger(request: Request) -> Any:
         body = decode_body(await request.body(), AdminSyncBody)
