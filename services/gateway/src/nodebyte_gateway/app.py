@@ -12,9 +12,10 @@ from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import SettingsError, csv, load_settings
 from nodebyte_common.webapp import request_timeout
-from nodebyte_gateway import sync_routes
+from nodebyte_gateway import docs_routes, stream_routes, sync_routes
 from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.progress_hub import ProgressHub
 from nodebyte_gateway.rate_limit import RateLimiter, parse_limits, rate_limit_middleware
 from nodebyte_gateway.settings import GatewaySettings
 
@@ -31,7 +32,7 @@ def openapi_config() -> OpenAPIConfig:
 
 
 # Each module contributes `routes(ctx)`; the order is the order of the OpenAPI document.
-ROUTE_MODULES = (sync_routes,)
+ROUTE_MODULES = (sync_routes, docs_routes)
 
 SERVICE_URLS = {
     "sync": "sync_url",
@@ -63,7 +64,10 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         runtime.on_stop(client.aclose)
     api_key = ApiKeyGuard(settings.backend_api_key, lambda: runtime.pool)
     ctx = GatewayContext(runtime, settings, permission_guard(api_key), clients)
+    hub = ProgressHub(settings.amqp_url, settings.amqp_prefix)
+    runtime.loop("sync-progress-hub", hub.run)
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
+    handlers += stream_routes.routes(ctx, hub)
     try:
         limits = parse_limits(settings.rate_limits)
     except ValueError as exc:
