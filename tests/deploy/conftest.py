@@ -10,5 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# The test modules here import the helper modules beside them (deploy_files, ...).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+# The test modules here import the helper modules beside them (deploy_files, ...) and the
+# PrometheusRule writer of deploy/prometheus.
+sys.path[:0] = [str(HERE), str(HERE.parents[1] / "deploy" / "prometheus")]
