@@ -31,6 +31,7 @@ ENV PATH=/app/.venv/bin:$PATH \
 
 # --- build: the service and its dependencies installed (not editable) into /app/.venv ------
 FROM base AS build
+ARG SERVICE
 COPY --from=uv /uv /usr/local/bin/uv
 WORKDIR /src
 COPY . .
@@ -39,6 +40,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # --- dev: editable sources under /src, restarted by watchfiles when a file changes ---------
 FROM base AS dev
+ARG SERVICE
 COPY --from=uv /uv /usr/local/bin/uv
 WORKDIR /src
 COPY . .

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes_validate.utils
 import msgspec
 import yaml
+from referencing import Registry, Resource
 
 from nodebyte_common.settings import CommonSettings, env_name
 
@@ -74,6 +76,41 @@ def secret_data(overlay: str, name: str) -> dict[str, str]:
     secret = objects(overlay, "Secret")[name]
     decoded = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
     return decoded | secret.get("stringData", {})
+
+
+# --- Kubernetes schemas --------------------------------------------------------------------
+
+KUBERNETES_VERSION = "1.32.0"  # the kubectl installed on the machines
+
+
+class UnknownKind(LookupError):
+    pass
+
+
+@functools.cache
+def _kubernetes_definitions() -> Registry:
+    defs = kubernetes_validate.utils.schema_contents(
+        f"kubernetes-json-schema/v{KUBERNETES_VERSION}-local-strict/_definitions.json",
+        KUBERNETES_VERSION,
+    )
+    return Resource.from_contents(defs) @ Registry()
+
+
+@functools.cache
+def kubernetes_validator(api_version: str, kind: str) -> jsonschema.Draft202012Validator:
+    """The strict schema of a built-in kind, from kubernetes-validate's files (loaded once,
+    where its `validate()` reloads them for each object)."""
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kubernetes_validate.utils.schema_contents(
+            f"kubernetes-json-schema/v{KUBERNETES_VERSION}-local-strict/"
+            f"{kind.lower()}-{group_version}.json",
+            KUBERNETES_VERSION,
+        )
+    except FileNotFoundError:
+        raise UnknownKind(f"no Kubernetes schema for {api_version} {kind}") from None
+    registry = Resource.from_contents(schema) @ _kubernetes_definitions()
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 # --- CRD schemas -----------------------------------------------------------------------------

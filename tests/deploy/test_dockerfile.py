@@ -45,9 +45,17 @@ def test_the_last_stage_is_the_runtime_image_run_unprivileged() -> None:
     assert "uv " not in runtime, "the runtime image carries no build tools"
 
 
+def test_each_stage_using_service_declares_it() -> None:
+    """A build argument is visible only in the stages that declare it."""
+    for stage, lines in _stages().items():
+        uses = any("$SERVICE" in line or "${SERVICE}" in line for line in lines)
+        if uses:
+            assert "ARG SERVICE" in lines, f"stage {stage} uses SERVICE without ARG SERVICE"
+
+
 def test_the_runtime_installs_no_dev_dependencies_and_not_editable() -> None:
     build = " ".join(_stages()["build"])
-    assert re.search(r"uv sync --frozen --no-dev --no-editable --package \"nodebyte-\$\{SERVICE\}\"", build)
+    assert 'uv sync --frozen --no-dev --no-editable --package "nodebyte-${SERVICE}"' in build
 
 
 def _launcher_module(service: str) -> str:
