@@ -15,6 +15,7 @@ from nodebyte_common.webapp import request_timeout
 from nodebyte_gateway import docs_routes, stream_routes, sync_routes
 from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.openapi_errors import document_error_envelope
 from nodebyte_gateway.progress_hub import ProgressHub
 from nodebyte_gateway.rate_limit import RateLimiter, parse_limits, rate_limit_middleware
 from nodebyte_gateway.settings import GatewaySettings
@@ -73,7 +74,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
     except ValueError as exc:
         raise SettingsError(f"environment variable RATE_LIMITS is invalid: {exc}") from None
     limiter = RateLimiter(lambda: runtime.pool, csv(settings.trusted_proxies), limits)
-    return runtime.create_app(
+    app = runtime.create_app(
         handlers,
         openapi_config=openapi_config(),
         middleware=[
@@ -81,6 +82,8 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
             rate_limit_middleware(limiter),
         ],
     )
+    app.on_startup.append(document_error_envelope)
+    return app
 
 
 def main() -> None:
