@@ -275,6 +275,7 @@ class JobFired(Event, kw_only=True, frozen=True):
     job_name: str
     due_at: datetime
     fired_at: datetime
+    payload: dict[str, Any] = {}  # the job's parameters, e.g. {"retention_days": 30}
 
 
 CATALOGUE: dict[str, type[Event]] = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -41,28 +42,44 @@ def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def enqueue(
-    conn: asyncpg.Connection, event: catalogue.Event, *, source: str, event_id: UUID | None = None
-) -> UUID:
-    """Add `event` to the outbox within the caller's transaction; return its id."""
-    event_id = event_id or uuid6.uuid7()
+INSERT_OUTBOX = (
+    "INSERT INTO outbox (id, type, version, payload, headers) VALUES ($1, $2, $3, $4, $5)"
+)
+
+
+def _outbox_row(
+    event: catalogue.Event, event_id: UUID, source: str, trace_headers: dict[str, str]
+) -> tuple[UUID, str, int, bytes, dict[str, str]]:
     headers = build_headers(
         event_id=event_id,
         event_type=event.TYPE,
         version=event.VERSION,
         source=source,
         time=datetime.now(UTC),
-        trace_headers=inject_trace_headers(),
+        trace_headers=trace_headers,
     )
-    await conn.execute(
-        "INSERT INTO outbox (id, type, version, payload, headers) VALUES ($1, $2, $3, $4, $5)",
-        event_id,
-        event.TYPE,
-        event.VERSION,
-        catalogue.encode(event),
-        headers,
-    )
+    return event_id, event.TYPE, event.VERSION, catalogue.encode(event), headers
+
+
+async def enqueue(
+    conn: asyncpg.Connection, event: catalogue.Event, *, source: str, event_id: UUID | None = None
+) -> UUID:
+    """Add `event` to the outbox within the caller's transaction; return its id."""
+    event_id = event_id or uuid6.uuid7()
+    await conn.execute(INSERT_OUTBOX, *_outbox_row(event, event_id, source, inject_trace_headers()))
     return event_id  # the outbox trigger wakes the relays at commit
+
+
+async def enqueue_many(
+    conn: asyncpg.Connection, events: Sequence[tuple[UUID, catalogue.Event]], *, source: str
+) -> None:
+    """Add many `(event_id, event)` within the caller's transaction, in one pipelined batch."""
+    if not events:
+        return
+    trace_headers = inject_trace_headers()
+    await conn.executemany(
+        INSERT_OUTBOX, [_outbox_row(event, eid, source, trace_headers) for eid, event in events]
+    )
 
 
 class OutboxRelay:

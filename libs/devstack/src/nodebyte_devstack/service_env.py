@@ -51,8 +51,17 @@ def notifier_env(c: StackConfig) -> dict[str, str]:
     }
 
 
+def scheduler_env(_: StackConfig) -> dict[str, str]:
+    return {
+        "REPLICA_ID": "scheduler-1",
+        # Locally a task run with no failure reported is shown as sent sooner.
+        "TASK_OUTCOME_TIMEOUT_SECONDS": "10",
+    }
+
+
 SERVICE_ENV: dict[str, EnvFor] = {
     "gateway": gateway_env,
     "sync": sync_env,
     "notifier": notifier_env,
+    "scheduler": scheduler_env,
 }

@@ -5,3 +5,24 @@ from nodebyte_common.settings import CommonSettings
 
 class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
     port: int = 8084
+    # Names this process in the leader lease and on the runs it fires; empty: host:pid.
+    replica_id: str = ""
+    # A leader that has not renewed for this long is replaced (real seconds).
+    leader_lease_seconds: float = 5.0
+    leader_renew_seconds: float = 1.0
+    # A due time later than this is missed (schedule seconds): its job's
+    # catch-up policy decides whether it fires once or is skipped.
+    misfire_grace_seconds: float = 60.0
+    # A job this late is listed as overdue by the status endpoint (schedule seconds).
+    overdue_after_seconds: float = 30.0
+    # A task run with no failure reported within this long is recorded `sent` (real seconds).
+    task_outcome_timeout_seconds: float = 60.0
+    fire_batch_size: int = 500
+    # Longest sleep of the leader between looks at the jobs (real seconds).
+    max_tick_seconds: float = 1.0
+    # Injectable clock: empty start means the wall clock. Tests compress time with
+    # a start (ISO time), an origin (wall epoch seconds at which it reads start)
+    # and a speed (schedule seconds per real second).
+    clock_start: str = ""
+    clock_origin: float = 0.0
+    clock_speed: float = 1.0

@@ -1,0 +1,207 @@
+"""Scheduled work through the gateway: server tasks, system jobs, auto-sync settings.
+
+The scheduler owns all of it and validates it; these routes check permissions,
+pass bodies on and answer with the scheduler's envelope (its 4xx included).
+`/api/admin/sync/settings` is shared: `autoSyncEnabled`/`autoSyncInterval` are
+the scheduler's auto-sync job, every other key belongs to the sync service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, delete, get, post, put
+
+from nodebyte_common.envelope import ApiError, ok
+from nodebyte_common.internal_client import ServiceClient
+from nodebyte_gateway.context import GatewayContext
+
+AUTO_SYNC_KEYS = ("autoSyncEnabled", "autoSyncInterval")
+PASSED_QUERY = ("serverId", "page", "limit")
+
+
+def answer(status: int, body: Any) -> dict[str, Any]:
+    """The scheduler's (or sync's) successful envelope, or its error raised as ours."""
+    if not isinstance(body, dict):
+        raise ApiError(502, "The service gave an unexpected answer")
+    if 200 <= status < 300 and body.get("success"):
+        return body
+    raise ApiError(
+        status if 400 <= status < 500 else 502,
+        str(body.get("error") or "The service refused the request"),
+        body.get("code"),
+        body.get("details"),
+    )
+
+
+def relay(status: int, body: Any) -> Any:
+    """Answer with the owner's data, message and pagination."""
+    envelope = answer(status, body)
+    extra = {k: envelope[k] for k in ("message", "pagination") if k in envelope}
+    return ok(envelope.get("data"), status=status, **extra)
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (the owner validates its fields)."""
+    raw = await request.body()
+    try:
+        body = msgspec.json.decode(raw) if raw.strip() else None
+    except msgspec.DecodeError:
+        raise ApiError(400, "The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object")
+    return body
+
+
+def _query(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k in PASSED_QUERY}
+
+
+def routes(ctx: GatewayContext) -> list[Any]:
+    return [
+        *_definition_routes(ctx, "/api/tasks", "/tasks", "task", "tasks", "server task"),
+        *_definition_routes(
+            ctx, "/api/admin/scheduler/jobs", "/jobs", "admin", "scheduler", "scheduled job"
+        ),
+        *_status_routes(ctx),
+        *_sync_settings_routes(ctx),
+    ]
+
+
+def _definition_routes(
+    ctx: GatewayContext, public: str, internal: str, permission: str, tag: str, noun: str
+) -> list[Any]:
+    """CRUD, run now and history of tasks (task.*) or system jobs (admin.*)."""
+    scheduler = ctx.client("scheduler")
+
+    def can(action: str) -> Any:
+        admin = {"read": "admin.read"}.get(action, "admin.write")
+        return ctx.require(f"task.{action}" if permission == "task" else admin)
+
+    @get(public, guards=[can("read")], tags=[tag], summary=f"List {noun}s", name=f"{tag}-list")
+    async def list_all(request: Request) -> Any:
+        return relay(*await scheduler.call("GET", internal, params=_query(request)))
+
+    @post(
+        public, guards=[can("create")], tags=[tag], summary=f"Create a {noun}", name=f"{tag}-create"
+    )
+    async def create(request: Request) -> Any:
+        return relay(*await scheduler.call("POST", internal, json=await json_object(request)))
+
+    @get(f"{public}/{{item_id:uuid}}", guards=[can("read")], tags=[tag], name=f"{tag}-get")
+    async def read(item_id: UUID) -> Any:
+        return relay(*await scheduler.call("GET", f"{internal}/{item_id}"))
+
+    @put(f"{public}/{{item_id:uuid}}", guards=[can("update")], tags=[tag], name=f"{tag}-update")
+    async def update(item_id: UUID, request: Request) -> Any:
+        body = await json_object(request)
+        return relay(*await scheduler.call("PUT", f"{internal}/{item_id}", json=body))
+
+    @delete(
+        f"{public}/{{item_id:uuid}}",
+        guards=[can("delete")],
+        tags=[tag],
+        status_code=200,
+        name=f"{tag}-delete",
+    )
+    async def remove(item_id: UUID) -> Any:
+        return relay(*await scheduler.call("DELETE", f"{internal}/{item_id}"))
+
+    @post(
+        f"{public}/{{item_id:uuid}}/execute",
+        guards=[can("execute")],
+        tags=[tag],
+        status_code=200,
+        summary=f"Run a {noun} now, whatever its schedule",
+        name=f"{tag}-execute",
+    )
+    async def execute(item_id: UUID) -> Any:
+        return relay(*await scheduler.call("POST", f"{internal}/{item_id}/execute"))
+
+    @get(
+        f"{public}/{{item_id:uuid}}/runs",
+        guards=[can("read")],
+        tags=[tag],
+        summary=f"Run history of a {noun}, newest first",
+        name=f"{tag}-runs",
+    )
+    async def runs(item_id: UUID, request: Request) -> Any:
+        return relay(
+            *await scheduler.call("GET", f"{internal}/{item_id}/runs", params=_query(request))
+        )
+
+    return [list_all, create, read, update, remove, execute, runs]
+
+
+def _status_routes(ctx: GatewayContext) -> list[Any]:
+    scheduler = ctx.client("scheduler")
+
+    @get(
+        "/api/admin/scheduler",
+        guards=[ctx.require("admin.read")],
+        tags=["scheduler"],
+        summary="Scheduler liveness: leader, last heartbeat, overdue jobs",
+    )
+    async def scheduler_status() -> Any:
+        return relay(*await scheduler.call("GET", "/scheduler"))
+
+    return [scheduler_status]
+
+
+def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
+    scheduler, sync = ctx.client("scheduler"), ctx.client("sync")
+
+    @get(
+        "/api/admin/sync/settings",
+        guards=[ctx.require("admin.read")],
+        tags=["sync"],
+        summary="Sync settings (auto sync from the scheduler, the rest from sync)",
+    )
+    async def get_sync_settings() -> Any:
+        return ok(await _merged_settings(scheduler, sync))
+
+    @post(
+        "/api/admin/sync/settings",
+        guards=[ctx.require("admin.write")],
+        tags=["sync"],
+        status_code=200,
+        summary="Change sync settings",
+    )
+    async def update_sync_settings(request: Request) -> Any:
+        body = await json_object(request)
+        if not body:
+            raise ApiError(400, "No settings given")
+        auto_sync = {k: v for k, v in body.items() if k in AUTO_SYNC_KEYS}
+        others = {k: v for k, v in body.items() if k not in AUTO_SYNC_KEYS}
+        if auto_sync:  # validated before anything changes anywhere
+            checked = await scheduler.call(
+                "PUT", "/auto-sync", params={"dryRun": "true"}, json=auto_sync
+            )
+            answer(*checked)
+        if others:
+            await _update_sync_service(sync, others)
+        if auto_sync:
+            answer(*await scheduler.call("PUT", "/auto-sync", json=auto_sync))
+        return ok(await _merged_settings(scheduler, sync), message="Sync settings updated")
+
+    return [get_sync_settings, update_sync_settings]
+
+
+async def _merged_settings(scheduler: ServiceClient, sync: ServiceClient) -> dict[str, Any]:
+    status, body = await sync.call("GET", "/sync/settings")
+    merged: dict[str, Any] = {}
+    if status == 200 and isinstance(body, dict) and isinstance(body.get("data"), dict):
+        merged.update(body["data"])
+    elif status != 404:  # 404: the sync service keeps no settings of its own yet
+        answer(status, body)
+    merged.update(answer(*await scheduler.call("GET", "/auto-sync"))["data"])
+    return merged
+
+
+async def _update_sync_service(sync: ServiceClient, settings: dict[str, Any]) -> None:
+    status, body = await sync.call("POST", "/sync/settings", json=settings)
+    if status == 404:
+        raise ApiError(400, "Unknown sync setting(s)", details={"fields": sorted(settings)})
+    answer(status, body)

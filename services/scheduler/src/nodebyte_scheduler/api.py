@@ -1,0 +1,207 @@
+"""The scheduler's internal HTTP API (reached only by the gateway).
+
+System jobs under `/jobs`, users' server tasks under `/tasks`, the auto-sync
+job's settings under `/auto-sync`, and liveness under `/scheduler`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+import uuid6
+from litestar import Request, delete, get, post, put
+from litestar.params import Parameter
+
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.runtime import Runtime
+from nodebyte_scheduler import definitions, store, views
+from nodebyte_scheduler.clock import Clock
+from nodebyte_scheduler.definitions import (
+    AUTO_SYNC_JOB,
+    AutoSyncUpdate,
+    JobCreate,
+    JobUpdate,
+    TaskCreate,
+    TaskUpdate,
+)
+from nodebyte_scheduler.firing import fire_now
+
+Page = Annotated[int, Parameter(ge=1, le=1_000_000)]
+Limit = Annotated[int, Parameter(ge=1, le=100)]
+ServerFilter = Annotated[UUID | None, Parameter(query="serverId")]
+KIND_LABEL = {"system": "Job", "task": "Task"}
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    runtime: Runtime
+    clock: Clock
+    replica: str
+    overdue_after: timedelta
+
+    def overdue_before(self) -> datetime:
+        return self.clock.now() - self.overdue_after
+
+
+def internal_routes(ctx: ApiContext) -> list[Any]:
+    return [
+        *_status_routes(ctx),
+        *_definition_routes(ctx, "system", "/jobs", JobCreate, JobUpdate),
+        *_definition_routes(ctx, "task", "/tasks", TaskCreate, TaskUpdate),
+        *_auto_sync_routes(ctx),
+    ]
+
+
+def _status_routes(ctx: ApiContext) -> list[Any]:
+    @get("/scheduler")
+    async def scheduler_status() -> Any:
+        async with ctx.runtime.pool.acquire() as conn:
+            leader = await store.leadership(conn)
+            overdue = await store.overdue_jobs(conn, ctx.overdue_before())
+            counts = await conn.fetchrow(
+                "SELECT count(*) AS total, count(*) FILTER (WHERE enabled) AS enabled FROM jobs"
+            )
+        before = ctx.overdue_before()
+        return ok(
+            {
+                "leader": views.leader_view(leader),
+                "replica": ctx.replica,
+                "now": views.iso(ctx.clock.now()),
+                "jobs": {"total": counts["total"], "enabled": counts["enabled"]},
+                "overdue": [_any_view(job, before) for job in overdue],
+            }
+        )
+
+    return [scheduler_status]
+
+
+def _any_view(job: Any, overdue_before: datetime) -> dict[str, Any]:
+    view = views.task_view if job["kind"] == "task" else views.job_view
+    return {"kind": job["kind"], **view(job, overdue_before)}
+
+
+def _definition_routes(
+    ctx: ApiContext, kind: str, path: str, create_body: type, update_body: type
+) -> list[Any]:
+    """List, create, read, update, delete, run now and history, for jobs or tasks."""
+    label = KIND_LABEL[kind]
+    view = views.task_view if kind == "task" else views.job_view
+    pool = lambda: ctx.runtime.pool  # noqa: E731 - the pool exists once the service started
+
+    async def found(conn: asyncpg.Connection, job_id: UUID, *, lock: bool = False) -> Any:
+        job = await (store.lock_job if lock else store.get_job)(conn, job_id, kind)
+        if job is None:
+            raise ApiError(404, f"{label} not found")
+        return job
+
+    @get(path, name=f"{kind}-list")
+    async def list_definitions(server_id: ServerFilter = None) -> Any:
+        async with pool().acquire() as conn:
+            jobs = await store.list_jobs(conn, kind, server_id if kind == "task" else None)
+        before = ctx.overdue_before()
+        return ok([view(job, before) for job in jobs])
+
+    @post(path, name=f"{kind}-create", status_code=201)
+    async def create_definition(request: Request) -> Any:
+        body = decode_body(await request.body(), create_body, empty_ok=False)
+        job_id = uuid6.uuid7()
+        creator = definitions.new_task if kind == "task" else definitions.new_job
+        values = creator(body, job_id, ctx.clock.now())
+        async with pool().acquire() as conn, conn.transaction():
+            if kind == "system" and await store.get_job_by_name(conn, values["name"]):
+                raise ApiError(409, f"A job named {values['name']!r} already exists")
+            await store.insert_job(conn, job_id, values)
+            job = await store.get_job(conn, job_id, kind)
+        return ok(view(job, ctx.overdue_before()), message=f"{label} created", status=201)
+
+    @get(f"{path}/{{job_id:uuid}}", name=f"{kind}-get")
+    async def get_definition(job_id: UUID) -> Any:
+        async with pool().acquire() as conn:
+            job = await found(conn, job_id)
+        return ok(view(job, ctx.overdue_before()))
+
+    @put(f"{path}/{{job_id:uuid}}", name=f"{kind}-update")
+    async def update_definition(job_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), update_body, empty_ok=False)
+        async with pool().acquire() as conn, conn.transaction():
+            current = await found(conn, job_id, lock=True)
+            changes = definitions.changed(current, definitions.given(body), ctx.clock.now())
+            if changes:
+                await store.update_job(conn, job_id, changes)
+            job = await found(conn, job_id)
+        return ok(view(job, ctx.overdue_before()), message=f"{label} updated")
+
+    @delete(f"{path}/{{job_id:uuid}}", name=f"{kind}-delete", status_code=200)
+    async def delete_definition(job_id: UUID) -> Any:
+        async with pool().acquire() as conn, conn.transaction():
+            job = await found(conn, job_id, lock=True)
+            if job["builtin"]:
+                raise ApiError(409, "A built-in job cannot be deleted; disable it instead")
+            await store.delete_job(conn, job_id, kind)
+            await store.notify_jobs_changed(conn)
+        return ok(None, message=f"{label} deleted")
+
+    @post(f"{path}/{{job_id:uuid}}/execute", name=f"{kind}-execute", status_code=200)
+    async def execute_definition(job_id: UUID) -> Any:
+        async with pool().acquire() as conn, conn.transaction():
+            job = await found(conn, job_id, lock=True)
+            run = await fire_now(conn, job, ctx.clock.now(), ctx.replica)
+        data = {"runId": str(run.id), "status": run.status, **run.details}
+        return ok(data, message=f"{label} execution queued")
+
+    @get(f"{path}/{{job_id:uuid}}/runs", name=f"{kind}-runs")
+    async def definition_runs(job_id: UUID, page: Page = 1, limit: Limit = 20) -> Any:
+        async with pool().acquire() as conn:
+            await found(conn, job_id)
+            runs, total = await store.job_runs(conn, job_id, limit, (page - 1) * limit)
+        pagination = {
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "pages": math.ceil(total / limit),
+        }
+        return ok([views.run_view(run) for run in runs], pagination=pagination)
+
+    return [
+        list_definitions,
+        create_definition,
+        get_definition,
+        update_definition,
+        delete_definition,
+        execute_definition,
+        definition_runs,
+    ]
+
+
+def _auto_sync_routes(ctx: ApiContext) -> list[Any]:
+    async def auto_sync_job(conn: asyncpg.Connection, *, lock: bool = False) -> Any:
+        job = await store.get_job_by_name(conn, AUTO_SYNC_JOB)
+        if job is None:
+            raise ApiError(404, "The auto-sync job does not exist")
+        return await store.lock_job(conn, job["id"], "system") if lock else job
+
+    @get("/auto-sync")
+    async def get_auto_sync() -> Any:
+        async with ctx.runtime.pool.acquire() as conn:
+            return ok(views.auto_sync_view(await auto_sync_job(conn)))
+
+    @put("/auto-sync")
+    async def update_auto_sync(
+        request: Request, dry_run: Annotated[bool, Parameter(query="dryRun")] = False
+    ) -> Any:
+        """Change autoSyncEnabled / autoSyncInterval; `dryRun` only validates."""
+        body = decode_body(await request.body(), AutoSyncUpdate, empty_ok=False)
+        async with ctx.runtime.pool.acquire() as conn, conn.transaction():
+            job = await auto_sync_job(conn, lock=True)
+            changes = definitions.changed(job, definitions.auto_sync_changes(body), ctx.clock.now())
+            if changes and not dry_run:
+                await store.update_job(conn, job["id"], changes)
+            job = await auto_sync_job(conn)
+        return ok(views.auto_sync_view(job))
+
+    return [get_auto_sync, update_auto_sync]

@@ -1,0 +1,31 @@
+"""Event handlers of the scheduler: the outcome of the commands its tasks sent."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from nodebyte_common import events
+from nodebyte_common.cloudevents import EventMeta
+from nodebyte_common.runtime import Runtime
+from nodebyte_scheduler import store
+from nodebyte_scheduler.metrics import TASK_OUTCOMES
+
+log = logging.getLogger(__name__)
+
+
+def register(runtime: Runtime) -> None:
+    consumer = runtime.consumer("outcomes")
+
+    @consumer.on(events.ServerCommandFailed)
+    async def on_command_failed(
+        conn: asyncpg.Connection, event: events.ServerCommandFailed, _: EventMeta
+    ) -> None:
+        # request_id is the run id for commands our tasks sent; others are not ours.
+        if await store.record_failure(conn, event.request_id, event.reason):
+            TASK_OUTCOMES.labels("failed").inc()
+            log.info(
+                "task run failed",
+                extra={"run_id": str(event.request_id), "action": event.action},
+            )
