@@ -171,6 +171,7 @@ async def test_a_resend_429_is_waited_out_and_sent_once(
     assert len(await inbox(mail, to)) == 1
 
 
+@pytest.mark.timeout(300)  # restarts a service; slow when the machine is shared
 async def test_killed_after_the_upstream_accepted_sends_once(
     stack: Stack,
     gateway: httpx.AsyncClient,
@@ -201,6 +202,7 @@ async def test_killed_after_the_upstream_accepted_sends_once(
     assert in_doubt is True
 
 
+@pytest.mark.timeout(300)  # restarts the notifier twice
 async def test_smtp_with_starttls_and_auth(
     stack: Stack, gateway: httpx.AsyncClient, mail: httpx.AsyncClient
 ) -> None:

@@ -408,6 +408,7 @@ async def test_a_webhook_discord_refuses_is_disabled_and_the_admin_told(
     await dispatch_state(gateway, second, "SENT")
 
 
+@pytest.mark.timeout(300)  # restarts a service; slow when the machine is shared
 async def test_notifier_killed_mid_delivery_sends_once_after_restart(
     stack: Stack,
     gateway: httpx.AsyncClient,
@@ -442,6 +443,7 @@ async def test_notifier_killed_mid_delivery_sends_once_after_restart(
     assert in_doubt is True
 
 
+@pytest.mark.timeout(300)
 async def test_discord_down_and_back_loses_nothing(
     stack: Stack,
     gateway: httpx.AsyncClient,

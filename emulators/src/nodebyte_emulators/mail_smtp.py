@@ -112,7 +112,7 @@ def _authenticator(user: str, password: str):  # type: ignore[no-untyped-def]
             and auth_data.login.decode() == user
             and auth_data.password.decode() == password
         )
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     return check
 
