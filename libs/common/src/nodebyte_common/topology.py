@@ -37,7 +37,21 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         "requests",
         ("sync.requested", "sync.cancel_requested", "sync.logs_cleanup_requested", "job.fired"),
     ),
-    Subscription("notifier", "notifications", ("sync.completed", "sync.failed", "sync.cancelled")),
+    Subscription(
+        "notifier",
+        "notifications",
+        (
+            "sync.completed",
+            "sync.failed",
+            "sync.cancelled",
+            "alert.raised",
+            "alert.resolved",
+            "node.disconnected",
+            "email.requested",
+            "webhook.dispatch_requested",
+            "webhook.disabled",
+        ),
+    ),
     Subscription("scheduler", "outcomes", ("server.command_failed",)),
 )
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 import socket
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nodebyte_common.bootstrap import service_dsn, with_database
 from nodebyte_devstack.service_env import SERVICE_ENV, _no_env
 
 SERVICES = ("gateway", "sync", "hytale-auth", "notifier", "scheduler", "node-agent-gateway")
-EMULATORS = ("pterodactyl", "discord")
+EMULATORS = ("pterodactyl", "discord", "mail")
 
 DEFAULT_PORTS = {
     "gateway": 8080,
@@ -21,11 +23,17 @@ DEFAULT_PORTS = {
     "node-agent-gateway": 8085,
     "pterodactyl": 8090,
     "discord": 8091,
+    "mail": 8092,  # the mail sink's HTTP side (Resend API, control)
+    "mail-smtp": 8025,  # and its SMTP listener
 }
 
 # Deterministic keys given to the panel emulator.
 PANEL_APP_KEY = "ptla_" + "0" * 42 + "1"
 PANEL_CLIENT_KEY = "ptlc_" + "0" * 42 + "1"
+# Credentials of the mail sink (SMTP AUTH and the Resend API key it accepts).
+MAIL_SMTP_USER = "nodebyte"
+MAIL_SMTP_PASSWORD = "mail-dev-password"  # noqa: S105 - a local emulator's
+MAIL_RESEND_KEY = "re_dev_" + "0" * 24
 
 
 TEST_RATE_LIMITS = "default=100000/60,public=100000/60,sync=100000/60,auth=100000/60"
@@ -67,6 +75,11 @@ class StackConfig:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def mail_tls_dir(self) -> Path:
+        """Where the mail sink keeps its self-signed certificate (the notifier trusts it)."""
+        return Path(tempfile.gettempdir()) / f"nodebyte-mail-{self.prefix}"
 
     @property
     def database_dsn(self) -> str:

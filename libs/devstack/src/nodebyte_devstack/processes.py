@@ -16,6 +16,9 @@ import httpx
 from nodebyte_common.bootstrap import bootstrap
 from nodebyte_devstack.config import (
     EMULATORS,
+    MAIL_RESEND_KEY,
+    MAIL_SMTP_PASSWORD,
+    MAIL_SMTP_USER,
     PANEL_APP_KEY,
     PANEL_CLIENT_KEY,
     SERVICES,
@@ -45,19 +48,42 @@ class Stack:
 
     def start_emulators(self) -> None:
         for name in EMULATORS:
-            args = [
-                "-m",
-                "nodebyte_emulators",
-                name,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.config.ports[name]),
-            ]
-            if name == "pterodactyl":
-                args += ["--app-key", PANEL_APP_KEY, "--client-key", PANEL_CLIENT_KEY]
-                args += list(self.config.panel_args)
-            self._spawn(name, args, {}, f"{self.config.url(name)}/_emulator/stats")
+            self.start_emulator(name)
+
+    def start_emulator(self, name: str) -> None:
+        args = [
+            "-m",
+            "nodebyte_emulators",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.config.ports[name]),
+        ]
+        if name == "pterodactyl":
+            args += ["--app-key", PANEL_APP_KEY, "--client-key", PANEL_CLIENT_KEY]
+            args += list(self.config.panel_args)
+        if name == "mail":
+            args += self._mail_args()
+        self._spawn(name, args, {}, f"{self.config.url(name)}/_emulator/stats")
+
+    def _mail_args(self) -> list[str]:
+        tls = self.config.mail_tls_dir
+        return [
+            "--smtp-port",
+            str(self.config.ports["mail-smtp"]),
+            "--tls-cert",
+            str(tls / "cert.pem"),
+            "--tls-key",
+            str(tls / "key.pem"),
+            "--require-starttls",
+            "--smtp-user",
+            MAIL_SMTP_USER,
+            "--smtp-password",
+            MAIL_SMTP_PASSWORD,
+            "--resend-key",
+            MAIL_RESEND_KEY,
+        ]
 
     def start_service(self, service: str) -> None:
         env = self.config.service_env(service)

@@ -12,7 +12,7 @@ from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import SettingsError, csv, load_settings
 from nodebyte_common.webapp import request_timeout
-from nodebyte_gateway import docs_routes, stream_routes, sync_routes, task_routes
+from nodebyte_gateway import docs_routes, notify_routes, stream_routes, sync_routes, task_routes
 from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.openapi_errors import document_error_envelope
@@ -33,7 +33,7 @@ def openapi_config() -> OpenAPIConfig:
 
 
 # Each module contributes `routes(ctx)`; the order is the order of the OpenAPI document.
-ROUTE_MODULES = (sync_routes, task_routes, docs_routes)
+ROUTE_MODULES = (sync_routes, task_routes, notify_routes, docs_routes)
 
 SERVICE_URLS = {
     "sync": "sync_url",
