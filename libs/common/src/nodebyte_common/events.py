@@ -1,7 +1,8 @@
 """The event catalogue: one msgspec Struct per event type, in one place.
 
 Each event carries its routing key (`TYPE`) and schema version (`VERSION`).
-Payloads hold ids, timestamps and counts: never a token, password or API key.
+Payloads hold ids, timestamps and counts: never a token, password or API key
+(one documented exception: the link of an account email, see EmailRequested).
 Publishers build these Structs; consumers decode into them by type.
 """
 
@@ -125,12 +126,22 @@ class SessionDeleted(Event, kw_only=True, frozen=True):
 
 
 class EmailRequested(Event, kw_only=True, frozen=True):
+    """An email to render from `template` and `data`.
+
+    The one place a secret travels: account emails carry their link (with its
+    single-use, short-lived token) in `data`, since the notifier renders the
+    email. `sensitive` names those keys of `data`: a consumer renders them into
+    the email and nowhere else (never logged, stored or echoed; mask them in
+    delivery logs). Producers keep such tokens single-use and short-lived.
+    """
+
     TYPE: ClassVar[str] = "email.requested"
     email_id: UUID
     to: list[str]
     subject: str
     template: str
     data: dict[str, Any] = {}
+    sensitive: list[str] = []
 
 
 class EmailSent(Event, kw_only=True, frozen=True):

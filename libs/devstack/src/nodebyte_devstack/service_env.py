@@ -27,6 +27,7 @@ def gateway_env(c: StackConfig) -> dict[str, str]:
         "NOTIFIER_URL": c.url("notifier"),
         "SCHEDULER_URL": c.url("scheduler"),
         "NODE_AGENT_GATEWAY_URL": c.url("node-agent-gateway"),
+        "JWT_PRIVATE_KEY": c.jwt_private_key,
     }
 
 

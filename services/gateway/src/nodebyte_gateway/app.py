@@ -10,10 +10,20 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
-from nodebyte_common.settings import load_settings
-from nodebyte_gateway import sync_routes
-from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
+from nodebyte_common.settings import SettingsError, load_settings
+from nodebyte_gateway import (
+    account_dashboard_routes,
+    account_routes,
+    admin_user_routes,
+    api_key_routes,
+    audit_routes,
+    expired_rows,
+    sync_routes,
+    tokens,
+)
+from nodebyte_gateway.auth import Authenticator
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.passwords import Passwords
 from nodebyte_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -29,7 +39,14 @@ def openapi_config() -> OpenAPIConfig:
 
 
 # Each module contributes `routes(ctx)`; the order is the order of the OpenAPI document.
-ROUTE_MODULES = (sync_routes,)
+ROUTE_MODULES = (
+    sync_routes,
+    account_routes,
+    account_dashboard_routes,
+    admin_user_routes,
+    api_key_routes,
+    audit_routes,
+)
 
 SERVICE_URLS = {
     "sync": "sync_url",
@@ -38,6 +55,19 @@ SERVICE_URLS = {
     "scheduler": "scheduler_url",
     "node-agent-gateway": "node_agent_gateway_url",
 }
+
+
+def jwt_keys(settings: GatewaySettings) -> tokens.JwtKeys:
+    try:
+        return tokens.JwtKeys(
+            private_key=tokens.load_private_key(settings.jwt_private_key),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_seconds=settings.access_token_ttl_seconds,
+            previous=tokens.load_public_keys(settings.jwt_previous_public_keys),
+        )
+    except tokens.KeyConfigError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def build_app(settings: GatewaySettings | None = None) -> Litestar:
@@ -59,8 +89,21 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
     }
     for client in clients.values():
         runtime.on_stop(client.aclose)
-    api_key = ApiKeyGuard(settings.backend_api_key, lambda: runtime.pool)
-    ctx = GatewayContext(runtime, settings, permission_guard(api_key), clients)
+    auth = Authenticator(
+        keys=jwt_keys(settings),
+        passwords=Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        bootstrap_key=settings.backend_api_key,
+        pool_of=lambda: runtime.pool,
+    )
+    ctx = GatewayContext(runtime, settings, auth.require, clients, auth=auth)
+    runtime.loop(
+        "expired-account-rows",
+        expired_rows.purge_loop(lambda: runtime.pool, settings.refresh_token_ttl_seconds),
+    )
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
     return runtime.create_app(handlers, openapi_config=openapi_config())
 
