@@ -14,7 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import account_input, accounts_store, user_views
@@ -147,7 +147,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="Whether an email is registered (service callers and admins)",
     )
-    async def check_email(email: Annotated[str, Parameter(max_length=320)]) -> Any:
+    async def check_email(email: Annotated[str, QueryParameter(max_length=320)]) -> Any:
         address = account_input.email(email)
         async with runtime.pool.acquire() as conn:
             exists = await accounts_store.email_taken(conn, address)
@@ -159,7 +159,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="A user by id",
     )
-    async def user_by_id(user_id: UUID) -> Any:
+    async def user_by_id(user_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             user = await accounts_store.by_id(conn, user_id)
         if user is None:

@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import account_input, accounts_store, audit, user_views
@@ -66,12 +66,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get("/api/admin/users", guards=[ctx.require("admin.read")], tags=tags, summary="List users")
     async def list_users(
-        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
-        page_size: Annotated[int, Parameter(query="pageSize", ge=1, le=100)] = 25,
-        sort_field: Annotated[str, Parameter(query="sortField", max_length=32)] = "createdAt",
-        sort_order: Annotated[str, Parameter(query="sortOrder", max_length=4)] = "desc",
-        filter_name: Annotated[str, Parameter(query="filter", max_length=32)] = "all",
-        search: Annotated[str, Parameter(max_length=100)] = "",
+        page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
+        page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=100)] = 25,
+        sort_field: Annotated[str, QueryParameter(name="sortField", max_length=32)] = "createdAt",
+        sort_order: Annotated[str, QueryParameter(name="sortOrder", max_length=4)] = "desc",
+        filter_name: Annotated[str, QueryParameter(name="filter", max_length=32)] = "all",
+        search: Annotated[str, QueryParameter(max_length=100)] = "",
     ) -> Any:
         if sort_field not in accounts_store.USER_SORTS:
             raise ApiError(400, f"sortField must be one of {', '.join(accounts_store.USER_SORTS)}")

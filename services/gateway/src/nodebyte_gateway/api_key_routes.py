@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import api_keys, audit, permissions
@@ -51,7 +51,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="List API keys (never the keys themselves)",
     )
     async def list_keys(
-        include_revoked: Annotated[bool, Parameter(query="includeRevoked")] = False,
+        include_revoked: Annotated[bool, QueryParameter(name="includeRevoked")] = False,
     ) -> Any:
         async with runtime.pool.acquire() as conn:
             rows = await api_keys.list_keys(conn, include_revoked=include_revoked)
@@ -96,7 +96,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Revoke an API key",
     )
-    async def revoke_key(key_id: UUID, request: Request) -> Any:
+    async def revoke_key(key_id: FromPath[UUID], request: Request) -> Any:
         principal = caller(request)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await api_keys.revoke(conn, key_id)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from litestar import get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from nodebyte_common.envelope import ok
 from nodebyte_gateway.context import GatewayContext
@@ -26,16 +26,16 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="The admin audit log",
     )
     async def audit_logs(
-        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        actor_id: Annotated[str | None, Parameter(query="actorId", max_length=100)] = None,
-        user_id: Annotated[str | None, Parameter(query="userId", max_length=100)] = None,
-        actor_type: Annotated[str | None, Parameter(query="actorType", max_length=20)] = None,
-        action: Annotated[str | None, Parameter(max_length=100)] = None,
-        target_type: Annotated[str | None, Parameter(query="targetType", max_length=50)] = None,
-        target_id: Annotated[str | None, Parameter(query="targetId", max_length=100)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        actor_id: Annotated[str | None, QueryParameter(name="actorId", max_length=100)] = None,
+        user_id: Annotated[str | None, QueryParameter(name="userId", max_length=100)] = None,
+        actor_type: Annotated[str | None, QueryParameter(name="actorType", max_length=20)] = None,
+        action: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        target_type: Annotated[str | None, QueryParameter(name="targetType", max_length=50)] = None,
+        target_id: Annotated[str | None, QueryParameter(name="targetId", max_length=100)] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
     ) -> Any:
         filters = AuditFilters(
             actor_id=actor_id or user_id,

@@ -74,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--timeout", type=float, default=3600.0, help="seconds to follow it")
     sync.add_argument("--requested-by", default="nodebyte-cli")
 
-    commands.add_parser("status", help="readiness of every service")
+    status = commands.add_parser("status", help="readiness of every service")
+    status.add_argument("--timeout", type=float, default=10.0, help="seconds per service")
     return root
 
 
@@ -157,7 +158,7 @@ async def _sync(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _status(args: argparse.Namespace, console: Console) -> int:
-    results = await cli_stack.readiness(cli_stack.stack_settings().services())
+    results = await cli_stack.readiness(cli_stack.stack_settings().services(), args.timeout)
     table = Table("service", "ready", "url", "detail", "ms")
     for name, r in results.items():
         mark = "[green]ready[/green]" if r["ready"] else "[red]NOT READY[/red]"

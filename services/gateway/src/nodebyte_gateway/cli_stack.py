@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 import msgspec
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from nodebyte_common.settings import load_settings
 
@@ -96,7 +103,7 @@ async def follow_sync(
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
@@ -118,7 +125,7 @@ async def follow_sync(
             await asyncio.sleep(interval)
 
 
-async def readiness(services: dict[str, str], timeout: float = 3.0) -> dict[str, dict[str, Any]]:
+async def readiness(services: dict[str, str], timeout: float) -> dict[str, dict[str, Any]]:
     async with httpx.AsyncClient(timeout=timeout) as client:
         results = await asyncio.gather(*(_ready(client, url) for url in services.values()))
     return dict(zip(services, results, strict=True))
