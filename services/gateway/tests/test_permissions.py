@@ -45,6 +45,7 @@ def test_covers_refuses_escalation(held: list[str], requested: list[str], expect
         ("admin.read", True),
         ("admin.*", True),
         ("sync_logs.read", True),
+        ("node-agent.read", True),
         ("Admin.read", False),
         ("admin.", False),
         (".read", False),

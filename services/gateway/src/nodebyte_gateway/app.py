@@ -7,6 +7,7 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
@@ -21,7 +22,7 @@ from nodebyte_gateway import (
     sync_routes,
     tokens,
 )
-from nodebyte_gateway.auth import Authenticator
+from nodebyte_gateway.auth import SECURITY_SCHEMES, Authenticator, document_security
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.passwords import Passwords
 from nodebyte_gateway.settings import GatewaySettings
@@ -35,6 +36,7 @@ def openapi_config() -> OpenAPIConfig:
         version="0.1.0",
         path="/schema",
         render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
+        components=Components(security_schemes=SECURITY_SCHEMES),
     )
 
 
@@ -105,6 +107,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         expired_rows.purge_loop(lambda: runtime.pool, settings.refresh_token_ttl_seconds),
     )
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
+    document_security(handlers)
     return runtime.create_app(handlers, openapi_config=openapi_config())
 
 

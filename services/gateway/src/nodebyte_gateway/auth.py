@@ -22,6 +22,7 @@ from uuid import UUID
 import asyncpg
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import SecurityScheme
 
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import api_keys, permissions
@@ -32,6 +33,17 @@ Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
 PRINCIPAL_STATE = "nodebyte_principal"
 BOOTSTRAP_KEY_ID = "bootstrap"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="nodebyte"'}
+
+# OpenAPI: how callers authenticate; `document_security` marks guarded routes.
+SECURITY_SCHEMES = {
+    "BearerAuth": SecurityScheme(
+        type="http", scheme="bearer", bearer_format="JWT", description="A user's access token"
+    ),
+    "ApiKeyHeader": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+    "ApiKeyQuery": SecurityScheme(type="apiKey", name="api_key", security_scheme_in="query"),
+}
+_ANY_CALLER = [{"BearerAuth": []}, {"ApiKeyHeader": []}, {"ApiKeyQuery": []}]
+_USERS_ONLY = [{"BearerAuth": []}]
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,7 @@ class Authenticator:
                 raise ApiError(403, f"Missing permission: {permission}", "FORBIDDEN")
 
         guard.__qualname__ = f"require({permission})"
+        guard.openapi_security = _ANY_CALLER  # type: ignore[attr-defined]
         return guard
 
     def require_user(self) -> Guard:
@@ -165,9 +178,19 @@ class Authenticator:
                 raise ApiError(403, "This route is for signed-in users", "FORBIDDEN")
 
         guard.__qualname__ = "require_user()"
+        guard.openapi_security = _USERS_ONLY  # type: ignore[attr-defined]
         return guard
 
 
 def _remember(connection: ASGIConnection, principal: Principal) -> None:
     state: dict[str, Any] = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
     state[PRINCIPAL_STATE] = principal
+
+
+def document_security(handlers: list[Any]) -> None:
+    """Give each route guarded by `require` its OpenAPI security requirement."""
+    for handler in handlers:
+        for guard in getattr(handler, "guards", None) or ():
+            requirement = getattr(guard, "openapi_security", None)
+            if requirement and not getattr(handler, "security", None):
+                handler.security = requirement

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 
 WILDCARD = "*"
-_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
+_SEGMENT = r"[a-z][a-z0-9_-]*"
+_PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*(\.\*)?)$")
 MAX_LENGTH = 100
 
 
