@@ -3,11 +3,14 @@ through the whole stack; emails are read from the gateway's outbox."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import httpx
 import jwt
 
 from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, new_email, new_password
+from nodebyte_devstack.processes import Stack
 
 
 async def register(
@@ -19,19 +22,8 @@ async def register(
     )
 
 
-async def registered_and_verified(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox
-) -> tuple[str, str]:
-    email, password = new_email("member"), new_password()
-    assert (await register(anonymous, email, password)).status_code == 201
-    token = await mailbox.link_token(email, "verify-email")
-    response = await anonymous.post("/api/v1/auth/verify-email", json={"token": token})
-    assert response.status_code == 200, response.text
-    return email, password
-
-
 async def test_register_verify_login_me(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox
+    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox, admin_conn: asyncpg.Connection
 ) -> None:
     email, password = new_email("Signup").upper(), new_password()
     response = await register(anonymous, email, password, firstName="Ada")
@@ -52,6 +44,12 @@ async def test_register_verify_login_me(
     assert message["sensitive"] == ["verifyUrl"]
     assert message["data"]["verifyUrl"].startswith("http")
     token = await mailbox.link_token(email.lower(), "verify-email")
+    lifetime = await admin_conn.fetchval(
+        """SELECT extract(epoch FROM expires_at - created_at) FROM gateway.account_tokens
+           WHERE token_hash = sha256($1::text::bytea) AND purpose = 'verify_email'""",
+        token,
+    )
+    assert 24 * 3600 - 100 < lifetime <= 24 * 3600
     verified = await anonymous.post("/api/v1/auth/verify-email", json={"token": token})
     assert verified.status_code == 200, verified.text
     assert verified.json()["data"]["emailVerified"]
@@ -263,3 +261,54 @@ async def test_me_refuses_an_api_key_and_bad_tokens(
         response = await anonymous.get("/api/v1/auth/me", headers={"Authorization": header})
         assert response.status_code == 401, header
         assert response.headers.get("www-authenticate", "").startswith("Bearer")
+
+
+async def test_concurrent_refreshes_of_one_token_rotate_once(
+    anonymous: httpx.AsyncClient, member_user: SignedInUser
+) -> None:
+    body = {"refreshToken": member_user.refresh_token}
+    responses = await asyncio.gather(
+        *(anonymous.post("/api/v1/auth/refresh", json=body) for _ in range(4))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 401, 401, 401]
+    # the losers saw a rotated token: that is reuse, so the session is revoked
+    winner = next(r for r in responses if r.status_code == 200)
+    after = await anonymous.post(
+        "/api/v1/auth/refresh", json={"refreshToken": winner.json()["data"]["refreshToken"]}
+    )
+    assert after.status_code == 401
+
+
+async def test_secrets_never_reach_the_gateway_log(
+    stack: Stack,
+    anonymous: httpx.AsyncClient,
+    mailbox: OutboxMailbox,
+    admin_user: SignedInUser,
+) -> None:
+    email, password = new_email("logged"), new_password()
+    await anonymous.post("/api/v1/auth/register", json={"email": email, "password": password})
+    link = await mailbox.link_token(email, "verify-email")
+    await anonymous.post("/api/v1/auth/verify-email", json={"token": link})
+    login = await anonymous.post("/api/v1/auth/login", json={"email": email, "password": password})
+    tokens = login.json()["data"]
+    await anonymous.post("/api/v1/auth/forgot-password", json={"email": email})
+    reset = await mailbox.link_token(email, "password-reset")
+    key = await anonymous.post(
+        "/api/admin/api-keys",
+        json={"name": "log", "scopes": ["sync.write"]},
+        headers=admin_user.headers,
+    )
+    await anonymous.post(
+        "/api/v1/sync/locations", params={"api_key": key.json()["data"]["key"]}, json={}
+    )
+    log = (stack.log_dir / "gateway.log").read_text(errors="replace")
+    for secret in (
+        password,
+        link,
+        reset,
+        tokens["accessToken"],
+        tokens["refreshToken"],
+        key.json()["data"]["key"],
+    ):
+        assert secret not in log

@@ -10,6 +10,7 @@ import bcrypt
 import httpx
 
 from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, new_email, new_password
+from nodebyte_gateway import expired_rows
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -301,3 +302,34 @@ async def test_login_of_an_unverified_user_sends_a_fresh_link(
         await anonymous.post("/api/v1/auth/verify-email", json={"token": token})
     ).status_code == 200
     assert (await login(anonymous, user.email, user.password)).status_code == 200
+
+
+async def test_expired_rows_are_purged(
+    anonymous: httpx.AsyncClient,
+    mailbox: OutboxMailbox,
+    member_user: SignedInUser,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    await anonymous.post("/api/v1/auth/forgot-password", json={"email": member_user.email})
+    token = await mailbox.link_token(member_user.email, "password-reset")
+    await admin_conn.execute(
+        """UPDATE gateway.account_tokens SET expires_at = now() - interval '8 days'
+           WHERE token_hash = sha256($1::text::bytea)""",
+        token,
+    )
+    await admin_conn.execute(
+        """UPDATE gateway.auth_sessions SET revoked_at = now() - interval '31 days'
+           WHERE user_id = $1::uuid""",
+        member_user.id,
+    )
+    await admin_conn.execute("SET search_path TO gateway")
+    try:
+        counts = await expired_rows.purge(admin_conn, refresh_ttl_seconds=30 * 24 * 3600)
+    finally:
+        await admin_conn.execute("RESET search_path")
+    assert counts["account_tokens"] >= 1
+    assert counts["auth_sessions"] >= 1
+    left = await admin_conn.fetchval(
+        "SELECT count(*) FROM gateway.auth_sessions WHERE user_id = $1::uuid", member_user.id
+    )
+    assert left == 0
