@@ -6,9 +6,10 @@ Two kinds of caller:
 - users present `Authorization: Bearer <access JWT>`; the token's permissions
   were resolved from their roles when it was issued (it lives minutes).
 
-No credentials, or credentials that do not check out: 401. Valid credentials
-without the permission: 403. A route handler reads the caller with
-`principal_of(request)`.
+A request with an Authorization header is judged by it alone. No credentials,
+or credentials that do not check out: 401. Valid credentials without the
+permission: 403. In a handler, `caller(request)` is the admitted Principal
+(`signed_in(request)` on `require_user()` routes; `principal_of` may be None).
 """
 
 from __future__ import annotations
