@@ -1,7 +1,8 @@
 """The event catalogue: one msgspec Struct per event type, in one place.
 
 Each event carries its routing key (`TYPE`) and schema version (`VERSION`).
-Payloads hold ids, timestamps and counts: never a token, password or API key.
+Payloads hold ids, timestamps and counts: never a token, password or API key
+(one documented exception: the link of an account email, see EmailRequested).
 Publishers build these Structs; consumers decode into them by type.
 """
 
@@ -135,6 +136,14 @@ class SessionDeleted(Event, kw_only=True, frozen=True):
 
 
 class EmailRequested(Event, kw_only=True, frozen=True):
+    """An email to render from `template` and `data`.
+
+    Secrets that must reach the email (account links with their single-use,
+    short-lived tokens) never travel in `data`: they are sealed together into
+    `sealed_data` (AES-256-GCM, context "email:<email_id>") and opened only by
+    the notifier to render the email.
+    """
+
     TYPE: ClassVar[str] = "email.requested"
     email_id: UUID
     to: list[str]

@@ -39,6 +39,22 @@ MAIL_RESEND_KEY = "re_dev_" + "0" * 24
 TEST_RATE_LIMITS = "default=100000/60,public=100000/60,sync=100000/60,auth=100000/60"
 
 
+def new_jwt_private_key() -> str:
+    """A fresh Ed25519 key (PKCS#8 PEM) signing the gateway's access tokens."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,6 +71,7 @@ class StackConfig:
     service_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_key: str = field(default_factory=lambda: "nbk_dev_" + secrets.token_urlsafe(24))
     encryption_keys: str = field(default_factory=lambda: "dev:" + secrets.token_hex(32))
+    jwt_private_key: str = field(default_factory=new_jwt_private_key)
     panel_args: tuple[str, ...] = ()
     gateway_rate_limits: str = ""  # RATE_LIMITS of the gateway; the defaults when empty
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -28,6 +28,7 @@ def gateway_env(c: StackConfig) -> dict[str, str]:
         "SCHEDULER_URL": c.url("scheduler"),
         "NODE_AGENT_GATEWAY_URL": c.url("node-agent-gateway"),
         "RATE_LIMITS": c.gateway_rate_limits,
+        "JWT_PRIVATE_KEY": c.jwt_private_key,
     }
 
 
