@@ -4,7 +4,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV ?= $(shell command -v uv || echo "python3 -m uv")
 PY := .venv/bin/python
 
-.PHONY: install up test lint format bench clean
+.PHONY: install up test lint format bench clean deploy-check deploy-rules
 
 install: .venv/.synced
 
@@ -25,6 +25,15 @@ test: lint
 format: install
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+# Offline checks of docker-compose.yml, deploy/k8s (rendered with kubectl kustomize), the
+# Tiltfile, the Dockerfile, dashboards and alert rules (also part of `make test`).
+deploy-check: install
+	$(PY) -m pytest -q tests/deploy
+
+# Write deploy/prometheus/alerts.yaml into the Kubernetes PrometheusRule.
+deploy-rules: install
+	$(PY) deploy/prometheus/write_prometheusrule.py
 
 bench: install
 	$(PY) bench/bus.py

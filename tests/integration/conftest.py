@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, create_signed_in_user
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 
@@ -49,3 +51,49 @@ async def discord(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.config.url("discord"), timeout=10) as client:
         yield client
         await client.delete("/_emulator/faults")
+
+
+# --- users and their tokens (nodebyte_devstack.accounts) ----------------------
+# A fresh user per test, created through the admin API with the stack's key and
+# signed in through /api/v1/auth/login; tokens are minted per test, so a long
+# session never outlives an access token.
+
+
+@pytest.fixture
+async def user_factory(stack: Stack) -> Callable[..., Awaitable[SignedInUser]]:
+    """`await user_factory(roles=["ADMINISTRATOR"])` → a signed-in user."""
+
+    async def make(roles: list[str] | None = None, email: str | None = None) -> SignedInUser:
+        return await create_signed_in_user(
+            stack.config.url("gateway"),
+            stack.config.api_key,
+            roles=roles or ["MEMBER"],
+            email=email,
+        )
+
+    return make
+
+
+@pytest.fixture
+async def admin_user(user_factory: Callable[..., Awaitable[SignedInUser]]) -> SignedInUser:
+    """A SUPER_ADMIN (every permission), signed in."""
+    return await user_factory(["SUPER_ADMIN"])
+
+
+@pytest.fixture
+async def member_user(user_factory: Callable[..., Awaitable[SignedInUser]]) -> SignedInUser:
+    """A MEMBER (no permissions, only their own account), signed in."""
+    return await user_factory(["MEMBER"])
+
+
+@pytest.fixture
+async def anonymous(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the gateway without any credentials."""
+    async with httpx.AsyncClient(base_url=stack.config.url("gateway"), timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def mailbox(admin_conn: asyncpg.Connection, stack: Stack) -> OutboxMailbox:
+    """The account emails queued through the gateway's outbox."""
+    return OutboxMailbox(admin_conn, stack.config.encryption_keys)

@@ -1,4 +1,4 @@
-"""CLI: `python -m nodebyte_emulators {pterodactyl|discord} --host H --port P [options]`."""
+"""CLI: `python -m nodebyte_emulators {pterodactyl|discord|mail} --host H --port P [options]`."""
 
 import argparse
 import sys
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from litestar import Litestar
 
 from .discord import DiscordConfig, create_discord_app
+from .mail import MailConfig, create_mail_app
 from .pterodactyl import (
     DEFAULT_APPLICATION_KEY,
     DEFAULT_CLIENT_KEY,
@@ -47,7 +48,38 @@ def _parser() -> argparse.ArgumentParser:
     discord_defaults = DiscordConfig()
     discord.add_argument("--limit", type=int, default=discord_defaults.limit)
     discord.add_argument("--window", type=float, default=discord_defaults.window)
+    _add_mail_parser(emulators)
     return parser
+
+
+def _add_mail_parser(emulators: argparse._SubParsersAction) -> None:
+    mail = emulators.add_parser("mail", help="Mail sink: SMTP and the Resend HTTP API")
+    _add_server_options(mail, port=8092)
+    defaults = MailConfig()
+    mail.add_argument("--smtp-port", type=int, default=None, help="SMTP listener (none if unset)")
+    mail.add_argument("--resend-key", default=defaults.resend_api_key)
+    mail.add_argument(
+        "--tls-cert", default=None, help="PEM certificate for STARTTLS (made if missing)"
+    )
+    mail.add_argument("--tls-key", default=None, help="its PEM key (made if missing)")
+    mail.add_argument("--require-starttls", action="store_true")
+    mail.add_argument("--smtp-user", default=None, help="require AUTH with this user")
+    mail.add_argument("--smtp-password", default=None)
+
+
+def _mail(args: argparse.Namespace) -> Litestar:
+    return create_mail_app(
+        MailConfig(
+            resend_api_key=args.resend_key,
+            smtp_port=args.smtp_port,
+            smtp_host=args.host,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            require_starttls=args.require_starttls,
+            smtp_user=args.smtp_user,
+            smtp_password=args.smtp_password,
+        )
+    )
 
 
 def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
@@ -82,7 +114,7 @@ def _discord(args: argparse.Namespace) -> Litestar:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        app = _pterodactyl(args) if args.emulator == "pterodactyl" else _discord(args)
+        app = {"pterodactyl": _pterodactyl, "discord": _discord, "mail": _mail}[args.emulator](args)
     except ValueError as exc:  # an impossible dataset size
         raise SystemExit(f"error: {exc}") from exc
     print(f"{args.emulator} emulator on http://{args.host}:{args.port}", file=sys.stderr)

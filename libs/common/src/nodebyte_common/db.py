@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
+JSONB_VERSION = b"\x01"  # the binary jsonb format is a version byte, then JSON text
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb in and out as Python values, through msgspec (fast, strict).
+    # jsonb in and out as Python values, through msgspec (fast, strict); binary
+    # format so COPY can carry jsonb columns too.
     await conn.set_type_codec(
         "jsonb",
-        encoder=lambda value: msgspec.json.encode(value).decode(),
-        decoder=msgspec.json.decode,
+        encoder=lambda value: JSONB_VERSION + msgspec.json.encode(value),
+        decoder=lambda data: msgspec.json.decode(data[1:]),
         schema="pg_catalog",
+        format="binary",
     )
 
 

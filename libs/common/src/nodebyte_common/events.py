@@ -1,12 +1,14 @@
 """The event catalogue: one msgspec Struct per event type, in one place.
 
 Each event carries its routing key (`TYPE`) and schema version (`VERSION`).
-Payloads hold ids, timestamps and counts: never a token, password or API key.
+Payloads hold ids, timestamps and counts: never a token, password or API key
+(one documented exception: the link of an account email, see EmailRequested).
 Publishers build these Structs; consumers decode into them by type.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID
@@ -87,6 +89,15 @@ class SyncLogsCleanupRequested(Event, kw_only=True, frozen=True):
     retention_days: int = 30
 
 
+class ServerPruned(Event, kw_only=True, frozen=True):
+    """A panel server the sync no longer finds on the panel (removed from the mirror)."""
+
+    TYPE: ClassVar[str] = "server.pruned"
+    server_id: int
+    server_uuid: UUID | None = None
+    pruned_at: datetime
+
+
 # --- hytale-auth ----------------------------------------------------------
 
 
@@ -125,12 +136,23 @@ class SessionDeleted(Event, kw_only=True, frozen=True):
 
 
 class EmailRequested(Event, kw_only=True, frozen=True):
+    """An email to render from `template` and `data`.
+
+    Secrets that must reach the email (account links with their single-use,
+    short-lived tokens) never travel in `data`: they are sealed together into
+    `sealed_data` (AES-256-GCM, context "email:<email_id>") and opened only by
+    the notifier to render the email.
+    """
+
     TYPE: ClassVar[str] = "email.requested"
     email_id: UUID
     to: list[str]
     subject: str
     template: str
     data: dict[str, Any] = {}
+    # The template data sealed with the shared keys (context "email:<email_id>"):
+    # links in it (reset, verify) are capabilities that must not travel in clear.
+    sealed_data: str | None = None
 
 
 class EmailSent(Event, kw_only=True, frozen=True):
@@ -148,11 +170,20 @@ class EmailFailed(Event, kw_only=True, frozen=True):
     error: str
 
 
+# Who a Discord webhook is for: what it is about (type) and who reads it (scope).
+WEBHOOK_TYPES = ("SYSTEM", "GAME_SERVER", "VPS", "BILLING", "SECURITY", "SUPPORT", "CUSTOM")
+WEBHOOK_SCOPES = ("ADMIN", "USER", "PUBLIC")
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
 class WebhookDispatchRequested(Event, kw_only=True, frozen=True):
     TYPE: ClassVar[str] = "webhook.dispatch_requested"
     dispatch_id: UUID
     event: str
     data: dict[str, Any] = {}
+    # Which webhooks it is for (their type and scope); derived from `event` when absent.
+    webhook_type: str | None = None
+    scope: str | None = None
 
 
 class WebhookDelivered(Event, kw_only=True, frozen=True):
@@ -162,6 +193,68 @@ class WebhookDelivered(Event, kw_only=True, frozen=True):
     source_event_id: UUID
     attempts: int
     status_code: int
+    message_id: str | None = None  # Discord's id of the posted message
+
+
+class WebhookDisabled(Event, kw_only=True, frozen=True):
+    """A webhook Discord no longer accepts (404/401): the notifier stopped using it."""
+
+    TYPE: ClassVar[str] = "webhook.disabled"
+    webhook_id: UUID
+    name: str
+    status_code: int
+    reason: str
+    disabled_at: datetime
+
+
+# What each email template needs in `data`: part of the `email.requested` contract,
+# so a producer (the gateway) can refuse a request the notifier could not render.
+EMAIL_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "welcome": ("name",),
+    "verify-email": ("name", "verifyUrl"),
+    "password-reset": ("name", "resetUrl"),
+    "email-change": ("name", "newEmail", "verifyUrl"),
+    "sync-report": ("syncType", "status", "duration"),
+    "alert": ("title", "message", "severity"),
+}
+
+
+def _is_web_url(value: str) -> bool:
+    """Links in emails are http(s): never `javascript:` or `data:` (escaping cannot stop those)."""
+    return value.lower().startswith(("https://", "http://"))
+
+
+def email_data_problems(template: str, data: dict[str, Any]) -> list[str]:
+    """Why `data` cannot fill `template` (empty when it can)."""
+    required = EMAIL_TEMPLATES.get(template)
+    if required is None:
+        return [f"unknown template {template!r}; known: {', '.join(sorted(EMAIL_TEMPLATES))}"]
+    problems = [f"data.{key} is required" for key in required if data.get(key) in (None, "")]
+    for key, value in data.items():
+        if not isinstance(value, str | int | float | bool | type(None)):
+            problems.append(f"data.{key} must be a string, number or boolean")
+        elif (key == "url" or key.endswith("Url")) and value and not _is_web_url(str(value)):
+            problems.append(f"data.{key} must be an http(s) URL")
+    return problems
+
+
+EMAIL_ADDRESS = re.compile(
+    r"^[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}$"
+)
+MAX_RECIPIENTS = 50
+
+
+def email_request_problems(
+    to: list[str], subject: str, template: str, data: dict[str, Any]
+) -> list[str]:
+    """Why an `email.requested` with these values cannot be sent (empty when it can)."""
+    problems = []
+    if not to or len(to) > MAX_RECIPIENTS:
+        problems.append(f"to must name 1 to {MAX_RECIPIENTS} addresses")
+    problems += [f"to: {a!r} is not an email address" for a in to if not EMAIL_ADDRESS.match(a)]
+    if len(subject) > 255 or "\r" in subject or "\n" in subject:
+        problems.append("subject must be one line of at most 255 characters")
+    return problems + email_data_problems(template, data)
 
 
 # --- node-agent-gateway ---------------------------------------------------
@@ -279,6 +372,7 @@ CATALOGUE: dict[str, type[Event]] = {
         SyncCancelRequested,
         SyncCancelled,
         SyncLogsCleanupRequested,
+        ServerPruned,
         TokenRefreshed,
         SessionCreated,
         SessionRefreshed,
@@ -288,6 +382,7 @@ CATALOGUE: dict[str, type[Event]] = {
         EmailFailed,
         WebhookDispatchRequested,
         WebhookDelivered,
+        WebhookDisabled,
         NodeConnected,
         NodeDisconnected,
         NodeHealthReported,

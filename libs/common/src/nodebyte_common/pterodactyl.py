@@ -140,7 +140,7 @@ class PanelClient:
         self.breaker.record_success()
         if response.status_code >= 400:
             raise PanelError(_panel_error_detail(response), response.status_code)
-        return _Done(response.json() if response.content else None)
+        return _Done(msgspec.json.decode(response.content) if response.content else None)
 
     def _retry_or_raise(self, attempt: int, message: str) -> float:
         if attempt >= self.max_attempts:

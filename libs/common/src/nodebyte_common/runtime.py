@@ -50,6 +50,7 @@ class Runtime:
         self.consumers: list[EventConsumer] = []
         self._loops: list[tuple[str, Loop]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
@@ -75,6 +76,10 @@ class Runtime:
         """Run `body` as a background task for the life of the process."""
         self._loops.append((name, body))
 
+    def on_start(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Prepare something after migrations, before any event is consumed."""
+        self._on_start.append(callback)
+
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Close something (a client, a connection) when the service stops."""
         self._on_stop.append(callback)
@@ -86,6 +91,8 @@ class Runtime:
         )
         async with self._pool.acquire() as conn:
             await migrate(conn, self.schema, self.migrations_dir)
+        for callback in self._on_start:
+            await callback()
         self.relay = OutboxRelay(
             self._pool,
             schema=self.schema,
@@ -181,6 +188,9 @@ def serve(app: Litestar, settings: CommonSettings, service: str) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # The client address is decided by the gateway's TRUSTED_PROXIES, not by
+        # uvicorn believing X-Forwarded-For from any local peer.
+        proxy_headers=False,
         log_config=None,
         lifespan="on",
     )

@@ -35,9 +35,23 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(
         "sync",
         "requests",
-        ("sync.requested", "sync.cancel_requested", "sync.logs_cleanup_requested"),
+        ("sync.requested", "sync.cancel_requested", "sync.logs_cleanup_requested", "job.fired"),
     ),
-    Subscription("notifier", "notifications", ("sync.completed", "sync.failed", "sync.cancelled")),
+    Subscription(
+        "notifier",
+        "notifications",
+        (
+            "sync.completed",
+            "sync.failed",
+            "sync.cancelled",
+            "alert.raised",
+            "alert.resolved",
+            "node.disconnected",
+            "email.requested",
+            "webhook.dispatch_requested",
+            "webhook.disabled",
+        ),
+    ),
     Subscription("scheduler", "outcomes", ("server.command_failed",)),
 )
 

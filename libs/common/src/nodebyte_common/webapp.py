@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -9,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.cors import CORSConfig
 from litestar.connection import ASGIConnection
@@ -117,18 +119,26 @@ def observe_requests(service: str) -> Callable[[ASGIApp], ASGIApp]:
 
 
 def health_routes(checks: dict[str, ReadinessCheck]) -> list[Any]:
-    @get("/health/live", sync_to_thread=False, include_in_schema=False)
+    unlimited = {"rate_limit": "none"}
+
+    @get("/health/live", sync_to_thread=False, include_in_schema=False, opt=unlimited)
     def live() -> Response[Any]:
         return ok({"status": "ok"})
 
-    @get("/health/ready", include_in_schema=False)
+    @get("/health/ready", include_in_schema=False, opt=unlimited)
     async def ready() -> Response[Any]:
         results = {name: await check() for name, check in checks.items()}
         if all(results.values()):
             return ok({"status": "ready", "checks": results})
         raise ApiError(503, "Not ready", "NOT_READY", details=results)
 
-    @get("/metrics", sync_to_thread=False, include_in_schema=False, media_type=MediaType.TEXT)
+    @get(
+        "/metrics",
+        sync_to_thread=False,
+        include_in_schema=False,
+        media_type=MediaType.TEXT,
+        opt=unlimited,
+    )
     def metrics() -> Response[bytes]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -155,6 +165,42 @@ def internal_router(service_token: str, handlers: Sequence[Any]) -> Router:
     )
 
 
+def request_timeout(seconds: float) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware: a request still unanswered after `seconds` gets a 504 envelope."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            started = False
+
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            try:
+                async with asyncio.timeout(seconds):
+                    await app(scope, receive, tracking_send)
+            except TimeoutError:
+                if started:
+                    raise
+                body = error_body("The request took too long", "TIMEOUT")
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 504,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
+
+        return wrapped
+
+    return middleware
+
+
 def create_app(
     *,
     service: str,
@@ -164,6 +210,7 @@ def create_app(
     cors_origins: str = "",
     max_body_bytes: int = 1_048_576,
     openapi_config: Any = None,
+    middleware: Sequence[Any] = (),
     debug: bool = False,
 ) -> Litestar:
     origins = csv(cors_origins)
@@ -171,7 +218,7 @@ def create_app(
         route_handlers=[*health_routes(readiness), *route_handlers],
         lifespan=list(lifespan),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_requests(service)],
+        middleware=[observe_requests(service), *middleware],
         cors_config=CORSConfig(allow_origins=origins, allow_credentials=True) if origins else None,
         request_max_body_size=max_body_bytes,
         openapi_config=openapi_config,

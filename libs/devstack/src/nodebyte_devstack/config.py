@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 import socket
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nodebyte_common.bootstrap import service_dsn, with_database
 from nodebyte_devstack.service_env import SERVICE_ENV, _no_env
 
 SERVICES = ("gateway", "sync", "hytale-auth", "notifier", "scheduler", "node-agent-gateway")
-EMULATORS = ("pterodactyl", "discord")
+EMULATORS = ("pterodactyl", "discord", "mail")
 
 DEFAULT_PORTS = {
     "gateway": 8080,
@@ -21,11 +23,36 @@ DEFAULT_PORTS = {
     "node-agent-gateway": 8085,
     "pterodactyl": 8090,
     "discord": 8091,
+    "mail": 8092,  # the mail sink's HTTP side (Resend API, control)
+    "mail-smtp": 8025,  # and its SMTP listener
 }
 
 # Deterministic keys given to the panel emulator.
 PANEL_APP_KEY = "ptla_" + "0" * 42 + "1"
 PANEL_CLIENT_KEY = "ptlc_" + "0" * 42 + "1"
+# Credentials of the mail sink (SMTP AUTH and the Resend API key it accepts).
+MAIL_SMTP_USER = "nodebyte"
+MAIL_SMTP_PASSWORD = "mail-dev-password"  # noqa: S105 - a local emulator's
+MAIL_RESEND_KEY = "re_dev_" + "0" * 24
+
+
+TEST_RATE_LIMITS = "default=100000/60,public=100000/60,sync=100000/60,auth=100000/60"
+
+
+def new_jwt_private_key() -> str:
+    """A fresh Ed25519 key (PKCS#8 PEM) signing the gateway's access tokens."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 def free_port() -> int:
@@ -44,7 +71,9 @@ class StackConfig:
     service_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_key: str = field(default_factory=lambda: "nbk_dev_" + secrets.token_urlsafe(24))
     encryption_keys: str = field(default_factory=lambda: "dev:" + secrets.token_hex(32))
+    jwt_private_key: str = field(default_factory=new_jwt_private_key)
     panel_args: tuple[str, ...] = ()
+    gateway_rate_limits: str = ""  # RATE_LIMITS of the gateway; the defaults when empty
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
@@ -57,10 +86,17 @@ class StackConfig:
             amqp_url=amqp_url,
             prefix=f"nbtest.{tag}",
             ports={name: free_port() for name in DEFAULT_PORTS},
+            # Tests drive the API hard from one address; the limits have their own tests.
+            gateway_rate_limits=TEST_RATE_LIMITS,
         )
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def mail_tls_dir(self) -> Path:
+        """Where the mail sink keeps its self-signed certificate (the notifier trusts it)."""
+        return Path(tempfile.gettempdir()) / f"nodebyte-mail-{self.prefix}"
 
     @property
     def database_dsn(self) -> str:

@@ -16,10 +16,14 @@ import httpx
 from nodebyte_common.bootstrap import bootstrap
 from nodebyte_devstack.config import (
     EMULATORS,
+    MAIL_RESEND_KEY,
+    MAIL_SMTP_PASSWORD,
+    MAIL_SMTP_USER,
     PANEL_APP_KEY,
     PANEL_CLIENT_KEY,
     SERVICES,
     StackConfig,
+    free_port,
 )
 
 MODULES = {s: "nodebyte_" + s.replace("-", "_") for s in SERVICES}
@@ -44,19 +48,42 @@ class Stack:
 
     def start_emulators(self) -> None:
         for name in EMULATORS:
-            args = [
-                "-m",
-                "nodebyte_emulators",
-                name,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.config.ports[name]),
-            ]
-            if name == "pterodactyl":
-                args += ["--app-key", PANEL_APP_KEY, "--client-key", PANEL_CLIENT_KEY]
-                args += list(self.config.panel_args)
-            self._spawn(name, args, {}, f"{self.config.url(name)}/_emulator/stats")
+            self.start_emulator(name)
+
+    def start_emulator(self, name: str) -> None:
+        args = [
+            "-m",
+            "nodebyte_emulators",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.config.ports[name]),
+        ]
+        if name == "pterodactyl":
+            args += ["--app-key", PANEL_APP_KEY, "--client-key", PANEL_CLIENT_KEY]
+            args += list(self.config.panel_args)
+        if name == "mail":
+            args += self._mail_args()
+        self._spawn(name, args, {}, f"{self.config.url(name)}/_emulator/stats")
+
+    def _mail_args(self) -> list[str]:
+        tls = self.config.mail_tls_dir
+        return [
+            "--smtp-port",
+            str(self.config.ports["mail-smtp"]),
+            "--tls-cert",
+            str(tls / "cert.pem"),
+            "--tls-key",
+            str(tls / "key.pem"),
+            "--require-starttls",
+            "--smtp-user",
+            MAIL_SMTP_USER,
+            "--smtp-password",
+            MAIL_SMTP_PASSWORD,
+            "--resend-key",
+            MAIL_RESEND_KEY,
+        ]
 
     def start_service(self, service: str) -> None:
         env = self.config.service_env(service)
@@ -66,6 +93,24 @@ class Stack:
             env,
             f"http://127.0.0.1:{self.config.ports[service]}/health/ready",
         )
+
+    def start_extra_replica(
+        self, service: str, env: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> int:
+        """Another process of `service` on a port of its own; returns the port."""
+        port = free_port()
+        replica_env = {
+            **self.config.service_env(service),
+            "PORT": str(port),
+            "BACKEND_PORT": str(port),
+            **(env or {}),
+        }
+        name = f"{service}-replica-{port}"
+        self._spawn(
+            name, ["-m", MODULES[service]], replica_env, f"http://127.0.0.1:{port}/health/ready"
+        )
+        self.wait_healthy([name], timeout)
+        return port
 
     def start_all(self, timeout: float = 60.0) -> None:
         self.prepare_database()

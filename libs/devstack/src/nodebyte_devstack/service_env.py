@@ -27,6 +27,8 @@ def gateway_env(c: StackConfig) -> dict[str, str]:
         "NOTIFIER_URL": c.url("notifier"),
         "SCHEDULER_URL": c.url("scheduler"),
         "NODE_AGENT_GATEWAY_URL": c.url("node-agent-gateway"),
+        "RATE_LIMITS": c.gateway_rate_limits,
+        "JWT_PRIVATE_KEY": c.jwt_private_key,
     }
 
 
@@ -38,14 +40,30 @@ def sync_env(c: StackConfig) -> dict[str, str]:
         "PTERODACTYL_API_KEY": PANEL_APP_KEY,
         "PTERODACTYL_CLIENT_API_KEY": PANEL_CLIENT_KEY,
         "PANEL_RETRY_BASE_DELAY": "0.1",
+        "PANEL_TIMEOUT_SECONDS": "3",
     }
 
 
 def notifier_env(c: StackConfig) -> dict[str, str]:
+    from nodebyte_devstack.config import MAIL_RESEND_KEY, MAIL_SMTP_PASSWORD, MAIL_SMTP_USER
+
     return {
         "DISCORD_WEBHOOK_URL": f"{c.url('discord')}/api/webhooks/1/local-token",
         "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{c.ports['discord']}",
         "WEBHOOK_RETRY_BASE_DELAY": "0.2",
+        # Email goes to the mail sink: the Resend API by default, SMTP when
+        # EMAIL_PROVIDER=smtp (STARTTLS with the sink's own certificate, and AUTH).
+        "EMAIL_PROVIDER": "resend",
+        "RESEND_API_URL": c.url("mail"),
+        "RESEND_API_KEY": MAIL_RESEND_KEY,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(c.ports["mail-smtp"]),
+        "SMTP_USERNAME": MAIL_SMTP_USER,
+        "SMTP_PASSWORD": MAIL_SMTP_PASSWORD,
+        "SMTP_CA_FILE": str(c.mail_tls_dir / "cert.pem"),
+        "EMAIL_FROM": "NodeByte <noreply@nodebyte.test>",
+        "EMAIL_RETRY_BASE_DELAY": "0.2",
+        "ADMIN_EMAIL_TO": "admin@nodebyte.test",
     }
 
 

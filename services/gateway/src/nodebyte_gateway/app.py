@@ -7,13 +7,32 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
-from nodebyte_common.settings import load_settings
-from nodebyte_gateway import sync_routes, task_routes
-from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
+from nodebyte_common.settings import SettingsError, csv, load_settings
+from nodebyte_common.webapp import request_timeout
+from nodebyte_gateway import (
+    account_dashboard_routes,
+    account_routes,
+    admin_user_routes,
+    api_key_routes,
+    audit_routes,
+    docs_routes,
+    expired_rows,
+    notify_routes,
+    stream_routes,
+    sync_routes,
+    task_routes,
+    tokens,
+)
+from nodebyte_gateway.auth import SECURITY_SCHEMES, Authenticator, document_security
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.openapi_errors import document_error_envelope
+from nodebyte_gateway.passwords import Passwords
+from nodebyte_gateway.progress_hub import ProgressHub
+from nodebyte_gateway.rate_limit import RateLimiter, parse_limits, rate_limit_middleware
 from nodebyte_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -25,11 +44,22 @@ def openapi_config() -> OpenAPIConfig:
         version="0.1.0",
         path="/schema",
         render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
+        components=Components(security_schemes=SECURITY_SCHEMES),
     )
 
 
 # Each module contributes `routes(ctx)`; the order is the order of the OpenAPI document.
-ROUTE_MODULES = (sync_routes, task_routes)
+ROUTE_MODULES = (
+    sync_routes,
+    task_routes,
+    notify_routes,
+    account_routes,
+    account_dashboard_routes,
+    admin_user_routes,
+    api_key_routes,
+    audit_routes,
+    docs_routes,
+)
 
 SERVICE_URLS = {
     "sync": "sync_url",
@@ -38,6 +68,19 @@ SERVICE_URLS = {
     "scheduler": "scheduler_url",
     "node-agent-gateway": "node_agent_gateway_url",
 }
+
+
+def jwt_keys(settings: GatewaySettings) -> tokens.JwtKeys:
+    try:
+        return tokens.JwtKeys(
+            private_key=tokens.load_private_key(settings.jwt_private_key),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_seconds=settings.access_token_ttl_seconds,
+            previous=tokens.load_public_keys(settings.jwt_previous_public_keys),
+        )
+    except tokens.KeyConfigError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def build_app(settings: GatewaySettings | None = None) -> Litestar:
@@ -59,10 +102,44 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
     }
     for client in clients.values():
         runtime.on_stop(client.aclose)
-    api_key = ApiKeyGuard(settings.backend_api_key, lambda: runtime.pool)
-    ctx = GatewayContext(runtime, settings, permission_guard(api_key), clients)
+    auth = Authenticator(
+        keys=jwt_keys(settings),
+        passwords=Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        bootstrap_key=settings.backend_api_key,
+        pool_of=lambda: runtime.pool,
+    )
+    ctx = GatewayContext(runtime, settings, auth.require, clients, auth=auth)
+    runtime.loop(
+        "expired-account-rows",
+        expired_rows.purge_loop(lambda: runtime.pool, settings.refresh_token_ttl_seconds),
+    )
+    hub = ProgressHub(settings.amqp_url, settings.amqp_prefix)
+    runtime.loop("sync-progress-hub", hub.run)
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
-    return runtime.create_app(handlers, openapi_config=openapi_config())
+    handlers += stream_routes.routes(ctx, hub)
+    document_security(handlers)
+    app = runtime.create_app(
+        handlers,
+        openapi_config=openapi_config(),
+        middleware=[
+            request_timeout(settings.request_timeout_seconds),
+            rate_limit_middleware(rate_limiter(settings, runtime)),
+        ],
+    )
+    app.on_startup.append(document_error_envelope)
+    return app
+
+
+def rate_limiter(settings: GatewaySettings, runtime: Runtime) -> RateLimiter:
+    try:
+        limits = parse_limits(settings.rate_limits)
+    except ValueError as exc:
+        raise SettingsError(f"environment variable RATE_LIMITS is invalid: {exc}") from None
+    return RateLimiter(lambda: runtime.pool, csv(settings.trusted_proxies), limits)
 
 
 def main() -> None:

@@ -1,65 +1,197 @@
-"""API-key authentication for service callers: `X-API-Key` or `?api_key=`."""
+"""Who is calling, and may they: the guards behind `ctx.require(permission)`.
+
+Two kinds of caller:
+- service callers present an API key (`X-API-Key` header or `?api_key=`); the
+  key's scopes are its permissions, and `BACKEND_API_KEY` holds `*`;
+- users present `Authorization: Bearer <access JWT>`; the token's permissions
+  were resolved from their roles when it was issued (it lives minutes).
+
+A request with an Authorization header is judged by it alone. No credentials,
+or credentials that do not check out: 401. Valid credentials without the
+permission: 403. In a handler, `caller(request)` is the admitted Principal
+(`signed_in(request)` on `require_user()` routes; `principal_of` may be None).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
 
 import asyncpg
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import SecurityScheme
 
 from nodebyte_common.envelope import ApiError
+from nodebyte_gateway import api_keys, permissions
+from nodebyte_gateway.passwords import Passwords
+from nodebyte_gateway.tokens import JwtKeys, TokenError
 
-KEY_PREFIX = "nbk_"
+Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
+PRINCIPAL_STATE = "nodebyte_principal"
+BOOTSTRAP_KEY_ID = "bootstrap"
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="nodebyte"'}
+
+# OpenAPI: how callers authenticate; `document_security` marks guarded routes.
+SECURITY_SCHEMES = {
+    "BearerAuth": SecurityScheme(
+        type="http", scheme="bearer", bearer_format="JWT", description="A user's access token"
+    ),
+    "ApiKeyHeader": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+    "ApiKeyQuery": SecurityScheme(type="apiKey", name="api_key", security_scheme_in="query"),
+}
+_ANY_CALLER = [{"BearerAuth": []}, {"ApiKeyHeader": []}, {"ApiKeyQuery": []}]
+_USERS_ONLY = [{"BearerAuth": []}]
 
 
-def hash_key(key: str) -> bytes:
-    # Keys are 256-bit random strings: a fast hash is enough (no dictionary to attack).
-    return hashlib.sha256(key.encode()).digest()
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["user", "api_key"]
+    id: str  # the user's id, the key's id, or "bootstrap"
+    label: str  # the user's email or the key's name, for the audit log
+    permissions: tuple[str, ...]
+    roles: tuple[str, ...] = ()
+    session_id: UUID | None = None
+
+    def can(self, permission: str) -> bool:
+        return permissions.grants(self.permissions, permission)
+
+    def may_grant(self, granted: list[str]) -> bool:
+        """Whether this caller holds everything it would hand out (no escalation)."""
+        return permissions.covers(self.permissions, granted)
+
+    @property
+    def user_id(self) -> UUID | None:
+        return UUID(self.id) if self.kind == "user" else None
 
 
-def new_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+def principal_of(connection: ASGIConnection) -> Principal | None:
+    """The caller a guard admitted (None on public routes)."""
+    return connection.scope.get("state", {}).get(PRINCIPAL_STATE)
+
+
+def caller(connection: ASGIConnection) -> Principal:
+    """The caller behind a guarded route (401 should a route forget its guard)."""
+    principal = principal_of(connection)
+    if principal is None:
+        raise _unauthorized("Authentication required")
+    return principal
+
+
+def signed_in(connection: ASGIConnection) -> Principal:
+    """The user behind a `require_user()` route (403 for any other caller)."""
+    principal = principal_of(connection)
+    if principal is None or principal.kind != "user":
+        raise ApiError(403, "This route is for signed-in users", "FORBIDDEN")
+    return principal
+
+
+def signed_in_user(connection: ASGIConnection) -> UUID:
+    return UUID(signed_in(connection).id)
 
 
 def presented_key(connection: ASGIConnection) -> str | None:
     return connection.headers.get("x-api-key") or connection.query_params.get("api_key")
 
 
-def permission_guard(api_key: ApiKeyGuard) -> Callable[[str], ApiKeyGuard]:
-    """`require(permission)`: today API-key callers hold every permission."""
-
-    def require(permission: str) -> ApiKeyGuard:
-        return api_key
-
-    return require
+def _unauthorized(message: str, code: str = "UNAUTHORIZED") -> ApiError:
+    return ApiError(401, message, code, headers=_CHALLENGE)
 
 
-class ApiKeyGuard:
-    """Accepts the bootstrap key from the environment or a stored, unrevoked key."""
+class Authenticator:
+    def __init__(
+        self,
+        *,
+        keys: JwtKeys,
+        passwords: Passwords,
+        bootstrap_key: str,
+        pool_of: Callable[[], asyncpg.Pool],
+    ) -> None:
+        self.keys = keys
+        self.passwords = passwords
+        self._bootstrap_key = bootstrap_key.encode()
+        self._pool_of = pool_of  # the pool exists once the service has started
 
-    def __init__(self, bootstrap_key: str, pool_of: object) -> None:
-        self.bootstrap_key = bootstrap_key.encode()
-        self.pool_of = pool_of  # callable returning the pool once the service started
-
-    async def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def authenticate(self, connection: ASGIConnection) -> Principal:
+        authorization = connection.headers.get("authorization")
+        if authorization is not None:
+            return self._bearer(authorization)
         key = presented_key(connection)
-        if not key:
-            raise ApiError(401, "An API key is required (X-API-Key header)", "UNAUTHORIZED")
-        if self.bootstrap_key and hmac.compare_digest(key.encode(), self.bootstrap_key):
-            return
-        if len(key) > 256 or not await self._stored_key_valid(key):
-            raise ApiError(401, "The API key is not valid", "INVALID_API_KEY")
+        if key:
+            return await self._api_key(key)
+        raise _unauthorized("Authentication required: a Bearer token or an X-API-Key")
 
-    async def _stored_key_valid(self, key: str) -> bool:
-        pool: asyncpg.Pool = self.pool_of()  # type: ignore[operator]
-        async with pool.acquire() as conn:
-            found = await conn.fetchval(
-                """UPDATE api_keys SET last_used_at = now()
-                   WHERE key_hash = $1 AND revoked_at IS NULL RETURNING true""",
-                hash_key(key),
+    def _bearer(self, authorization: str) -> Principal:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized(
+                "The Authorization header must be 'Bearer <token>'", "INVALID_TOKEN"
             )
-        return bool(found)
+        try:
+            claims = self.keys.verify_access(token.strip())
+        except TokenError:
+            raise _unauthorized("The access token is invalid or expired", "INVALID_TOKEN") from None
+        return Principal(
+            kind="user",
+            id=str(claims.user_id),
+            label=claims.email,
+            permissions=claims.permissions,
+            roles=claims.roles,
+            session_id=claims.session_id,
+        )
+
+    async def _api_key(self, key: str) -> Principal:
+        if self._bootstrap_key and hmac.compare_digest(key.encode(), self._bootstrap_key):
+            return Principal(
+                "api_key", BOOTSTRAP_KEY_ID, "BACKEND_API_KEY", (permissions.WILDCARD,)
+            )
+        async with self._pool_of().acquire() as conn:
+            row = await api_keys.find_active(conn, key)
+        if row is None:
+            raise _unauthorized("The API key is not valid", "INVALID_API_KEY")
+        return Principal("api_key", str(row["id"]), row["name"], tuple(row["scopes"]))
+
+    def require(self, permission: str) -> Guard:
+        """A guard admitting callers that hold `permission`."""
+        if not permissions.is_valid(permission) or "*" in permission:
+            raise ValueError(f"not a permission a route can require: {permission!r}")
+
+        async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+            principal = await self.authenticate(connection)
+            _remember(connection, principal)
+            if not principal.can(permission):
+                raise ApiError(403, f"Missing permission: {permission}", "FORBIDDEN")
+
+        guard.__qualname__ = f"require({permission})"
+        guard.openapi_security = _ANY_CALLER  # type: ignore[attr-defined]
+        return guard
+
+    def require_user(self) -> Guard:
+        """A guard admitting any signed-in user (their own account's routes)."""
+
+        async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+            principal = await self.authenticate(connection)
+            _remember(connection, principal)
+            if principal.kind != "user":
+                raise ApiError(403, "This route is for signed-in users", "FORBIDDEN")
+
+        guard.__qualname__ = "require_user()"
+        guard.openapi_security = _USERS_ONLY  # type: ignore[attr-defined]
+        return guard
+
+
+def _remember(connection: ASGIConnection, principal: Principal) -> None:
+    state: dict[str, Any] = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state[PRINCIPAL_STATE] = principal
+
+
+def document_security(handlers: list[Any]) -> None:
+    """Give each route guarded by `require` its OpenAPI security requirement."""
+    for handler in handlers:
+        for guard in getattr(handler, "guards", None) or ():
+            requirement = getattr(guard, "openapi_security", None)
+            if requirement and not getattr(handler, "security", None):
+                handler.security = requirement

@@ -3,19 +3,22 @@
 A route module exposes `routes(ctx: GatewayContext) -> list[route handlers]`
 and is listed in `app.ROUTE_MODULES`. Queries go to the owning service through
 `ctx.client("<service>")`; commands become events through the gateway's outbox.
+
+Guards: `ctx.require("sync.write")` admits API keys whose scopes grant the
+permission and users whose roles do (401 without valid credentials, 403
+without the permission); `ctx.require_user()` admits any signed-in user. In a
+handler, `auth.principal_of(request)` is the caller.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime
+from nodebyte_gateway.auth import Authenticator, Guard
 from nodebyte_gateway.settings import GatewaySettings
-
-Guard = Callable[..., Any]
 
 
 @dataclass
@@ -25,6 +28,10 @@ class GatewayContext:
     # require("sync.write") -> a Litestar guard admitting callers with that permission
     require: Callable[[str], Guard]
     clients: dict[str, ServiceClient] = field(default_factory=dict)
+    auth: Authenticator = field(kw_only=True)
 
     def client(self, service: str) -> ServiceClient:
         return self.clients[service]
+
+    def require_user(self) -> Guard:
+        return self.auth.require_user()

@@ -16,3 +16,21 @@ class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     scheduler_url: str = "http://127.0.0.1:8084"
     node_agent_gateway_url: str = "http://127.0.0.1:8085"
     internal_timeout_seconds: float = 5.0
+    request_timeout_seconds: float = 30.0
+    # Proxies whose X-Forwarded-For is believed (CIDRs, comma-separated).
+    trusted_proxies: str = ""
+    # Per route class, over the defaults: "sync=20/60,default=300/60" (requests/seconds).
+    rate_limits: str = ""
+    # Ed25519 PEM that signs access tokens (required); retired keys' public PEMs
+    # keep verifying during a rotation.
+    jwt_private_key: str
+    jwt_previous_public_keys: str = ""
+    jwt_issuer: str = "nodebyte"
+    jwt_audience: str = "nodebyte-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # The frontend that serves the pages email links point at.
+    app_url: str = "http://localhost:3000"
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    argon2_parallelism: int = 1

@@ -1,35 +1,158 @@
-"""Event handlers of the notifier: turn events into queued deliveries."""
+"""Event handlers of the notifier: turn events into queued deliveries (in the inbox transaction)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from nodebyte_common import events
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
-from nodebyte_notifier import deliveries, embeds
-
-SYSTEM_WEBHOOK = "system"
+from nodebyte_notifier import delivery_store, embeds, webhook_store
+from nodebyte_notifier.audience import (
+    WEBHOOK_SCOPES,
+    WEBHOOK_TYPES,
+    Audience,
+    alert_audience,
+    audience_of,
+)
+from nodebyte_notifier.delivery_store import SYSTEM_TARGET
+from nodebyte_notifier.email_intake import EmailIntake
 
 SYNC_EMBEDS: dict[type[events.Event], Callable[[Any], dict[str, Any]]] = {
     events.SyncCompleted: embeds.sync_completed,
     events.SyncFailed: embeds.sync_failed,
     events.SyncCancelled: embeds.sync_cancelled,
 }
+SYSTEM_AUDIENCE = ("SYSTEM", "ADMIN")  # what the DISCORD_WEBHOOK_URL webhook receives
 
 
-def register(runtime: Runtime, system_webhook_configured: bool) -> None:
+class Notifications:
+    def __init__(self, intake: EmailIntake, system_webhook_configured: bool) -> None:
+        self.intake = intake
+        self.system_webhook_configured = system_webhook_configured
+
+    async def announce(
+        self,
+        conn: asyncpg.Connection,
+        source_id: UUID,
+        audience: Audience,
+        payload: dict[str, Any],
+        request_id: UUID | None = None,
+    ) -> int:
+        """Queue `payload` for every webhook the audience reaches."""
+        targets = [str(i) for i in await webhook_store.matching(conn, audience)]
+        if self.system_webhook_configured and (audience.webhook_type, audience.scope) == (
+            SYSTEM_AUDIENCE
+        ):
+            targets.append(SYSTEM_TARGET)
+        return await delivery_store.enqueue(
+            conn, source_id, targets, payload, audience.event, request_id
+        )
+
+    async def sync_outcome(self, conn: asyncpg.Connection, e: Any, meta: EventMeta) -> None:
+        await self.announce(conn, meta.id, audience_of(e.TYPE), SYNC_EMBEDS[type(e)](e))
+        if isinstance(e, events.SyncFailed):
+            report = {
+                "syncType": e.kind,
+                "status": "FAILED",
+                "duration": f"{e.duration_seconds:.1f}s",
+                "itemsSynced": e.items_synced,
+                "error": e.error,
+            }
+            await self.intake.to_admins(conn, meta.id, "sync-report", report)
+
+    async def alert_raised(
+        self, conn: asyncpg.Connection, e: events.AlertRaised, meta: EventMeta
+    ) -> None:
+        audience = alert_audience(e.TYPE, e.server_id)
+        await conn.execute(
+            """INSERT INTO alert_routes (alert_id, webhook_type) VALUES ($1, $2)
+               ON CONFLICT (alert_id) DO NOTHING""",
+            e.alert_id,
+            audience.webhook_type,
+        )
+        await self.announce(conn, meta.id, audience, embeds.alert_raised(e))
+        if e.severity == "critical":
+            alert = {"title": e.title, "message": e.message, "severity": e.severity}
+            await self.intake.to_admins(
+                conn, meta.id, "alert", alert, subject=f"[NodeByte] {e.title}"
+            )
+
+    async def alert_resolved(
+        self, conn: asyncpg.Connection, e: events.AlertResolved, meta: EventMeta
+    ) -> None:
+        webhook_type = await conn.fetchval(
+            "DELETE FROM alert_routes WHERE alert_id = $1 RETURNING webhook_type", e.alert_id
+        )
+        audience = Audience(e.TYPE, webhook_type or "SYSTEM")
+        await self.announce(conn, meta.id, audience, embeds.alert_resolved(e))
+
+    async def node_disconnected(
+        self, conn: asyncpg.Connection, e: events.NodeDisconnected, meta: EventMeta
+    ) -> None:
+        await self.announce(conn, meta.id, audience_of(e.TYPE), embeds.node_disconnected(e))
+
+    async def webhook_disabled(
+        self, conn: asyncpg.Connection, e: events.WebhookDisabled, meta: EventMeta
+    ) -> None:
+        """Tell the admins: on the other admin webhooks, and by email."""
+        await self.announce(conn, meta.id, audience_of(e.TYPE), embeds.webhook_disabled(e))
+        alert = {
+            "title": f"Webhook “{e.name}” disabled",
+            "message": f"Discord answered HTTP {e.status_code} ({e.reason}), so the webhook "
+            "was disabled. Fix its URL and enable it again in the admin settings.",
+            "severity": "warning",
+        }
+        await self.intake.to_admins(
+            conn, meta.id, "alert", alert, subject="[NodeByte] Webhook disabled"
+        )
+
+    async def dispatch(
+        self, conn: asyncpg.Connection, e: events.WebhookDispatchRequested, meta: EventMeta
+    ) -> None:
+        # The gateway checked these; an event from elsewhere with other values goes nowhere.
+        webhook_type = e.webhook_type if e.webhook_type in WEBHOOK_TYPES else None
+        scope = e.scope if e.scope in WEBHOOK_SCOPES else None
+        audience = audience_of(e.event, webhook_type, scope)
+        await delivery_store.record_dispatch(
+            conn, e.dispatch_id, e.event, audience.webhook_type, audience.scope
+        )
+        payload = embeds.dispatched(e.event, e.data)
+        # The dispatch id names the deliveries: the same command twice queues them once.
+        await self.announce(conn, e.dispatch_id, audience, payload, request_id=e.dispatch_id)
+
+    async def email(
+        self, conn: asyncpg.Connection, e: events.EmailRequested, meta: EventMeta
+    ) -> None:
+        error = None
+        try:
+            data = self.intake.request_data(e)
+        except ValueError as exc:
+            data, error = {}, str(exc)
+        await self.intake.accept(
+            conn,
+            email_id=e.email_id,
+            source_event_id=meta.id,
+            to=list(e.to),
+            subject=e.subject,
+            template=e.template,
+            data=data,
+            error=error,
+        )
+
+
+def register(runtime: Runtime, notifications: Notifications) -> None:
     consumer = runtime.consumer("notifications")
-
-    for event_cls, build in SYNC_EMBEDS.items():
-
-        async def on_sync_outcome(
-            conn: asyncpg.Connection, event: Any, meta: EventMeta, build: Callable = build
-        ) -> None:
-            if system_webhook_configured:
-                await deliveries.enqueue(conn, meta.id, SYSTEM_WEBHOOK, build(event))
-
-        consumer.on(event_cls)(on_sync_outcome)
+    n = notifications
+    for event_cls in SYNC_EMBEDS:
+        consumer.on(event_cls)(n.sync_outcome)
+    consumer.on(events.AlertRaised)(n.alert_raised)
+    consumer.on(events.AlertResolved)(n.alert_resolved)
+    consumer.on(events.NodeDisconnected)(n.node_disconnected)
+    consumer.on(events.WebhookDisabled)(n.webhook_disabled)
+    consumer.on(events.WebhookDispatchRequested)(n.dispatch)
+    consumer.on(events.EmailRequested)(n.email)

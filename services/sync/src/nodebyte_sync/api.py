@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from litestar import get
+import msgspec
+from litestar import Request, get, post
+from litestar.params import Parameter
 
-from nodebyte_common.envelope import ApiError, ok
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.pterodactyl import PanelError, parse_list
 from nodebyte_common.runtime import Runtime
-from nodebyte_sync import store
+from nodebyte_sync import stats_queries, store
+from nodebyte_sync.panel_connection import PanelConnection, PanelNotConfigured
+from nodebyte_sync.panel_settings import EDITABLE, PanelSettingsStore
+
+SERVER_SORTS = {
+    "id": "s.id",
+    "name": "lower(s.name)",
+    "createdAt": "s.created_at",
+    "status": "s.status",
+    "node": "s.node_id",
+}
 
 
 def _iso(value: Any) -> str | None:
@@ -29,13 +42,29 @@ def log_view(row: asyncpg.Record) -> dict[str, Any]:
         "error": row["error"],
         "metadata": row["metadata"],
         "requestedBy": row["requested_by"],
+        "cancelRequested": row["cancel_requested"],
+        "attempts": row["attempts"],
         "createdAt": _iso(row["created_at"]),
         "startedAt": _iso(row["started_at"]),
         "completedAt": _iso(row["completed_at"]),
     }
 
 
-def internal_routes(runtime: Runtime) -> list[Any]:
+class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    panelUrl: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://")] | None = None
+    applicationKey: Annotated[str, msgspec.Meta(min_length=8, max_length=200)] | None = None
+    clientKey: Annotated[str, msgspec.Meta(min_length=8, max_length=200)] | None = None
+    pageSize: Annotated[int, msgspec.Meta(ge=10, le=5000)] | None = None
+    fetchConcurrency: Annotated[int, msgspec.Meta(ge=1, le=32)] | None = None
+    subusersEnabled: bool | None = None
+    subusersBatchSize: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    logRetentionDays: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+    changedBy: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+
+
+def internal_routes(
+    runtime: Runtime, panel: PanelConnection, settings_store: PanelSettingsStore
+) -> list[Any]:
     @get("/sync/logs/{log_id:uuid}")
     async def get_sync_log(log_id: UUID) -> Any:
         async with runtime.pool.acquire() as conn:
@@ -44,4 +73,195 @@ def internal_routes(runtime: Runtime) -> list[Any]:
             raise ApiError(404, "Sync log not found")
         return ok(log_view(row))
 
-    return [get_sync_log]
+    @get("/sync/logs")
+    async def list_sync_logs(
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+        kind: Annotated[str | None, Parameter(query="type", max_length=20)] = None,
+    ) -> Any:
+        async with runtime.pool.acquire() as conn:
+            rows, total = await store.list_logs(conn, limit=limit, offset=offset, kind=kind)
+        return ok(
+            [log_view(r) for r in rows],
+            pagination={"limit": limit, "offset": offset, "total": total},
+        )
+
+    @get("/sync/state")
+    async def sync_state() -> Any:
+        async with runtime.pool.acquire() as conn:
+            current, last = await store.current_and_last(conn)
+            settings = await panel.refresh(conn)
+        return ok(
+            {
+                "current": log_view(current) if current else None,
+                "lastSync": log_view(last) if last else None,
+                "isRunning": current is not None and current["status"] == "RUNNING",
+                "panel": {
+                    "url": settings.panel_url,
+                    "configured": bool(settings.application_key),
+                    "circuit": panel.breaker_view(),
+                },
+            }
+        )
+
+    @post("/sync/panel/reset", status_code=200)
+    async def reset_panel_circuit() -> Any:
+        panel.breaker.reset()
+        return ok({"circuit": panel.breaker_view()}, message="Panel polling restarted")
+
+    @get("/sync/settings")
+    async def get_settings() -> Any:
+        async with runtime.pool.acquire() as conn:
+            settings = await panel.refresh(conn)
+        return ok(settings.public_view())
+
+    @post("/sync/settings", status_code=200)
+    async def update_settings(request: Request) -> Any:
+        update = decode_body(await request.body(), SettingsUpdate)
+        changes = {
+            EDITABLE[k]: v
+            for k, v in msgspec.structs.asdict(update).items()
+            if k in EDITABLE and v is not None
+        }
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            current = await panel.refresh(conn)
+            before = current.public_view()
+            await settings_store.save(conn, current, changes, update.changedBy)
+            after = await panel.refresh(conn)
+        changed = sorted(
+            k for k, v in msgspec.structs.asdict(update).items() if k in EDITABLE and v is not None
+        )
+        return ok(
+            {"before": before, "after": after.public_view(), "changed": changed},
+            message="Sync settings saved",
+        )
+
+    @post("/sync/settings/test", status_code=200)
+    async def test_panel_connection() -> Any:
+        async with runtime.pool.acquire() as conn:
+            await panel.refresh(conn)
+        try:
+            body = await panel.client().application("/locations", {"per_page": 1})
+        except PanelNotConfigured as exc:
+            return ok({"ok": False, "error": str(exc)})
+        except (PanelError, Exception) as exc:  # reported, never raised: this is a probe
+            return ok({"ok": False, "error": str(exc)[:300]})
+        return ok({"ok": True, "locations": parse_list(body).total})
+
+    @get("/stats")
+    async def counts() -> Any:
+        async with runtime.pool.acquire() as conn:
+            return ok(await stats_queries.counts(conn))
+
+    @get("/stats/servers")
+    async def server_stats() -> Any:
+        async with runtime.pool.acquire() as conn:
+            return ok(await stats_queries.server_stats(conn))
+
+    @get("/stats/users")
+    async def user_stats() -> Any:
+        async with runtime.pool.acquire() as conn:
+            return ok(await stats_queries.user_stats(conn))
+
+    @get("/servers")
+    async def list_servers(
+        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
+        page_size: Annotated[int, Parameter(query="pageSize", ge=1, le=200)] = 25,
+        search: Annotated[str | None, Parameter(max_length=100)] = None,
+        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
+        order: Literal["asc", "desc"] = "asc",
+    ) -> Any:
+        return await _servers_page(runtime, page, page_size, search, sort, order)
+
+    @get("/panel/live/{kind:str}")
+    async def live(
+        kind: str,
+        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
+        per_page: Annotated[int, Parameter(ge=1, le=100)] = 50,
+    ) -> Any:
+        if kind not in ("servers", "nodes"):
+            raise ApiError(404, "Only servers and nodes can be read live from the panel")
+        async with runtime.pool.acquire() as conn:
+            await panel.refresh(conn)
+        try:
+            body = await panel.client().application(
+                f"/{kind}", {"page": page, "per_page": per_page}
+            )
+        except PanelNotConfigured as exc:
+            raise ApiError(503, str(exc), "PANEL_NOT_CONFIGURED") from None
+        except PanelError as exc:
+            raise ApiError(502, f"The panel could not be read: {exc}", "UPSTREAM_ERROR") from None
+        result = parse_list(body)
+        return ok(
+            result.items,
+            pagination={
+                "page": result.current_page,
+                "perPage": per_page,
+                "total": result.total,
+                "totalPages": result.total_pages,
+            },
+        )
+
+    return [
+        get_sync_log,
+        list_sync_logs,
+        sync_state,
+        reset_panel_circuit,
+        get_settings,
+        update_settings,
+        test_panel_connection,
+        counts,
+        server_stats,
+        user_stats,
+        list_servers,
+        live,
+    ]
+
+
+async def _servers_page(
+    runtime: Runtime, page: int, page_size: int, search: str | None, sort: str, order: str
+) -> Any:
+    pattern = f"%{search.lower()}%" if search else None
+    where = """WHERE ($1::text IS NULL OR lower(s.name) LIKE $1 OR s.identifier LIKE $1
+                      OR s.uuid::text LIKE $1)"""
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"""SELECT s.*, n.name AS node_name, u.username AS owner_username,
+                       u.email AS owner_email, e.name AS egg_name
+                FROM servers s LEFT JOIN nodes n ON n.id = s.node_id
+                LEFT JOIN panel_users u ON u.id = s.owner_id LEFT JOIN eggs e ON e.id = s.egg_id
+                {where} ORDER BY {SERVER_SORTS[sort]} {order.upper()},
+                s.id LIMIT $2 OFFSET $3""",
+            pattern,
+            page_size,
+            (page - 1) * page_size,
+        )
+        total = await conn.fetchval(f"SELECT count(*) FROM servers s {where}", pattern)
+    return ok(
+        [_server_view(r) for r in rows],
+        pagination={
+            "page": page,
+            "pageSize": page_size,
+            "total": total,
+            "totalPages": max(1, -(-total // page_size)),
+        },
+    )
+
+
+def _server_view(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "uuid": str(r["uuid"]),
+        "identifier": r["identifier"],
+        "name": r["name"],
+        "description": r["description"],
+        "status": r["status"],
+        "suspended": r["suspended"],
+        "limits": r["limits"],
+        "featureLimits": r["feature_limits"],
+        "node": {"id": r["node_id"], "name": r["node_name"]},
+        "owner": {"id": r["owner_id"], "username": r["owner_username"], "email": r["owner_email"]},
+        "egg": {"id": r["egg_id"], "name": r["egg_name"]},
+        "createdAt": _iso(r["created_at"]),
+        "updatedAt": _iso(r["updated_at"]),
+    }

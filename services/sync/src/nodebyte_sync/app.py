@@ -6,14 +6,22 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_common.runtime import Runtime, serve
-from nodebyte_common.settings import load_settings
+from nodebyte_common.sealing import Sealer
+from nodebyte_common.settings import SettingsError, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_sync import api, consumers
+from nodebyte_sync.panel_connection import PanelConnection
+from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
 from nodebyte_sync.settings import SyncSettings
 
 SERVICE = "sync"
+
+
+def _sealer(settings: SyncSettings) -> Sealer:
+    if not settings.encryption_keys:
+        raise SettingsError("environment variable ENCRYPTION_KEYS is required but not set")
+    return Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
 
 
 def build_app(settings: SyncSettings | None = None) -> Litestar:
@@ -24,16 +32,32 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
-    panel = PanelClient(
-        settings.pterodactyl_url,
-        application_key=settings.pterodactyl_api_key,
-        client_key=settings.pterodactyl_client_api_key,
+    settings_store = PanelSettingsStore(_sealer(settings))
+    panel = PanelConnection(
+        settings_store,
         timeout=settings.panel_timeout_seconds,
         retry_base_delay=settings.panel_retry_base_delay,
+        max_attempts=settings.panel_max_attempts,
     )
+    initial = PanelSettings(
+        panel_url=settings.pterodactyl_url,
+        application_key=settings.pterodactyl_api_key,
+        client_key=settings.pterodactyl_client_api_key,
+        page_size=settings.sync_batch_size,
+    )
+
+    async def seed_settings() -> None:
+        async with runtime.pool.acquire() as conn:
+            await settings_store.seed(conn, initial)
+            await panel.refresh(conn)
+
+    runtime.on_start(seed_settings)
     runtime.on_stop(panel.aclose)
-    consumers.register(runtime, panel, settings.sync_batch_size)
-    routes = [internal_router(settings.service_token, api.internal_routes(runtime))]
+    runtime.loop("interrupted-sync-watchdog", lambda: consumers.watch_interrupted(runtime))
+    consumers.register(runtime, panel)
+    routes = [
+        internal_router(settings.service_token, api.internal_routes(runtime, panel, settings_store))
+    ]
     return runtime.create_app(routes)
 
 

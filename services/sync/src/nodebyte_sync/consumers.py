@@ -10,12 +10,13 @@ import asyncpg
 
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.cloudevents import EventMeta
-from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_common.runtime import Runtime
 from nodebyte_sync import store
+from nodebyte_sync.panel_connection import PanelConnection
 from nodebyte_sync.sync_run import SOURCE, SyncRun
 
 MIRROR_LOCK = "nodebyte.sync.mirror"
+LOGS_CLEANUP_JOB = "sync.logs_cleanup"
 
 
 @contextlib.asynccontextmanager
@@ -34,7 +35,7 @@ async def mirror_lock(pool: asyncpg.Pool) -> AsyncIterator[None]:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", MIRROR_LOCK)
 
 
-def register(runtime: Runtime, panel: PanelClient, per_page: int) -> None:
+def register(runtime: Runtime, panel: PanelConnection) -> None:
     consumer = runtime.consumer("requests")
     one_at_a_time = asyncio.Lock()  # only one connection per replica waits for the mirror lock
 
@@ -50,10 +51,23 @@ def register(runtime: Runtime, panel: PanelClient, per_page: int) -> None:
                 status = await store.status_of(conn, event.sync_log_id)
                 if status in store.TERMINAL or await inbox.seen(conn, consumer.name, meta.id):
                     return  # a redelivery of a sync that already ended, or cancelled while queued
-                await store.mark_running(conn, event.sync_log_id)
-            run = SyncRun(
-                pool, panel, event, consumer=consumer.name, event_id=meta.id, per_page=per_page
+                await store.mark_running(conn, event.sync_log_id, resumed=status == "RUNNING")
+                settings = await panel.refresh(conn)
+            run = (
+                SyncRun(
+                    pool,
+                    panel.client(),
+                    event,
+                    consumer=consumer.name,
+                    event_id=meta.id,
+                    settings=settings,
+                )
+                if settings.panel_url
+                else None
             )
+            if run is None:
+                await _fail_unconfigured(pool, event, consumer.name, meta)
+                return
             await run.execute()
 
     @consumer.on(events.SyncCancelRequested)
@@ -62,17 +76,74 @@ def register(runtime: Runtime, panel: PanelClient, per_page: int) -> None:
     ) -> None:
         status = await store.status_of(conn, event.sync_log_id)
         if status == "RUNNING":
-            await conn.execute(
-                "UPDATE sync_logs SET cancel_requested = true WHERE id = $1", event.sync_log_id
-            )
+            await store.request_cancel(conn, event.sync_log_id)
         elif status == "PENDING":
             # Still queued: it ends here and never starts.
-            kind = await conn.fetchval(
-                "SELECT type FROM sync_logs WHERE id = $1", event.sync_log_id
-            )
+            kind = await store.kind_of(conn, event.sync_log_id)
             await store.finish(conn, event.sync_log_id, "CANCELLED", error="cancelled before start")
             await outbox.enqueue(
                 conn,
                 events.SyncCancelled(sync_log_id=event.sync_log_id, kind=kind, duration_seconds=0),
                 source=SOURCE,
             )
+
+    @consumer.on(events.SyncLogsCleanupRequested)
+    async def on_cleanup_requested(
+        conn: asyncpg.Connection, event: events.SyncLogsCleanupRequested, _: EventMeta
+    ) -> None:
+        await store.delete_old_logs(conn, event.retention_days)
+
+    @consumer.on(events.JobFired)
+    async def on_job_fired(conn: asyncpg.Connection, event: events.JobFired, _: EventMeta) -> None:
+        if event.job_name == LOGS_CLEANUP_JOB:
+            await store.delete_old_logs(conn, panel.settings.log_retention_days)
+
+
+async def _fail_unconfigured(
+    pool: asyncpg.Pool, event: events.SyncRequested, consumer: str, meta: EventMeta
+) -> None:
+    error = "the panel is not configured (URL and application key)"
+    async with pool.acquire() as conn, conn.transaction():
+        await store.finish(conn, event.sync_log_id, "FAILED", error=error)
+        await inbox.claim(conn, consumer, meta.id)
+        await outbox.enqueue(
+            conn,
+            events.SyncFailed(
+                sync_log_id=event.sync_log_id,
+                kind=event.kind,
+                error=error,
+                duration_seconds=0,
+            ),
+            source=SOURCE,
+        )
+
+
+async def watch_interrupted(runtime: Runtime, interval: float = 30.0, stale: float = 120.0) -> None:
+    """Mark syncs left RUNNING by a dead worker as FAILED, so none stays RUNNING forever.
+
+    Only when no replica holds the mirror lock, i.e. no sync is really running;
+    a redelivered request resumes its sync before this would call it dead.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        async with runtime.pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", MIRROR_LOCK):
+                continue
+            try:
+                async with conn.transaction():
+                    for row in await store.orphaned_runs(conn, stale):
+                        await store.finish(
+                            conn, row["id"], "FAILED", error="interrupted: the sync worker stopped"
+                        )
+                        await outbox.enqueue(
+                            conn,
+                            events.SyncFailed(
+                                sync_log_id=row["id"],
+                                kind=row["type"],
+                                error="interrupted",
+                                duration_seconds=0,
+                            ),
+                            source=SOURCE,
+                        )
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", MIRROR_LOCK)

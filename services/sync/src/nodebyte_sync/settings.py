@@ -4,10 +4,13 @@ from nodebyte_common.settings import CommonSettings
 
 
 class SyncSettings(CommonSettings, kw_only=True, frozen=True):
-    pterodactyl_url: str
-    pterodactyl_api_key: str
+    port: int = 8081
+    # Seed the panel settings on first start; afterwards they live in the database
+    # and are changed through the admin API.
+    pterodactyl_url: str = ""
+    pterodactyl_api_key: str = ""
     pterodactyl_client_api_key: str = ""
-    sync_batch_size: int = 100  # panel page size
+    sync_batch_size: int = 500  # panel page size
     panel_timeout_seconds: float = 15.0
     panel_retry_base_delay: float = 0.5
-    port: int = 8081
+    panel_max_attempts: int = 5

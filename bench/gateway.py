@@ -1,0 +1,123 @@
+"""Gateway throughput and latency under wrk, beside the framework's ceiling.
+
+In the same run: a bare Litestar app on the same server settings (uvicorn,
+uvloop, httptools, no access log) answering a constant JSON, then the gateway's
+`GET /api/v1/sync/status/{id}` and `GET /api/stats` (each through auth, rate
+limit, metrics and an internal call to the sync service). 64 connections, 2
+wrk threads. The ratio to the ceiling is the figure.
+
+    .venv/bin/python bench/gateway.py [--seconds 15]   (needs `wrk`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from nodebyte_devstack.config import StackConfig, free_port
+from nodebyte_devstack.processes import Stack
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+CONSTANT_APP = """
+from litestar import Litestar, get
+import uvicorn, sys
+@get("/constant", sync_to_thread=False)
+def constant() -> dict:
+    return {"success": True, "data": {"id": "01a20975-9337-7e65-8ccd-a482f04c82bf",
+            "status": "COMPLETED", "itemsTotal": 500, "itemsSynced": 500}}
+uvicorn.run(Litestar([constant]), host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop",
+            http="httptools", access_log=False, log_level="warning")
+"""
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str]) -> dict[str, float]:
+    args = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency"]
+    for key, value in headers.items():
+        args += ["-H", f"{key}: {value}"]
+    out = subprocess.run(  # noqa: S603 - wrk against our own stack
+        [*args, url], capture_output=True, text=True, check=True
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rate,
+        "p50_ms": _latency(out, "50%"),
+        "p99_ms": _latency(out, "99%"),
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def _latency(out: str, pct: str) -> float:
+    value, unit = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=15)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    config = StackConfig.isolated(ADMIN, AMQP)
+    stack = Stack(config, Path(tempfile.mkdtemp(prefix="nb-bench-gw-")))
+    port = free_port()
+    constant = subprocess.Popen([sys.executable, "-c", CONSTANT_APP, str(port)])  # noqa: S603
+    try:
+        stack.prepare_database()
+        stack.start_emulators()
+        stack.wait_healthy(["pterodactyl", "discord"])
+        for service in ("gateway", "sync", "notifier"):
+            stack.start_service(service)
+        stack.wait_healthy(["gateway", "sync", "notifier"])
+        headers = {"X-API-Key": config.api_key}
+        log_id = _completed_sync(config.url("gateway"), headers)
+        time.sleep(1)
+        ceiling = wrk(f"http://127.0.0.1:{port}/constant", args.seconds, {})
+        status = wrk(f"{config.url('gateway')}/api/v1/sync/status/{log_id}", args.seconds, headers)
+        stats = wrk(f"{config.url('gateway')}/api/stats", args.seconds, {})
+    finally:
+        constant.terminate()
+        stack.stop_all()
+        asyncio.run(_drop(config.database))
+    for name, figures in (
+        ("constant_json", ceiling),
+        ("sync_status", status),
+        ("public_stats", stats),
+    ):
+        print(f"{name}_rps: {figures['rps']:.0f}")
+        print(f"{name}_p50_ms: {figures['p50_ms']:.2f}")
+        print(f"{name}_p99_ms: {figures['p99_ms']:.2f}")
+        print(f"{name}_non_2xx: {figures['non_2xx']:.0f}")
+    print(f"sync_status_ratio: {status['rps'] / ceiling['rps']:.2f}")
+    print(f"public_stats_ratio: {stats['rps'] / ceiling['rps']:.2f}")
+
+
+def _completed_sync(gateway: str, headers: dict[str, str]) -> str:
+    with httpx.Client(base_url=gateway, headers=headers, timeout=30) as client:
+        log_id = client.post("/api/v1/sync/full", json={}).json()["data"]["sync_log_id"]
+        for _ in range(600):
+            if client.get(f"/api/v1/sync/status/{log_id}").json()["data"]["status"] == "COMPLETED":
+                return log_id
+            time.sleep(0.1)
+    raise RuntimeError("the warm-up sync did not complete")
+
+
+async def _drop(database: str) -> None:
+    conn = await asyncpg.connect(ADMIN)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    await conn.close()
+
+
+if __name__ == "__main__":
+    main()

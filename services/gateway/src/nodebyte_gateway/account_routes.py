@@ -1,0 +1,237 @@
+"""`/api/v1/auth/*` and `/.well-known/jwks.json`: sign-up, sign-in, tokens, links.
+
+Public (no credentials): register, login, validate, refresh, logout,
+verify-email, forgot-password, reset-password, magic-link(/verify), the JWKS.
+`me` needs a user's bearer token; `check-email` and `users/{id}` need
+`users.read` (the frontend's server calls them with its API key), so strangers
+cannot probe which addresses are registered.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, QueryParameter
+
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_gateway import account_input, accounts_store, user_views
+from nodebyte_gateway.accounts import AccountFlows, Registration
+from nodebyte_gateway.auth import signed_in_user
+from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.sign_in import SignIn
+
+Email = Annotated[str, msgspec.Meta(max_length=320)]
+Secret = Annotated[str, msgspec.Meta(max_length=1024)]
+Name = Annotated[str, msgspec.Meta(max_length=100)]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Secret
+    confirmPassword: Secret | None = None
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    firstName: Name | None = None
+    lastName: Name | None = None
+
+
+class CredentialsBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Secret
+
+
+class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
+    refreshToken: Token
+
+
+class EmailBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class VerifyEmailBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: Token
+    id: UUID | None = None  # the Go API sent the user id along; checked when given
+
+
+class ResetPasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: Token
+    password: Secret
+    confirmPassword: Secret | None = None
+    id: UUID | None = None
+
+
+class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: Token
+
+
+GENERIC_RESET = "If an account exists with that email, you will receive a password reset link"
+GENERIC_MAGIC = "If an account exists with that email, a magic link will be sent"
+GENERIC_REGISTER = "Registration successful. Please verify your email."
+
+
+def routes(ctx: GatewayContext) -> list[Any]:
+    sign_in = SignIn(ctx.runtime, ctx.auth, ctx.settings)
+    flows = AccountFlows(ctx.runtime, ctx.auth, ctx.settings, sign_in)
+    runtime = ctx.runtime
+    tags = ["auth"]
+
+    @post("/api/v1/auth/register", tags=tags, status_code=201, summary="Create an account")
+    async def register(request: Request) -> Any:
+        body = decode_body(await request.body(), RegisterBody, empty_ok=False)
+        email = account_input.email(body.email)
+        account_input.new_password(body.password, body.confirmPassword)
+        username = account_input.username(body.username) if body.username else None
+        await flows.register(
+            Registration(email, body.password, username, body.firstName, body.lastName)
+        )
+        return ok(
+            {"email": email, "verificationRequired": True}, message=GENERIC_REGISTER, status=201
+        )
+
+    @post("/api/v1/auth/login", tags=tags, status_code=200, summary="Sign in with a password")
+    async def login(request: Request) -> Any:
+        body = decode_body(await request.body(), CredentialsBody, empty_ok=False)
+        signed_in = await sign_in.with_password(
+            account_input.email(body.email), body.password, request
+        )
+        return ok(signed_in.view(), message="Login successful")
+
+    @post(
+        "/api/v1/auth/validate",
+        tags=tags,
+        status_code=200,
+        summary="Check credentials without opening a session (NextAuth credentials provider)",
+    )
+    async def validate(request: Request) -> Any:
+        body = decode_body(await request.body(), CredentialsBody, empty_ok=False)
+        user = await sign_in.check_password(account_input.email(body.email), body.password)
+        async with runtime.pool.acquire() as conn:
+            await accounts_store.record_login(conn, user["id"])
+            granted = await accounts_store.permissions_of(conn, list(user["roles"]))
+        return ok({"user": user_views.auth_user(user, granted)})
+
+    @post("/api/v1/auth/refresh", tags=tags, status_code=200, summary="Rotate a refresh token")
+    async def refresh(request: Request) -> Any:
+        body = decode_body(await request.body(), RefreshBody, empty_ok=False)
+        signed_in = await sign_in.refresh(body.refreshToken)
+        return ok(signed_in.view(), message="Token refreshed")
+
+    @post("/api/v1/auth/logout", tags=tags, status_code=200, summary="End a session")
+    async def logout(request: Request) -> Any:
+        body = decode_body(await request.body(), RefreshBody, empty_ok=False)
+        await sign_in.sign_out(body.refreshToken)
+        return ok(None, message="Logged out successfully")
+
+    @get(
+        "/api/v1/auth/me",
+        guards=[ctx.require_user()],
+        tags=tags,
+        summary="The signed-in user",
+    )
+    async def me(request: Request) -> Any:
+        async with runtime.pool.acquire() as conn:
+            user = await accounts_store.by_id(conn, signed_in_user(request))
+            if user is None:
+                raise ApiError(401, "This account no longer exists", "UNAUTHORIZED")
+            granted = await accounts_store.permissions_of(conn, list(user["roles"]))
+        if not user["is_active"]:
+            raise ApiError(403, "This account is disabled", "ACCOUNT_DISABLED")
+        return ok({"user": user_views.auth_user(user, granted)})
+
+    @get(
+        "/api/v1/auth/check-email",
+        guards=[ctx.require("users.read")],
+        tags=tags,
+        summary="Whether an email is registered (service callers and admins)",
+    )
+    async def check_email(email: Annotated[str, QueryParameter(max_length=320)]) -> Any:
+        address = account_input.email(email)
+        async with runtime.pool.acquire() as conn:
+            exists = await accounts_store.email_taken(conn, address)
+        return ok({"email": address, "exists": exists})
+
+    @get(
+        "/api/v1/auth/users/{user_id:uuid}",
+        guards=[ctx.require("users.read")],
+        tags=tags,
+        summary="A user by id",
+    )
+    async def user_by_id(user_id: FromPath[UUID]) -> Any:
+        async with runtime.pool.acquire() as conn:
+            user = await accounts_store.by_id(conn, user_id)
+        if user is None:
+            raise ApiError(404, "User not found")
+        return ok({"user": user_views.auth_user(user)})
+
+    @post("/api/v1/auth/verify-email", tags=tags, status_code=200, summary="Use a verify link")
+    async def verify_email(request: Request) -> Any:
+        body = decode_body(await request.body(), VerifyEmailBody, empty_ok=False)
+        user = await flows.verify_email(body.token, body.id)
+        return ok(
+            {"email": user["email"], "emailVerified": user_views.auth_user(user)["emailVerified"]},
+            message="Email verified successfully",
+        )
+
+    @post("/api/v1/auth/forgot-password", tags=tags, status_code=200, summary="Mail a reset link")
+    async def forgot_password(request: Request) -> Any:
+        body = decode_body(await request.body(), EmailBody, empty_ok=False)
+        await flows.forgot_password(account_input.email(body.email))
+        return ok(None, message=GENERIC_RESET)
+
+    @post("/api/v1/auth/reset-password", tags=tags, status_code=200, summary="Use a reset link")
+    async def reset_password(request: Request) -> Any:
+        body = decode_body(await request.body(), ResetPasswordBody, empty_ok=False)
+        account_input.new_password(body.password, body.confirmPassword)
+        await flows.reset_password(body.token, body.password, body.id, request)
+        return ok(None, message="Password reset successfully")
+
+    @post("/api/v1/auth/magic-link", tags=tags, status_code=200, summary="Mail a sign-in link")
+    async def magic_link(request: Request) -> Any:
+        body = decode_body(await request.body(), EmailBody, empty_ok=False)
+        await flows.request_magic_link(account_input.email(body.email))
+        return ok(None, message=GENERIC_MAGIC)
+
+    @post(
+        "/api/v1/auth/magic-link/verify",
+        tags=tags,
+        status_code=200,
+        summary="Sign in with a magic link",
+    )
+    async def magic_link_verify(request: Request) -> Any:
+        body = decode_body(await request.body(), TokenBody, empty_ok=False)
+        signed_in = await flows.magic_link_sign_in(body.token, request)
+        return ok(signed_in.view(), message="Magic link verified")
+
+    @get(
+        "/.well-known/jwks.json",
+        tags=tags,
+        summary="Public keys that verify access tokens",
+        sync_to_thread=False,
+    )
+    def jwks() -> Response[dict[str, Any]]:
+        # Read by JWT libraries: the bare RFC 7517 document, not the envelope.
+        return Response(
+            ctx.auth.keys.jwks(),
+            media_type="application/jwk-set+json",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    return [
+        register,
+        login,
+        validate,
+        refresh,
+        logout,
+        me,
+        check_email,
+        user_by_id,
+        verify_email,
+        forgot_password,
+        reset_password,
+        magic_link,
+        magic_link_verify,
+        jwks,
+    ]

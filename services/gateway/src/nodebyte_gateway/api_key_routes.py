@@ -1,0 +1,119 @@
+"""`/api/admin/api-keys`: list, create (the key is shown once) and revoke API keys.
+
+A caller can only create keys whose scopes it holds itself, so an `admin.write`
+key cannot mint a `*` key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, delete, get, post
+from litestar.params import FromPath, QueryParameter
+
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_gateway import api_keys, audit, permissions
+from nodebyte_gateway.auth import caller
+from nodebyte_gateway.context import GatewayContext
+
+Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=permissions.MAX_LENGTH)]
+
+
+class CreateKeyBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=50)]
+    expiresInDays: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+
+
+def checked_scopes(scopes: list[str]) -> list[str]:
+    invalid = [s for s in scopes if not permissions.is_valid(s)]
+    if invalid:
+        raise ApiError(
+            400,
+            "Scopes are dot permissions such as sync.write, admin.*, or *",
+            "INVALID_SCOPE",
+            details={"invalid": invalid},
+        )
+    return sorted(set(scopes))
+
+
+def routes(ctx: GatewayContext) -> list[Any]:
+    runtime = ctx.runtime
+    tags = ["admin"]
+
+    @get(
+        "/api/admin/api-keys",
+        guards=[ctx.require("admin.read")],
+        tags=tags,
+        summary="List API keys (never the keys themselves)",
+    )
+    async def list_keys(
+        include_revoked: Annotated[bool, QueryParameter(name="includeRevoked")] = False,
+    ) -> Any:
+        async with runtime.pool.acquire() as conn:
+            rows = await api_keys.list_keys(conn, include_revoked=include_revoked)
+        return ok([api_keys.view(row) for row in rows])
+
+    @post(
+        "/api/admin/api-keys",
+        guards=[ctx.require("admin.write")],
+        tags=tags,
+        status_code=201,
+        summary="Create an API key; the response is the only time it is shown",
+    )
+    async def create_key(request: Request) -> Any:
+        body = decode_body(await request.body(), CreateKeyBody, empty_ok=False)
+        principal = caller(request)
+        scopes = checked_scopes(body.scopes)
+        if not principal.may_grant(scopes):
+            raise ApiError(403, "You cannot create a key with scopes you do not hold", "FORBIDDEN")
+        expires_at = (
+            datetime.now(UTC) + timedelta(days=body.expiresInDays) if body.expiresInDays else None
+        )
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row, key = await api_keys.create(
+                conn,
+                name=body.name.strip(),
+                scopes=scopes,
+                created_by=f"{principal.kind}:{principal.label}",
+                expires_at=expires_at,
+            )
+            view = api_keys.view(row)
+            await audit.record(
+                conn, principal, "api_key.created", ("api_key", row["id"]), None, view, request
+            )
+        return ok(
+            {**view, "key": key}, message="Store this key now: it is not shown again", status=201
+        )
+
+    @delete(
+        "/api/admin/api-keys/{key_id:uuid}",
+        guards=[ctx.require("admin.write")],
+        tags=tags,
+        status_code=200,
+        summary="Revoke an API key",
+    )
+    async def revoke_key(key_id: FromPath[UUID], request: Request) -> Any:
+        principal = caller(request)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await api_keys.revoke(conn, key_id)
+            if row is None:
+                if await api_keys.get(conn, key_id) is None:
+                    raise ApiError(404, "API key not found")
+                raise ApiError(409, "This API key is already revoked", "ALREADY_REVOKED")
+            view = api_keys.view(row)
+            await audit.record(
+                conn,
+                principal,
+                "api_key.revoked",
+                ("api_key", key_id),
+                {"revokedAt": None},
+                {"revokedAt": view["revokedAt"]},
+                request,
+            )
+        return ok(view, message="API key revoked")
+
+    return [list_keys, create_key, revoke_key]

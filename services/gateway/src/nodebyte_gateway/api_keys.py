@@ -1,0 +1,98 @@
+"""API keys for service callers: created once, shown once, stored as a SHA-256."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import uuid6
+
+from nodebyte_gateway import tokens
+from nodebyte_gateway.timestamps import iso
+
+KEY_PREFIX = "nbk_"
+MAX_KEY_LENGTH = 256
+SHOWN_PREFIX_LENGTH = len(KEY_PREFIX) + 8  # enough to tell keys apart in a list
+
+
+def new_key() -> str:
+    return tokens.new_secret(KEY_PREFIX)
+
+
+async def create(
+    conn: asyncpg.Connection,
+    *,
+    name: str,
+    scopes: list[str],
+    created_by: str,
+    expires_at: datetime | None = None,
+) -> tuple[asyncpg.Record, str]:
+    """Store a new key; return its row and the key itself (never stored)."""
+    key = new_key()
+    row = await conn.fetchrow(
+        """INSERT INTO api_keys (id, name, key_prefix, key_hash, scopes, created_by, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
+        uuid6.uuid7(),
+        name,
+        key[:SHOWN_PREFIX_LENGTH],
+        tokens.digest(key),
+        scopes,
+        created_by,
+        expires_at,
+    )
+    return row, key
+
+
+async def list_keys(conn: asyncpg.Connection, *, include_revoked: bool) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT * FROM api_keys WHERE $1 OR revoked_at IS NULL
+           ORDER BY created_at DESC, id DESC""",
+        include_revoked,
+    )
+
+
+async def get(conn: asyncpg.Connection, key_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM api_keys WHERE id = $1", key_id)
+
+
+async def revoke(conn: asyncpg.Connection, key_id: UUID) -> asyncpg.Record | None:
+    """Revoke a live key; None when there is no such key or it was revoked already."""
+    return await conn.fetchrow(
+        """UPDATE api_keys SET revoked_at = now()
+           WHERE id = $1 AND revoked_at IS NULL RETURNING *""",
+        key_id,
+    )
+
+
+async def find_active(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
+    """The live key matching `key`, its use recorded (coarsely, to spare writes)."""
+    if len(key) > MAX_KEY_LENGTH:
+        return None
+    row = await conn.fetchrow(
+        """SELECT id, name, scopes, last_used_at < now() - interval '60 seconds'
+                  OR last_used_at IS NULL AS stale
+           FROM api_keys
+           WHERE key_hash = $1 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > now())""",
+        tokens.digest(key),
+    )
+    if row is not None and row["stale"]:
+        await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
+    return row
+
+
+def view(row: asyncpg.Record) -> dict[str, Any]:
+    """A key as listed: never the key, only the prefix that names it."""
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "prefix": row["key_prefix"],
+        "scopes": list(row["scopes"]),
+        "createdBy": row["created_by"],
+        "createdAt": iso(row["created_at"]),
+        "lastUsedAt": iso(row["last_used_at"]),
+        "expiresAt": iso(row["expires_at"]),
+        "revokedAt": iso(row["revoked_at"]),
+    }

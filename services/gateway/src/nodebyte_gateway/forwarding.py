@@ -1,0 +1,38 @@
+"""Answering a public request with what an owning service's internal API said."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response
+
+from nodebyte_common.envelope import ApiError, ok
+from nodebyte_common.internal_client import ServiceClient
+
+
+def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any]:
+    """The internal answer in the public envelope (its 4xx become ours)."""
+    if 200 <= status < 300 and isinstance(body, dict):
+        return ok(
+            body.get("data"),
+            message=message or body.get("message"),
+            pagination=body.get("pagination"),
+            status=status,
+        )
+    if isinstance(body, dict) and body.get("success") is False:
+        raise ApiError(
+            status, body.get("error", "Request failed"), body.get("code"), body.get("details")
+        )
+    raise ApiError(502, "The service gave an unexpected answer", "UPSTREAM_ERROR")
+
+
+async def query(
+    client: ServiceClient, path: str, params: dict[str, Any] | None = None
+) -> Response[Any]:
+    """GET from the owning service and relay its answer."""
+    status, body = await client.call("GET", path, params=_without_none(params))
+    return relay(status, body)
+
+
+def _without_none(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if params is None else {k: v for k, v in params.items() if v is not None}

@@ -1,0 +1,42 @@
+"""Dot permissions (`admin.read`, `sync.write`) and what grants them.
+
+A granted permission grants a wanted one when it is the same, when it is `*`,
+or when it ends in `.*` and the wanted one lies under it (`admin.*` grants
+`admin.read` and `admin.users.write`, never `administrator.read`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+WILDCARD = "*"
+_SEGMENT = r"[a-z][a-z0-9_-]*"
+_PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*(\.\*)?)$")
+MAX_LENGTH = 100
+
+
+def is_valid(permission: str) -> bool:
+    return len(permission) <= MAX_LENGTH and bool(_PATTERN.match(permission))
+
+
+def grants_one(granted: str, wanted: str) -> bool:
+    if granted in (WILDCARD, wanted):
+        return True
+    if granted.endswith(".*"):
+        return wanted.startswith(granted[:-1])
+    return False
+
+
+def grants(granted: Iterable[str], wanted: str) -> bool:
+    return any(grants_one(g, wanted) for g in granted)
+
+
+def covers(granted: Iterable[str], requested: Iterable[str]) -> bool:
+    """Whether a holder of `granted` may hand out every permission of `requested`.
+
+    A pattern (`admin.*`) is covered only by itself, a wider pattern or `*`:
+    holding `admin.read` does not let anyone mint `admin.*`.
+    """
+    held = list(granted)
+    return all(grants(held, wanted) for wanted in requested)

@@ -1,0 +1,84 @@
+"""The notifier's internal API (`/internal/v1`): webhooks, and the state of deliveries."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, delete, get, post, put
+
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.runtime import Runtime
+from nodebyte_notifier import delivery_store, email_store, webhook_store
+from nodebyte_notifier.webhook_admin import CreateWebhook, UpdateWebhook, WebhookAdmin
+
+
+def routes(runtime: Runtime, admin: WebhookAdmin) -> list[Any]:
+    @get("/webhooks")
+    async def list_webhooks() -> Any:
+        async with runtime.pool.acquire() as conn:
+            rows = await webhook_store.list_all(conn)
+        return ok([webhook_store.view(row) for row in rows])
+
+    @post("/webhooks", status_code=201)
+    async def create_webhook(request: Request) -> Any:
+        body = decode_body(await request.body(), CreateWebhook)
+        async with runtime.pool.acquire() as conn:
+            created = await admin.create(conn, body)
+        return ok(created, message="Webhook created", status=201)
+
+    @get("/webhooks/{webhook_id:uuid}")
+    async def get_webhook(webhook_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            row = await webhook_store.get(conn, webhook_id)
+        if row is None:
+            raise ApiError(404, "Webhook not found")
+        return ok(webhook_store.view(row))
+
+    @put("/webhooks/{webhook_id:uuid}")
+    async def update_webhook(webhook_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), UpdateWebhook)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            updated = await admin.update(conn, webhook_id, body)
+        return ok(updated, message="Webhook updated")
+
+    @delete("/webhooks/{webhook_id:uuid}", status_code=200)
+    async def delete_webhook(webhook_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await admin.delete(conn, webhook_id)
+        return ok({"id": str(webhook_id)}, message="Webhook deleted")
+
+    @post("/webhooks/{webhook_id:uuid}/test", status_code=200)
+    async def test_webhook(webhook_id: UUID) -> Any:
+        result = await admin.test(runtime.pool, webhook_id)
+        if result["delivered"]:
+            return ok(result, message="Webhook test successful")
+        answer = f"status: {result['statusCode']}" if result["statusCode"] else result["error"]
+        return ok(result, message=f"Webhook test failed with {answer}")
+
+    @get("/emails/{email_id:uuid}")
+    async def get_email(email_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            found = await email_store.view(conn, email_id)
+        if found is None:
+            raise ApiError(404, "Email not found")
+        return ok(found)
+
+    @get("/dispatches/{dispatch_id:uuid}")
+    async def get_dispatch(dispatch_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            found = await delivery_store.dispatch_view(conn, dispatch_id)
+        if found is None:
+            raise ApiError(404, "Webhook dispatch not found")
+        return ok(found)
+
+    return [
+        list_webhooks,
+        create_webhook,
+        get_webhook,
+        update_webhook,
+        delete_webhook,
+        test_webhook,
+        get_email,
+        get_dispatch,
+    ]

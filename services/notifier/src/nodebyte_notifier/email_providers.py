@@ -1,0 +1,164 @@
+"""Sending an email: the Resend HTTP API or SMTP (STARTTLS), chosen by settings.
+
+Both name the message after its delivery id, so a resend after a crash is
+recognisable: Resend through its `Idempotency-Key` (the same key within 24 h
+sends once and answers with the first message's id), SMTP through a stable
+`Message-ID` (mail clients collapse copies; the server itself does not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from typing import Protocol
+from uuid import UUID
+
+import aiosmtplib
+import httpx
+
+from nodebyte_notifier.retry_policy import Attempt
+from nodebyte_notifier.settings import NotifierSettings
+
+# Resend answers these when the request itself is wrong: sending it again cannot help.
+PERMANENT_HTTP = frozenset({400, 401, 403, 404, 405, 413, 422})
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    id: UUID
+    sender: str
+    to: list[str]
+    subject: str
+    html: str
+    text: str
+
+
+class EmailProvider(Protocol):
+    name: str
+
+    async def send(self, email: OutgoingEmail) -> Attempt: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ResendProvider:
+    name = "resend"
+
+    def __init__(self, api_url: str, api_key: str, timeout: float) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=api_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, email: OutgoingEmail) -> Attempt:
+        body = {
+            "from": email.sender,
+            "to": email.to,
+            "subject": email.subject,
+            "html": email.html,
+            "text": email.text,
+            "headers": {"X-Entity-Ref-ID": str(email.id)},
+        }
+        try:
+            response = await self._http.post(
+                "/emails", json=body, headers={"Idempotency-Key": str(email.id)}
+            )
+        except httpx.HTTPError as exc:
+            return Attempt(False, error=type(exc).__name__)
+        return _resend_outcome(response)
+
+
+def _resend_outcome(response: httpx.Response) -> Attempt:
+    code = response.status_code
+    if code < 300:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return Attempt(True, code, message_id=str(response.json()["id"]))
+        return Attempt(True, code)
+    name = ""
+    with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+        name = str(response.json().get("name") or "")[:100]
+    error = f"HTTP {code}" + (f": {name}" if name else "")
+    if code == 429:
+        return Attempt(False, code, error, retry_after=_retry_after_header(response))
+    if code == 409 and name == "concurrent_idempotent_requests":
+        return Attempt(False, code, error)  # the first request is still being handled
+    return Attempt(False, code, error, permanent=code in PERMANENT_HTTP or code == 409)
+
+
+def _retry_after_header(response: httpx.Response) -> float:
+    with contextlib.suppress(KeyError, ValueError):
+        return max(0.0, float(response.headers["retry-after"]))
+    return 1.0
+
+
+class SmtpProvider:
+    name = "smtp"
+
+    def __init__(self, settings: NotifierSettings) -> None:
+        self.host = settings.smtp_host
+        self.port = settings.smtp_port
+        self.username = settings.smtp_username or None
+        self.password = settings.smtp_password or None
+        self.starttls = settings.smtp_starttls
+        self.timeout = settings.email_timeout_seconds
+        self.tls_context = ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def send(self, email: OutgoingEmail) -> Attempt:
+        message = mime_message(email)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                start_tls=self.starttls,
+                tls_context=self.tls_context,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({r.code for r in exc.recipients})
+            return Attempt(False, codes[0] if codes else None, "recipients refused", permanent=True)
+        except aiosmtplib.SMTPResponseException as exc:
+            return Attempt(False, exc.code, f"SMTP {exc.code}", permanent=500 <= exc.code < 600)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return Attempt(False, error=type(exc).__name__)
+        return Attempt(True, 250, message_id=message["Message-ID"])
+
+
+def mime_message(email: OutgoingEmail) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = email.sender
+    message["To"] = ", ".join(email.to)
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    domain = parseaddr(email.sender)[1].rpartition("@")[2] or "nodebyte.local"
+    message["Message-ID"] = f"<{email.id}@{domain}>"
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    return message
+
+
+def build_provider(settings: NotifierSettings) -> EmailProvider | None:
+    """The provider the settings choose; None when email is not configured."""
+    choice = settings.email_provider or (
+        "resend" if settings.resend_api_key else "smtp" if settings.smtp_host else ""
+    )
+    if choice == "resend" and settings.resend_api_key:
+        return ResendProvider(
+            settings.resend_api_url, settings.resend_api_key, settings.email_timeout_seconds
+        )
+    if choice == "smtp" and settings.smtp_host:
+        return SmtpProvider(settings)
+    return None

@@ -1,0 +1,143 @@
+"""Sends queued webhook deliveries to Discord, paced per webhook, exactly once where it can.
+
+Discord has no idempotency key. `?wait=true` makes it answer with the message
+it created, whose id is recorded with the delivery; a delivery is sent again
+only when no answer was recorded: after a failure, a rate limit, or a worker
+that died mid-request (the one window where Discord may show it twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from nodebyte_common import events, outbox
+from nodebyte_common.sealing import Sealer, SealingError
+from nodebyte_notifier import delivery_store, webhook_store
+from nodebyte_notifier.delivery_store import SYSTEM_TARGET
+from nodebyte_notifier.discord_sender import DiscordSender
+from nodebyte_notifier.lease_worker import LeaseWorker
+from nodebyte_notifier.retry_policy import Attempt, RetryPolicy
+from nodebyte_notifier.webhook_admin import disable_refused
+
+log = logging.getLogger(__name__)
+
+SOURCE = "nodebyte/notifier"
+CANDIDATES_PER_SLOT = 4  # rows looked at per free slot, so busy webhooks do not starve others
+
+
+class WebhookWorker(LeaseWorker):
+    table = "webhook_deliveries"
+    channel = delivery_store.NOTIFY_CHANNEL
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        sender: DiscordSender,
+        sealer: Sealer | None,
+        system_url: str | None,
+        policy: RetryPolicy,
+        max_in_flight: int,
+        lease_seconds: float,
+        drain_seconds: float,
+    ) -> None:
+        super().__init__(
+            pool,
+            max_in_flight=max_in_flight,
+            lease_seconds=lease_seconds,
+            drain_seconds=drain_seconds,
+        )
+        self.sender = sender
+        self.sealer = sealer
+        self.system_url = system_url
+        self.policy = policy
+        self._opened: dict[str, str] = {}  # sealed URL -> URL, so each is opened once
+
+    def wait_hint(self) -> float:
+        return self.sender.buckets.wait_seconds() or super().wait_hint()
+
+    async def claim(self, conn: asyncpg.Connection, free: int) -> list[Any]:
+        buckets = self.sender.buckets
+        rows = await delivery_store.candidates(conn, free * CANDIDATES_PER_SLOT, buckets.blocked())
+        room: dict[str, int] = {}
+        chosen: list[UUID] = []
+        for row in rows:
+            target = row["target"]
+            left = room.setdefault(target, buckets.room(target))
+            if left > 0 and len(chosen) < free:
+                chosen.append(row["id"])
+                room[target] = left - 1
+        if not chosen:
+            return []
+        leased = await delivery_store.lease(conn, chosen, self.owner, self.lease_seconds)
+        urls = await self._urls(conn, {row["target"] for row in leased})
+        return [{**dict(row), "url": urls.get(row["target"])} for row in leased]
+
+    async def _urls(self, conn: asyncpg.Connection, targets: set[str]) -> dict[str, str | None]:
+        """The URL of each target; None for a webhook that is disabled, deleted or unreadable."""
+        urls: dict[str, str | None] = {}
+        if SYSTEM_TARGET in targets:
+            urls[SYSTEM_TARGET] = self.system_url
+        ids = [UUID(t) for t in targets if t != SYSTEM_TARGET]
+        for row in await webhook_store.sealed_urls(conn, ids) if ids else []:
+            urls[str(row["id"])] = self._open(row) if row["enabled"] else None
+        return urls
+
+    def _open(self, row: asyncpg.Record) -> str | None:
+        sealed = row["url_sealed"]
+        if sealed not in self._opened and self.sealer is not None:
+            try:
+                self._opened[sealed] = self.sealer.open(
+                    sealed, webhook_store.url_context(row["id"])
+                )
+            except SealingError:
+                log.error("a webhook URL does not open", extra={"webhook_id": str(row["id"])})
+                return None
+        return self._opened.get(sealed)
+
+    async def send(self, row: Any) -> Attempt:
+        if row["url"] is None:
+            return Attempt(False, error="webhook disabled or deleted", permanent=True)
+        return await self.sender.post(row["target"], row["url"], row["payload"])
+
+    async def settle(self, conn: asyncpg.Connection, outcomes: list[tuple[Any, Attempt]]) -> None:
+        plans = [
+            (row["id"], a, self.policy.settle(row["attempts"], row["throttles"], a))
+            for row, a in outcomes
+        ]
+        written = {row["id"]: row for row in await delivery_store.settle(conn, self.owner, plans)}
+        for row, attempt in outcomes:
+            done = written.get(row["id"])
+            if done is None:
+                continue  # recovered by another worker meanwhile: its outcome is not ours
+            if done["status"] == "sent":
+                await outbox.enqueue(conn, _delivered(done), source=SOURCE)
+            elif done["status"] == "failed":
+                log.warning(
+                    "webhook delivery failed",
+                    extra={"delivery_id": str(done["id"]), "error": done["last_error"]},
+                )
+            if attempt.gone:
+                await self._disable(conn, row["target"], attempt)
+
+    async def _disable(self, conn: asyncpg.Connection, target: str, attempt: Attempt) -> None:
+        if target == SYSTEM_TARGET:
+            log.error("the system webhook (DISCORD_WEBHOOK_URL) is refused by Discord")
+            return
+        await disable_refused(conn, UUID(target), attempt)
+
+
+def _delivered(row: asyncpg.Record) -> events.WebhookDelivered:
+    target = row["target"]
+    return events.WebhookDelivered(
+        delivery_id=row["id"],
+        webhook_id=None if target == SYSTEM_TARGET else UUID(target),
+        source_event_id=row["source_event_id"],
+        attempts=row["attempts"],
+        status_code=row["last_status_code"] or 200,
+        message_id=row["message_id"],
+    )

@@ -1,0 +1,84 @@
+"""The panel client of this process, rebuilt when the panel settings change.
+
+Its circuit breaker outlives single syncs, so the admin API can show it and an
+admin can reset it (the reference's "restart polling").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from nodebyte_common.circuit_breaker import CircuitBreaker
+from nodebyte_common.pterodactyl import PanelClient
+from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
+
+
+class PanelNotConfigured(RuntimeError):
+    pass
+
+
+class PanelConnection:
+    def __init__(
+        self,
+        store: PanelSettingsStore,
+        *,
+        timeout: float,
+        retry_base_delay: float,
+        max_attempts: int,
+    ) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.retry_base_delay = retry_base_delay
+        self.max_attempts = max_attempts
+        self.breaker = CircuitBreaker("pterodactyl", failure_threshold=5, reset_timeout=30.0)
+        self.settings = PanelSettings()
+        self._client: PanelClient | None = None
+
+    async def refresh(self, conn: asyncpg.Connection) -> PanelSettings:
+        """Reload the settings; a changed URL or key gets a new client."""
+        settings = await self.store.load(conn)
+        if self._client is None or _connection_changed(self.settings, settings):
+            await self.aclose()
+            self._client = None
+        self.settings = settings
+        return settings
+
+    def client(self) -> PanelClient:
+        if not self.settings.panel_url or not self.settings.application_key:
+            raise PanelNotConfigured("the panel URL and application key are not configured")
+        if self._client is None:
+            self._client = self.build(self.settings)
+        return self._client
+
+    def build(self, settings: PanelSettings) -> PanelClient:
+        return PanelClient(
+            settings.panel_url,
+            application_key=settings.application_key,
+            client_key=settings.client_key,
+            timeout=self.timeout,
+            retry_base_delay=self.retry_base_delay,
+            max_attempts=self.max_attempts,
+            breaker=self.breaker,
+        )
+
+    def breaker_view(self) -> dict[str, Any]:
+        snap = self.breaker.snapshot()
+        return {
+            "state": snap.state,
+            "consecutiveFailures": snap.consecutive_failures,
+            "lastError": snap.last_error,
+        }
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _connection_changed(old: PanelSettings, new: PanelSettings) -> bool:
+    return (old.panel_url, old.application_key, old.client_key) != (
+        new.panel_url,
+        new.application_key,
+        new.client_key,
+    )

@@ -1,0 +1,119 @@
+"""Panel connection and sync settings, owned by the sync service.
+
+The row in `panel_settings` is the source of truth; the environment seeds it on
+first start. Keys are sealed at rest (AES-256-GCM, key id kept with the value)
+and leave this module only masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import asyncpg
+
+from nodebyte_common.sealing import Sealer, mask
+
+APP_KEY_CONTEXT = "sync:panel_application_key"
+CLIENT_KEY_CONTEXT = "sync:panel_client_key"
+
+EDITABLE = {
+    "panelUrl": "panel_url",
+    "applicationKey": "application_key",
+    "clientKey": "client_key",
+    "pageSize": "page_size",
+    "fetchConcurrency": "fetch_concurrency",
+    "subusersEnabled": "subusers_enabled",
+    "subusersBatchSize": "subusers_batch_size",
+    "logRetentionDays": "log_retention_days",
+}
+
+
+@dataclass(frozen=True)
+class PanelSettings:
+    panel_url: str = ""
+    application_key: str = ""
+    client_key: str = ""
+    page_size: int = 500
+    fetch_concurrency: int = 8
+    subusers_enabled: bool = True
+    subusers_batch_size: int = 100
+    log_retention_days: int = 30
+
+    def public_view(self) -> dict[str, Any]:
+        """What an admin sees: keys masked, never whole."""
+        return {
+            "panelUrl": self.panel_url,
+            "applicationKey": mask(self.application_key),
+            "clientKey": mask(self.client_key),
+            "applicationKeySet": bool(self.application_key),
+            "clientKeySet": bool(self.client_key),
+            "pageSize": self.page_size,
+            "fetchConcurrency": self.fetch_concurrency,
+            "subusersEnabled": self.subusers_enabled,
+            "subusersBatchSize": self.subusers_batch_size,
+            "logRetentionDays": self.log_retention_days,
+        }
+
+
+class PanelSettingsStore:
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+
+    async def seed(self, conn: asyncpg.Connection, initial: PanelSettings) -> None:
+        """Write the environment's settings unless settings were saved before."""
+        await conn.execute(
+            """INSERT INTO panel_settings (panel_url, application_key_sealed, client_key_sealed,
+                                           page_size, updated_by)
+               VALUES ($1, $2, $3, $4, 'environment') ON CONFLICT (id) DO NOTHING""",
+            initial.panel_url,
+            self._seal(initial.application_key, APP_KEY_CONTEXT),
+            self._seal(initial.client_key, CLIENT_KEY_CONTEXT),
+            initial.page_size,
+        )
+
+    async def load(self, conn: asyncpg.Connection) -> PanelSettings:
+        row = await conn.fetchrow("SELECT * FROM panel_settings")
+        if row is None:
+            return PanelSettings()
+        return PanelSettings(
+            panel_url=row["panel_url"] or "",
+            application_key=self._open(row["application_key_sealed"], APP_KEY_CONTEXT),
+            client_key=self._open(row["client_key_sealed"], CLIENT_KEY_CONTEXT),
+            page_size=row["page_size"],
+            fetch_concurrency=row["fetch_concurrency"],
+            subusers_enabled=row["subusers_enabled"],
+            subusers_batch_size=row["subusers_batch_size"],
+            log_retention_days=row["log_retention_days"],
+        )
+
+    async def save(
+        self,
+        conn: asyncpg.Connection,
+        current: PanelSettings,
+        changes: dict[str, Any],
+        changed_by: str | None,
+    ) -> PanelSettings:
+        updated = replace(current, **changes)
+        await conn.execute(
+            """UPDATE panel_settings SET panel_url = $1, application_key_sealed = $2,
+                      client_key_sealed = $3, page_size = $4, fetch_concurrency = $5,
+                      subusers_enabled = $6, subusers_batch_size = $7, log_retention_days = $8,
+                      updated_at = now(), updated_by = $9""",
+            updated.panel_url,
+            self._seal(updated.application_key, APP_KEY_CONTEXT),
+            self._seal(updated.client_key, CLIENT_KEY_CONTEXT),
+            updated.page_size,
+            updated.fetch_concurrency,
+            updated.subusers_enabled,
+            updated.subusers_batch_size,
+            updated.log_retention_days,
+            changed_by,
+        )
+        return updated
+
+    def _seal(self, value: str, context: str) -> str | None:
+        return self.sealer.seal(value, context) if value else None
+
+    def _open(self, sealed: str | None, context: str) -> str:
+        return self.sealer.open(sealed, context) if sealed else ""

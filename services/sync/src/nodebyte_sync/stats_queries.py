@@ -1,0 +1,90 @@
+"""Counts and breakdowns of the panel mirror, for the public and admin stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+# "Active" users own at least one server that is not suspended.
+COUNTS = """
+SELECT
+  (SELECT count(*) FROM servers) AS total_servers,
+  (SELECT count(*) FROM panel_users) AS total_users,
+  (SELECT count(DISTINCT owner_id) FROM servers WHERE NOT suspended) AS active_users,
+  (SELECT count(*) FROM allocations) AS total_allocations,
+  (SELECT count(*) FROM nodes) AS total_nodes,
+  (SELECT count(*) FROM locations) AS total_locations,
+  (SELECT count(*) FROM nests) AS total_nests,
+  (SELECT count(*) FROM eggs) AS total_eggs
+"""
+
+
+async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    row = await conn.fetchrow(COUNTS)
+    return {
+        "totalServers": row["total_servers"],
+        "totalUsers": row["total_users"],
+        "activeUsers": row["active_users"],
+        "totalAllocations": row["total_allocations"],
+        "totalNodes": row["total_nodes"],
+        "totalLocations": row["total_locations"],
+        "totalNests": row["total_nests"],
+        "totalEggs": row["total_eggs"],
+    }
+
+
+async def server_stats(conn: asyncpg.Connection) -> dict[str, Any]:
+    by_status = await conn.fetch(
+        """SELECT coalesce(status, CASE WHEN suspended THEN 'suspended' ELSE 'active' END) AS s,
+                  count(*) AS n FROM servers GROUP BY 1 ORDER BY 1"""
+    )
+    by_node = await conn.fetch(
+        """SELECT n.id, n.name, count(s.id) AS servers,
+                  coalesce(sum((s.limits->>'memory')::bigint), 0) AS memory,
+                  coalesce(sum((s.limits->>'disk')::bigint), 0) AS disk
+           FROM nodes n LEFT JOIN servers s ON s.node_id = n.id
+           GROUP BY n.id, n.name ORDER BY servers DESC, n.id LIMIT 50"""
+    )
+    by_egg = await conn.fetch(
+        """SELECT e.id, e.name, count(s.id) AS servers FROM eggs e
+           JOIN servers s ON s.egg_id = e.id GROUP BY e.id, e.name
+           ORDER BY servers DESC LIMIT 20"""
+    )
+    return {
+        "total": sum(r["n"] for r in by_status),
+        "suspended": await conn.fetchval("SELECT count(*) FROM servers WHERE suspended"),
+        "byStatus": {r["s"]: r["n"] for r in by_status},
+        "byNode": [
+            {
+                "nodeId": r["id"],
+                "name": r["name"],
+                "servers": r["servers"],
+                "memoryMb": r["memory"],
+                "diskMb": r["disk"],
+            }
+            for r in by_node
+        ],
+        "topEggs": [{"eggId": r["id"], "name": r["name"], "servers": r["servers"]} for r in by_egg],
+    }
+
+
+async def user_stats(conn: asyncpg.Connection) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """SELECT count(*) AS total, count(*) FILTER (WHERE root_admin) AS admins,
+                  count(*) FILTER (WHERE two_factor) AS two_factor,
+                  count(*) FILTER (WHERE created_at > now() - interval '30 days') AS recent
+           FROM panel_users"""
+    )
+    active = await conn.fetchval("SELECT count(DISTINCT owner_id) FROM servers WHERE NOT suspended")
+    return {
+        "total": row["total"],
+        "admins": row["admins"],
+        "twoFactorEnabled": row["two_factor"],
+        "newLast30Days": row["recent"],
+        "active": active,
+        "withoutServers": await conn.fetchval(
+            "SELECT count(*) FROM panel_users u WHERE NOT EXISTS "
+            "(SELECT 1 FROM servers s WHERE s.owner_id = u.id)"
+        ),
+    }
