@@ -90,8 +90,14 @@ async def test_a_due_time_is_recorded_once(pool: asyncpg.Pool) -> None:
         first, again = _run(job["id"]), _run(job["id"])
         assert await store.insert_runs(conn, [first], "a") == {first.id}
         assert await store.insert_runs(conn, [again], "b") == set()  # another leader, same due
-        manual = store.NewRun(uuid6.uuid7(), job["id"], DUE, "manual", "pending", DUE, 0, None, {})
-        assert await store.insert_runs(conn, [manual], "a") == {manual.id}  # run-now is extra
+        asked_at = DUE + timedelta(microseconds=1)  # run-now: due when it was asked for
+        manual = store.NewRun(
+            uuid6.uuid7(), job["id"], asked_at, "manual", "pending", asked_at, 0, None, {}
+        )
+        assert await store.insert_runs(conn, [manual], "a") == {manual.id}
+        history, total = await store.job_runs(conn, job["id"], 10, 0)
+        assert total == 2
+        assert [r["id"] for r in history] == [manual.id, first.id]  # newest first
 
 
 async def test_advance_applies_only_to_the_due_time_read(pool: asyncpg.Pool) -> None:

@@ -20,6 +20,7 @@ from uuid import UUID
 
 import aio_pika
 import asyncpg
+import msgspec
 import uuid6
 from aio_pika.abc import AbstractRobustConnection
 
@@ -73,12 +74,21 @@ async def enqueue(
 async def enqueue_many(
     conn: asyncpg.Connection, events: Sequence[tuple[UUID, catalogue.Event]], *, source: str
 ) -> None:
-    """Add many `(event_id, event)` within the caller's transaction, in one pipelined batch."""
+    """Add many `(event_id, event)` within the caller's transaction, in one statement."""
     if not events:
         return
     trace_headers = inject_trace_headers()
-    await conn.executemany(
-        INSERT_OUTBOX, [_outbox_row(event, eid, source, trace_headers) for eid, event in events]
+    rows = [_outbox_row(event, eid, source, trace_headers) for eid, event in events]
+    await conn.execute(
+        """INSERT INTO outbox (id, type, version, payload, headers)
+           SELECT id, type, version, payload, headers::jsonb
+           FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bytea[], $5::text[])
+                AS r(id, type, version, payload, headers)""",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [msgspec.json.encode(r[4]).decode() for r in rows],
     )
 
 

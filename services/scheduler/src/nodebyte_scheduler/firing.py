@@ -18,6 +18,7 @@ import asyncpg
 import uuid6
 
 from nodebyte_common import outbox
+from nodebyte_common.envelope import ApiError
 from nodebyte_scheduler import job_events, store
 from nodebyte_scheduler.clock import Clock
 from nodebyte_scheduler.decisions import decide, upcoming
@@ -181,7 +182,9 @@ async def fire_now(
         event_id=run_id,
         details=firing.details,
     )
-    await store.insert_runs(conn, [run], replica)
+    if not await store.insert_runs(conn, [run], replica):
+        # Only another run of this job asked for at the same microsecond gets here.
+        raise ApiError(409, "This job was just run; try again", "CONFLICT")
     await outbox.enqueue(conn, firing.event, source=SOURCE, event_id=run.event_id)
     await store.note_manual_run(conn, run)
     RUNS_RECORDED.labels(run.trigger, run.status).inc()

@@ -240,7 +240,7 @@ async def insert_runs(conn: asyncpg.Connection, runs: Sequence[NewRun], replica:
                        $6::timestamptz[], $7::int[], $8::uuid[], $9::text[])
                 AS r(id, job_id, due_at, trigger, status, fired_at, missed_count, event_id,
                      details)
-           ON CONFLICT (job_id, due_at) WHERE trigger <> 'manual' DO NOTHING
+           ON CONFLICT (job_id, due_at) DO NOTHING
            RETURNING id""",
         [r.id for r in runs],
         [r.job_id for r in runs],
