@@ -51,11 +51,11 @@ async def test_lease_terms(pool: asyncpg.Pool) -> None:
         await conn.execute("UPDATE leadership SET expires_at = clock_timestamp()")
         second = await store.claim_lease(conn, "b", 30, None)
         assert second == first + 1
-        assert await store.holds_lease(conn, "b", second)
-        assert not await store.holds_lease(conn, "a", first)  # the old leader is fenced
+        assert await store.fence(conn, "b", second, 5)
+        assert not await store.fence(conn, "a", first, 5)  # the old leader is fenced
         assert await store.claim_lease(conn, "a", 30, first) is None
         await store.release_lease(conn, "b", second)
-        assert not await store.holds_lease(conn, "b", second)
+        assert not await store.fence(conn, "b", second, 5)
         assert await store.claim_lease(conn, "a", 30, None) == second + 1
 
 

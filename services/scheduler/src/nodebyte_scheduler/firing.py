@@ -54,7 +54,7 @@ class Firer:
     clock: Clock
     replica: str
     grace: timedelta
-    batch_size: int = 500
+    batch_size: int = 1000
     idle_transaction_limit: float = 5.0  # seconds; the lease's length
 
     async def schedule_new(self) -> None:
@@ -80,10 +80,7 @@ class Firer:
     async def _fire_batch(self, term: int) -> tuple[int, bool]:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
-            # A leader paused mid-transaction would keep its run rows locked and block
-            # the next leader's inserts; the server ends such a transaction instead.
-            await store.limit_idle_transaction(conn, self.idle_transaction_limit)
-            if not await store.holds_lease(conn, self.replica, term):
+            if not await store.fence(conn, self.replica, term, self.idle_transaction_limit):
                 raise LostLease
             jobs = await store.due_jobs(conn, now, self.batch_size)
             advances, firings = [], {}

@@ -17,7 +17,7 @@ class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
     overdue_after_seconds: float = 30.0
     # A task run with no failure reported within this long is recorded `sent` (real seconds).
     task_outcome_timeout_seconds: float = 60.0
-    fire_batch_size: int = 500
+    fire_batch_size: int = 1000
     # Longest sleep of the leader between looks at the jobs (real seconds).
     max_tick_seconds: float = 1.0
     # Injectable clock: empty start means the wall clock. Tests compress time with

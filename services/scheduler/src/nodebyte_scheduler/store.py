@@ -51,23 +51,24 @@ async def release_lease(conn: asyncpg.Connection, replica: str, term: int) -> No
     )
 
 
-async def holds_lease(conn: asyncpg.Connection, replica: str, term: int) -> bool:
-    """The fencing check a leader makes inside each transaction that fires."""
+async def fence(
+    conn: asyncpg.Connection, replica: str, term: int, idle_limit_seconds: float
+) -> bool:
+    """Start a firing transaction: True while we hold the lease of `term`.
+
+    The transaction is also limited in idleness: a leader paused inside it would
+    keep its run rows locked and block the next leader's inserts, so the server
+    ends it after `idle_limit_seconds` instead.
+    """
     return bool(
         await conn.fetchval(
-            """SELECT true FROM leadership WHERE id = 1 AND holder = $1 AND term = $2
-                 AND expires_at > clock_timestamp()""",
+            """SELECT set_config('idle_in_transaction_session_timeout', $3, true) IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM leadership WHERE id = 1 AND holder = $1
+                              AND term = $2 AND expires_at > clock_timestamp())""",
             replica,
             term,
+            f"{max(1, int(idle_limit_seconds * 1000))}ms",
         )
-    )
-
-
-async def limit_idle_transaction(conn: asyncpg.Connection, seconds: float) -> None:
-    """For this transaction only: the server aborts it if it idles this long."""
-    await conn.execute(
-        "SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
-        f"{max(1, int(seconds * 1000))}ms",
     )
 
 
