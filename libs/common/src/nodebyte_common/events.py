@@ -87,6 +87,14 @@ class SyncLogsCleanupRequested(Event, kw_only=True, frozen=True):
     retention_days: int = 30
 
 
+class ServerPruned(Event, kw_only=True, frozen=True):
+    """A panel server the sync found gone and removed from the mirror."""
+
+    TYPE: ClassVar[str] = "server.pruned"
+    server_id: int
+    pruned_at: datetime
+
+
 # --- hytale-auth ----------------------------------------------------------
 
 
@@ -278,6 +286,7 @@ CATALOGUE: dict[str, type[Event]] = {
         SyncCancelRequested,
         SyncCancelled,
         SyncLogsCleanupRequested,
+        ServerPruned,
         TokenRefreshed,
         SessionCreated,
         SessionRefreshed,

@@ -10,7 +10,7 @@ from nodebyte_common.bootstrap import service_dsn, with_database
 from nodebyte_devstack.service_env import SERVICE_ENV, _no_env
 
 SERVICES = ("gateway", "sync", "hytale-auth", "notifier", "scheduler", "node-agent-gateway")
-EMULATORS = ("pterodactyl", "discord")
+EMULATORS = ("pterodactyl", "discord", "hytale")
 
 DEFAULT_PORTS = {
     "gateway": 8080,
@@ -21,6 +21,7 @@ DEFAULT_PORTS = {
     "node-agent-gateway": 8085,
     "pterodactyl": 8090,
     "discord": 8091,
+    "hytale": 8092,
 }
 
 # Deterministic keys given to the panel emulator.

@@ -49,8 +49,21 @@ def notifier_env(c: StackConfig) -> dict[str, str]:
     }
 
 
+def hytale_auth_env(c: StackConfig) -> dict[str, str]:
+    """The Hytale emulator stands in for all three Hytale hosts; the panel is the emulator's."""
+    hytale = c.url("hytale")
+    return {
+        **sync_env(c),
+        "HYTALE_OAUTH_URL": hytale,
+        "HYTALE_ACCOUNT_DATA_URL": hytale,
+        "HYTALE_SESSIONS_URL": hytale,
+        "HYTALE_PUSH_RETRY_BASE_SECONDS": "0.5",
+    }
+
+
 SERVICE_ENV: dict[str, EnvFor] = {
     "gateway": gateway_env,
     "sync": sync_env,
+    "hytale-auth": hytale_auth_env,
     "notifier": notifier_env,
 }
