@@ -166,6 +166,19 @@ async def revoke_account(request: Request, account_id: FromPath[str]) -> Respons
     return json_response(account_view(world, world.accounts[account_id]))
 
 
+@get("/accounts/{account_id:str}/tokens")
+async def account_tokens(request: Request, account_id: FromPath[str]) -> Response:
+    """The account's live secrets, for tests proving they leak nowhere."""
+    world = world_of(request)
+    _account(world, account_id)
+    return json_response(
+        {
+            "refresh_tokens": world.valid_refresh_tokens(account_id),
+            "access_token": world.last_access.get(account_id),
+        }
+    )
+
+
 @get("/device-codes")
 async def list_device_codes(request: Request) -> Response:
     devices = world_of(request).devices.values()
@@ -316,6 +329,7 @@ control_router = Router(
         get_account,
         patch_account,
         revoke_account,
+        account_tokens,
         list_device_codes,
         approve,
         deny,

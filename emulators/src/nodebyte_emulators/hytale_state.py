@@ -121,6 +121,7 @@ class World:
     devices: dict[str, DeviceGrant] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
     access_chains: dict[str, str] = field(default_factory=dict)  # access jti -> chain
+    last_access: dict[str, str] = field(default_factory=dict)  # account -> newest access token
     revoked_chains: set[str] = field(default_factory=set)
     sessions: dict[str, GameSession] = field(default_factory=dict)
     session_of_jti: dict[str, str] = field(default_factory=dict)
@@ -210,6 +211,7 @@ class World:
         config = self.config
         access, jti = self.signer.issue(account_id, config.client_id, scope, config.access_ttl)
         self.access_chains[jti] = chain
+        self.last_access[account_id] = access
         refresh = "ory_rt_" + secrets.token_urlsafe(32)
         self.refresh_tokens[refresh] = RefreshGrant(
             account_id, chain, scope, time.time() + config.refresh_ttl

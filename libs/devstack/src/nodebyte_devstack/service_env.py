@@ -58,6 +58,7 @@ def hytale_auth_env(c: StackConfig) -> dict[str, str]:
         "HYTALE_ACCOUNT_DATA_URL": hytale,
         "HYTALE_SESSIONS_URL": hytale,
         "HYTALE_PUSH_RETRY_BASE_SECONDS": "0.5",
+        "HYTALE_JWKS_MIN_REFETCH_SECONDS": "2",
     }
 
 

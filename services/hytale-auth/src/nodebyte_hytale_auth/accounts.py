@@ -35,7 +35,7 @@ T = TypeVar("T")
 SOURCE = "nodebyte/hytale-auth"
 # always: the caller asked; due: the sweep (only past refresh_at); expiring: before a use
 RefreshMode = Literal["always", "due", "expiring"]
-EXPIRING_WITHIN = timedelta(seconds=60)
+EXPIRING_WITHIN = timedelta(seconds=60)  # or a quarter of a shorter lifetime
 
 
 class Accounts:
@@ -223,8 +223,8 @@ class Accounts:
         for _ in range(2):
             async with self.pool.acquire() as conn:
                 row = await conn.fetchrow(
-                    """SELECT status, access_token_sealed, access_expires_at, refresh_expires_at
-                       FROM accounts WHERE account_id = $1""",
+                    """SELECT status, access_token_sealed, access_expires_at, refresh_expires_at,
+                              token_refreshed_at FROM accounts WHERE account_id = $1""",
                     account_id,
                 )
             if row is None:
@@ -232,7 +232,7 @@ class Accounts:
             now = datetime.now(UTC)
             if row["status"] != "active":
                 raise errors.reauthorization_needed(expired=row["refresh_expires_at"] <= now)
-            if row["access_expires_at"] > now + EXPIRING_WITHIN:
+            if row["access_expires_at"] > now + _margin(row):
                 return self.sealer.open(row["access_token_sealed"], access_context(account_id))
             await self.refresh(account_id, mode="expiring")
         raise errors.reauthorization_needed(expired=True)
@@ -265,7 +265,7 @@ async def _lock_account(
     try:
         return await conn.fetchrow(
             f"""SELECT account_id, status, refresh_token_sealed, access_expires_at,
-                       refresh_expires_at, refresh_at, refresh_failures
+                       refresh_expires_at, refresh_at, refresh_failures, token_refreshed_at
                 FROM accounts WHERE account_id = $1 {lock}""",
             account_id,
         )
@@ -277,8 +277,14 @@ def _wanted(row: asyncpg.Record, mode: RefreshMode, now: datetime) -> bool:
     if mode == "due":
         return row["refresh_at"] <= now
     if mode == "expiring":
-        return row["access_expires_at"] <= now + EXPIRING_WITHIN
+        return row["access_expires_at"] <= now + _margin(row)
     return True
+
+
+def _margin(row: asyncpg.Record) -> timedelta:
+    """How close to expiry an access token is renewed before use."""
+    lifetime = row["access_expires_at"] - row["token_refreshed_at"]
+    return min(EXPIRING_WITHIN, lifetime / 4)
 
 
 async def store_profiles(conn: asyncpg.Connection, account_id: UUID, listed: ProfileList) -> None:

@@ -61,7 +61,7 @@ class SessionBody(_Body, forbid_unknown_fields=True):
     session_id: UUID
 
 
-class ValidateBody(msgspec.Struct, forbid_unknown_fields=True):
+class ValidateBody(_Body, forbid_unknown_fields=True):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
     type: Literal["session", "identity"] = "session"
 

@@ -13,6 +13,7 @@ read first. A failing server is recorded on its cursor and tried next round.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +30,36 @@ from nodebyte_hytale_auth.panel_servers import ServerDirectory
 log = logging.getLogger(__name__)
 
 MAX_LINE = 8192
+HEAD_BYTES = 256  # how much of a file's start identifies it
 CONCURRENCY = 4
 
 
 class LogReadError(Exception):
     """The panel would not give the server's log (status or transport failure)."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where reading a server's log resumes, and how to tell the file was rewritten."""
+
+    file_name: str | None
+    generation: int
+    byte_offset: int = 0
+    head_length: int = 0
+    head_hash: bytes | None = None
+
+    def rewritten(self, data: bytes) -> bool:
+        """Shorter than what was read, or its first bytes changed: not the file we read."""
+        if len(data) < self.byte_offset:
+            return True
+        head = data[: self.head_length]
+        return self.head_hash is not None and hashlib.sha256(head).digest() != self.head_hash
+
+    def advanced(self, data: bytes, offset: int) -> Cursor:
+        head = data[: min(offset, HEAD_BYTES)]
+        return Cursor(
+            self.file_name, self.generation, offset, len(head), hashlib.sha256(head).digest()
+        )
 
 
 @dataclass(frozen=True)
@@ -145,61 +171,66 @@ class ServerLogCollector:
 
     async def _collect(self, server_id: int) -> int:
         identifier = (await self.directory.server(server_id)).identifier
-        files = await self.reader.log_files(identifier, self.log_dir)
+        files = [f.name for f in await self.reader.log_files(identifier, self.log_dir)]
+        cursor = await self._cursor(server_id)
         if not files:
-            await self._save(server_id, None, 0, [])
-            return 0
+            return await self._save(server_id, cursor, [])  # nothing written yet
+        newest, stored = files[-1], 0
+        if cursor.file_name in files and cursor.file_name != newest:
+            stored += await self._read(server_id, identifier, cursor)  # the old file's tail
+        if cursor.file_name != newest:
+            cursor = Cursor(newest, cursor.generation + 1)
+        return stored + await self._read(server_id, identifier, cursor)
+
+    async def _cursor(self, server_id: int) -> Cursor:
         async with self.pool.acquire() as conn:
-            cursor = await conn.fetchrow(
-                "SELECT file_name, byte_offset FROM server_log_cursors WHERE server_id = $1",
+            row = await conn.fetchrow(
+                """SELECT file_name, generation, byte_offset, head_length, head_hash
+                   FROM server_log_cursors WHERE server_id = $1""",
                 server_id,
             )
-        newest = files[-1].name
-        stored = 0
-        names = [f.name for f in files]
-        if cursor and cursor["file_name"] in names and cursor["file_name"] != newest:
-            stored += await self._read(server_id, identifier, cursor["file_name"], cursor)
-            cursor = None  # the old file is done; the newest starts at 0
-        if cursor is None or cursor["file_name"] != newest:
-            cursor = {"file_name": newest, "byte_offset": 0}
-        stored += await self._read(server_id, identifier, newest, cursor)
-        return stored
+        return Cursor(*row) if row is not None else Cursor(None, 0)
 
-    async def _read(self, server_id: int, identifier: str, name: str, cursor: Any) -> int:
-        data = await self.reader.contents(identifier, f"{self.log_dir}/{name}")
-        offset = cursor["byte_offset"]
-        if len(data) < offset:  # truncated in place: a rotation under the same name
-            offset = 0
-        lines, next_offset = complete_lines(data, offset)
-        return await self._save(server_id, name, next_offset, lines)
+    async def _read(self, server_id: int, identifier: str, cursor: Cursor) -> int:
+        assert cursor.file_name is not None
+        data = await self.reader.contents(identifier, f"{self.log_dir}/{cursor.file_name}")
+        if cursor.rewritten(data):  # rotated in place: a new generation from the start
+            cursor = Cursor(cursor.file_name, cursor.generation + 1)
+        lines, next_offset = complete_lines(data, cursor.byte_offset)
+        return await self._save(server_id, cursor.advanced(data, next_offset), lines)
 
-    async def _save(
-        self, server_id: int, name: str | None, offset: int, lines: list[tuple[int, str]]
-    ) -> int:
+    async def _save(self, server_id: int, cursor: Cursor, lines: list[tuple[int, str]]) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = 0
             if lines:
                 result = await conn.fetchval(
                     """WITH added AS (
-                           INSERT INTO server_logs (server_id, file_name, byte_offset, line)
-                           SELECT $1, $2, o, l FROM unnest($3::bigint[], $4::text[]) AS t(o, l)
+                           INSERT INTO server_logs
+                               (server_id, file_name, generation, byte_offset, line)
+                           SELECT $1, $2, $3, o, l
+                           FROM unnest($4::bigint[], $5::text[]) AS t(o, l)
                            ON CONFLICT DO NOTHING RETURNING 1)
                        SELECT count(*) FROM added""",
                     server_id,
-                    name,
+                    cursor.file_name,
+                    cursor.generation,
                     [o for o, _ in lines],
                     [line for _, line in lines],
                 )
                 inserted = int(result)
             await conn.execute(
-                """INSERT INTO server_log_cursors (server_id, file_name, byte_offset,
-                       last_synced_at, consecutive_failures)
-                   VALUES ($1, $2, $3, now(), 0)
-                   ON CONFLICT (server_id) DO UPDATE SET file_name = $2, byte_offset = $3,
+                """INSERT INTO server_log_cursors (server_id, file_name, generation, byte_offset,
+                       head_length, head_hash, last_synced_at, consecutive_failures)
+                   VALUES ($1, $2, $3, $4, $5, $6, now(), 0)
+                   ON CONFLICT (server_id) DO UPDATE SET file_name = $2, generation = $3,
+                       byte_offset = $4, head_length = $5, head_hash = $6,
                        last_synced_at = now(), last_error = NULL, consecutive_failures = 0""",
                 server_id,
-                name,
-                offset,
+                cursor.file_name,
+                cursor.generation,
+                cursor.byte_offset,
+                cursor.head_length,
+                cursor.head_hash,
             )
         SERVER_LOG_LINES.inc(inserted)
         return inserted
@@ -253,6 +284,7 @@ class ServerLogCollector:
             return None
         return {
             "file_name": row["file_name"],
+            "generation": row["generation"],
             "byte_offset": row["byte_offset"],
             "last_synced_at": iso(row["last_synced_at"]),
             "last_error": row["last_error"],

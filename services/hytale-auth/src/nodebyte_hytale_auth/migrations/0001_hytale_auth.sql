@@ -120,12 +120,17 @@ CREATE INDEX audit_logs_account ON audit_logs (account_id, created_at DESC);
 CREATE INDEX audit_logs_type ON audit_logs (event_type, created_at DESC);
 CREATE INDEX audit_logs_created ON audit_logs (created_at DESC);
 
--- Game server console lines, read from the server's log file through the panel;
--- the cursor (file and byte offset) makes each fetch take only what is new.
+-- Game server console lines, read from the server's log file through the panel.
+-- The cursor (file, byte offset) makes each fetch take only what is new; the
+-- generation changes whenever the file does (a new file, or one rewritten in
+-- place, noticed by its first bytes), so (generation, offset) names a line once.
 CREATE TABLE server_log_cursors (
     server_id            integer PRIMARY KEY,
     file_name            text,
+    generation           integer     NOT NULL DEFAULT 0,
     byte_offset          bigint      NOT NULL DEFAULT 0,
+    head_length          integer     NOT NULL DEFAULT 0,
+    head_hash            bytea,
     last_synced_at       timestamptz,
     last_error           text,
     consecutive_failures integer     NOT NULL DEFAULT 0
@@ -134,10 +139,11 @@ CREATE TABLE server_logs (
     id           bigserial PRIMARY KEY,
     server_id    integer     NOT NULL,
     file_name    text        NOT NULL,
+    generation   integer     NOT NULL,
     byte_offset  bigint      NOT NULL,
     line         text        NOT NULL,
     logged_at    timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (server_id, file_name, byte_offset)
+    UNIQUE (server_id, generation, byte_offset)
 );
 CREATE INDEX server_logs_server ON server_logs (server_id, id DESC);
 CREATE INDEX server_logs_logged ON server_logs (logged_at);
