@@ -40,8 +40,15 @@ class _State:
 
 
 class PeriodicTasks:
-    def __init__(self, pool_of: Callable[[], asyncpg.Pool], tasks: list[PeriodicTask]) -> None:
+    def __init__(
+        self,
+        pool_of: Callable[[], asyncpg.Pool],
+        tasks: list[PeriodicTask],
+        *,
+        check_every: float = CHECK_EVERY_SECONDS,
+    ) -> None:
         self._pool_of = pool_of
+        self.check_every = check_every
         self.tasks = {t.name: t for t in tasks}
         self._states = {t.name: _State() for t in tasks}
 
@@ -91,7 +98,7 @@ class PeriodicTasks:
                         "no tick from the scheduler; running the task", extra={"task": task.name}
                     )
                     self.trigger(task.name)
-            await asyncio.sleep(CHECK_EVERY_SECONDS)
+            await asyncio.sleep(self.check_every)
 
     async def _claim_fallback(self, task: PeriodicTask) -> bool:
         async with self._pool_of().acquire() as conn:
