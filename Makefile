@@ -28,6 +28,7 @@ format: install
 
 bench: install
 	$(PY) bench/bus.py
+	$(PY) bench/jwt.py
 
 clean:
 	rm -rf .venv .stack .pytest_cache .ruff_cache

@@ -192,7 +192,7 @@ async def assert_events_without_secrets(
 
 
 async def test_poll_answers_follow_the_upstream(
-    hytale: httpx.AsyncClient, hytale_auth: httpx.AsyncClient
+    hytale: httpx.AsyncClient, hytale_auth: httpx.AsyncClient, admin_conn: asyncpg.Connection
 ) -> None:
     async def start() -> dict[str, Any]:
         return data_of(await hytale_auth.post("/hytale/oauth/device-code", json={}))
@@ -230,6 +230,21 @@ async def test_poll_answers_follow_the_upstream(
     injected = {"route": "token", "status": 400, "error": "invalid_grant"}
     await hytale.post("/_emulator/errors", json=injected)
     error_of(await poll(stale), 400, "INVALID_DEVICE_CODE")
+
+    # Our own caps: a code Hytale would honour for two hours lives 30 minutes here,
+    await hytale.post("/_emulator/settings", json={"device_expires_in": 7200})
+    capped = await start()
+    assert capped["expires_in"] == 1800
+    # and polling stops after 15 minutes (the deadline is moved instead of waiting).
+    await admin_conn.execute(
+        """UPDATE hytale_auth.device_flows SET poll_until = now() - interval '1 second'
+           WHERE user_code = $1""",
+        capped["user_code"],
+    )
+    asked = (await hytale.get("/_emulator/stats")).json()["paths"].get("/oauth2/token", 0)
+    stopped = error_of(await poll(capped), 400, "INVALID_DEVICE_CODE")
+    assert stopped["details"]["reason"] == "expired_token"
+    assert (await hytale.get("/_emulator/stats")).json()["paths"]["/oauth2/token"] == asked
 
     broken = await start()
     injected = {"route": "token", "status": 400, "error": "invalid_client"}

@@ -59,6 +59,7 @@ def hytale_auth_env(c: StackConfig) -> dict[str, str]:
         "HYTALE_SESSIONS_URL": hytale,
         "HYTALE_PUSH_RETRY_BASE_SECONDS": "0.5",
         "HYTALE_JWKS_MIN_REFETCH_SECONDS": "2",
+        "HYTALE_POOL_METRICS_INTERVAL_SECONDS": "2",
     }
 
 

@@ -8,12 +8,13 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Request, delete, get, patch, post, put
+from litestar import Request, get, post
 
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_hytale_auth import errors
-from nodebyte_hytale_auth.account_pool import AccountPool, capacity_view, iso
+from nodebyte_hytale_auth.account_pool import AccountPool, iso
 from nodebyte_hytale_auth.accounts import Accounts
+from nodebyte_hytale_auth.admin_api import account_view, admin_routes
 from nodebyte_hytale_auth.audit import AuditWriter, Caller
 from nodebyte_hytale_auth.device_flow import DeviceFlows
 from nodebyte_hytale_auth.game_sessions import GameSessions, NewSession
@@ -21,7 +22,6 @@ from nodebyte_hytale_auth.server_logs import ServerLogCollector
 from nodebyte_hytale_auth.session_tokens import TokenRefused, TokenValidator
 
 ServerId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
-VariableName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,190}$")]
 AUDIT_EVENTS = (
     "TOKEN_CREATED",
     "TOKEN_REFRESHED",
@@ -66,16 +66,6 @@ class ValidateBody(_Body, forbid_unknown_fields=True):
     type: Literal["session", "identity"] = "session"
 
 
-class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
-    in_pool: bool | None = None
-    session_limit: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
-
-
-class EggVariables(msgspec.Struct, forbid_unknown_fields=True):
-    session_variable: VariableName
-    identity_variable: VariableName
-
-
 @dataclass(frozen=True)
 class Services:
     flows: DeviceFlows
@@ -112,7 +102,7 @@ def query_uuid(request: Request, name: str) -> UUID | None:
 
 
 def internal_routes(s: Services) -> list[Any]:
-    return [*_oauth_routes(s), *_session_routes(s), *_query_routes(s), *_admin_routes(s)]
+    return [*_oauth_routes(s), *_session_routes(s), *_query_routes(s), *admin_routes(s)]
 
 
 def _oauth_routes(s: Services) -> list[Any]:
@@ -131,13 +121,13 @@ def _oauth_routes(s: Services) -> list[Any]:
     async def refresh(request: Request) -> Any:
         body = errors.decode_request(await request.body(), AccountBody)
         await s.accounts.refresh(body.account_id, mode="always", caller=body.audit)
-        return ok(await _account(s, body.account_id), message="Tokens refreshed")
+        return ok(await account_view(s, body.account_id), message="Tokens refreshed")
 
     @post("/hytale/oauth/profiles", status_code=200)
     async def profiles(request: Request) -> Any:
         body = errors.decode_request(await request.body(), AccountBody)
         listed = await s.accounts.fetch_profiles(body.account_id)
-        account = await _account(s, body.account_id)
+        account = await account_view(s, body.account_id)
         return ok(
             {
                 "owner": str(listed.owner),
@@ -168,13 +158,6 @@ def _oauth_routes(s: Services) -> list[Any]:
     return [device_code, token, refresh, profiles, select_profile]
 
 
-async def _account(s: Services, account_id: UUID) -> dict[str, Any]:
-    for capacity in await s.account_pool.capacities():
-        if capacity.account_id == account_id:
-            return capacity_view(capacity)
-    raise errors.account_not_found()
-
-
 async def _select(s: Services, account_id: UUID, profile_uuid: UUID) -> str:
     """Bind a profile to the account (it must be one of its profiles); its username."""
     async with s.pool_of().acquire() as conn:
@@ -184,7 +167,7 @@ async def _select(s: Services, account_id: UUID, profile_uuid: UUID) -> str:
             profile_uuid,
         )
     if username is None:
-        await _account(s, account_id)  # 404 for an unknown account
+        await account_view(s, account_id)  # 404 for an unknown account
         listed = await s.accounts.fetch_profiles(account_id)
         username = next((p.username for p in listed.profiles if p.uuid == profile_uuid), None)
         if username is None:
@@ -323,98 +306,4 @@ def _audit_view(row: asyncpg.Record) -> dict[str, Any]:
         "user_agent": row["user_agent"],
         "details": row["details"],
         "created_at": iso(row["created_at"]),
-    }
-
-
-def _admin_routes(s: Services) -> list[Any]:
-    @get("/hytale/accounts")
-    async def list_accounts() -> Any:
-        capacities = await s.account_pool.capacities()
-        views = [capacity_view(c) for c in capacities]
-        summary = {
-            "accounts": len(views),
-            "usable": sum(c.usable for c in capacities),
-            "active_sessions": sum(c.active_sessions for c in capacities),
-            "free_sessions": sum(c.free for c in capacities if c.usable),
-        }
-        return ok({"summary": summary, "accounts": views})
-
-    @patch("/hytale/accounts/{account_id:uuid}")
-    async def update_account(account_id: UUID, request: Request) -> Any:
-        body = errors.decode_request(await request.body(), AccountPatch)
-        if not await s.account_pool.update(
-            account_id, in_pool=body.in_pool, session_limit=body.session_limit
-        ):
-            raise errors.account_not_found()
-        return ok(await _account(s, account_id), message="Account updated")
-
-    @delete("/hytale/accounts/{account_id:uuid}", status_code=200)
-    async def remove_account(account_id: UUID) -> Any:
-        await _account(s, account_id)
-        ended = 0
-        for session in await s.sessions.list(server_id=None, status="active"):
-            if session["account_id"] == str(account_id):
-                await s.sessions.delete(
-                    UUID(session["session_id"]),
-                    reason="account_removed",
-                    even_if_upstream_fails=True,
-                )
-                ended += 1
-        async with s.pool_of().acquire() as conn:
-            await conn.execute("DELETE FROM accounts WHERE account_id = $1", account_id)
-        s.audit.record("TOKEN_DELETED", account_id=account_id, sessions_ended=ended)
-        return ok({"account_id": str(account_id), "deleted": True, "sessions_ended": ended})
-
-    @get("/hytale/eggs")
-    async def list_eggs() -> Any:
-        async with s.pool_of().acquire() as conn:
-            rows = await conn.fetch("SELECT * FROM egg_variables ORDER BY egg_id")
-        defaults = s.sessions.pusher.directory.defaults
-        return ok(
-            {
-                "defaults": {
-                    "session_variable": defaults.session,
-                    "identity_variable": defaults.identity,
-                },
-                "eggs": [_egg_view(r) for r in rows],
-            }
-        )
-
-    @put("/hytale/eggs/{egg_id:int}", status_code=200)
-    async def set_egg(egg_id: int, request: Request) -> Any:
-        if not 1 <= egg_id <= 2_147_483_647:
-            raise errors.invalid_request("egg_id must be positive")
-        body = errors.decode_request(await request.body(), EggVariables)
-        async with s.pool_of().acquire() as conn:
-            row = await conn.fetchrow(
-                """INSERT INTO egg_variables (egg_id, session_variable, identity_variable)
-                   VALUES ($1, $2, $3)
-                   ON CONFLICT (egg_id) DO UPDATE SET session_variable = $2,
-                       identity_variable = $3, updated_at = now()
-                   RETURNING *""",
-                egg_id,
-                body.session_variable,
-                body.identity_variable,
-            )
-        return ok(_egg_view(row), message="Egg variables saved")
-
-    @delete("/hytale/eggs/{egg_id:int}", status_code=200)
-    async def reset_egg(egg_id: int) -> Any:
-        async with s.pool_of().acquire() as conn:
-            found = await conn.fetchval(
-                "DELETE FROM egg_variables WHERE egg_id = $1 RETURNING true", egg_id
-            )
-        if not found:
-            raise ApiError(404, "No variables configured for this egg", "NOT_FOUND")
-        return ok({"egg_id": egg_id, "reset": True})
-
-    return [list_accounts, update_account, remove_account, list_eggs, set_egg, reset_egg]
-
-
-def _egg_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "egg_id": row["egg_id"],
-        "session_variable": row["session_variable"],
-        "identity_variable": row["identity_variable"],
-        "updated_at": iso(row["updated_at"]),
     }

@@ -30,7 +30,6 @@ from nodebyte_hytale_auth.settings import HytaleAuthSettings, endpoints
 from nodebyte_hytale_auth.upstream import HytaleUpstream
 
 SERVICE = "hytale-auth"
-METRICS_EVERY_SECONDS = 15.0
 
 
 def _sealer(settings: HytaleAuthSettings) -> Sealer:
@@ -169,7 +168,7 @@ def build_app(settings: HytaleAuthSettings | None = None) -> Litestar:
     async def publish_metrics() -> None:
         while True:
             await account_pool.publish_metrics()
-            await asyncio.sleep(METRICS_EVERY_SECONDS)
+            await asyncio.sleep(settings.hytale_pool_metrics_interval_seconds)
 
     runtime.loop("audit-writer", audit.run)
     runtime.loop("panel-push", pusher.run)

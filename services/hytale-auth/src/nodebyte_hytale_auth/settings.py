@@ -58,6 +58,7 @@ class HytaleAuthSettings(CommonSettings, kw_only=True, frozen=True):
     # Account pool.
     hytale_default_session_limit: int = 100
     hytale_session_limit_cooldown_seconds: int = 300
+    hytale_pool_metrics_interval_seconds: float = 15.0
     # Where sessions are pushed: default variable names (per egg in the database).
     hytale_session_variable: str = "HYTALE_SERVER_SESSION_TOKEN"
     hytale_identity_variable: str = "HYTALE_SERVER_IDENTITY_TOKEN"
