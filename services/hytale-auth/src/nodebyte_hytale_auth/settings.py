@@ -45,7 +45,7 @@ class HytaleAuthSettings(CommonSettings, kw_only=True, frozen=True):
     # Hydra's token answer does not say how long the refresh token lives.
     hytale_refresh_token_lifetime_seconds: int = 30 * 86_400
     hytale_refresh_slack_seconds: int = 600
-    hytale_refresh_concurrency: int = 8
+    hytale_refresh_concurrency: int = 4  # each holds a pool connection during its upstream call
     # Ticks come from the scheduler (`job.fired`); without one for this long, the
     # service ticks itself every `hytale_fallback_interval_seconds`.
     hytale_tick_fallback_seconds: int = 600
