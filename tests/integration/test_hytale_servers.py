@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 
 from nodebyte_common import events
@@ -276,3 +277,43 @@ async def test_console_logs_are_kept_once_each_and_read_back_in_pages(
     assert count["sync"]["file_name"] == "next.log"
     missing = await gateway.get("/api/v1/hytale/server-logs")
     assert missing.status_code == 400
+
+
+async def test_the_daily_cleanup_expires_lapsed_sessions_and_drops_old_console_lines(
+    hytale_auth: httpx.AsyncClient,
+    panel: httpx.AsyncClient,
+    admin_conn: asyncpg.Connection,
+    hytale_account: Authorise,
+    hytale_server: AddServer,
+    publish: Publish,
+) -> None:
+    account = await hytale_account()
+    server_id = await hytale_server()
+    created = await new_session(hytale_auth, account_id=account["account_id"], server_id=server_id)
+    session_id = UUID(created["session_id"])
+    # A session nobody could refresh for a while (its refresh keeps failing) and a line
+    # older than the retention: moved into the past rather than waited for.
+    await admin_conn.execute(
+        """UPDATE hytale_auth.game_sessions
+           SET expires_at = now() - interval '1 minute', refresh_at = now() + interval '1 hour'
+           WHERE id = $1""",
+        session_id,
+    )
+    await admin_conn.execute(
+        """INSERT INTO hytale_auth.server_logs (server_id, file_name, generation, byte_offset,
+               line, logged_at)
+           VALUES ($1, 'old.log', 999, 0, 'ancient', now() - interval '31 days'),
+                  ($1, 'old.log', 999, 10, 'recent', now() - interval '29 days')""",
+        server_id,
+    )
+    await publish(tick("hytale.cleanup"))
+
+    async def cleaned() -> bool:
+        view = await session(hytale_auth, created["session_id"])
+        lines = await admin_conn.fetch(
+            "SELECT line FROM hytale_auth.server_logs WHERE server_id = $1", server_id
+        )
+        return view["status"] == "expired" and [r["line"] for r in lines] == ["recent"]
+
+    await eventually(cleaned, timeout=20)
+    assert (await session(hytale_auth, created["session_id"]))["end_reason"] == "expired"
