@@ -24,9 +24,9 @@ import uuid6
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError
-from nodebyte_common.sealing import Sealer, mask
+from nodebyte_common.sealing import Sealer
 from nodebyte_hytale_auth import errors
-from nodebyte_hytale_auth.account_pool import AccountPool, iso
+from nodebyte_hytale_auth.account_pool import AccountPool
 from nodebyte_hytale_auth.accounts import SOURCE, Accounts
 from nodebyte_hytale_auth.audit import SYSTEM, AuditWriter, Caller
 from nodebyte_hytale_auth.metrics import REFRESHES
@@ -34,15 +34,13 @@ from nodebyte_hytale_auth.panel_push import SessionPusher
 from nodebyte_hytale_auth.refresh_timing import renew_at, retry_delay
 from nodebyte_hytale_auth.sealed import identity_context, session_context
 from nodebyte_hytale_auth.session_tokens import TokenRefused, TokenValidator
+from nodebyte_hytale_auth.session_views import COLUMNS, session_view
 from nodebyte_hytale_auth.settings import HytaleAuthSettings
 from nodebyte_hytale_auth.upstream import HytaleUpstream, SessionGrant, UpstreamError
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = """id, account_id, profile_uuid, server_id, status, expires_at, refresh_at,
-    refreshed_at, refresh_failures, last_refresh_error, token_generation, pushed_generation,
-    pushed_at, push_last_error, created_at, ended_at, end_reason,
-    session_token_sealed, identity_token_sealed"""
+
 GONE_UPSTREAM = (401, 404)
 
 
@@ -184,7 +182,7 @@ class GameSessions:
                 row = await conn.fetchrow(
                     f"""INSERT INTO game_sessions (id, account_id, profile_uuid, server_id,
                            session_token_sealed, identity_token_sealed, expires_at, refresh_at)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}""",
                     session_id,
                     account_id,
                     profile_uuid,
@@ -336,7 +334,7 @@ class GameSessions:
                    expires_at = $4, refresh_at = $5, refreshed_at = now(), refresh_failures = 0,
                    last_refresh_error = NULL, token_generation = token_generation + 1,
                    push_attempts = 0, push_next_at = now()
-               WHERE id = $1 RETURNING {_COLUMNS}""",
+               WHERE id = $1 RETURNING {COLUMNS}""",
             session_id,
             *self._sealed(session_id, tokens),
             tokens.expires_at,
@@ -506,7 +504,7 @@ class GameSessions:
     ) -> asyncpg.Record | None:
         lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
         return await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM game_sessions WHERE id = $1 {lock}", session_id
+            f"SELECT {COLUMNS} FROM game_sessions WHERE id = $1 {lock}", session_id
         )
 
     # --- housekeeping -------------------------------------------------------------
@@ -516,7 +514,7 @@ class GameSessions:
         retention = self.settings.hytale_ended_session_retention_days
         async with self.pool.acquire() as conn, conn.transaction():
             stale = await conn.fetch(
-                f"""SELECT {_COLUMNS} FROM game_sessions
+                f"""SELECT {COLUMNS} FROM game_sessions
                     WHERE status = 'active' AND expires_at < now() FOR UPDATE SKIP LOCKED"""
             )
             for row in stale:
@@ -531,7 +529,7 @@ class GameSessions:
     async def get(self, session_id: UUID) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM game_sessions WHERE id = $1", session_id
+                f"SELECT {COLUMNS} FROM game_sessions WHERE id = $1", session_id
             )
         if row is None:
             raise errors.session_not_found()
@@ -540,7 +538,7 @@ class GameSessions:
     async def list(self, *, server_id: int | None, status: str | None) -> list[dict[str, Any]]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                f"""SELECT {_COLUMNS} FROM game_sessions
+                f"""SELECT {COLUMNS} FROM game_sessions
                     WHERE ($1::int IS NULL OR server_id = $1)
                       AND ($2::text IS NULL OR status = $2)
                     ORDER BY created_at DESC LIMIT 500""",
@@ -548,33 +546,3 @@ class GameSessions:
                 status,
             )
         return [session_view(r) for r in rows]
-
-
-def session_view(
-    row: asyncpg.Record, session_token: str | None = None, identity_token: str | None = None
-) -> dict[str, Any]:
-    """A session as the API shows it: ids, times, push state, masked tokens at most."""
-    return {
-        "session_id": str(row["id"]),
-        "account_id": str(row["account_id"]),
-        "profile_uuid": str(row["profile_uuid"]),
-        "server_id": row["server_id"],
-        "status": row["status"],
-        "expires_at": iso(row["expires_at"]),
-        "refresh_at": iso(row["refresh_at"]),
-        "refreshed_at": iso(row["refreshed_at"]),
-        "created_at": iso(row["created_at"]),
-        "ended_at": iso(row["ended_at"]),
-        "end_reason": row["end_reason"],
-        "last_refresh_error": row["last_refresh_error"],
-        "session_token": mask(session_token),
-        "identity_token": mask(identity_token),
-        "panel": {
-            "token_generation": row["token_generation"],
-            "pushed_generation": row["pushed_generation"],
-            "pushed_at": iso(row["pushed_at"]),
-            "last_error": row["push_last_error"],
-        }
-        if row["server_id"] is not None
-        else None,
-    }
