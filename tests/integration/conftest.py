@@ -13,11 +13,10 @@ import asyncpg
 import httpx
 import pytest
 
-from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, create_signed_in_user
-
 from nodebyte_common import events
 from nodebyte_common.cloudevents import build_headers
 from nodebyte_common.topology import exchange_name
+from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, create_signed_in_user
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 
@@ -98,6 +97,9 @@ async def member_user(user_factory: Callable[..., Awaitable[SignedInUser]]) -> S
 async def anonymous(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the gateway without any credentials."""
     async with httpx.AsyncClient(base_url=stack.config.url("gateway"), timeout=20) as client:
+        yield client
+
+
 @pytest.fixture
 async def hytale(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """The Hytale emulator's control API; settings, injected errors and faults reset after."""
@@ -123,6 +125,8 @@ async def hytale_auth(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 def mailbox(admin_conn: asyncpg.Connection, stack: Stack) -> OutboxMailbox:
     """The account emails queued through the gateway's outbox."""
     return OutboxMailbox(admin_conn, stack.config.encryption_keys)
+
+
 async def hytale_account(
     hytale: httpx.AsyncClient, hytale_auth: httpx.AsyncClient
 ) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     discord.add_argument("--limit", type=int, default=discord_defaults.limit)
     discord.add_argument("--window", type=float, default=discord_defaults.window)
     _add_mail_parser(emulators)
+    _add_hytale(emulators)
     return parser
 
 
@@ -81,8 +82,6 @@ def _mail(args: argparse.Namespace) -> Litestar:
             smtp_password=args.smtp_password,
         )
     )
-    _add_hytale(emulators)
-    return parser
 
 
 def _add_hytale(emulators: argparse._SubParsersAction) -> None:
