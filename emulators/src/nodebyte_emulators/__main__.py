@@ -1,4 +1,4 @@
-"""CLI: `python -m nodebyte_emulators {pterodactyl|discord|mail} --host H --port P [options]`."""
+"""CLI: `python -m nodebyte_emulators {pterodactyl|discord|mail|hytale} --host H --port P ...`."""
 
 import argparse
 import sys
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from litestar import Litestar
 
 from .discord import DiscordConfig, create_discord_app
+from .hytale import HytaleConfig, create_hytale_app
 from .mail import MailConfig, create_mail_app
 from .pterodactyl import (
     DEFAULT_APPLICATION_KEY,
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     discord.add_argument("--limit", type=int, default=discord_defaults.limit)
     discord.add_argument("--window", type=float, default=discord_defaults.window)
     _add_mail_parser(emulators)
+    _add_hytale(emulators)
     return parser
 
 
@@ -82,6 +84,26 @@ def _mail(args: argparse.Namespace) -> Litestar:
     )
 
 
+def _add_hytale(emulators: argparse._SubParsersAction) -> None:
+    hytale = emulators.add_parser("hytale", help="Hytale OAuth, account data and game sessions")
+    _add_server_options(hytale, port=8093)
+    defaults = HytaleConfig()
+    for name in ("issuer", "oauth_issuer", "audience", "client_id"):
+        hytale.add_argument(f"--{name.replace('_', '-')}", default=getattr(defaults, name))
+    for name in (
+        "device_expires_in",
+        "interval",
+        "access_ttl",
+        "refresh_ttl",
+        "session_ttl",
+        "session_limit",
+        "demo_accounts",
+    ):
+        hytale.add_argument(
+            f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name)
+        )
+
+
 def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port)
@@ -111,10 +133,18 @@ def _discord(args: argparse.Namespace) -> Litestar:
     return create_discord_app(DiscordConfig(args.rate_limit, args.limit, args.window))
 
 
+def _hytale(args: argparse.Namespace) -> Litestar:
+    fields = HytaleConfig.__dataclass_fields__
+    return create_hytale_app(HytaleConfig(**{k: getattr(args, k) for k in fields if k in args}))
+
+
+_FACTORIES = {"pterodactyl": _pterodactyl, "discord": _discord, "mail": _mail, "hytale": _hytale}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        app = {"pterodactyl": _pterodactyl, "discord": _discord, "mail": _mail}[args.emulator](args)
+        app = _FACTORIES[args.emulator](args)
     except ValueError as exc:  # an impossible dataset size
         raise SystemExit(f"error: {exc}") from exc
     print(f"{args.emulator} emulator on http://{args.host}:{args.port}", file=sys.stderr)

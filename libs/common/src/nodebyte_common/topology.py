@@ -53,6 +53,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         ),
     ),
     Subscription("scheduler", "outcomes", ("server.command_failed",)),
+    Subscription("hytale-auth", "events", ("job.fired", "server.pruned")),
 )
 
 

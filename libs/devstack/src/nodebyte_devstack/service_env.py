@@ -75,9 +75,24 @@ def scheduler_env(_: StackConfig) -> dict[str, str]:
     }
 
 
+def hytale_auth_env(c: StackConfig) -> dict[str, str]:
+    """The Hytale emulator stands in for all three Hytale hosts; the panel is the emulator's."""
+    hytale = c.url("hytale")
+    return {
+        **sync_env(c),
+        "HYTALE_OAUTH_URL": hytale,
+        "HYTALE_ACCOUNT_DATA_URL": hytale,
+        "HYTALE_SESSIONS_URL": hytale,
+        "HYTALE_PUSH_RETRY_BASE_SECONDS": "0.5",
+        "HYTALE_JWKS_MIN_REFETCH_SECONDS": "2",
+        "HYTALE_POOL_METRICS_INTERVAL_SECONDS": "2",
+    }
+
+
 SERVICE_ENV: dict[str, EnvFor] = {
     "gateway": gateway_env,
     "sync": sync_env,
+    "hytale-auth": hytale_auth_env,
     "notifier": notifier_env,
     "scheduler": scheduler_env,
 }
