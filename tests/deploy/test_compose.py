@@ -163,6 +163,12 @@ def test_the_services_are_pointed_at_the_emulators() -> None:
     assert urlsplit(check_webhook_url(notifier["DISCORD_WEBHOOK_URL"], hosts)).netloc == (
         "discord:8000"
     )
+    hytale = _env("hytale-auth")
+    assert _services()["hytale"]["command"][0] == "hytale"
+    for variable in ("HYTALE_OAUTH_URL", "HYTALE_ACCOUNT_DATA_URL", "HYTALE_SESSIONS_URL"):
+        assert urlsplit(hytale[variable]).netloc == "hytale:8000", variable
+    for variable in ("PTERODACTYL_URL", "PTERODACTYL_API_KEY", "PTERODACTYL_CLIENT_API_KEY"):
+        assert hytale[variable] == sync[variable], f"hytale-auth pushes to another {variable}"
 
 
 def _option(command: list[str], name: str) -> str:

@@ -361,6 +361,12 @@ def test_dev_points_the_services_at_the_emulators() -> None:
     notifier = resolved_environment("dev", "notifier")
     hosts = frozenset(notifier["WEBHOOK_ALLOWED_HOSTS"].split(","))
     check_webhook_url(notifier["DISCORD_WEBHOOK_URL"], hosts)
+    hytale = resolved_environment("dev", "hytale-auth")
+    (port,) = objects("dev", "Service")["hytale"]["spec"]["ports"]
+    for variable in ("HYTALE_OAUTH_URL", "HYTALE_ACCOUNT_DATA_URL", "HYTALE_SESSIONS_URL"):
+        assert hytale[variable] == f"http://hytale:{port['port']}", variable
+    for variable in ("PTERODACTYL_URL", "PTERODACTYL_API_KEY", "PTERODACTYL_CLIENT_API_KEY"):
+        assert hytale[variable] == sync[variable], f"hytale-auth pushes to another {variable}"
 
 
 def _resolved_args(overlay: str, workload: str) -> list[str]:
