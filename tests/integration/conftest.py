@@ -127,6 +127,7 @@ def mailbox(admin_conn: asyncpg.Connection, stack: Stack) -> OutboxMailbox:
     return OutboxMailbox(admin_conn, stack.config.encryption_keys)
 
 
+@pytest.fixture
 async def hytale_account(
     hytale: httpx.AsyncClient, hytale_auth: httpx.AsyncClient
 ) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
