@@ -1,11 +1,17 @@
-"""CLI: `python -m nodebyte_emulators {pterodactyl|discord} --host H --port P [options]`."""
+"""CLI: `python -m nodebyte_emulators {pterodactyl|discord} --host H --port P [options]`,
+or `python -m nodebyte_emulators agent --url ws://H:P/ws --node-id ID --token T`
+(`--credentials FILE` instead for many agents in one process).
+"""
 
 import argparse
+import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
 from litestar import Litestar
 
+from .agent_fleet import AgentFleet
 from .discord import DiscordConfig, create_discord_app
 from .pterodactyl import (
     DEFAULT_APPLICATION_KEY,
@@ -47,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     discord_defaults = DiscordConfig()
     discord.add_argument("--limit", type=int, default=discord_defaults.limit)
     discord.add_argument("--window", type=float, default=discord_defaults.window)
+    agent = emulators.add_parser("agent", help="reference node agents (simulated containers)")
+    agent.add_argument("--url", required=True, help="the node-agent-gateway's ws://…/ws")
+    agent.add_argument("--node-id", help="one agent: its node id")
+    agent.add_argument("--token", help="one agent: its deployment token")
+    agent.add_argument(
+        "--credentials", help='many agents: a JSON file [{"nodeId": …, "token": …}, …]'
+    )
+    agent.add_argument("--per-second", type=float, default=50.0, help="connection ramp-up")
     return parser
 
 
@@ -79,8 +93,30 @@ def _discord(args: argparse.Namespace) -> Litestar:
     return create_discord_app(DiscordConfig(args.rate_limit, args.limit, args.window))
 
 
+def _agent_credentials(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.credentials:
+        with open(args.credentials) as file:
+            return [(str(c["nodeId"]), str(c["token"])) for c in json.load(file)]
+    if args.node_id and args.token:
+        return [(args.node_id, args.token)]
+    raise SystemExit("error: give --node-id and --token, or --credentials")
+
+
+async def _run_agents(url: str, credentials: list[tuple[str, str]], per_second: float) -> None:
+    fleet = AgentFleet(url, credentials)
+    await fleet.start(per_second)
+    print(f"{len(fleet.agents)} agent(s) connecting to {url}", file=sys.stderr)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fleet.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.emulator == "agent":
+        asyncio.run(_run_agents(args.url, _agent_credentials(args), args.per_second))
+        return
     try:
         app = _pterodactyl(args) if args.emulator == "pterodactyl" else _discord(args)
     except ValueError as exc:  # an impossible dataset size

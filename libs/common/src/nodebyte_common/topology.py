@@ -38,6 +38,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         ("sync.requested", "sync.cancel_requested", "sync.logs_cleanup_requested"),
     ),
     Subscription("notifier", "notifications", ("sync.completed", "sync.failed", "sync.cancelled")),
+    Subscription("node-agent-gateway", "commands", ("server.command_requested",)),
 )
 
 
