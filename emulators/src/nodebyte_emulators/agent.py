@@ -86,6 +86,8 @@ class SimulatedAgent:
         self.record = AgentRecord()
         self.connected = asyncio.Event()
         self.silent = False
+        self._awake = asyncio.Event()  # cleared while silent: a hung agent does not reconnect
+        self._awake.set()
         self.on_command: Callable[[dict[str, Any]], None] | None = None
         self.runtime = SimulatedRuntime(self._send, step_seconds=step_seconds, seed=seed)
         self._rng = random.Random(seed)
@@ -127,6 +129,7 @@ class SimulatedAgent:
                 attempt, base=self.reconnect_base, cap=self.reconnect_cap, rng=self._rng
             )
             await asyncio.sleep(max(delay, retry_after))
+            await self._awake.wait()
 
     def _was_long_session(self) -> bool:
         return self.connected.is_set() and time.monotonic() - self._started > 10.0
@@ -236,11 +239,14 @@ class SimulatedAgent:
         await self._send(frame)
 
     def go_silent(self) -> None:
-        """Stop heartbeats and reports but keep the socket (answering pings)."""
+        """Hang: no heartbeats or reports, the socket kept open (pings still answered),
+        and no reconnection if the backend gives up on it."""
         self.silent = True
+        self._awake.clear()
 
     def speak_again(self) -> None:
         self.silent = False
+        self._awake.set()
 
     def set_usage(self, **values: float) -> None:
         for name, value in values.items():

@@ -61,6 +61,7 @@ def node_agent_gateway_env(c: StackConfig) -> dict[str, str]:
         "USAGE_ROLLUP_INTERVAL_SECONDS": "2",
         "TELEMETRY_FLUSH_SECONDS": "0.25",
         "LOCKOUT_BASE_SECONDS": "1",
+        "AGENT_HANDSHAKE_TIMEOUT_SECONDS": "3",
     }
 
 

@@ -11,7 +11,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import load_settings
-from nodebyte_gateway import sync_routes
+from nodebyte_gateway import alert_routes, console_routes, node_routes, server_routes, sync_routes
 from nodebyte_gateway.auth import ApiKeyGuard, permission_guard
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.settings import GatewaySettings
@@ -29,7 +29,13 @@ def openapi_config() -> OpenAPIConfig:
 
 
 # Each module contributes `routes(ctx)`; the order is the order of the OpenAPI document.
-ROUTE_MODULES = (sync_routes,)
+ROUTE_MODULES = (
+    sync_routes,
+    node_routes,
+    server_routes,
+    console_routes,
+    alert_routes,
+)
 
 SERVICE_URLS = {
     "sync": "sync_url",

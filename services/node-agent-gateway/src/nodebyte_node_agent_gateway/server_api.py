@@ -200,10 +200,15 @@ def routes(runtime: Runtime) -> list[Any]:
             raise ApiError(400, f"action must be one of {', '.join(ACTION_FROM)}")
         async with runtime.pool.acquire() as conn:
             row = await load(conn, server_id)
+            online = await conn.fetchval(
+                "SELECT is_online FROM nodes WHERE id = $1", row["node_id"]
+            )
         try:
             admit(action, row["state"], row["suspended_at"] is not None)
         except ActionRefused as refused:
             raise ApiError(refused.status, refused.reason) from None
+        if not online:
+            raise ApiError(409, "The server's node is offline", "NODE_OFFLINE")
         return ok({"serverId": str(server_id), "nodeId": str(row["node_id"]), "action": action})
 
     @post("/servers/{server_id:uuid}/suspend", status_code=200)
