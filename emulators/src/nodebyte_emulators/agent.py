@@ -255,6 +255,9 @@ class SimulatedAgent:
     async def crash(self, server_id: str, exit_code: int = 1) -> None:
         await self.runtime.crash(server_id, exit_code)
 
+    async def exit_cleanly(self, server_id: str) -> None:
+        await self.runtime.exit_cleanly(server_id)
+
     async def print_lines(self, server_id: str, lines: list[str], stream: str = "stdout") -> None:
         await self.runtime.print_lines(server_id, lines, stream)
 

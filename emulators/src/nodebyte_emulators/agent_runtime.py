@@ -86,6 +86,13 @@ class SimulatedRuntime:
         await self._print(c, "stderr", f"Fatal error: simulated crash (exit code {exit_code})")
         await self._set(c, "crashed", exit_code=exit_code)
 
+    async def exit_cleanly(self, server_id: str) -> None:
+        """The game server stops by itself (exit code 0), as after an in-game /stop."""
+        c = self.container(server_id)
+        c.cpu = c.memory_mb = 0.0
+        await self._print(c, "stdout", "[INFO] Stopping server")
+        await self._set(c, "stopped", exit_code=0)
+
     def crash_on_next_start(self, server_id: str) -> None:
         self.container(server_id).crash_on_next_start = True
 

@@ -41,12 +41,10 @@ async def insert_routed(
 async def mark_delivered(
     conn: asyncpg.Connection, request_id: UUID, *, replica: str, awaiting_ack: bool
 ) -> asyncpg.Record | None:
-    """Delivered to the socket: final for agents that do not acknowledge commands."""
+    """On its way into the agent's socket (taken by this replica)."""
     return await conn.fetchrow(
         """UPDATE server_commands
-           SET status = CASE WHEN $3 THEN 'delivered' ELSE 'acknowledged' END,
-               awaiting_ack = $3, delivered_by = $2, delivered_at = now(),
-               finished_at = CASE WHEN $3 THEN NULL ELSE now() END
+           SET status = 'delivered', awaiting_ack = $3, delivered_by = $2, delivered_at = now()
            WHERE request_id = $1 AND status = 'routed' RETURNING *""",
         request_id,
         replica,
