@@ -54,16 +54,16 @@ def breach_query(target: str, metric: str, operator: str) -> str:
     node = "min(node_id::text)::uuid" if target == "server" else "subject"
     return f"""
         WITH w AS ({source}
-                   WHERE s.at > now() - make_interval(secs => $1 + $2)
+                   WHERE s.at > now() - make_interval(secs => $1::float8 + $2::float8)
                      AND ($4::uuid IS NULL OR {subject} = $4))
         SELECT subject, min(name) AS name, {node} AS node_id,
                (array_agg(v ORDER BY at DESC))[1] AS latest
         FROM w GROUP BY subject
-        HAVING (array_agg(v {op} $3 ORDER BY at DESC)
-                    FILTER (WHERE at <= now() - make_interval(secs => $1)))[1]
-           AND coalesce(bool_and(v {op} $3)
-                    FILTER (WHERE at > now() - make_interval(secs => $1)), true)
-           AND max(at) > now() - make_interval(secs => $2)"""
+        HAVING (array_agg(v {op} $3::float8 ORDER BY at DESC)
+                    FILTER (WHERE at <= now() - make_interval(secs => $1::float8)))[1]
+           AND coalesce(bool_and(v {op} $3::float8)
+                    FILTER (WHERE at > now() - make_interval(secs => $1::float8)), true)
+           AND max(at) > now() - make_interval(secs => $2::float8)"""
 
 
 class AlertEvaluation:
