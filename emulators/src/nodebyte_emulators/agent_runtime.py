@@ -74,6 +74,11 @@ class SimulatedRuntime:
             raise CommandRefused(f"server is {c.state}")
         self._spawn(work(c, frame))
 
+    async def idle(self) -> None:
+        """Wait until every command in progress has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
