@@ -55,7 +55,7 @@ class AgentRecord:
     received: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     closes: list[tuple[int | None, str]] = field(default_factory=list)
-    received_at: dict[str, float] = field(default_factory=dict)  # requestId -> monotonic
+    received_at: dict[str, float] = field(default_factory=dict)  # requestId -> time.time()
 
 
 class SimulatedAgent:
@@ -204,7 +204,7 @@ class SimulatedAgent:
     async def _on_frame(self, frame: dict[str, Any]) -> None:
         request_id = frame.get("requestId")
         if request_id:
-            self.record.received_at[request_id] = time.monotonic()
+            self.record.received_at[request_id] = time.time()  # comparable across processes
         if self.record_frames:
             self.record.received.append(frame)
         if frame.get("type") == "error":

@@ -307,7 +307,9 @@ class AgentMessages:
             raise Refused("INVALID_MESSAGE", "requestId is not a valid id") from None
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             if ack.success:
-                await command_outcomes.acknowledged(conn, request_id, session.node_id, "agent")
+                await command_outcomes.acknowledged(
+                    conn, request_id, session.node_id, "agent", self.settings.replica_id
+                )
             else:
                 reason = f"refused by the agent: {ack.error or 'no reason given'}"
                 await command_outcomes.failed(conn, request_id, reason, session.node_id)

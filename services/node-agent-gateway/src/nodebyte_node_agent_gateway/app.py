@@ -50,7 +50,9 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     registry = SessionRegistry()
     link = NodeLink(settings.amqp_url, settings.amqp_prefix, settings.replica_id)
     buffer = telemetry.TelemetryBuffer(settings.console_lines_per_server)
-    delivery = CommandDelivery(runtime, registry, settings.replica_id)
+    delivery = CommandDelivery(
+        runtime, registry, settings.replica_id, settings.command_timeout_seconds
+    )
     link.on_node_message = delivery.on_node_message
     hub = LiveHub(link)
     CommandRouter(runtime, link, settings).register()
@@ -64,6 +66,10 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
 
     runtime.loop("node-link", link.run)
     runtime.loop("command-delivery", delivery.run)
+    runtime.loop(
+        "command-delivery-records",
+        lambda: delivery.record_forever(settings.telemetry_flush_seconds),
+    )
     runtime.loop(
         "telemetry-flush",
         lambda: telemetry.flush_forever(buffer, pool, registry, settings.telemetry_flush_seconds),

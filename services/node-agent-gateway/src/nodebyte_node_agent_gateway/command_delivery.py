@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
+from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
@@ -38,10 +40,14 @@ class CloseNode(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class CommandDelivery:
-    def __init__(self, runtime: Runtime, registry: SessionRegistry, replica_id: str) -> None:
+    def __init__(
+        self, runtime: Runtime, registry: SessionRegistry, replica_id: str, timeout: float
+    ) -> None:
         self.runtime = runtime
         self.registry = registry
         self.replica_id = replica_id
+        self.timeout = timeout
+        self._delivered: list[tuple[UUID, datetime]] = []
         self._queues: list[asyncio.Queue[RoutedCommand]] = [asyncio.Queue() for _ in range(WORKERS)]
         self._recent: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
@@ -98,34 +104,53 @@ class CommandDelivery:
         return True
 
     async def deliver(self, command: RoutedCommand) -> None:
+        """Into the agent's socket now; the store learns of it in the next batch."""
         if not self._first_time(command.request_id):
             return
-        pool = self.runtime.pool
+        if time.time() - command.routed_at > self.timeout:
+            return  # the sweeper fails it: never deliver late
         session = self.registry.get(command.node_id)
         if session is None:
-            async with pool.acquire() as conn, conn.transaction():
-                holder = await node_store.holder(conn, command.node_id)
-                if holder is not None and holder != self.replica_id:
-                    return  # our binding was stale; the holder got the command too
-                await command_outcomes.failed(conn, command.request_id, "node offline")
+            await self._not_held(command)
             return
-        async with pool.acquire() as conn:
-            row = await command_store.mark_delivered(
-                conn,
-                command.request_id,
-                replica=self.replica_id,
-                awaiting_ack=session.acks_commands,
-            )
-        if row is None:
-            return  # it timed out (or failed) on the way: never deliver late
         try:
             await session.send(encode(command.frame))
         except Exception:
-            async with pool.acquire() as conn, conn.transaction():
-                await command_outcomes.failed(conn, command.request_id, "node offline")
+            await self._fail(command.request_id, "node offline")
             return
-        if not session.acks_commands:
-            async with pool.acquire() as conn, conn.transaction():
-                await command_outcomes.acknowledged(
-                    conn, command.request_id, command.node_id, "transport"
-                )
+        if session.acks_commands:
+            self._delivered.append((command.request_id, datetime.now(UTC)))
+            return
+        async with self.runtime.pool.acquire() as conn, conn.transaction():
+            await command_outcomes.acknowledged(
+                conn, command.request_id, command.node_id, "transport", self.replica_id
+            )
+
+    async def _not_held(self, command: RoutedCommand) -> None:
+        async with self.runtime.pool.acquire() as conn, conn.transaction():
+            holder = await node_store.holder(conn, command.node_id)
+            if holder is not None and holder != self.replica_id:
+                return  # our binding was stale; the holder got the command too
+            await command_outcomes.failed(conn, command.request_id, "node offline")
+
+    async def _fail(self, request_id: UUID, reason: str) -> None:
+        async with self.runtime.pool.acquire() as conn, conn.transaction():
+            await command_outcomes.failed(conn, request_id, reason)
+
+    async def record_forever(self, period: float) -> None:
+        """Write which commands went out (a runtime loop): one statement per batch.
+
+        Off the delivery path on purpose: the agent has the command before the
+        store is told, and its acknowledgement does not wait for this.
+        """
+        while True:
+            await asyncio.sleep(period)
+            if not self._delivered:
+                continue
+            batch, self._delivered = self._delivered, []
+            try:
+                async with self.runtime.pool.acquire() as conn, conn.transaction():
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                    await command_store.mark_delivered(conn, batch, self.replica_id)
+            except Exception:
+                log.warning("could not record deliveries", exc_info=True)

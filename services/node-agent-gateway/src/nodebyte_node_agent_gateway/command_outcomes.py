@@ -19,8 +19,9 @@ async def acknowledged(
     request_id: UUID,
     node_id: UUID,
     by: Literal["agent", "transport"],
+    replica: str,
 ) -> bool:
-    row = await command_store.acknowledge(conn, request_id, node_id)
+    row = await command_store.acknowledge(conn, request_id, node_id, replica)
     if row is None:
         return False
     await outbox.enqueue(

@@ -150,10 +150,6 @@ async def record_state(
     )
 
 
-async def set_desired(conn: asyncpg.Connection, server_id: UUID, desired: str) -> None:
-    await conn.execute("UPDATE servers SET desired_state = $2 WHERE id = $1", server_id, desired)
-
-
 async def reset_crash_count(conn: asyncpg.Connection, server_id: UUID) -> bool:
     done = await conn.fetchval(
         """UPDATE servers SET crash_count = 0, updated_at = now() WHERE id = $1

@@ -14,6 +14,8 @@ def default_replica_id() -> str:
 
 class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     port: int = 8085
+    # Many agents write at once (state changes, acknowledgements): more than the default.
+    db_pool_max: int = 20
     # Names this process's command queue; unique per replica (the pod name in k8s).
     replica_id: str = msgspec.field(default_factory=default_replica_id)
     # Agents heartbeat at this cadence (told in the handshake response); a node

@@ -83,6 +83,8 @@ class TelemetryBuffer:
             return []
         try:
             async with pool.acquire() as conn, conn.transaction():
+                # Telemetry may lose its last second in a database crash; not wait for disk.
+                await conn.execute("SET LOCAL synchronous_commit = off")
                 stale = await _write_seen(conn, batch.seen)
                 if batch.health:
                     await _write_health(conn, batch.health)
