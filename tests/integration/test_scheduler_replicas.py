@@ -207,7 +207,7 @@ async def leader_of(api: httpx.AsyncClient) -> dict[str, Any]:
     return await eventually(alive, timeout=20)
 
 
-async def test_two_replicas_fire_each_due_time_once_across_a_leader_kill(
+async def test_two_replicas_fire_each_due_time_once_across_leader_kill_and_hang(
     cluster: tuple[Cluster, asyncpg.Connection],
 ) -> None:
     c, admin = cluster
@@ -232,8 +232,22 @@ async def test_two_replicas_fire_each_due_time_once_across_a_leader_kill(
         await c.wait_until(c.clock.now() + timedelta(minutes=3))
         c.start(first["replica"])  # back in the cluster, as a follower
         await c.healthy(first["replica"])
+        # Now the leader hangs (SIGSTOP) instead of dying: its lease runs out, the
+        # other takes over, and when it wakes up it is fenced.
+        os.killpg(c.processes[survivor].pid, signal.SIGSTOP)
+        try:
+            async with c.api(first["replica"]) as api:
+                third = await eventually(
+                    lambda: _new_leader(api, second["term"]), timeout=30, interval=0.2
+                )
+            assert third["replica"] == first["replica"]
+            await c.wait_until(c.clock.now() + timedelta(minutes=1))
+        finally:
+            os.killpg(c.processes[survivor].pid, signal.SIGCONT)
         end = c.clock.now() + timedelta(minutes=1, seconds=30)
         await c.wait_until(end)
+        async with c.api(survivor) as api:
+            assert (await leader_of(api))["term"] == third["term"]  # the woken one follows
 
     for job in (minutely, every_45s):
         runs = await runs_of(admin, job["id"])

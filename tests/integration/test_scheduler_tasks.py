@@ -121,6 +121,9 @@ async def test_task_lifecycle(gateway: httpx.AsyncClient) -> None:
 
     deleted = await gateway.delete(f"/api/tasks/{task['id']}")
     assert deleted.status_code == 200, deleted.text
+    trail = await gateway.get("/api/admin/audit-logs", params={"targetId": task["id"]})
+    actions = {entry["action"] for entry in trail.json()["data"]}
+    assert {"task.created", "task.updated", "task.deleted"} <= actions
     gone = await gateway.get(f"/api/tasks/{task['id']}")
     assert gone.status_code == 404
     assert gone.json() == {"success": False, "error": "Task not found", "code": "NOT_FOUND"}
@@ -276,6 +279,7 @@ async def test_scheduler_status_and_jobs(gateway: httpx.AsyncClient) -> None:
         "sync.auto",
         "hytale.refresh",
         "hytale.cleanup",
+        "hytale.server_logs",
         "sync.logs_cleanup",
         "console.logs_cleanup",
         "alerts.evaluate",
@@ -289,6 +293,8 @@ async def test_scheduler_status_and_jobs(gateway: httpx.AsyncClient) -> None:
     assert parse_time(refresh["nextRunAt"]) - datetime.now(UTC) <= timedelta(minutes=5)
     assert jobs["hytale.cleanup"]["schedule"] == "0 2 * * *"
     assert jobs["sync.auto"]["eventType"] == "sync.requested"
+    assert jobs["hytale.server_logs"]["schedule"] == "*/5 * * * *"
+    assert jobs["console.logs_cleanup"]["enabled"] is False  # nobody consumes it yet
 
     refused = await gateway.delete(f"/api/admin/scheduler/jobs/{refresh['id']}")
     assert refused.status_code == 409

@@ -1,11 +1,17 @@
-"""CLI: `python -m nodebyte_emulators {pterodactyl|discord|mail|hytale} --host H --port P ...`."""
+"""CLI: `python -m nodebyte_emulators {pterodactyl|discord|mail|hytale} --host H --port P ...`,
+or `python -m nodebyte_emulators agent --url ws://H:P/ws --node-id ID --token T`
+(`--credentials FILE` instead for many agents in one process).
+"""
 
 import argparse
+import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
 from litestar import Litestar
 
+from .agent_fleet import AgentFleet
 from .discord import DiscordConfig, create_discord_app
 from .hytale import HytaleConfig, create_hytale_app
 from .mail import MailConfig, create_mail_app
@@ -51,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     discord.add_argument("--window", type=float, default=discord_defaults.window)
     _add_mail_parser(emulators)
     _add_hytale(emulators)
+    agent = emulators.add_parser("agent", help="reference node agents (simulated containers)")
+    agent.add_argument("--url", required=True, help="the node-agent-gateway's ws://…/ws")
+    agent.add_argument("--node-id", help="one agent: its node id")
+    agent.add_argument("--token", help="one agent: its deployment token")
+    agent.add_argument(
+        "--credentials", help='many agents: a JSON file [{"nodeId": …, "token": …}, …]'
+    )
+    agent.add_argument("--per-second", type=float, default=50.0, help="connection ramp-up")
     return parser
 
 
@@ -141,8 +155,30 @@ def _hytale(args: argparse.Namespace) -> Litestar:
 _FACTORIES = {"pterodactyl": _pterodactyl, "discord": _discord, "mail": _mail, "hytale": _hytale}
 
 
+def _agent_credentials(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.credentials:
+        with open(args.credentials) as file:
+            return [(str(c["nodeId"]), str(c["token"])) for c in json.load(file)]
+    if args.node_id and args.token:
+        return [(args.node_id, args.token)]
+    raise SystemExit("error: give --node-id and --token, or --credentials")
+
+
+async def _run_agents(url: str, credentials: list[tuple[str, str]], per_second: float) -> None:
+    fleet = AgentFleet(url, credentials)
+    await fleet.start(per_second)
+    print(f"{len(fleet.agents)} agent(s) connecting to {url}", file=sys.stderr)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fleet.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.emulator == "agent":
+        asyncio.run(_run_agents(args.url, _agent_credentials(args), args.per_second))
+        return
     try:
         app = _FACTORIES[args.emulator](args)
     except ValueError as exc:  # an impossible dataset size

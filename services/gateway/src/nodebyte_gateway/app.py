@@ -17,12 +17,16 @@ from nodebyte_gateway import (
     account_dashboard_routes,
     account_routes,
     admin_user_routes,
+    alert_routes,
     api_key_routes,
     audit_routes,
+    console_routes,
     docs_routes,
     expired_rows,
     hytale_routes,
+    node_routes,
     notify_routes,
+    server_routes,
     stream_routes,
     sync_routes,
     task_routes,
@@ -61,6 +65,10 @@ ROUTE_MODULES = (
     api_key_routes,
     audit_routes,
     docs_routes,
+    node_routes,
+    server_routes,
+    console_routes,
+    alert_routes,
 )
 
 SERVICE_URLS = {

@@ -16,31 +16,19 @@ from litestar import Request, delete, get, post, put
 
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_common.internal_client import ServiceClient
+from nodebyte_gateway import audit
+from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.forwarding import relay
 
 AUTO_SYNC_KEYS = ("autoSyncEnabled", "autoSyncInterval")
 PASSED_QUERY = ("serverId", "page", "limit")
 
 
 def answer(status: int, body: Any) -> dict[str, Any]:
-    """The scheduler's (or sync's) successful envelope, or its error raised as ours."""
-    if not isinstance(body, dict):
-        raise ApiError(502, "The service gave an unexpected answer")
-    if 200 <= status < 300 and body.get("success"):
-        return body
-    raise ApiError(
-        status if 400 <= status < 500 else 502,
-        str(body.get("error") or "The service refused the request"),
-        body.get("code"),
-        body.get("details"),
-    )
-
-
-def relay(status: int, body: Any) -> Any:
-    """Answer with the owner's data, message and pagination."""
-    envelope = answer(status, body)
-    extra = {k: envelope[k] for k in ("message", "pagination") if k in envelope}
-    return ok(envelope.get("data"), status=status, **extra)
+    """A service's successful envelope, or its refusal raised as ours."""
+    relay(status, body)  # raises unless it succeeded
+    return body  # type: ignore[no-any-return]
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -53,6 +41,14 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object")
     return body
+
+
+async def audited(
+    ctx: GatewayContext, request: Request, action: str, target: Any, after: Any = None
+) -> None:
+    """Note a change the scheduler or sync service made for this caller in the audit log."""
+    async with ctx.runtime.pool.acquire() as conn:
+        await audit.record(conn, caller(request), action, target, None, after, request)
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -75,6 +71,13 @@ def _definition_routes(
 ) -> list[Any]:
     """CRUD, run now and history of tasks (task.*) or system jobs (admin.*)."""
     scheduler = ctx.client("scheduler")
+    kind = "task" if permission == "task" else "scheduler_job"
+
+    async def changed(request: Request, verb: str, answer: Any, item_id: Any) -> Any:
+        """Relay the scheduler's answer; a success goes to the audit log."""
+        response = relay(*answer)
+        await audited(ctx, request, f"{kind}.{verb}", (kind, item_id), response.content["data"])
+        return response
 
     def can(action: str) -> Any:
         admin = {"read": "admin.read"}.get(action, "admin.write")
@@ -88,7 +91,16 @@ def _definition_routes(
         public, guards=[can("create")], tags=[tag], summary=f"Create a {noun}", name=f"{tag}-create"
     )
     async def create(request: Request) -> Any:
-        return relay(*await scheduler.call("POST", internal, json=await json_object(request)))
+        answer = await scheduler.call("POST", internal, json=await json_object(request))
+        created = relay(*answer)
+        await audited(
+            ctx,
+            request,
+            f"{kind}.created",
+            (kind, created.content["data"]["id"]),
+            created.content["data"],
+        )
+        return created
 
     @get(f"{public}/{{item_id:uuid}}", guards=[can("read")], tags=[tag], name=f"{tag}-get")
     async def read(item_id: UUID) -> Any:
@@ -97,7 +109,8 @@ def _definition_routes(
     @put(f"{public}/{{item_id:uuid}}", guards=[can("update")], tags=[tag], name=f"{tag}-update")
     async def update(item_id: UUID, request: Request) -> Any:
         body = await json_object(request)
-        return relay(*await scheduler.call("PUT", f"{internal}/{item_id}", json=body))
+        answer = await scheduler.call("PUT", f"{internal}/{item_id}", json=body)
+        return await changed(request, "updated", answer, item_id)
 
     @delete(
         f"{public}/{{item_id:uuid}}",
@@ -106,8 +119,9 @@ def _definition_routes(
         status_code=200,
         name=f"{tag}-delete",
     )
-    async def remove(item_id: UUID) -> Any:
-        return relay(*await scheduler.call("DELETE", f"{internal}/{item_id}"))
+    async def remove(item_id: UUID, request: Request) -> Any:
+        answer = await scheduler.call("DELETE", f"{internal}/{item_id}")
+        return await changed(request, "deleted", answer, item_id)
 
     @post(
         f"{public}/{{item_id:uuid}}/execute",
@@ -117,8 +131,9 @@ def _definition_routes(
         summary=f"Run a {noun} now, whatever its schedule",
         name=f"{tag}-execute",
     )
-    async def execute(item_id: UUID) -> Any:
-        return relay(*await scheduler.call("POST", f"{internal}/{item_id}/execute"))
+    async def execute(item_id: UUID, request: Request) -> Any:
+        answer = await scheduler.call("POST", f"{internal}/{item_id}/execute")
+        return await changed(request, "executed", answer, item_id)
 
     @get(
         f"{public}/{{item_id:uuid}}/runs",
@@ -181,10 +196,13 @@ def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
             )
             answer(*checked)
         if others:
+            others["changedBy"] = caller(request).label
             await _update_sync_service(sync, others)
         if auto_sync:
             answer(*await scheduler.call("PUT", "/auto-sync", json=auto_sync))
-        return ok(await _merged_settings(scheduler, sync), message="Sync settings updated")
+        merged = await _merged_settings(scheduler, sync)
+        await audited(ctx, request, "sync.settings_updated", "sync_settings", merged)
+        return ok(merged, message="Sync settings updated")
 
     return [get_sync_settings, update_sync_settings]
 

@@ -103,6 +103,8 @@ def admin_routes(s: Services) -> list[Any]:
 
     @delete("/hytale/eggs/{egg_id:int}", status_code=200)
     async def reset_egg(egg_id: int) -> Any:
+        if not 1 <= egg_id <= 2_147_483_647:
+            raise errors.invalid_request("egg_id must be positive")
         async with s.pool_of().acquire() as conn:
             found = await conn.fetchval(
                 "DELETE FROM egg_variables WHERE egg_id = $1 RETURNING true", egg_id

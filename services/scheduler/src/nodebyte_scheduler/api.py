@@ -91,7 +91,9 @@ def _definition_routes(
     """List, create, read, update, delete, run now and history, for jobs or tasks."""
     label = KIND_LABEL[kind]
     view = views.task_view if kind == "task" else views.job_view
-    pool = lambda: ctx.runtime.pool  # noqa: E731 - the pool exists once the service started
+
+    def pool() -> asyncpg.Pool:
+        return ctx.runtime.pool  # exists once the service has started
 
     async def found(conn: asyncpg.Connection, job_id: UUID, *, lock: bool = False) -> Any:
         job = await (store.lock_job if lock else store.get_job)(conn, job_id, kind)

@@ -63,6 +63,7 @@ def leading(
             replica,
             grace=timedelta(seconds=settings.misfire_grace_seconds),
             batch_size=settings.fire_batch_size,
+            idle_transaction_limit=settings.leader_lease_seconds,
         )
         ticker = Ticker(
             pool,
@@ -71,6 +72,7 @@ def leading(
             firer,
             max_tick=settings.max_tick_seconds,
             outcome_timeout=settings.task_outcome_timeout_seconds,
+            run_retention_days=settings.run_retention_days,
         )
         try:
             async with asyncio.TaskGroup() as group:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nodebyte_common.settings import SettingsError
+
 
 @dataclass(frozen=True)
 class Clock:
@@ -47,7 +49,12 @@ def clock_from_settings(speed: float, start: str, origin: float) -> Clock:
     """`start` empty: the wall clock; else an ISO time the clock reads at `origin`."""
     if not start:
         return Clock()
-    parsed = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError("environment variable CLOCK_START is not an ISO time") from None
+    if speed <= 0:
+        raise SettingsError("environment variable CLOCK_SPEED must be positive")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return Clock(speed=speed, start=parsed, origin=origin or time.time())

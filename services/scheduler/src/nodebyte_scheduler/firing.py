@@ -9,6 +9,7 @@ twice: the loser's insert does nothing, and it publishes nothing.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +54,7 @@ class Firer:
     replica: str
     grace: timedelta
     batch_size: int = 500
+    idle_transaction_limit: float = 5.0  # seconds; the lease's length
 
     async def schedule_new(self) -> None:
         """Give enabled jobs that have no due time yet (seeded ones) their first."""
@@ -77,6 +79,9 @@ class Firer:
     async def _fire_batch(self, term: int) -> tuple[int, bool]:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
+            # A leader paused mid-transaction would keep its run rows locked and block
+            # the next leader's inserts; the server ends such a transaction instead.
+            await store.limit_idle_transaction(conn, self.idle_transaction_limit)
             if not await store.holds_lease(conn, self.replica, term):
                 raise LostLease
             jobs = await store.due_jobs(conn, now, self.batch_size)
@@ -145,8 +150,9 @@ class Firer:
 
 
 def _observe(runs: list[store.NewRun]) -> None:
+    for (trigger, status), count in Counter((r.trigger, r.status) for r in runs).items():
+        RUNS_RECORDED.labels(trigger, status).inc(count)
     for run in runs:
-        RUNS_RECORDED.labels(run.trigger, run.status).inc()
         if run.trigger == "schedule":
             FIRE_LAG.observe((run.fired_at - run.due_at).total_seconds())
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -80,7 +80,8 @@ def build(job: Mapping[str, Any], run_id: UUID, due_at: datetime, fired_at: date
 
 def check(job: Mapping[str, Any]) -> None:
     """Raise InvalidPayload unless `job` can build its event (validation at write time)."""
-    build(job, uuid6.uuid7(), datetime.fromtimestamp(0).astimezone(), datetime.now().astimezone())
+    now = datetime.now(UTC)
+    build(job, uuid6.uuid7(), now, now)
 
 
 def _convert(data: dict[str, Any], cls: type[events.Event]) -> events.Event:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from nodebyte_common.settings import CommonSettings
+from nodebyte_common.settings import CommonSettings, SettingsError
 
 
 class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
@@ -26,3 +26,14 @@ class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
     clock_start: str = ""
     clock_origin: float = 0.0
     clock_speed: float = 1.0
+    # Runs older than this are deleted (each job keeps its latest run).
+    run_retention_days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.leader_renew_seconds <= 0 or self.leader_lease_seconds <= 0:
+            raise SettingsError("LEADER_LEASE_SECONDS and LEADER_RENEW_SECONDS must be positive")
+        if self.leader_renew_seconds * 2 > self.leader_lease_seconds:
+            raise SettingsError(
+                "LEADER_RENEW_SECONDS must be at most half of LEADER_LEASE_SECONDS, "
+                "or a live leader could lose its lease between two renewals"
+            )

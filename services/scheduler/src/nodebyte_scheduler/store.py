@@ -63,6 +63,14 @@ async def holds_lease(conn: asyncpg.Connection, replica: str, term: int) -> bool
     )
 
 
+async def limit_idle_transaction(conn: asyncpg.Connection, seconds: float) -> None:
+    """For this transaction only: the server aborts it if it idles this long."""
+    await conn.execute(
+        "SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
+        f"{max(1, int(seconds * 1000))}ms",
+    )
+
+
 async def leadership(conn: asyncpg.Connection) -> asyncpg.Record:
     return await conn.fetchrow(
         "SELECT *, expires_at > clock_timestamp() AS alive, clock_timestamp() AS db_now "
@@ -345,3 +353,18 @@ async def job_runs(
     )
     total = await conn.fetchval("SELECT count(*) FROM runs WHERE job_id = $1", job_id)
     return rows, total
+
+
+async def prune_runs(conn: asyncpg.Connection, retention_days: int, limit: int = 10_000) -> int:
+    """Delete up to `limit` runs older than the retention; each job keeps its latest run."""
+    deleted = await conn.fetch(
+        """DELETE FROM runs WHERE id IN (
+               SELECT r.id FROM runs r
+               WHERE r.recorded_at < now() - make_interval(days => $1)
+                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.last_run_id = r.id)
+               LIMIT $2)
+           RETURNING id""",
+        retention_days,
+        limit,
+    )
+    return len(deleted)

@@ -22,6 +22,8 @@ from nodebyte_scheduler.metrics import TASK_OUTCOMES
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_SECONDS = 60.0
+
 
 class Ticker:
     def __init__(
@@ -33,6 +35,7 @@ class Ticker:
         *,
         max_tick: float,
         outcome_timeout: float,
+        run_retention_days: int = 90,
     ) -> None:
         self.pool = pool
         self.clock = clock
@@ -41,7 +44,9 @@ class Ticker:
         self.max_tick = max_tick
         self.outcome_timeout = outcome_timeout
         self._wake = asyncio.Event()
+        self.run_retention_days = run_retention_days
         self._last_settle = 0.0
+        self._last_prune = 0.0
 
     def wake(self, *_: object) -> None:
         self._wake.set()
@@ -70,6 +75,7 @@ class Ticker:
             self.lease.step_down()
             return self.max_tick
         await self._settle_outcomes()
+        await self._prune_history()
         async with self.pool.acquire() as conn:
             upcoming = await store.next_fire_time(conn)
         if upcoming is None:
@@ -85,6 +91,14 @@ class Ticker:
             settled = await store.settle_silent_runs(conn, self.outcome_timeout)
         if settled:
             TASK_OUTCOMES.labels("sent").inc(settled)
+
+    async def _prune_history(self) -> None:
+        """Old runs go (a bounded batch, about once a minute), so history stays bounded."""
+        if time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = time.monotonic()
+        async with self.pool.acquire() as conn:
+            await store.prune_runs(conn, self.run_retention_days)
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
