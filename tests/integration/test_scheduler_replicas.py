@@ -308,9 +308,10 @@ async def test_catch_up_policies_after_downtime(
         later = [r for r in runs if r["due_at"] > catch_up["due_at"]]
         assert earlier
         assert later  # regular firing resumes after it
-        # Every minute from the last run before the downtime to the catch-up is counted.
+        # Every minute from the last run before the downtime to the catch-up is counted
+        # (about three hours; where in its minute the stop fell moves it by one or two).
         gap = catch_up["due_at"] - max(r["due_at"] for r in earlier)
-        assert catch_up["missed_count"] == gap // timedelta(minutes=1) >= 180
+        assert catch_up["missed_count"] == gap // timedelta(minutes=1) >= 178
         assert all(r["trigger"] == "schedule" for r in earlier + later)
         assert max(r["due_at"] for r in earlier) < down_at  # nothing fired while down
         assert later[0]["due_at"] - catch_up["due_at"] <= timedelta(minutes=1)
