@@ -37,6 +37,7 @@ deploy-rules: install
 
 bench: install
 	$(PY) bench/bus.py
+	$(PY) bench/jwt.py
 
 clean:
 	rm -rf .venv .stack .pytest_cache .ruff_cache

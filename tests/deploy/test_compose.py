@@ -24,6 +24,7 @@ from deploy_files import (
 from nodebyte_common.bootstrap import SERVICE_SCHEMAS
 from nodebyte_common.settings import SettingsError, load_settings
 from nodebyte_devstack.config import DEFAULT_PORTS, EMULATORS, SERVICES
+from nodebyte_gateway.tokens import load_private_key
 from nodebyte_notifier.webhook_url import check_webhook_url
 
 OBSERVABILITY = ("prometheus", "grafana", "otel-collector", "jaeger")
@@ -162,6 +163,35 @@ def test_the_services_are_pointed_at_the_emulators() -> None:
     assert urlsplit(check_webhook_url(notifier["DISCORD_WEBHOOK_URL"], hosts)).netloc == (
         "discord:8000"
     )
+    hytale = _env("hytale-auth")
+    assert _services()["hytale"]["command"][0] == "hytale"
+    for variable in ("HYTALE_OAUTH_URL", "HYTALE_ACCOUNT_DATA_URL", "HYTALE_SESSIONS_URL"):
+        assert urlsplit(hytale[variable]).netloc == "hytale:8000", variable
+    for variable in ("PTERODACTYL_URL", "PTERODACTYL_API_KEY", "PTERODACTYL_CLIENT_API_KEY"):
+        assert hytale[variable] == sync[variable], f"hytale-auth pushes to another {variable}"
+
+
+def _option(command: list[str], name: str) -> str:
+    (value,) = (arg.split("=", 1)[1] for arg in command if arg.startswith(f"--{name}="))
+    return value
+
+
+def test_the_notifier_sends_email_to_the_mail_sink() -> None:
+    notifier = _env("notifier")
+    sink = _services()["mail"]["command"]
+    assert notifier["EMAIL_PROVIDER"] in ("resend", "smtp")
+    assert urlsplit(notifier["RESEND_API_URL"]).netloc == f"mail:{_option(sink, 'port')}"
+    assert notifier["RESEND_API_KEY"] == _option(sink, "resend-key")
+    assert (notifier["SMTP_HOST"], notifier["SMTP_PORT"]) == ("mail", _option(sink, "smtp-port"))
+    assert notifier["SMTP_USERNAME"] == _option(sink, "smtp-user")
+    assert notifier["SMTP_PASSWORD"] == _option(sink, "smtp-password")
+    # The sink's certificate is for localhost: STARTTLS to "mail" could not verify it.
+    assert "--tls-cert" not in " ".join(sink)
+    assert notifier["SMTP_STARTTLS"] == "false"
+
+
+def test_the_gateway_signs_tokens_with_an_ed25519_key() -> None:
+    load_private_key(_env("gateway")["JWT_PRIVATE_KEY"])
 
 
 def test_every_mounted_file_exists() -> None:

@@ -28,7 +28,7 @@ from nodebyte_devstack.config import SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_RULE = REPO_ROOT / "deploy/k8s/components/monitoring/prometheusrule.yaml"
-AREAS = {"services", "events", "sync", "hytale", "nodes", "notifier"}
+AREAS = {"services", "events", "sync", "hytale", "nodes", "notifier", "scheduler"}
 
 QUERIES = all_queries()
 

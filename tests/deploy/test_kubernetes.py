@@ -24,6 +24,7 @@ from deploy_files import (
 from nodebyte_common.bootstrap import SERVICE_SCHEMAS
 from nodebyte_common.settings import SettingsError, load_settings
 from nodebyte_devstack.config import DEFAULT_PORTS, EMULATORS, SERVICES
+from nodebyte_gateway.tokens import load_private_key
 from nodebyte_notifier.webhook_url import check_webhook_url
 
 OPERATOR_GROUPS = {"rabbitmq.com", "postgresql.cnpg.io", "monitoring.coreos.com"}
@@ -345,8 +346,10 @@ def test_the_dev_overlay_runs_each_emulator(emulator: str) -> None:
     assert container["args"][0] == emulator
     assert "--port=8000" in container["args"]
     assert "--host=0.0.0.0" in container["args"]
-    (port,) = objects("dev", "Service")[emulator]["spec"]["ports"]
-    assert port["port"] == 8000
+    ports = {p["name"]: p for p in objects("dev", "Service")[emulator]["spec"]["ports"]}
+    assert (ports["http"]["port"], ports["http"]["targetPort"]) == (8000, "http")
+    named = {p["name"] for p in container["ports"]}
+    assert {p["targetPort"] for p in ports.values()} <= named
 
 
 def test_dev_points_the_services_at_the_emulators() -> None:
@@ -358,3 +361,51 @@ def test_dev_points_the_services_at_the_emulators() -> None:
     notifier = resolved_environment("dev", "notifier")
     hosts = frozenset(notifier["WEBHOOK_ALLOWED_HOSTS"].split(","))
     check_webhook_url(notifier["DISCORD_WEBHOOK_URL"], hosts)
+    hytale = resolved_environment("dev", "hytale-auth")
+    (port,) = objects("dev", "Service")["hytale"]["spec"]["ports"]
+    for variable in ("HYTALE_OAUTH_URL", "HYTALE_ACCOUNT_DATA_URL", "HYTALE_SESSIONS_URL"):
+        assert hytale[variable] == f"http://hytale:{port['port']}", variable
+    for variable in ("PTERODACTYL_URL", "PTERODACTYL_API_KEY", "PTERODACTYL_CLIENT_API_KEY"):
+        assert hytale[variable] == sync[variable], f"hytale-auth pushes to another {variable}"
+
+
+def _resolved_args(overlay: str, workload: str) -> list[str]:
+    (container,) = objects(overlay, "Deployment")[workload]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = resolved_environment(overlay, workload)
+    return [REFERENCE.sub(lambda m: env[m.group(1)], arg) for arg in container["args"]]
+
+
+def _option(args: list[str], name: str) -> str:
+    (value,) = (arg.split("=", 1)[1] for arg in args if arg.startswith(f"--{name}="))
+    return value
+
+
+def test_dev_sends_email_to_the_mail_sink() -> None:
+    notifier = resolved_environment("dev", "notifier")
+    sink = _resolved_args("dev", "mail")
+    ports = {p["name"]: p["port"] for p in objects("dev", "Service")["mail"]["spec"]["ports"]}
+    assert notifier["EMAIL_PROVIDER"] in ("resend", "smtp")
+    assert notifier["RESEND_API_URL"] == f"http://mail:{ports['http']}"
+    assert notifier["RESEND_API_KEY"] == _option(sink, "resend-key")
+    assert (notifier["SMTP_HOST"], notifier["SMTP_PORT"]) == ("mail", str(ports["smtp"]))
+    assert _option(sink, "smtp-port") == str(ports["smtp"])
+    assert notifier["SMTP_USERNAME"] == _option(sink, "smtp-user")
+    assert notifier["SMTP_PASSWORD"] == _option(sink, "smtp-password")
+    # The sink's certificate is for localhost: STARTTLS to "mail" could not verify it.
+    assert not any(arg.startswith("--tls-cert") for arg in sink)
+    assert notifier["SMTP_STARTTLS"] == "false"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_signing_key_comes_from_a_secret(overlay: str) -> None:
+    (item,) = (e for e in _container(overlay, "gateway")["env"] if e["name"] == "JWT_PRIVATE_KEY")
+    ref = item["valueFrom"]["secretKeyRef"]
+    assert (base_name(ref["name"], overlay, "Secret"), ref["key"]) == (
+        "nodebyte-app",
+        "jwt-private-key",
+    )
+    assert not ref.get("optional")
+    if overlay == "dev":
+        load_private_key(resolved_environment("dev", "gateway")["JWT_PRIVATE_KEY"])

@@ -109,4 +109,9 @@ def test_each_service_is_forwarded_on_its_port_after_the_bootstrap(
 def test_each_emulator_is_forwarded_on_the_port_make_up_uses(
     tilt: TiltCalls, emulator: str
 ) -> None:
-    assert tilt.resources[emulator]["port_forwards"] == f"{DEFAULT_PORTS[emulator]}:8000"
+    forwards = tilt.resources[emulator]["port_forwards"]
+    assert f"{DEFAULT_PORTS[emulator]}:8000" in forwards  # HTTP: 8000 in every emulator's pod
+    # Its other listeners (DEFAULT_PORTS "<emulator>-<what>", e.g. mail-smtp) keep their port.
+    for name, port in DEFAULT_PORTS.items():
+        if name.startswith(f"{emulator}-") and name not in SERVICES:  # not hytale-auth
+            assert f"{port}:{port}" in forwards, f"{name} is not forwarded"

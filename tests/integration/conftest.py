@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
 
+from nodebyte_common import events
+from nodebyte_common.cloudevents import build_headers
+from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, create_signed_in_user
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
@@ -94,6 +101,94 @@ async def anonymous(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def hytale(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The Hytale emulator's control API; settings, injected errors and faults reset after."""
+    async with httpx.AsyncClient(base_url=stack.config.url("hytale"), timeout=10) as client:
+        yield client
+        await client.delete("/_emulator/faults")
+        await client.delete("/_emulator/errors")
+        await client.delete("/_emulator/settings")
+
+
+@pytest.fixture
+async def hytale_auth(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """hytale-auth's internal API, called as the gateway calls it (service token)."""
+    async with httpx.AsyncClient(
+        base_url=stack.config.url("hytale-auth") + "/internal/v1",
+        headers={"X-Service-Token": stack.config.service_token},
+        timeout=30,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
 def mailbox(admin_conn: asyncpg.Connection, stack: Stack) -> OutboxMailbox:
     """The account emails queued through the gateway's outbox."""
     return OutboxMailbox(admin_conn, stack.config.encryption_keys)
+
+
+@pytest.fixture
+async def hytale_account(
+    hytale: httpx.AsyncClient, hytale_auth: httpx.AsyncClient
+) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
+    """Authorise a new emulator account through the device flow; removed after the test."""
+    made: list[str] = []
+
+    async def authorise(profiles: int = 1, session_limit: int | None = None) -> dict[str, Any]:
+        spec = {"profiles": profiles, "session_limit": session_limit}
+        account = (await hytale.post("/_emulator/accounts", json=spec)).json()
+        flow = (await hytale_auth.post("/hytale/oauth/device-code", json={})).json()["data"]
+        approve = {"account_id": account["account_id"]}
+        await hytale.post(f"/_emulator/device-codes/{flow['user_code']}/approve", json=approve)
+        poll = await hytale_auth.post(
+            "/hytale/oauth/token", json={"device_code": flow["device_code"]}
+        )
+        assert poll.status_code == 200, poll.text
+        made.append(account["account_id"])
+        return account
+
+    yield authorise
+    for account_id in made:
+        await hytale_auth.delete(f"/hytale/accounts/{account_id}")
+
+
+@pytest.fixture
+async def hytale_server(panel: httpx.AsyncClient) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """Add a running server of the panel's Hytale egg (egg 1); removed afterwards."""
+    made: list[int] = []
+
+    async def add() -> int:
+        response = await panel.post(
+            "/_emulator/servers", json={"egg": 1, "status": None, "name": "hytale-test"}
+        )
+        assert response.status_code == 201, response.text
+        made.append(response.json()["id"])
+        return made[-1]
+
+    yield add
+    for server_id in made:
+        await panel.delete(f"/_emulator/servers/{server_id}")
+
+
+@pytest.fixture
+def publish(stack: Stack) -> Callable[[events.Event], Awaitable[None]]:
+    """Publish an event on the stack's exchange, as another service's relay would."""
+
+    async def send(event: events.Event) -> None:
+        connection = await aio_pika.connect(stack.config.amqp_url)
+        try:
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(exchange_name(stack.config.prefix))
+            headers = build_headers(
+                event_id=uuid.uuid4(),
+                event_type=event.TYPE,
+                version=event.VERSION,
+                source="test",
+                time=datetime.now(UTC),
+            )
+            message = aio_pika.Message(events.encode(event), headers=headers)
+            await exchange.publish(message, routing_key=event.TYPE)
+        finally:
+            await connection.close()
+
+    return send

@@ -156,12 +156,10 @@ async def test_create_user_with_roles_and_refuse_a_duplicate(
 async def test_api_key_lifecycle_and_a_followed_sync(
     nodebyte, anonymous: httpx.AsyncClient
 ) -> None:
-    code, key, err = await nodebyte(
-        "api-keys", "create", "--name", "cli-sync", "--scope", "sync.write"
-    )
+    code, key, err = await nodebyte("api-keys", "create", "--name", "cli-sync", "--scope", "sync.*")
     assert code == 0, err
     assert key["key"].startswith("nbk_")
-    assert key["scopes"] == ["sync.write"]
+    assert key["scopes"] == ["sync.*"]
 
     code, status, err = await nodebyte("sync", "locations", api_key=key["key"])
     assert code == 0, err

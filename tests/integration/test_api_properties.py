@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nodebyte_devstack.processes import Stack
 
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
 
 
+@pytest.mark.timeout(900)
 def test_no_route_answers_5xx_for_generated_requests(stack: Stack, tmp_path: Path) -> None:
     gateway = stack.config.url("gateway")
     command = [
@@ -27,7 +30,7 @@ def test_no_route_answers_5xx_for_generated_requests(stack: Stack, tmp_path: Pat
         "--header",
         f"X-API-Key: {stack.config.api_key}",
         "--max-examples",
-        "8",
+        "5",
         "--phases",
         "examples,coverage,fuzzing",
         "--request-timeout",
@@ -41,4 +44,4 @@ def test_no_route_answers_5xx_for_generated_requests(stack: Stack, tmp_path: Pat
     result = subprocess.run(  # noqa: S603 - our own tool on our own stack
         command, capture_output=True, text=True, timeout=900, check=False
     )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[:12000] + result.stderr[-2000:]

@@ -243,3 +243,22 @@ async def test_smtp_with_starttls_and_auth(
         stack.kill("notifier")
         stack.start_service("notifier")
         stack.wait_healthy(["notifier"])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+        {"json": [1, 2, 3]},
+        {"json": {"to": "a@nodebyte.test", "template": "welcome", "data": "name=x"}},
+        {"content": b""},
+    ],
+    ids=["not json", "array", "data not an object", "empty"],
+)
+async def test_malformed_email_bodies_are_400_in_the_envelope(
+    gateway: httpx.AsyncClient, kwargs: dict
+) -> None:
+    response = await gateway.post(QUEUE, **kwargs)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "VALIDATION_ERROR"
+    assert "Traceback" not in response.text

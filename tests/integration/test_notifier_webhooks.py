@@ -33,6 +33,14 @@ async def mail(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         await client.delete("/_emulator/faults")
 
 
+@pytest.fixture(autouse=True)
+async def forget_webhooks(gateway: httpx.AsyncClient) -> AsyncIterator[None]:
+    """Remove the webhooks a test made, so later tests see only the system webhook."""
+    yield
+    for webhook in (await gateway.get(WEBHOOKS)).json()["data"]:
+        await gateway.delete(WEBHOOKS, params={"id": webhook["id"]})
+
+
 def hook_url(stack: Stack) -> tuple[str, str]:
     """A fresh webhook on the Discord emulator: (its id, its URL)."""
     hook_id = str(secrets.randbelow(10**17) + 10**17)

@@ -42,6 +42,9 @@ PUBLIC = {
     ("POST", "/api/v1/auth/reset-password"),
     ("POST", "/api/v1/auth/magic-link"),
     ("POST", "/api/v1/auth/magic-link/verify"),
+    ("GET", "/api/stats"),  # the reference's public statistics
+    ("GET", "/api/panel/counts"),
+    ("GET", "/asyncapi"),  # the event catalogue's description
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI document and its viewers
 REFUSALS = {"UNAUTHORIZED", "INVALID_API_KEY", "INVALID_TOKEN"}

@@ -1,12 +1,19 @@
-"""CLI: `python -m nodebyte_emulators {pterodactyl|discord|mail} --host H --port P [options]`."""
+"""CLI: `python -m nodebyte_emulators {pterodactyl|discord|mail|hytale} --host H --port P ...`,
+or `python -m nodebyte_emulators agent --url ws://H:P/ws --node-id ID --token T`
+(`--credentials FILE` instead for many agents in one process).
+"""
 
 import argparse
+import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
 from litestar import Litestar
 
+from .agent_fleet import AgentFleet
 from .discord import DiscordConfig, create_discord_app
+from .hytale import HytaleConfig, create_hytale_app
 from .mail import MailConfig, create_mail_app
 from .pterodactyl import (
     DEFAULT_APPLICATION_KEY,
@@ -49,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     discord.add_argument("--limit", type=int, default=discord_defaults.limit)
     discord.add_argument("--window", type=float, default=discord_defaults.window)
     _add_mail_parser(emulators)
+    _add_hytale(emulators)
+    agent = emulators.add_parser("agent", help="reference node agents (simulated containers)")
+    agent.add_argument("--url", required=True, help="the node-agent-gateway's ws://…/ws")
+    agent.add_argument("--node-id", help="one agent: its node id")
+    agent.add_argument("--token", help="one agent: its deployment token")
+    agent.add_argument(
+        "--credentials", help='many agents: a JSON file [{"nodeId": …, "token": …}, …]'
+    )
+    agent.add_argument("--per-second", type=float, default=50.0, help="connection ramp-up")
     return parser
 
 
@@ -82,6 +98,26 @@ def _mail(args: argparse.Namespace) -> Litestar:
     )
 
 
+def _add_hytale(emulators: argparse._SubParsersAction) -> None:
+    hytale = emulators.add_parser("hytale", help="Hytale OAuth, account data and game sessions")
+    _add_server_options(hytale, port=8093)
+    defaults = HytaleConfig()
+    for name in ("issuer", "oauth_issuer", "audience", "client_id"):
+        hytale.add_argument(f"--{name.replace('_', '-')}", default=getattr(defaults, name))
+    for name in (
+        "device_expires_in",
+        "interval",
+        "access_ttl",
+        "refresh_ttl",
+        "session_ttl",
+        "session_limit",
+        "demo_accounts",
+    ):
+        hytale.add_argument(
+            f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name)
+        )
+
+
 def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port)
@@ -111,10 +147,40 @@ def _discord(args: argparse.Namespace) -> Litestar:
     return create_discord_app(DiscordConfig(args.rate_limit, args.limit, args.window))
 
 
+def _hytale(args: argparse.Namespace) -> Litestar:
+    fields = HytaleConfig.__dataclass_fields__
+    return create_hytale_app(HytaleConfig(**{k: getattr(args, k) for k in fields if k in args}))
+
+
+_FACTORIES = {"pterodactyl": _pterodactyl, "discord": _discord, "mail": _mail, "hytale": _hytale}
+
+
+def _agent_credentials(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.credentials:
+        with open(args.credentials) as file:
+            return [(str(c["nodeId"]), str(c["token"])) for c in json.load(file)]
+    if args.node_id and args.token:
+        return [(args.node_id, args.token)]
+    raise SystemExit("error: give --node-id and --token, or --credentials")
+
+
+async def _run_agents(url: str, credentials: list[tuple[str, str]], per_second: float) -> None:
+    fleet = AgentFleet(url, credentials)
+    await fleet.start(per_second)
+    print(f"{len(fleet.agents)} agent(s) connecting to {url}", file=sys.stderr)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fleet.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.emulator == "agent":
+        asyncio.run(_run_agents(args.url, _agent_credentials(args), args.per_second))
+        return
     try:
-        app = {"pterodactyl": _pterodactyl, "discord": _discord, "mail": _mail}[args.emulator](args)
+        app = _FACTORIES[args.emulator](args)
     except ValueError as exc:  # an impossible dataset size
         raise SystemExit(f"error: {exc}") from exc
     print(f"{args.emulator} emulator on http://{args.host}:{args.port}", file=sys.stderr)

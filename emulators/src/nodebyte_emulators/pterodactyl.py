@@ -15,6 +15,7 @@ from .pterodactyl_app_api import application_router
 from .pterodactyl_client_api import client_router
 from .pterodactyl_control import control_router
 from .pterodactyl_data import DatasetSpec
+from .pterodactyl_files import ServerFiles, files_control_router, files_router
 from .pterodactyl_gate import PterodactylGate
 from .pterodactyl_state import (
     DEFAULT_APPLICATION_KEY,
@@ -65,14 +66,20 @@ def create_pterodactyl_app(config: PterodactylConfig | None = None) -> Litestar:
     """A fresh panel (its own dataset, faults and counters) as a Litestar app."""
     panel = Panel(config or PterodactylConfig())
     return Litestar(
-        route_handlers=[application_router, client_router, control_router],
+        route_handlers=[
+            application_router,
+            client_router,
+            control_router,
+            files_router,
+            files_control_router,
+        ],
         middleware=[DefineMiddleware(PterodactylGate, panel=panel)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },
-        state=State({"panel": panel}),
+        state=State({"panel": panel, "files": ServerFiles()}),
         openapi_config=None,
         logging_config=None,  # leave the host process's logging alone
     )

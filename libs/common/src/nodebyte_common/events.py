@@ -312,6 +312,22 @@ class ServerCommandFailed(Event, kw_only=True, frozen=True):
     server_id: UUID
     action: str
     reason: str
+    node_id: UUID | None = None
+    requested_by: str | None = None
+
+
+class ServerCommandAcknowledged(Event, kw_only=True, frozen=True):
+    """The node took the command: its agent confirmed it ("agent"), or, for agents
+    that do not confirm commands, it was written to the agent's socket ("transport")."""
+
+    TYPE: ClassVar[str] = "server.command_acknowledged"
+    request_id: UUID
+    server_id: UUID
+    node_id: UUID
+    action: str
+    acknowledged_by: Literal["agent", "transport"]
+    requested_by: str | None = None
+    acknowledged_at: datetime
 
 
 class BackupCompleted(Event, kw_only=True, frozen=True):
@@ -389,6 +405,7 @@ CATALOGUE: dict[str, type[Event]] = {
         ServerStateChanged,
         ServerCommandRequested,
         ServerCommandFailed,
+        ServerCommandAcknowledged,
         BackupCompleted,
         AlertRaised,
         AlertResolved,

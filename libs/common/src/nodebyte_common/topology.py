@@ -53,6 +53,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         ),
     ),
     Subscription("scheduler", "outcomes", ("server.command_failed",)),
+    Subscription("hytale-auth", "events", ("job.fired", "server.pruned")),
+    Subscription("node-agent-gateway", "commands", ("server.command_requested",)),
 )
 
 

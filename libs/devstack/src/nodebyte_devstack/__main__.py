@@ -68,6 +68,7 @@ NodeByte is up.
   API docs     {gateway}/schema/swagger   (OpenAPI: {gateway}/schema/openapi.json)
   Panel (emu)  {config.url("pterodactyl")}
   Discord (emu) {config.url("discord")}/_emulator/messages
+  Hytale (emu) {config.url("hytale")}/device   (approve the user code of a device flow)
   Logs         {log_dir}/
 Try:
   curl -X POST {gateway}/api/v1/sync/full -H 'X-API-Key: {config.api_key}' \\

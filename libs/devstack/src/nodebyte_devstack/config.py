@@ -12,7 +12,7 @@ from nodebyte_common.bootstrap import service_dsn, with_database
 from nodebyte_devstack.service_env import SERVICE_ENV, _no_env
 
 SERVICES = ("gateway", "sync", "hytale-auth", "notifier", "scheduler", "node-agent-gateway")
-EMULATORS = ("pterodactyl", "discord", "mail")
+EMULATORS = ("pterodactyl", "discord", "mail", "hytale")
 
 DEFAULT_PORTS = {
     "gateway": 8080,
@@ -25,6 +25,7 @@ DEFAULT_PORTS = {
     "discord": 8091,
     "mail": 8092,  # the mail sink's HTTP side (Resend API, control)
     "mail-smtp": 8025,  # and its SMTP listener
+    "hytale": 8093,
 }
 
 # Deterministic keys given to the panel emulator.

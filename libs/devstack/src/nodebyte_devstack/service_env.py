@@ -75,9 +75,41 @@ def scheduler_env(_: StackConfig) -> dict[str, str]:
     }
 
 
+def hytale_auth_env(c: StackConfig) -> dict[str, str]:
+    """The Hytale emulator stands in for all three Hytale hosts; the panel is the emulator's."""
+    hytale = c.url("hytale")
+    return {
+        **sync_env(c),
+        "HYTALE_OAUTH_URL": hytale,
+        "HYTALE_ACCOUNT_DATA_URL": hytale,
+        "HYTALE_SESSIONS_URL": hytale,
+        "HYTALE_PUSH_RETRY_BASE_SECONDS": "0.5",
+        "HYTALE_JWKS_MIN_REFETCH_SECONDS": "2",
+        "HYTALE_POOL_METRICS_INTERVAL_SECONDS": "2",
+    }
+
+
+def node_agent_gateway_env(c: StackConfig) -> dict[str, str]:
+    # Short cadences so a local stack (and its tests) sees offline nodes, threshold
+    # alerts and usage rollups within seconds rather than minutes.
+    return {
+        "REPLICA_ID": f"{c.prefix}-agents-{c.ports['node-agent-gateway']}",
+        "AGENT_HEARTBEAT_INTERVAL_SECONDS": "2",
+        "COMMAND_TIMEOUT_SECONDS": "5",
+        "ALERT_EVALUATION_INTERVAL_SECONDS": "1",
+        "ALERT_COOLDOWN_SECONDS": "60",
+        "USAGE_ROLLUP_INTERVAL_SECONDS": "2",
+        "TELEMETRY_FLUSH_SECONDS": "0.25",
+        "LOCKOUT_BASE_SECONDS": "1",
+        "AGENT_HANDSHAKE_TIMEOUT_SECONDS": "3",
+    }
+
+
 SERVICE_ENV: dict[str, EnvFor] = {
     "gateway": gateway_env,
     "sync": sync_env,
+    "hytale-auth": hytale_auth_env,
     "notifier": notifier_env,
     "scheduler": scheduler_env,
+    "node-agent-gateway": node_agent_gateway_env,
 }

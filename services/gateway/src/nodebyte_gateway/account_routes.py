@@ -210,6 +210,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="Public keys that verify access tokens",
         sync_to_thread=False,
+        media_type="application/jwk-set+json",
     )
     def jwks() -> Response[dict[str, Any]]:
         # Read by JWT libraries: the bare RFC 7517 document, not the envelope.

@@ -1,13 +1,35 @@
-"""Composition root of node-agent-gateway: settings → pool → broker → HTTP app."""
+"""Composition root of node-agent-gateway: settings → pool → broker → HTTP and WebSocket app."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from litestar import Litestar
 
-from nodebyte_common.runtime import Runtime, serve
+from nodebyte_common.observability import configure_logging, configure_tracing
+from nodebyte_common.runtime import Runtime
+from nodebyte_common.sealing import Sealer
 from nodebyte_common.settings import load_settings
+from nodebyte_common.webapp import internal_router
+from nodebyte_node_agent_gateway import (
+    alert_api,
+    housekeeping,
+    live_endpoint,
+    node_api,
+    server_api,
+    telemetry,
+)
+from nodebyte_node_agent_gateway.agent_connections import AgentConnections
+from nodebyte_node_agent_gateway.agent_endpoint import AgentEndpoint
+from nodebyte_node_agent_gateway.agent_messages import AgentMessages
+from nodebyte_node_agent_gateway.alert_evaluation import AlertEvaluation
+from nodebyte_node_agent_gateway.command_delivery import CommandDelivery
+from nodebyte_node_agent_gateway.command_router import CommandRouter
+from nodebyte_node_agent_gateway.live_hub import LiveHub
+from nodebyte_node_agent_gateway.liveness import Liveness
+from nodebyte_node_agent_gateway.node_link import NodeLink
+from nodebyte_node_agent_gateway.session_registry import SessionRegistry
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
 
 SERVICE = "node-agent-gateway"
@@ -21,9 +43,79 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
-    return runtime.create_app([])
+
+    def pool():  # the pool exists once the runtime started
+        return runtime.pool
+
+    registry = SessionRegistry()
+    link = NodeLink(settings.amqp_url, settings.amqp_prefix, settings.replica_id)
+    buffer = telemetry.TelemetryBuffer(settings.console_lines_per_server)
+    delivery = CommandDelivery(
+        runtime, registry, settings.replica_id, settings.command_timeout_seconds
+    )
+    link.on_node_message = delivery.on_node_message
+    hub = LiveHub(link)
+    CommandRouter(runtime, link, settings).register()
+    endpoint = AgentEndpoint(
+        pool,
+        AgentConnections(runtime, registry, link, settings.replica_id),
+        AgentMessages(runtime, buffer, link, settings),
+        link,
+        settings,
+    )
+
+    runtime.loop("node-link", link.run)
+    runtime.loop("command-delivery", delivery.run)
+    runtime.loop(
+        "command-delivery-records",
+        lambda: delivery.record_forever(settings.telemetry_flush_seconds),
+    )
+    runtime.loop(
+        "telemetry-flush",
+        lambda: telemetry.flush_forever(buffer, pool, registry, settings.telemetry_flush_seconds),
+    )
+    runtime.loop("liveness", Liveness(pool, registry, settings).run)
+    runtime.loop("alert-evaluation", AlertEvaluation(pool, settings).run)
+    runtime.loop("housekeeping", lambda: housekeeping.run_forever(pool, settings))
+
+    sealer = (
+        Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
+        if settings.encryption_keys
+        else None
+    )
+    internal = [
+        *node_api.routes(runtime, link, settings),
+        *server_api.routes(runtime),
+        *alert_api.routes(runtime, sealer),
+        live_endpoint.route(runtime, hub),
+    ]
+    return runtime.create_app([endpoint.route(), internal_router(settings.service_token, internal)])
 
 
 def main() -> None:
+    """Serve under uvicorn; its WebSocket pings (one per heartbeat interval) find half-open
+    agent sockets, and per-message compression is off (small frames, memory per socket)."""
+    import uvicorn
+
     settings = load_settings(NodeAgentGatewaySettings)
-    serve(build_app(settings), settings, SERVICE)
+    app = build_app(settings)  # before configuring logs: Litestar sets up its own first
+    configure_logging(SERVICE, settings.log_level)
+    configure_tracing(SERVICE, settings.otel_exporter_otlp_endpoint)
+    # One line per agent (re)connection is noise at fleet scale; metrics count them.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    interval = settings.agent_heartbeat_interval_seconds
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=settings.agent_message_max_bytes,
+        ws_ping_interval=interval,
+        ws_ping_timeout=interval,
+        ws_per_message_deflate=False,
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+    )

@@ -1,7 +1,55 @@
 from __future__ import annotations
 
+import os
+import socket
+
+import msgspec
+
 from nodebyte_common.settings import CommonSettings
+
+
+def default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     port: int = 8085
+    # Many agents write at once (state changes, acknowledgements): more than the default.
+    db_pool_max: int = 20
+    # Names this process's command queue; unique per replica (the pod name in k8s).
+    replica_id: str = msgspec.field(default_factory=default_replica_id)
+    # Agents heartbeat at this cadence (told in the handshake response); a node
+    # silent for `agent_offline_after_intervals` of them is offline.
+    agent_heartbeat_interval_seconds: float = 30.0
+    agent_offline_after_intervals: int = 3
+    agent_handshake_timeout_seconds: float = 10.0
+    agent_message_max_bytes: int = 262_144
+    deployment_token_ttl_days: int = 90
+    # Failed handshakes for one node: after `lockout_threshold` of them every further
+    # failure locks the node's handshakes for base·2^k seconds, capped.
+    lockout_threshold: int = 5
+    lockout_base_seconds: float = 2.0
+    lockout_max_seconds: float = 3600.0
+    # Token buckets per node connection and per server within it (messages/second).
+    node_message_rate: float = 50.0
+    node_message_burst: int = 200
+    server_message_rate: float = 25.0
+    server_message_burst: int = 100
+    command_timeout_seconds: float = 15.0
+    telemetry_flush_seconds: float = 1.0
+    sample_retention_hours: int = 48
+    hourly_usage_retention_days: int = 90
+    daily_usage_retention_days: int = 730
+    usage_rollup_interval_seconds: float = 300.0
+    console_lines_per_server: int = 1000
+    console_retention_days: int = 7
+    console_line_max_bytes: int = 16_384
+    alert_evaluation_interval_seconds: float = 30.0
+    alert_cooldown_seconds: float = 300.0
+    # Paths on the node handed to the agent with backup commands.
+    agent_server_dir: str = "/var/lib/nodebyte/servers"
+    agent_backup_dir: str = "/var/lib/nodebyte/backups"
+
+    @property
+    def offline_after_seconds(self) -> float:
+        return self.agent_heartbeat_interval_seconds * self.agent_offline_after_intervals

@@ -1,0 +1,212 @@
+"""A simulated container runtime for the reference agent: state transitions, console, stats.
+
+Each server is a container that moves through the reference's lifecycle in
+small steps (`step_seconds`), prints console lines as it goes, reports usage
+while running, and crashes when told to (or on its next start when armed).
+Everything it reports goes through `emit`, the agent's send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class CommandRefused(Exception):
+    """The runtime cannot do what was asked in the container's current state."""
+
+
+@dataclass
+class Container:
+    server_id: str
+    state: str = "stopped"
+    installed: bool = False
+    crash_on_next_start: bool = False
+    cpu: float = 0.0
+    memory_mb: float = 0.0
+    network_sent: int = 0
+    network_received: int = 0
+    disk_mb: float = 128.0
+    console: list[str] = field(default_factory=list)
+
+
+class SimulatedRuntime:
+    def __init__(self, emit: Emit, *, step_seconds: float = 0.05, seed: int | None = None) -> None:
+        self.emit = emit
+        self.step = step_seconds
+        self.containers: dict[str, Container] = {}
+        self._random = random.Random(seed)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def container(self, server_id: str) -> Container:
+        if server_id not in self.containers:
+            self.containers[server_id] = Container(server_id)
+        return self.containers[server_id]
+
+    # --- commands from the backend ---
+
+    def accept(self, frame: dict[str, Any]) -> None:
+        """Check a command and start carrying it out; CommandRefused when it cannot be."""
+        kind = frame.get("type")
+        server_id = str(frame.get("serverUuid") or frame.get("serverId") or "")
+        if not server_id:
+            raise CommandRefused("the frame names no server")
+        commands: dict[str, tuple[tuple[str, ...], Callable[..., Awaitable[None]]]] = {
+            "install_server": (("stopped", "crashed"), self._install),
+            "start_server": (("stopped", "crashed"), self._start),
+            "stop_server": (("starting", "running"), self._stop),
+            "restart_server": ((), self._restart),
+            "kill_server": (("starting", "running", "stopping"), self._kill),
+            "execute_command": (("starting", "running"), self._execute),
+            "create_backup": ((), self._backup),
+        }
+        if kind not in commands:
+            raise CommandRefused(f"unsupported command {kind!r}")
+        states, work = commands[kind]
+        c = self.container(server_id)
+        if states and c.state not in states:
+            raise CommandRefused(f"server is {c.state}")
+        self._spawn(work(c, frame))
+
+    async def idle(self) -> None:
+        """Wait until every command in progress has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- on demand (tests, benchmarks) ---
+
+    async def crash(self, server_id: str, exit_code: int = 1) -> None:
+        c = self.container(server_id)
+        await self._print(c, "stderr", f"Fatal error: simulated crash (exit code {exit_code})")
+        await self._set(c, "crashed", exit_code=exit_code)
+
+    async def exit_cleanly(self, server_id: str) -> None:
+        """The game server stops by itself (exit code 0), as after an in-game /stop."""
+        c = self.container(server_id)
+        c.cpu = c.memory_mb = 0.0
+        await self._print(c, "stdout", "[INFO] Stopping server")
+        await self._set(c, "stopped", exit_code=0)
+
+    def crash_on_next_start(self, server_id: str) -> None:
+        self.container(server_id).crash_on_next_start = True
+
+    async def print_lines(self, server_id: str, lines: list[str], stream: str = "stdout") -> None:
+        c = self.container(server_id)
+        for line in lines:
+            await self._print(c, stream, line)
+
+    def stats_frames(self) -> list[dict[str, Any]]:
+        """resource_stats for every running container (wobbling usage)."""
+        frames = []
+        for c in self.containers.values():
+            if c.state != "running":
+                continue
+            c.cpu = max(0.0, min(100.0, c.cpu + self._random.uniform(-5, 5)))
+            c.network_sent += self._random.randint(1_000, 50_000)
+            c.network_received += self._random.randint(1_000, 50_000)
+            frames.append(
+                {
+                    "type": "resource_stats",
+                    "serverUuid": c.server_id,
+                    "cpuPercent": round(c.cpu, 1),
+                    "memoryMb": round(c.memory_mb, 1),
+                    "networkSent": c.network_sent,
+                    "networkReceived": c.network_received,
+                    "diskUsageMb": c.disk_mb,
+                }
+            )
+        return frames
+
+    def running_count(self) -> int:
+        return sum(1 for c in self.containers.values() if c.state == "running")
+
+    # --- the lifecycle ---
+
+    async def _set(self, c: Container, state: str, *, exit_code: int | None = None) -> None:
+        c.state = state
+        frame: dict[str, Any] = {
+            "type": "server_state_update",
+            "serverId": c.server_id,
+            "state": state,
+        }
+        if exit_code is not None:
+            frame["exitCode"] = exit_code
+        await self.emit(frame)
+
+    async def _print(self, c: Container, stream: str, line: str) -> None:
+        c.console.append(line)
+        await self.emit(
+            {
+                "type": "console_output",
+                "serverId": c.server_id,
+                "stream": stream,
+                "data": line + "\n",
+            }
+        )
+
+    async def _install(self, c: Container, frame: dict[str, Any]) -> None:
+        image = (frame.get("template") or {}).get("dockerImage", "unknown")
+        await self._set(c, "installing")
+        await self._print(c, "system", f"Pulling image {image}")
+        await asyncio.sleep(self.step)
+        await self._print(c, "system", "Container created")
+        c.installed = True
+        await self._set(c, "stopped")
+
+    async def _start(self, c: Container, frame: dict[str, Any] | None = None) -> None:
+        await self._set(c, "starting")
+        await asyncio.sleep(self.step)
+        if c.crash_on_next_start:
+            c.crash_on_next_start = False
+            await self.crash(c.server_id)
+            return
+        c.cpu, c.memory_mb = 20.0, 512.0
+        await self._print(c, "stdout", "[INFO] Server started")
+        await self._set(c, "running")
+
+    async def _stop(self, c: Container, frame: dict[str, Any] | None = None) -> None:
+        await self._set(c, "stopping")
+        await asyncio.sleep(self.step)
+        c.cpu = c.memory_mb = 0.0
+        await self._print(c, "system", "Server stopped")
+        await self._set(c, "stopped", exit_code=0)
+
+    async def _restart(self, c: Container, frame: dict[str, Any]) -> None:
+        if c.state in ("starting", "running"):
+            await self._stop(c)
+        await self._start(c)
+
+    async def _kill(self, c: Container, frame: dict[str, Any]) -> None:
+        c.cpu = c.memory_mb = 0.0
+        await self._print(c, "system", "Server killed")
+        await self._set(c, "stopped", exit_code=137)
+
+    async def _execute(self, c: Container, frame: dict[str, Any]) -> None:
+        await self._print(c, "stdout", f"> {frame.get('command', '')}")
+
+    async def _backup(self, c: Container, frame: dict[str, Any]) -> None:
+        await asyncio.sleep(self.step)
+        name = str(frame.get("backupName", "backup"))
+        digest = hashlib.sha256(f"{c.server_id}:{name}".encode()).hexdigest()
+        await self.emit(
+            {
+                "type": "backup_complete",
+                "serverId": c.server_id,
+                "backupId": frame.get("backupId"),
+                "backupName": name,
+                "backupPath": frame.get("backupPath"),
+                "sizeMb": round(c.disk_mb * 0.8, 1),
+                "checksum": f"sha256:{digest}",
+            }
+        )

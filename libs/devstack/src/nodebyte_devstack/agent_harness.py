@@ -1,0 +1,191 @@
+"""Helpers for tests and benchmarks of the node-agent-gateway with real agents.
+
+- `EventTap`: a private queue bound to some event types on the event exchange,
+  to see what the services published.
+- `register_node` / `register_server`: through the gateway (`/api`) or the
+  node-agent-gateway's internal API (`/internal/v1`), whichever client is given.
+- `ExtraReplica`: one more node-agent-gateway process on the same database and
+  broker, as a second replica in production would be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import aio_pika
+import httpx
+
+from nodebyte_common import events
+from nodebyte_common.cloudevents import build_headers
+from nodebyte_common.topology import exchange_name
+from nodebyte_devstack.config import StackConfig, free_port
+from nodebyte_devstack.waiting import eventually
+
+Event = dict[str, Any]
+
+
+class EventTap:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Event]] = []
+
+    def of(self, event_type: str, **match: Any) -> list[Event]:
+        return [
+            body
+            for kind, body in self.seen
+            if kind == event_type and all(body.get(k) == v for k, v in match.items())
+        ]
+
+    async def wait_for(self, event_type: str, timeout: float = 20.0, **match: Any) -> Event:
+        async def found() -> Event | None:
+            hits = self.of(event_type, **match)
+            return hits[0] if hits else None
+
+        return await eventually(found, timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def event_tap(amqp_url: str, prefix: str, event_types: list[str]) -> AsyncIterator[EventTap]:
+    tap = EventTap()
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(exchange_name(prefix))
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for event_type in event_types:
+            await queue.bind(exchange, routing_key=event_type)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            kind = str((message.headers or {}).get("cloudEvents:type", message.routing_key))
+            tap.seen.append((kind, json.loads(message.body)))
+
+        await queue.consume(on_message, no_ack=True)
+        yield tap
+    finally:
+        await connection.close()
+
+
+async def publish_event(amqp_url: str, prefix: str, event: events.Event) -> UUID:
+    """Publish an event as another service would (e.g. the scheduler); its id."""
+    event_id = uuid4()
+    headers = build_headers(
+        event_id=event_id,
+        event_type=event.TYPE,
+        version=event.VERSION,
+        source="test",
+        time=datetime.now(UTC),
+    )
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(exchange_name(prefix))
+        message = aio_pika.Message(
+            events.encode(event), headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+        )
+        await exchange.publish(message, routing_key=event.TYPE)
+    finally:
+        await connection.close()
+    return event_id
+
+
+def unique(name: str) -> str:
+    return f"{name}-{secrets.token_hex(4)}"
+
+
+async def register_node(api: httpx.AsyncClient, prefix: str = "/api", **fields: Any) -> Event:
+    """A new node (with its one-time `deploymentToken`)."""
+    body = {
+        "name": unique("node"),
+        "hostname": "node.example.test",
+        "maxMemoryMb": 65536,
+        "maxCpuCores": 32,
+        **fields,
+    }
+    response = await api.post(f"{prefix}/nodes", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+async def register_server(
+    api: httpx.AsyncClient, node_id: str, prefix: str = "/api", **fields: Any
+) -> Event:
+    body = {
+        "name": unique("server"),
+        "nodeId": node_id,
+        "dockerImage": "itzg/minecraft-server:latest",
+        "startupCommand": "java -jar server.jar",
+        "environment": {"EULA": "TRUE"},
+        "allocatedMemoryMb": 1024,
+        "allocatedCpuCores": 1,
+        "allocatedDiskMb": 4096,
+        "primaryPort": 25565,
+        **fields,
+    }
+    response = await api.post(f"{prefix}/servers", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def agent_url(http_url: str) -> str:
+    return "ws" + http_url.removeprefix("http") + "/ws"
+
+
+class ExtraReplica:
+    """Another node-agent-gateway process of `config`'s stack."""
+
+    def __init__(self, config: StackConfig, log_dir: Path, name: str = "replica-b") -> None:
+        self.port = free_port()
+        self.replica_id = f"{config.prefix}-{name}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = config.service_env("node-agent-gateway")
+        env.update({"PORT": str(self.port), "REPLICA_ID": self.replica_id})
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log = (log_dir / f"node-agent-gateway-{name}.log").open("ab")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "nodebyte_node_agent_gateway"],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError("the extra replica exited")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("the extra replica did not become healthy")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self._log.close()
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """`eventually` for a plain (non-async) predicate."""
+
+    async def check() -> Any:
+        return predicate()
+
+    return await eventually(check, timeout=timeout)

@@ -1,0 +1,304 @@
+"""Servers on the nodes (`/api/servers`): registration, power actions, console, backups.
+
+Queries and registration go to the node-agent-gateway's internal API. Power
+actions, console commands and backups are commands: the gateway asks the
+node-agent-gateway whether the server may take the action now (404, 409, or
+423 when suspended), then writes `server.command_requested` to its outbox; the
+event's id is the request id, so a status poll right after the answer finds
+the command pending, never missing. Whether it reached the agent is told by
+`server.command_acknowledged` / `server.command_failed` and the status route.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+import uuid6
+from litestar import Request, delete, get, patch, post, put
+
+from nodebyte_common import events, outbox
+from nodebyte_common.envelope import decode_body, ok
+from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.node_routes import (
+    AGENTS,
+    forward,
+    json_object,
+    query,
+    upstream_error,
+    usage_period,
+)
+
+SOURCE = "nodebyte/gateway"
+TAGS = ["servers"]
+BACKUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+ACTION_MESSAGES = {
+    "start": "Server start initiated",
+    "stop": "Server stop initiated",
+    "restart": "Server restart initiated",
+    "kill": "Server kill initiated",
+    "install": "Installation started",
+    "command": "Command sent",
+}
+
+
+class StopBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    timeout: Annotated[int, msgspec.Meta(ge=1, le=3600)] | None = None
+
+
+class CommandBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    command: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
+class BackupBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: Annotated[str, msgspec.Meta(pattern=BACKUP_NAME)] | None = None
+
+
+class NoBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class CommandQueue:
+    """Admission by the owner, then `server.command_requested` through the outbox."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+        self.agents = ctx.client(AGENTS)
+
+    async def submit(
+        self,
+        server_id: UUID,
+        action: str,
+        payload: dict[str, Any] | None = None,
+        requested_by: str | None = None,
+    ) -> UUID:
+        status, body = await self.agents.call(
+            "GET", f"/servers/{server_id}/admission", params={"action": action}
+        )
+        if status != 200:
+            raise upstream_error(status, body)
+        request_id = uuid6.uuid7()
+        event = events.ServerCommandRequested(
+            request_id=request_id,
+            server_id=server_id,
+            node_id=UUID(body["data"]["nodeId"]),
+            action=action,  # type: ignore[arg-type]
+            payload=payload or {},
+            requested_by=requested_by,
+        )
+        async with self.ctx.runtime.pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, event, source=SOURCE, event_id=request_id)
+        return request_id
+
+    async def accepted_here(self, server_id: UUID, request_id: UUID) -> str | None:
+        """The action of a command this gateway accepted (its outbox row), if it did."""
+        async with self.ctx.runtime.pool.acquire() as conn:
+            payload = await conn.fetchval(
+                "SELECT payload FROM outbox WHERE id = $1 AND type = $2",
+                request_id,
+                events.ServerCommandRequested.TYPE,
+            )
+        if payload is None:
+            return None
+        event = msgspec.json.decode(payload, type=events.ServerCommandRequested)
+        return event.action if event.server_id == server_id else None
+
+
+def accepted(request_id: UUID, server_id: UUID, action: str) -> dict[str, Any]:
+    return {
+        "requestId": str(request_id),
+        "serverId": str(server_id),
+        "action": action,
+        "status": "pending",
+    }
+
+
+def routes(ctx: GatewayContext) -> list[Any]:
+    agents = ctx.client(AGENTS)
+    commands = CommandQueue(ctx)
+    require = ctx.require
+
+    @get("/api/servers", guards=[require("server.read")], tags=TAGS, summary="List servers")
+    async def list_servers(request: Request) -> Any:
+        return await forward(agents, "GET", "/servers", params=query(request))
+
+    @get(
+        "/api/servers/{server_id:uuid}",
+        guards=[require("server.read")],
+        tags=TAGS,
+        summary="Server details",
+    )
+    async def get_server(server_id: UUID) -> Any:
+        return await forward(agents, "GET", f"/servers/{server_id}")
+
+    @post(
+        "/api/servers",
+        guards=[require("server.create")],
+        tags=TAGS,
+        status_code=201,
+        summary="Register a server on a node",
+    )
+    async def create_server(request: Request) -> Any:
+        return await forward(agents, "POST", "/servers", json=await json_object(request))
+
+    @put(
+        "/api/servers/{server_id:uuid}",
+        guards=[require("server.update")],
+        tags=TAGS,
+        summary="Update a server (resources only while stopped)",
+    )
+    async def update_server(server_id: UUID, request: Request) -> Any:
+        body = await json_object(request)
+        return await forward(agents, "PUT", f"/servers/{server_id}", json=body)
+
+    @delete(
+        "/api/servers/{server_id:uuid}",
+        guards=[require("server.delete")],
+        tags=TAGS,
+        status_code=200,
+        summary="Delete a stopped server",
+    )
+    async def delete_server(server_id: UUID) -> Any:
+        return await forward(agents, "DELETE", f"/servers/{server_id}")
+
+    @post(
+        [f"/api/servers/{{server_id:uuid}}/{state}" for state in ("suspend", "unsuspend")],
+        guards=[require("server.suspend")],
+        tags=TAGS,
+        status_code=200,
+        summary="Suspend (stops it, blocks actions) or unsuspend a server",
+    )
+    async def suspension(server_id: UUID, request: Request) -> Any:
+        which = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        body = await json_object(request) if which == "suspend" else None
+        return await forward(agents, "POST", f"/servers/{server_id}/{which}", json=body)
+
+    def power_action(action: str, body_type: type[msgspec.Struct]) -> Any:
+        @post(
+            f"/api/servers/{{server_id:uuid}}/{action}",
+            guards=[require(f"server.{'console' if action == 'command' else action}")],
+            tags=TAGS,
+            status_code=200,
+            summary=ACTION_MESSAGES[action],
+            name=f"server-{action}",
+        )
+        async def handler(server_id: UUID, request: Request) -> Any:
+            body = decode_body(await request.body(), body_type)
+            payload = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
+            request_id = await commands.submit(server_id, action, payload)
+            return ok(accepted(request_id, server_id, action), message=ACTION_MESSAGES[action])
+
+        return handler
+
+    actions = [
+        power_action("start", NoBody),
+        power_action("stop", StopBody),
+        power_action("restart", NoBody),
+        power_action("kill", NoBody),
+        power_action("install", NoBody),
+        power_action("command", CommandBody),
+    ]
+
+    @get(
+        "/api/servers/{server_id:uuid}/commands/{request_id:uuid}",
+        guards=[require("server.read")],
+        tags=TAGS,
+        summary="Where a command is: pending, routed, delivered, acknowledged or failed",
+    )
+    async def command_status(server_id: UUID, request_id: UUID) -> Any:
+        status, body = await agents.call("GET", f"/servers/{server_id}/commands/{request_id}")
+        if status == 200:
+            return ok(body["data"])
+        if status == 404:
+            action = await commands.accepted_here(server_id, request_id)
+            if action is not None:
+                return ok(accepted(request_id, server_id, action))
+        raise upstream_error(status, body)
+
+    @post(
+        "/api/servers/{server_id:uuid}/reset-crash-count",
+        guards=[require("server.update")],
+        tags=TAGS,
+        status_code=200,
+        summary="Reset the crash count (lets the restart policy restart it again)",
+    )
+    async def reset_crash_count(server_id: UUID) -> Any:
+        return await forward(agents, "POST", f"/servers/{server_id}/reset-crash-count")
+
+    @patch(
+        "/api/servers/{server_id:uuid}/restart-policy",
+        guards=[require("server.update")],
+        tags=TAGS,
+        summary="Set the restart policy (always, on-failure, never) and crash limit",
+    )
+    async def restart_policy(server_id: UUID, request: Request) -> Any:
+        body = await json_object(request)
+        return await forward(agents, "PATCH", f"/servers/{server_id}/restart-policy", json=body)
+
+    @get(
+        "/api/servers/{server_id:uuid}/logs",
+        guards=[require("server.logs.read")],
+        tags=TAGS,
+        summary="Past console lines (limit, stream, before)",
+    )
+    async def logs(server_id: UUID, request: Request) -> Any:
+        return await forward(agents, "GET", f"/servers/{server_id}/logs", params=query(request))
+
+    @get(
+        "/api/servers/{server_id:uuid}/backups",
+        guards=[require("backup.read")],
+        tags=TAGS,
+        summary="List backups",
+    )
+    async def list_backups(server_id: UUID) -> Any:
+        return await forward(agents, "GET", f"/servers/{server_id}/backups")
+
+    @post(
+        "/api/servers/{server_id:uuid}/backups",
+        guards=[require("backup.create")],
+        tags=TAGS,
+        status_code=200,
+        summary="Create a backup on the node",
+    )
+    async def create_backup(server_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), BackupBody)
+        name = body.name or datetime.now(UTC).strftime("backup-%Y%m%d-%H%M%S")
+        request_id = await commands.submit(server_id, "backup", {"name": name})
+        return ok(
+            {
+                **accepted(request_id, server_id, "backup"),
+                "backupId": str(request_id),
+                "backupName": name,
+            },
+            message="Backup creation started",
+        )
+
+    @get(
+        "/api/servers/{server_id:uuid}/usage/{period:str}",
+        guards=[require("server.read")],
+        tags=TAGS,
+        summary="Server usage chart: daily, weekly or monthly",
+    )
+    async def server_usage(server_id: UUID, period: str, request: Request) -> Any:
+        path = f"/servers/{server_id}/usage/{usage_period(period)}"
+        return await forward(agents, "GET", path, params=query(request))
+
+    return [
+        list_servers,
+        get_server,
+        create_server,
+        update_server,
+        delete_server,
+        suspension,
+        *actions,
+        command_status,
+        reset_crash_count,
+        restart_policy,
+        logs,
+        list_backups,
+        create_backup,
+        server_usage,
+    ]

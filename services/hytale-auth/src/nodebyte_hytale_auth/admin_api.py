@@ -1,0 +1,132 @@
+"""Admin part of hytale-auth's internal API: the account pool and per-egg variable names."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from litestar import Request, delete, get, patch, put
+
+from nodebyte_common.envelope import ApiError, ok
+from nodebyte_hytale_auth import errors
+from nodebyte_hytale_auth.account_pool import capacity_view, iso
+
+if TYPE_CHECKING:
+    from nodebyte_hytale_auth.api import Services
+
+VariableName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,190}$")]
+
+
+class EggVariables(msgspec.Struct, forbid_unknown_fields=True):
+    session_variable: VariableName
+    identity_variable: VariableName
+
+
+class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
+    in_pool: bool | None = None
+    session_limit: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
+
+
+def admin_routes(s: Services) -> list[Any]:
+    @get("/hytale/accounts")
+    async def list_accounts() -> Any:
+        capacities = await s.account_pool.capacities()
+        views = [capacity_view(c) for c in capacities]
+        summary = {
+            "accounts": len(views),
+            "usable": sum(c.usable for c in capacities),
+            "active_sessions": sum(c.active_sessions for c in capacities),
+            "free_sessions": sum(c.free for c in capacities if c.usable),
+        }
+        return ok({"summary": summary, "accounts": views})
+
+    @patch("/hytale/accounts/{account_id:uuid}")
+    async def update_account(account_id: UUID, request: Request) -> Any:
+        body = errors.decode_request(await request.body(), AccountPatch)
+        if not await s.account_pool.update(
+            account_id, in_pool=body.in_pool, session_limit=body.session_limit
+        ):
+            raise errors.account_not_found()
+        return ok(await account_view(s, account_id), message="Account updated")
+
+    @delete("/hytale/accounts/{account_id:uuid}", status_code=200)
+    async def remove_account(account_id: UUID) -> Any:
+        await account_view(s, account_id)
+        ended = 0
+        for session in await s.sessions.list(server_id=None, status="active"):
+            if session["account_id"] == str(account_id):
+                await s.sessions.delete(
+                    UUID(session["session_id"]),
+                    reason="account_removed",
+                    even_if_upstream_fails=True,
+                )
+                ended += 1
+        async with s.pool_of().acquire() as conn:
+            await conn.execute("DELETE FROM accounts WHERE account_id = $1", account_id)
+        s.audit.record("TOKEN_DELETED", account_id=account_id, sessions_ended=ended)
+        return ok({"account_id": str(account_id), "deleted": True, "sessions_ended": ended})
+
+    @get("/hytale/eggs")
+    async def list_eggs() -> Any:
+        async with s.pool_of().acquire() as conn:
+            rows = await conn.fetch("SELECT * FROM egg_variables ORDER BY egg_id")
+        defaults = s.sessions.pusher.directory.defaults
+        return ok(
+            {
+                "defaults": {
+                    "session_variable": defaults.session,
+                    "identity_variable": defaults.identity,
+                },
+                "eggs": [_egg_view(r) for r in rows],
+            }
+        )
+
+    @put("/hytale/eggs/{egg_id:int}", status_code=200)
+    async def set_egg(egg_id: int, request: Request) -> Any:
+        if not 1 <= egg_id <= 2_147_483_647:
+            raise errors.invalid_request("egg_id must be positive")
+        body = errors.decode_request(await request.body(), EggVariables)
+        async with s.pool_of().acquire() as conn:
+            row = await conn.fetchrow(
+                """INSERT INTO egg_variables (egg_id, session_variable, identity_variable)
+                   VALUES ($1, $2, $3)
+                   ON CONFLICT (egg_id) DO UPDATE SET session_variable = $2,
+                       identity_variable = $3, updated_at = now()
+                   RETURNING *""",
+                egg_id,
+                body.session_variable,
+                body.identity_variable,
+            )
+        return ok(_egg_view(row), message="Egg variables saved")
+
+    @delete("/hytale/eggs/{egg_id:int}", status_code=200)
+    async def reset_egg(egg_id: int) -> Any:
+        if not 1 <= egg_id <= 2_147_483_647:
+            raise errors.invalid_request("egg_id must be positive")
+        async with s.pool_of().acquire() as conn:
+            found = await conn.fetchval(
+                "DELETE FROM egg_variables WHERE egg_id = $1 RETURNING true", egg_id
+            )
+        if not found:
+            raise ApiError(404, "No variables configured for this egg", "NOT_FOUND")
+        return ok({"egg_id": egg_id, "reset": True})
+
+    return [list_accounts, update_account, remove_account, list_eggs, set_egg, reset_egg]
+
+
+def _egg_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "egg_id": row["egg_id"],
+        "session_variable": row["session_variable"],
+        "identity_variable": row["identity_variable"],
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+async def account_view(s: Services, account_id: UUID) -> dict[str, Any]:
+    for capacity in await s.account_pool.capacities():
+        if capacity.account_id == account_id:
+            return capacity_view(capacity)
+    raise errors.account_not_found()

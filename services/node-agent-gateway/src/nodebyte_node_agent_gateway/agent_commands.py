@@ -1,0 +1,92 @@
+"""What the backend sends an agent for each action (the reference's Backend → Agent messages).
+
+Every frame carries `requestId` (our extension) so an agent that announced the
+`command_ack` feature can acknowledge it; other agents ignore the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_COMMAND_LENGTH = 4096
+
+
+class InvalidPayload(ValueError):
+    """The command's payload does not fit its action."""
+
+
+def _resources(server: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "allocatedMemoryMb": server["allocated_memory_mb"],
+        "allocatedCpuCores": server["allocated_cpu_cores"],
+        "allocatedDiskMb": server["allocated_disk_mb"],
+        "primaryPort": server["primary_port"],
+        "networkMode": server["network_mode"],
+    }
+
+
+def backup_name(payload: dict[str, Any]) -> str:
+    name = payload.get("name")
+    if not isinstance(name, str) or not BACKUP_NAME.match(name):
+        raise InvalidPayload("a backup needs a name of letters, digits, '.', '_' or '-'")
+    return name
+
+
+def agent_frame(
+    action: str,
+    server: asyncpg.Record,
+    payload: dict[str, Any],
+    request_id: UUID,
+    *,
+    server_dir: str,
+    backup_dir: str,
+) -> dict[str, Any]:
+    """The frame for `action` on `server`; InvalidPayload when the payload is wrong."""
+    uuid = str(server["id"])
+    base: dict[str, Any] = {
+        "serverId": uuid,
+        "serverUuid": uuid,
+        "requestId": str(request_id),
+        "suspended": server["suspended_at"] is not None,
+    }
+    if action == "install":
+        template = {"dockerImage": server["docker_image"], "environment": server["environment"]}
+        return {"type": "install_server", **base, "template": template, **_resources(server)}
+    if action == "start":
+        return {
+            "type": "start_server",
+            **base,
+            "template": {"startCommand": server["startup_command"]},
+            "environment": server["environment"],
+            **_resources(server),
+        }
+    if action == "stop":
+        timeout = payload.get("timeout", 30)
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 3600:
+            raise InvalidPayload("timeout must be whole seconds between 1 and 3600")
+        return {"type": "stop_server", **base, "timeout": timeout}
+    if action == "restart":
+        return {"type": "restart_server", **base}
+    if action == "kill":
+        return {"type": "kill_server", **base}
+    if action == "command":
+        command = payload.get("command")
+        if not isinstance(command, str) or not 0 < len(command) <= MAX_COMMAND_LENGTH:
+            raise InvalidPayload(f"command must be 1 to {MAX_COMMAND_LENGTH} characters")
+        return {"type": "execute_command", **base, "command": command}
+    if action == "backup":
+        name = backup_name(payload)
+        return {
+            "type": "create_backup",
+            **base,
+            "backupId": str(request_id),
+            "backupName": name,
+            "serverDir": f"{server_dir}/{uuid}",
+            "backupPath": f"{backup_dir}/{uuid}/{name}.tar.gz",
+        }
+    raise InvalidPayload(f"unknown action {action!r}")

@@ -1,0 +1,132 @@
+"""Internal API for alerts (list, details, resolve one or many, stats) and alert rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+import uuid6
+from litestar import Request, delete, get, post, put
+from litestar.params import Parameter
+
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.runtime import Runtime
+from nodebyte_common.sealing import Sealer
+from nodebyte_node_agent_gateway import alert_rules, alerts
+from nodebyte_node_agent_gateway.node_api import PageNumber, PageSize
+from nodebyte_node_agent_gateway.views import alert_view, pagination, rule_view
+
+Who = Annotated[str, msgspec.Meta(max_length=255)]
+
+
+class ResolveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    resolved_by: Who | None = None
+
+
+class BulkResolveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    alert_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=1000)]
+    resolved_by: Who | None = None
+
+
+def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
+    @get("/alerts")
+    async def list_alerts(
+        server_id: Annotated[UUID | None, Parameter(query="serverId")] = None,
+        node_id: Annotated[UUID | None, Parameter(query="nodeId")] = None,
+        type_: Annotated[
+            Literal["resource_threshold", "node_offline", "server_crashed"] | None,
+            Parameter(query="type"),
+        ] = None,
+        severity: Literal["info", "warning", "critical"] | None = None,
+        resolved: bool | None = None,
+        page: PageNumber = 1,
+        limit: PageSize = 20,
+    ) -> Any:
+        async with runtime.pool.acquire() as conn:
+            rows, total = await alerts.page(
+                conn,
+                server_id=server_id,
+                node_id=node_id,
+                type_=type_,
+                severity=severity,
+                resolved=resolved,
+                offset=(page - 1) * limit,
+                limit=limit,
+            )
+        return ok([alert_view(r) for r in rows], pagination=pagination(page, limit, total))
+
+    @get("/alerts/stats")
+    async def alert_stats() -> Any:
+        async with runtime.pool.acquire() as conn:
+            return ok(await alerts.stats(conn))
+
+    @get("/alerts/{alert_id:uuid}")
+    async def get_alert(alert_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            row = await alerts.get(conn, alert_id)
+        if row is None:
+            raise ApiError(404, "Alert not found")
+        return ok(alert_view(row))
+
+    @post("/alerts/{alert_id:uuid}/resolve", status_code=200)
+    async def resolve_alert(alert_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), ResolveBody)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            if await alerts.get(conn, alert_id) is None:
+                raise ApiError(404, "Alert not found")
+            resolved = await alerts.resolve(conn, [alert_id], body.resolved_by)
+        message = "Alert resolved" if resolved else "Alert was already resolved"
+        return ok({"id": str(alert_id), "resolved": True}, message=message)
+
+    @post("/alerts/bulk-resolve", status_code=200)
+    async def bulk_resolve(request: Request) -> Any:
+        body = decode_body(await request.body(), BulkResolveBody, empty_ok=False)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            resolved = await alerts.resolve(conn, list(set(body.alert_ids)), body.resolved_by)
+        return ok({"resolved": len(resolved)}, message=f"{len(resolved)} alerts resolved")
+
+    @get("/alert-rules")
+    async def list_rules() -> Any:
+        async with runtime.pool.acquire() as conn:
+            return ok([rule_view(r) for r in await alert_rules.all_rules(conn)])
+
+    @post("/alert-rules", status_code=201)
+    async def create_rule(request: Request) -> Any:
+        body = decode_body(await request.body(), alert_rules.RuleBody, empty_ok=False)
+        alert_rules.check(body)
+        rule_id = uuid6.uuid7()
+        actions = alert_rules.sealed_actions(body, rule_id, sealer)
+        async with runtime.pool.acquire() as conn:
+            row = await alert_rules.insert(conn, rule_id, body, actions)
+        return ok(rule_view(row), message="Alert rule created", status=201)
+
+    @put("/alert-rules/{rule_id:uuid}")
+    async def replace_rule(rule_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), alert_rules.RuleBody, empty_ok=False)
+        alert_rules.check(body)
+        actions = alert_rules.sealed_actions(body, rule_id, sealer)
+        async with runtime.pool.acquire() as conn:
+            row = await alert_rules.replace(conn, rule_id, body, actions)
+        if row is None:
+            raise ApiError(404, "Alert rule not found")
+        return ok(rule_view(row))
+
+    @delete("/alert-rules/{rule_id:uuid}", status_code=200)
+    async def delete_rule(rule_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            if not await alert_rules.delete(conn, rule_id):
+                raise ApiError(404, "Alert rule not found")
+        return ok(None, message="Alert rule deleted")
+
+    return [
+        list_alerts,
+        alert_stats,
+        get_alert,
+        resolve_alert,
+        bulk_resolve,
+        list_rules,
+        create_rule,
+        replace_rule,
+        delete_rule,
+    ]

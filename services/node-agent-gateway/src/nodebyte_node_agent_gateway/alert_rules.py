@@ -1,0 +1,133 @@
+"""Alert rules: what they may say, and their SQL.
+
+A rule targets nodes or servers (`targetId` "*" or one id). `resource_threshold`
+rules carry a condition: metric (cpu, memory or disk, in percent), operator,
+value and how long (seconds) it must hold. Webhook URLs in actions carry the
+webhook's secret, so they are sealed at rest and masked in every response.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from nodebyte_common.envelope import ApiError
+from nodebyte_common.sealing import Sealer, mask
+
+RuleType = Literal["resource_threshold", "node_offline", "server_crashed"]
+Operator = Literal[">", "<", ">=", "<=", "=="]
+OPERATORS_SQL = {">": ">", "<": "<", ">=": ">=", "<=": "<=", "==": "="}
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+TargetId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
+
+
+class Conditions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    metric: Literal["cpu", "memory", "disk"]
+    operator: Operator
+    value: Annotated[float, msgspec.Meta(ge=0, le=100_000)]
+    duration: Annotated[int, msgspec.Meta(ge=0, le=7 * 86_400)] = 0
+
+
+class WebhookAction(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    type: Literal["webhook"]
+    url: Url
+
+
+class RuleBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    name: Name
+    type: RuleType
+    target: Literal["node", "server"]
+    target_id: TargetId = "*"
+    severity: Literal["info", "warning", "critical"] = "warning"
+    conditions: Conditions | None = None
+    actions: Annotated[list[WebhookAction], msgspec.Meta(max_length=10)] = []
+    enabled: bool = True
+
+
+def check(body: RuleBody) -> None:
+    """What the types alone cannot say about a rule; 400 when it does not hold."""
+    if body.target_id != "*":
+        try:
+            UUID(body.target_id)
+        except ValueError:
+            raise ApiError(400, 'targetId must be "*" or a node or server id') from None
+    if body.type == "resource_threshold" and body.conditions is None:
+        raise ApiError(400, "A resource_threshold rule needs conditions")
+    if body.type != "resource_threshold" and body.conditions is not None:
+        raise ApiError(400, f"A {body.type} rule takes no conditions")
+    wanted = {"node_offline": "node", "server_crashed": "server"}.get(body.type)
+    if wanted is not None and body.target != wanted:
+        raise ApiError(400, f"A {body.type} rule targets {wanted}s")
+
+
+def sealed_actions(body: RuleBody, rule_id: UUID, sealer: Sealer | None) -> list[dict[str, str]]:
+    if body.actions and sealer is None:
+        raise ApiError(400, "Webhook actions need ENCRYPTION_KEYS configured on the service")
+    assert sealer is not None or not body.actions
+    return [
+        {
+            "type": a.type,
+            "url": sealer.seal(a.url, f"alert-rule:{rule_id}"),  # type: ignore[union-attr]
+            "urlHint": mask(a.url) or "",
+        }
+        for a in body.actions
+    ]
+
+
+async def insert(
+    conn: asyncpg.Connection, rule_id: UUID, body: RuleBody, actions: list[dict[str, str]]
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO alert_rules (id, name, type, target, target_id, severity, conditions,
+                                    actions, enabled)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
+        rule_id,
+        body.name,
+        body.type,
+        body.target,
+        body.target_id,
+        body.severity,
+        msgspec.to_builtins(body.conditions) if body.conditions else {},
+        actions,
+        body.enabled,
+    )
+
+
+async def replace(
+    conn: asyncpg.Connection, rule_id: UUID, body: RuleBody, actions: list[dict[str, str]]
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """UPDATE alert_rules SET name = $2, type = $3, target = $4, target_id = $5,
+                  severity = $6, conditions = $7, actions = $8, enabled = $9, updated_at = now()
+           WHERE id = $1 RETURNING *""",
+        rule_id,
+        body.name,
+        body.type,
+        body.target,
+        body.target_id,
+        body.severity,
+        msgspec.to_builtins(body.conditions) if body.conditions else {},
+        actions,
+        body.enabled,
+    )
+
+
+async def all_rules(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM alert_rules ORDER BY created_at, id")
+
+
+async def delete(conn: asyncpg.Connection, rule_id: UUID) -> bool:
+    return (
+        await conn.fetchval("DELETE FROM alert_rules WHERE id = $1 RETURNING true", rule_id)
+        is not None
+    )
+
+
+async def threshold_rules(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM alert_rules WHERE enabled AND type = 'resource_threshold'"
+    )

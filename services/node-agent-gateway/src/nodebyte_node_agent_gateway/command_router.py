@@ -1,0 +1,187 @@
+"""Route `server.command_requested` from the shared queue to the replica holding the node.
+
+Any replica may take a command off the shared durable queue. It checks the
+command against the server (exists, not suspended, a sensible state, a valid
+payload), records it as `routed` (committed), then publishes it to the node's
+routing key (see `node_link`). The broker returns it when no replica holds
+the node: the command fails at once with "node offline". A refused command is
+recorded as failed, with `server.command_failed`. Either record is keyed by
+the request id, which is what makes a redelivered command harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from nodebyte_common import events, inbox
+from nodebyte_common.cloudevents import EventMeta
+from nodebyte_common.runtime import Runtime
+from nodebyte_node_agent_gateway import (
+    backup_store,
+    command_outcomes,
+    command_store,
+    server_store,
+)
+from nodebyte_node_agent_gateway.agent_commands import InvalidPayload, agent_frame, backup_name
+from nodebyte_node_agent_gateway.lifecycle import DESIRED_AFTER, ActionRefused, admit
+from nodebyte_node_agent_gateway.metrics import COMMANDS
+from nodebyte_node_agent_gateway.node_link import NodeLink
+from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
+
+log = logging.getLogger(__name__)
+
+
+class RoutedCommand(msgspec.Struct, frozen=True, rename="camel"):
+    """What travels to the holding replica: the agent frame and whom it concerns."""
+
+    request_id: UUID
+    node_id: UUID
+    server_id: UUID
+    action: str
+    frame: dict[str, object]
+    routed_at: float  # epoch seconds: a replica never delivers a command past its timeout
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    reason: str
+    node_id: UUID | None
+
+
+class CommandRouter:
+    def __init__(
+        self, runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings
+    ) -> None:
+        self.runtime = runtime
+        self.link = link
+        self.settings = settings
+        self.consumer_name = ""
+
+    def register(self) -> None:
+        consumer = self.runtime.consumer("commands")
+        self.consumer_name = consumer.name
+        consumer.on_long(events.ServerCommandRequested)(self.route)
+
+    async def route(self, event: events.ServerCommandRequested, meta: EventMeta) -> None:
+        async with self.runtime.pool.acquire() as conn:
+            server = await server_store.get(conn, event.server_id)
+            decision = self._decide(event, server)
+            if isinstance(decision, _Refusal):
+                await self._refuse(conn, event, meta, decision)
+                return
+            if not await self._record(conn, event, decision):
+                return
+        await self._publish(decision)
+
+    def _decide(
+        self, event: events.ServerCommandRequested, server: asyncpg.Record | None
+    ) -> RoutedCommand | _Refusal:
+        if server is None:
+            return _Refusal("server not found", None)
+        node_id = server["node_id"]
+        try:
+            admit(event.action, server["state"], server["suspended_at"] is not None)
+            frame = agent_frame(
+                event.action,
+                server,
+                event.payload,
+                event.request_id,
+                server_dir=self.settings.agent_server_dir,
+                backup_dir=self.settings.agent_backup_dir,
+            )
+        except ActionRefused as refused:
+            return _Refusal(refused.reason, node_id)
+        except InvalidPayload as invalid:
+            return _Refusal(f"invalid payload: {invalid}", node_id)
+        return RoutedCommand(
+            event.request_id, node_id, server["id"], event.action, frame, time.time()
+        )
+
+    async def _record(
+        self,
+        conn: asyncpg.Connection,
+        event: events.ServerCommandRequested,
+        command: RoutedCommand,
+    ) -> bool:
+        """Record the command before it leaves; False when it must not be published.
+
+        The request id makes this idempotent (a redelivery, or the same command
+        under another event id, records nothing and is not published again), so
+        the common case is one statement, no transaction and no inbox row.
+        """
+        fields = {
+            "request_id": command.request_id,
+            "server_id": command.server_id,
+            "node_id": command.node_id,
+            "action": command.action,
+            "requested_by": event.requested_by,
+            "desired": DESIRED_AFTER.get(command.action),
+        }
+        if command.action != "backup":
+            return await command_store.record_routed(conn, **fields)
+        async with conn.transaction():
+            if not await command_store.record_routed(conn, **fields):
+                return False
+            if await backup_store.start(
+                conn, command.request_id, command.server_id, backup_name(event.payload)
+            ):
+                return True
+            await command_outcomes.failed(
+                conn, command.request_id, "a backup with this name already exists"
+            )
+            return False
+
+    async def _refuse(
+        self,
+        conn: asyncpg.Connection,
+        event: events.ServerCommandRequested,
+        meta: EventMeta,
+        refusal: _Refusal,
+    ) -> None:
+        async with conn.transaction():
+            if refusal.node_id is None:  # no server to keep the command on: the inbox de-dups
+                fresh = await inbox.claim(conn, self.consumer_name, meta.id)
+            else:
+                fresh = await command_store.record_refused(
+                    conn,
+                    request_id=event.request_id,
+                    server_id=event.server_id,
+                    node_id=refusal.node_id,
+                    action=event.action,
+                    requested_by=event.requested_by,
+                    reason=refusal.reason,
+                )
+            if fresh:
+                await command_outcomes.announce_failure(
+                    conn,
+                    request_id=event.request_id,
+                    server_id=event.server_id,
+                    node_id=refusal.node_id,
+                    action=event.action,
+                    reason=refusal.reason,
+                    requested_by=event.requested_by,
+                )
+
+    async def _publish(self, command: RoutedCommand) -> None:
+        try:
+            delivered = await self.link.send_to_node(
+                command.node_id,
+                "command",
+                msgspec.json.encode(command),
+                expiration=self.settings.command_timeout_seconds,
+            )
+            reason = "node offline"
+        except Exception:
+            log.warning("could not publish a command", exc_info=True)
+            delivered, reason = False, "command routing unavailable"
+        if delivered:
+            COMMANDS.labels(command.action, "routed").inc()
+            return
+        async with self.runtime.pool.acquire() as conn, conn.transaction():
+            await command_outcomes.failed(conn, command.request_id, reason)

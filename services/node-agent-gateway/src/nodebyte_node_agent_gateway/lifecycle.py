@@ -1,0 +1,111 @@
+"""The server status lifecycle of the reference, crash counting and the restart policy.
+
+    [stopped] ──install──> [installing] ──> [stopped]
+    [stopped] ──start──> [starting] ──> [running] ──stop──> [stopping] ──> [stopped]
+                                            └──crash──> [crashed] ──> [stopped]
+
+plus what the reference's flows imply: a start can fail (starting → crashed),
+a restart passes through stopped, kill goes straight to stopped, a crashed
+server can be started (that is what the restart policy does) or reinstalled,
+and an install can fail. `suspended` is an administrative flag, never a state
+an agent moves a server into.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+State = Literal["stopped", "installing", "starting", "running", "stopping", "crashed"]
+Desired = Literal["stopped", "running", "restarting"]
+Policy = Literal["always", "on-failure", "never"]
+Action = Literal["start", "stop", "restart", "kill", "install", "backup", "command"]
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "stopped": frozenset({"installing", "starting"}),
+    "installing": frozenset({"stopped", "crashed"}),
+    "starting": frozenset({"running", "crashed", "stopping", "stopped"}),
+    "running": frozenset({"stopping", "stopped", "crashed"}),
+    "stopping": frozenset({"stopped", "crashed"}),
+    "crashed": frozenset({"stopped", "starting", "installing"}),
+}
+
+# The states from which each action makes sense; anything else is refused (409).
+ACTION_FROM: dict[str, frozenset[str]] = {
+    "install": frozenset({"stopped", "crashed"}),
+    "start": frozenset({"stopped", "crashed"}),
+    "stop": frozenset({"starting", "running"}),
+    "restart": frozenset({"starting", "running", "stopped", "crashed"}),
+    "kill": frozenset({"starting", "running", "stopping"}),
+    "command": frozenset({"starting", "running"}),
+    "backup": frozenset({"stopped", "crashed", "running", "starting"}),
+}
+
+# Actions a suspended server still accepts: they only take it down.
+ALLOWED_WHILE_SUSPENDED = frozenset({"stop", "kill"})
+
+# What each action asks the server to end up as.
+DESIRED_AFTER: dict[str, Desired] = {
+    "start": "running",
+    "restart": "restarting",
+    "stop": "stopped",
+    "kill": "stopped",
+    "install": "stopped",
+}
+
+
+def can_transition(current: str, new: str) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+class ActionRefused(Exception):
+    """An action the server cannot take now: `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def admit(action: str, state: str, suspended: bool) -> None:
+    """Raise ActionRefused when `action` is not allowed for a server in `state`."""
+    if suspended and action not in ALLOWED_WHILE_SUSPENDED:
+        raise ActionRefused(423, "Server is suspended")
+    if state not in ACTION_FROM[action]:
+        raise ActionRefused(409, f"Cannot {action} a server that is {state}")
+
+
+@dataclass(frozen=True)
+class AfterChange:
+    """What follows a state change: restart it, and whether the crash limit was hit."""
+
+    restart: bool = False
+    crash_limit_reached: bool = False
+
+
+def after_change(
+    *,
+    previous: str,
+    state: str,
+    desired: str,
+    policy: str,
+    crash_count: int,
+    max_crash_count: int,
+    suspended: bool,
+) -> AfterChange:
+    """Decide on the restart policy once `state` is recorded (crash_count already counted).
+
+    `on-failure` and `always` restart a crashed server while its crash count is
+    under `max_crash_count`; `always` also restarts a server that stopped on its
+    own while it was meant to run. Nothing restarts a suspended server.
+    """
+    if suspended or policy == "never":
+        return AfterChange()
+    if state == "crashed":
+        if crash_count >= max_crash_count:
+            return AfterChange(crash_limit_reached=True)
+        return AfterChange(restart=True)
+    exited_on_its_own = (
+        state == "stopped" and previous in ("starting", "running") and desired == "running"
+    )
+    return AfterChange(restart=policy == "always" and exited_on_its_own)

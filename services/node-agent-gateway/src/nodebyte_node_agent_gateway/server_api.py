@@ -1,0 +1,335 @@
+"""Internal API for servers: registration, admission of actions, policy, logs, backups."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import uuid6
+from litestar import Request, delete, get, patch, post, put
+from litestar.params import Parameter
+
+from nodebyte_common import events, outbox
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.runtime import Runtime
+from nodebyte_node_agent_gateway import (
+    backup_store,
+    command_store,
+    console_store,
+    node_store,
+    server_store,
+    usage,
+)
+from nodebyte_node_agent_gateway.lifecycle import ACTION_FROM, ActionRefused, admit
+from nodebyte_node_agent_gateway.node_api import (
+    Cores,
+    MemoryMb,
+    Name,
+    PageNumber,
+    PageSize,
+    Text,
+    given_fields,
+    parse_date,
+)
+from nodebyte_node_agent_gateway.views import (
+    backup_view,
+    command_view,
+    console_line_view,
+    pagination,
+    server_view,
+)
+
+SOURCE = "nodebyte/node-agent-gateway"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+STATUSES = ("stopped", "installing", "starting", "running", "stopping", "crashed", "suspended")
+
+Image = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\s]+$")]
+Command = Annotated[str, msgspec.Meta(max_length=4096)]
+Environment = Annotated[
+    dict[str, Annotated[str, msgspec.Meta(max_length=4096)]], msgspec.Meta(max_length=200)
+]
+DiskMb = Annotated[int, msgspec.Meta(gt=0, le=2**31 - 1)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Policy = Literal["always", "on-failure", "never"]
+CrashLimit = Annotated[int, msgspec.Meta(ge=0, le=1000)]
+Reason = Annotated[str, msgspec.Meta(max_length=500)]
+
+
+class ServerCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    name: Name
+    node_id: UUID
+    docker_image: Image
+    allocated_memory_mb: MemoryMb
+    allocated_cpu_cores: Cores
+    allocated_disk_mb: DiskMb
+    primary_port: Port
+    description: Text | None = None
+    startup_command: Command = ""
+    environment: Environment = {}
+    network_mode: Literal["bridge", "host"] = "bridge"
+    restart_policy: Policy = "on-failure"
+    max_crash_count: CrashLimit = 5
+
+
+class ServerUpdate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Text | msgspec.UnsetType | None = msgspec.UNSET
+    docker_image: Image | msgspec.UnsetType = msgspec.UNSET
+    startup_command: Command | msgspec.UnsetType = msgspec.UNSET
+    environment: Environment | msgspec.UnsetType = msgspec.UNSET
+    allocated_memory_mb: MemoryMb | msgspec.UnsetType = msgspec.UNSET
+    allocated_cpu_cores: Cores | msgspec.UnsetType = msgspec.UNSET
+    allocated_disk_mb: DiskMb | msgspec.UnsetType = msgspec.UNSET
+    primary_port: Port | msgspec.UnsetType = msgspec.UNSET
+    network_mode: Literal["bridge", "host"] | msgspec.UnsetType = msgspec.UNSET
+
+
+class SuspendBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    reason: Reason | None = None
+    suspended_by: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+
+
+class RestartPolicyBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    restart_policy: Policy
+    max_crash_count: CrashLimit | None = None
+
+
+def _check_environment(environment: dict[str, str]) -> None:
+    bad = [name for name in environment if not ENV_NAME.match(name)]
+    if bad:
+        raise ApiError(400, f"Invalid environment variable names: {', '.join(bad[:5])}")
+
+
+async def _check_capacity(
+    conn: asyncpg.Connection,
+    node_id: UUID,
+    memory: int,
+    cores: int,
+    excluding: UUID | None = None,
+) -> None:
+    node = await conn.fetchrow(
+        "SELECT max_memory_mb, max_cpu_cores FROM nodes WHERE id = $1 FOR UPDATE", node_id
+    )
+    if node is None:
+        raise ApiError(404, "Node not found")
+    used_memory, used_cores = await server_store.committed_resources(conn, node_id, excluding)
+    if used_memory + memory > node["max_memory_mb"] or used_cores + cores > node["max_cpu_cores"]:
+        raise ApiError(400, "Node does not have enough resources", "INSUFFICIENT_RESOURCES")
+
+
+def routes(runtime: Runtime) -> list[Any]:
+    async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> Any:
+        row = await server_store.get(conn, server_id, for_update=lock)
+        if row is None:
+            raise ApiError(404, "Server not found")
+        return row
+
+    @get("/servers")
+    async def list_servers(
+        node_id: Annotated[UUID | None, Parameter(query="nodeId")] = None,
+        status: str | None = None,
+        page: PageNumber = 1,
+        limit: PageSize = 20,
+    ) -> Any:
+        if status is not None and status not in STATUSES:
+            raise ApiError(400, f"status must be one of {', '.join(STATUSES)}")
+        async with runtime.pool.acquire() as conn:
+            rows, total = await server_store.page(
+                conn, node_id=node_id, status=status, offset=(page - 1) * limit, limit=limit
+            )
+        return ok([server_view(r) for r in rows], pagination=pagination(page, limit, total))
+
+    @get("/servers/{server_id:uuid}")
+    async def get_server(server_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            row = await load(conn, server_id)
+            node = await node_store.get(conn, row["node_id"])
+        return ok(server_view(row, node))
+
+    @post("/servers", status_code=201)
+    async def create_server(request: Request) -> Any:
+        body = decode_body(await request.body(), ServerCreate, empty_ok=False)
+        _check_environment(body.environment)
+        server_id = uuid6.uuid7()
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await _check_capacity(
+                conn, body.node_id, body.allocated_memory_mb, body.allocated_cpu_cores
+            )
+            row = await server_store.insert(conn, server_id, given_fields(body))
+        return ok(server_view(row), message="Server created", status=201)
+
+    @put("/servers/{server_id:uuid}")
+    async def update_server(server_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), ServerUpdate)
+        fields = given_fields(body)
+        if "environment" in fields:
+            _check_environment(fields["environment"])
+        if "name" in fields and fields["name"] is None:
+            raise ApiError(400, "name cannot be null")
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            if fields.keys() & server_store.RESOURCE_FIELDS:
+                if row["state"] not in ("stopped", "crashed"):
+                    raise ApiError(409, "Server must be stopped to update resource allocations")
+                await _check_capacity(
+                    conn,
+                    row["node_id"],
+                    fields.get("allocated_memory_mb", row["allocated_memory_mb"]),
+                    fields.get("allocated_cpu_cores", row["allocated_cpu_cores"]),
+                    excluding=server_id,
+                )
+            row = await server_store.update(conn, server_id, fields)
+        return ok(server_view(row))
+
+    @delete("/servers/{server_id:uuid}", status_code=200)
+    async def delete_server(server_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            if row["state"] not in ("stopped", "crashed"):
+                raise ApiError(409, "Server must be stopped before deletion")
+            await server_store.delete(conn, server_id)
+        return ok(None, message="Server deleted successfully")
+
+    @get("/servers/{server_id:uuid}/admission")
+    async def admission(server_id: UUID, action: str) -> Any:
+        """May `action` be asked of the server now? The gateway asks before queueing it."""
+        if action not in ACTION_FROM:
+            raise ApiError(400, f"action must be one of {', '.join(ACTION_FROM)}")
+        async with runtime.pool.acquire() as conn:
+            row = await load(conn, server_id)
+            online = await conn.fetchval(
+                "SELECT is_online FROM nodes WHERE id = $1", row["node_id"]
+            )
+        try:
+            admit(action, row["state"], row["suspended_at"] is not None)
+        except ActionRefused as refused:
+            raise ApiError(refused.status, refused.reason) from None
+        if not online:
+            raise ApiError(409, "The server's node is offline", "NODE_OFFLINE")
+        return ok({"serverId": str(server_id), "nodeId": str(row["node_id"]), "action": action})
+
+    @post("/servers/{server_id:uuid}/suspend", status_code=200)
+    async def suspend(server_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), SuspendBody)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            if row["suspended_at"] is not None:
+                raise ApiError(409, "Server is already suspended")
+            row = await server_store.suspend(conn, server_id, body.suspended_by, body.reason)
+            if row["state"] in ("starting", "running"):
+                await outbox.enqueue(
+                    conn,
+                    events.ServerCommandRequested(
+                        request_id=uuid6.uuid7(),
+                        server_id=server_id,
+                        node_id=row["node_id"],
+                        action="stop",
+                        requested_by="suspension",
+                    ),
+                    source=SOURCE,
+                )
+        return ok(server_view(row), message="Server suspended")
+
+    @post("/servers/{server_id:uuid}/unsuspend", status_code=200)
+    async def unsuspend(server_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            if row["suspended_at"] is None:
+                raise ApiError(409, "Server is not suspended")
+            row = await server_store.unsuspend(conn, server_id)
+        return ok(server_view(row), message="Server unsuspended")
+
+    @post("/servers/{server_id:uuid}/reset-crash-count", status_code=200)
+    async def reset_crash_count(server_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            if not await server_store.reset_crash_count(conn, server_id):
+                raise ApiError(404, "Server not found")
+        return ok({"serverId": str(server_id), "crashCount": 0}, message="Crash count reset")
+
+    @patch("/servers/{server_id:uuid}/restart-policy")
+    async def restart_policy(server_id: UUID, request: Request) -> Any:
+        body = decode_body(await request.body(), RestartPolicyBody, empty_ok=False)
+        async with runtime.pool.acquire() as conn:
+            row = await server_store.set_restart_policy(
+                conn, server_id, body.restart_policy, body.max_crash_count
+            )
+        if row is None:
+            raise ApiError(404, "Server not found")
+        return ok(
+            {"restartPolicy": row["restart_policy"], "maxCrashCount": row["max_crash_count"]},
+            message="Restart policy updated",
+        )
+
+    @get("/servers/{server_id:uuid}/logs")
+    async def logs(
+        server_id: UUID,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        stream: Literal["stdout", "stderr", "system"] | None = None,
+        before: str | None = None,
+    ) -> Any:
+        async with runtime.pool.acquire() as conn:
+            await load(conn, server_id)
+            rows = await console_store.recent(
+                conn,
+                server_id,
+                limit=limit,
+                stream=stream,
+                before=parse_date(before, "before"),
+            )
+        return ok([console_line_view(r) for r in rows])
+
+    @get("/servers/{server_id:uuid}/backups")
+    async def backups(server_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            await load(conn, server_id)
+            rows = await backup_store.of_server(conn, server_id)
+        return ok([backup_view(r) for r in rows])
+
+    @get("/servers/{server_id:uuid}/commands/{request_id:uuid}")
+    async def command_status(server_id: UUID, request_id: UUID) -> Any:
+        async with runtime.pool.acquire() as conn:
+            row = await command_store.get(conn, server_id, request_id)
+        if row is None:
+            raise ApiError(404, "Command not found")
+        return ok(command_view(row))
+
+    @get("/servers/{server_id:uuid}/usage/{period:str}")
+    async def server_usage(
+        server_id: UUID,
+        period: str,
+        start: Annotated[str | None, Parameter(query="startDate")] = None,
+        end: Annotated[str | None, Parameter(query="endDate")] = None,
+    ) -> Any:
+        if period not in usage.PERIODS:
+            raise ApiError(400, f"period must be one of {', '.join(usage.PERIODS)}")
+        async with runtime.pool.acquire() as conn:
+            await load(conn, server_id)
+            data = await usage.series(
+                conn,
+                "server",
+                server_id,
+                period,
+                parse_date(start, "startDate"),
+                parse_date(end, "endDate"),
+            )
+        return ok(data)
+
+    return [
+        list_servers,
+        get_server,
+        create_server,
+        update_server,
+        delete_server,
+        admission,
+        suspend,
+        unsuspend,
+        reset_crash_count,
+        restart_policy,
+        logs,
+        backups,
+        command_status,
+        server_usage,
+    ]

@@ -1,0 +1,176 @@
+"""Rows in the reference's JSON shapes (camelCase, ISO-8601 UTC timestamps)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def status_of(server: asyncpg.Record) -> str:
+    """The reference's single status: `suspended` overrides the runtime state."""
+    return "suspended" if server["suspended_at"] is not None else server["state"]
+
+
+def node_view(row: asyncpg.Record, servers: Iterable[asyncpg.Record] = ()) -> dict[str, Any]:
+    health = None
+    if row["health_reported_at"] is not None:
+        health = {
+            "cpuPercent": row["cpu_percent"],
+            "memoryUsageMb": row["memory_used_mb"],
+            "memoryTotalMb": row["memory_total_mb"],
+            "diskUsageMb": row["disk_used_mb"],
+            "diskTotalMb": row["disk_total_mb"],
+            "containerCount": row["container_count"],
+            "uptimeSeconds": row["uptime_seconds"],
+            "reportedAt": iso(row["health_reported_at"]),
+        }
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "description": row["description"],
+        "locationId": row["location_id"],
+        "hostname": row["hostname"],
+        "publicAddress": row["public_address"],
+        "maxMemoryMb": row["max_memory_mb"],
+        "maxCpuCores": row["max_cpu_cores"],
+        "isOnline": row["is_online"],
+        "lastSeenAt": iso(row["last_seen_at"]),
+        "connectedAt": iso(row["connected_at"]),
+        "agentVersion": row["agent_version"],
+        "health": health,
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+        "servers": [
+            {"id": str(s["id"]), "name": s["name"], "status": status_of(s)} for s in servers
+        ],
+    }
+
+
+def server_view(row: asyncpg.Record, node: asyncpg.Record | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": str(row["id"]),
+        "uuid": str(row["id"]),
+        "name": row["name"],
+        "description": row["description"],
+        "nodeId": str(row["node_id"]),
+        "status": status_of(row),
+        "state": row["state"],
+        "dockerImage": row["docker_image"],
+        "startupCommand": row["startup_command"],
+        "environment": row["environment"],
+        "allocatedMemoryMb": row["allocated_memory_mb"],
+        "allocatedCpuCores": row["allocated_cpu_cores"],
+        "allocatedDiskMb": row["allocated_disk_mb"],
+        "primaryPort": row["primary_port"],
+        "networkMode": row["network_mode"],
+        "containerName": f"nodebyte-{str(row['id'])[:8]}",
+        "cpuUsage": row["cpu_usage"],
+        "memoryUsageMb": row["memory_usage_mb"],
+        "diskUsageMb": row["disk_usage_mb"],
+        "networkSent": row["network_sent"],
+        "networkReceived": row["network_received"],
+        "crashCount": row["crash_count"],
+        "lastCrashAt": iso(row["last_crash_at"]),
+        "lastExitCode": row["last_exit_code"],
+        "restartPolicy": row["restart_policy"],
+        "maxCrashCount": row["max_crash_count"],
+        "suspendedAt": iso(row["suspended_at"]),
+        "suspendedByUserId": row["suspended_by"],
+        "suspensionReason": row["suspension_reason"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
+    if node is not None:
+        view["node"] = {
+            "id": str(node["id"]),
+            "name": node["name"],
+            "hostname": node["hostname"],
+            "isOnline": node["is_online"],
+        }
+    return view
+
+
+def console_line_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "serverId": str(row["server_id"]),
+        "stream": row["stream"],
+        "data": row["data"],
+        "timestamp": iso(row["at"]),
+    }
+
+
+def backup_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "serverId": str(row["server_id"]),
+        "name": row["name"],
+        "path": row["path"],
+        "sizeMb": row["size_mb"],
+        "checksum": row["checksum"],
+        "status": row["status"],
+        "error": row["error"],
+        "createdAt": iso(row["created_at"]),
+        "completedAt": iso(row["completed_at"]),
+    }
+
+
+def command_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "requestId": str(row["request_id"]),
+        "serverId": str(row["server_id"]),
+        "nodeId": str(row["node_id"]),
+        "action": row["action"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "requestedBy": row["requested_by"],
+        "requestedAt": iso(row["requested_at"]),
+        "deliveredAt": iso(row["delivered_at"]),
+        "finishedAt": iso(row["finished_at"]),
+    }
+
+
+def alert_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "ruleId": str(row["rule_id"]) if row["rule_id"] else None,
+        "serverId": str(row["server_id"]) if row["server_id"] else None,
+        "nodeId": str(row["node_id"]) if row["node_id"] else None,
+        "type": row["type"],
+        "severity": row["severity"],
+        "title": row["title"],
+        "message": row["message"],
+        "metadata": row["metadata"],
+        "resolved": row["resolved"],
+        "resolvedAt": iso(row["resolved_at"]),
+        "resolvedBy": row["resolved_by"],
+        "createdAt": iso(row["created_at"]),
+    }
+
+
+def rule_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "type": row["type"],
+        "target": row["target"],
+        "targetId": row["target_id"],
+        "severity": row["severity"],
+        "conditions": row["conditions"],
+        # the sealed URL never leaves the service; only its masked hint does
+        "actions": [{"type": a["type"], "url": a.get("urlHint")} for a in row["actions"]],
+        "enabled": row["enabled"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
+
+
+def pagination(page: int, limit: int, total: int) -> dict[str, int]:
+    return {"page": page, "limit": limit, "total": total, "pages": (total + limit - 1) // limit}
