@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import aio_pika
 import asyncpg
@@ -27,7 +27,9 @@ import httpx
 import msgspec
 import pytest
 
+from nodebyte_common import events
 from nodebyte_common.bootstrap import bootstrap
+from nodebyte_common.cloudevents import build_headers
 from nodebyte_common.topology import delete_topology, exchange_name
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.waiting import eventually
@@ -363,54 +365,79 @@ async def test_auto_sync_fires_on_time_with_a_fresh_sync_log_id(
     assert [UUID(msgspec.json.decode(r["details"])["syncLogId"]) for r in runs] == log_ids
 
 
-async def test_task_runs_are_sent_or_failed_never_succeeded(
+async def test_task_runs_are_sent_acknowledged_or_failed_never_succeeded(
     cluster: tuple[Cluster, asyncpg.Connection],
 ) -> None:
     c, admin = cluster
-    server = "01a2099a-2501-7ae0-8736-94fb2af01e2a"
+    server = UUID("01a2099a-2501-7ae0-8736-94fb2af01e2a")
     async with c.api("a") as api:
         task = await create_job(
             api,
             "/tasks",
-            {"serverId": server, "name": "Backup", "action": "backup", "schedule": "* * * * *"},
+            {
+                "serverId": str(server),
+                "name": "Backup",
+                "action": "backup",
+                "schedule": "* * * * *",
+            },
         )
 
-        async def settled() -> Any:
-            runs = await runs_of(admin, task["id"])
-            return runs if runs and runs[0]["status"] != "pending" else None
+    async def run_status(run_id: UUID, wanted: str) -> Any:
+        row = await admin.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
+        return row if row["status"] == wanted else None
 
-        (first, *_) = await eventually(settled, timeout=30)
-        assert first["status"] == "sent"  # nobody reported a failure in time
-        assert first["error"] is None
+    async def settled() -> Any:
+        runs = await runs_of(admin, task["id"])
+        return runs if runs and runs[0]["status"] != "pending" else None
 
-        await _publish_failure(c, first["id"], server, "node offline")
-
-        async def failed() -> Any:
-            row = await admin.fetchrow("SELECT * FROM runs WHERE id = $1", first["id"])
-            return row if row["status"] == "failed" else None
-
-        assert (await eventually(failed, timeout=15))["error"] == "node offline"
-        commands = [p for t, p in c.events if t == "server.command_requested"]
-        assert any(p["request_id"] == str(first["id"]) for p in commands)
-        assert all(p["action"] == "backup" for p in commands)
-
-
-async def _publish_failure(c: Cluster, run_id: UUID, server: str, reason: str) -> None:
-    from nodebyte_common import events
-    from nodebyte_common.cloudevents import build_headers
-
-    event = events.ServerCommandFailed(
-        request_id=run_id, server_id=UUID(server), action="backup", reason=reason
+    (first, *_) = await eventually(settled, timeout=30)
+    assert first["status"] == "sent"  # nobody reported anything in time
+    assert first["error"] is None
+    await _publish(
+        c,
+        events.ServerCommandFailed(
+            request_id=first["id"], server_id=server, action="backup", reason="node offline"
+        ),
     )
+    failed = await eventually(lambda: run_status(first["id"], "failed"), timeout=15)
+    assert failed["error"] == "node offline"  # a late failure still wins
+
+    async def second_run() -> Any:
+        runs = await runs_of(admin, task["id"])
+        return runs[1] if len(runs) > 1 else None
+
+    second = await eventually(second_run, timeout=30)
+    await _publish(
+        c,
+        events.ServerCommandAcknowledged(
+            request_id=second["id"],
+            server_id=server,
+            node_id=uuid4(),
+            action="backup",
+            acknowledged_by="agent",
+            acknowledged_at=datetime.now(UTC),
+        ),
+    )
+    acknowledged = await eventually(lambda: run_status(second["id"], "acknowledged"), timeout=15)
+    assert msgspec.json.decode(acknowledged["details"]) == {"acknowledgedBy": "agent"}
+    await asyncio.sleep(3)  # past the outcome timeout: still acknowledged, not "sent"
+    assert await run_status(second["id"], "acknowledged")
+    commands = [p for t, p in c.events if t == "server.command_requested"]
+    assert {str(first["id"]), str(second["id"])} <= {p["request_id"] for p in commands}
+    assert all(p["action"] == "backup" for p in commands)
+
+
+async def _publish(c: Cluster, event: events.Event) -> None:
+    """Publish as the node-agent gateway would."""
     connection = await aio_pika.connect(c.config.amqp_url)
     try:
         channel = await connection.channel()
         exchange = await channel.get_exchange(exchange_name(c.config.prefix))
         headers = build_headers(
-            event_id=run_id,
+            event_id=uuid4(),
             event_type=event.TYPE,
             version=event.VERSION,
-            source="test",
+            source="test/node-agent-gateway",
             time=datetime.now(UTC),
         )
         await exchange.publish(

@@ -149,3 +149,21 @@ async def test_pruning_keeps_recent_runs_and_each_jobs_latest(pool: asyncpg.Pool
         assert await store.prune_runs(conn, 90) == 2
         kept = {r["id"] for r in await conn.fetch("SELECT id FROM runs")}
         assert kept == {runs[2].id, latest.id}
+
+
+async def test_an_acknowledged_run_is_never_success_and_a_failure_still_wins(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        job = await _job(conn)
+        run = _run(job["id"])
+        await store.insert_runs(conn, [run], "a")
+        await store.advance_jobs(conn, [store.Advance(job["id"], DUE, DUE, DUE, run)])
+        assert await store.record_acknowledged(conn, run.id, "transport")
+        await conn.execute("UPDATE runs SET recorded_at = now() - interval '1 hour'")
+        assert await store.settle_silent_runs(conn, 60) == 0
+        assert (await store.get_job(conn, job["id"], "task"))["last_status"] == "acknowledged"
+        assert await store.record_failure(conn, run.id, "container exited")
+        assert not await store.record_acknowledged(conn, run.id, "agent")  # failed stays failed
+        status = await conn.fetchval("SELECT status FROM runs WHERE id = $1", run.id)
+        assert status == "failed"

@@ -52,7 +52,9 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
             "webhook.disabled",
         ),
     ),
-    Subscription("scheduler", "outcomes", ("server.command_failed",)),
+    Subscription(
+        "scheduler", "outcomes", ("server.command_failed", "server.command_acknowledged")
+    ),
     Subscription("hytale-auth", "events", ("job.fired", "server.pruned")),
     Subscription("node-agent-gateway", "commands", ("server.command_requested",)),
 )

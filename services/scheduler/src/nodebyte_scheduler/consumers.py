@@ -1,4 +1,9 @@
-"""Event handlers of the scheduler: the outcome of the commands its tasks sent."""
+"""Event handlers of the scheduler: the outcome of the commands its tasks sent.
+
+`request_id` is the run id for the commands our tasks sent; others are not ours
+and change nothing. A node acknowledging a command is recorded as such, never
+as success; a failure, even one that arrives after, always wins.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +27,16 @@ def register(runtime: Runtime) -> None:
     async def on_command_failed(
         conn: asyncpg.Connection, event: events.ServerCommandFailed, _: EventMeta
     ) -> None:
-        # request_id is the run id for commands our tasks sent; others are not ours.
         if await store.record_failure(conn, event.request_id, event.reason):
             TASK_OUTCOMES.labels("failed").inc()
             log.info(
                 "task run failed",
                 extra={"run_id": str(event.request_id), "action": event.action},
             )
+
+    @consumer.on(events.ServerCommandAcknowledged)
+    async def on_command_acknowledged(
+        conn: asyncpg.Connection, event: events.ServerCommandAcknowledged, _: EventMeta
+    ) -> None:
+        if await store.record_acknowledged(conn, event.request_id, event.acknowledged_by):
+            TASK_OUTCOMES.labels("acknowledged").inc()

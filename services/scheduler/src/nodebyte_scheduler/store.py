@@ -312,7 +312,7 @@ async def record_failure(conn: asyncpg.Connection, run_id: UUID, reason: str) ->
     row = await conn.fetchrow(
         """WITH failed AS (
                UPDATE runs SET status = 'failed', error = $2, completed_at = clock_timestamp()
-               WHERE id = $1 AND status IN ('pending', 'sent', 'failed')
+               WHERE id = $1 AND status IN ('pending', 'acknowledged', 'sent', 'failed')
                RETURNING id, job_id)
            UPDATE jobs SET last_status = 'failed', last_error = $2
            FROM failed WHERE jobs.id = failed.job_id AND jobs.last_run_id = failed.id
@@ -323,6 +323,24 @@ async def record_failure(conn: asyncpg.Connection, run_id: UUID, reason: str) ->
     if row is not None:
         return True
     return bool(await conn.fetchval("SELECT true FROM runs WHERE id = $1", run_id))
+
+
+async def record_acknowledged(conn: asyncpg.Connection, run_id: UUID, by: str) -> bool:
+    """The node took the command of a pending (or timed-out) run; True if it was ours."""
+    row = await conn.fetchrow(
+        """WITH taken AS (
+               UPDATE runs SET status = 'acknowledged', completed_at = clock_timestamp(),
+                      details = details || jsonb_build_object('acknowledgedBy', $2::text)
+               WHERE id = $1 AND status IN ('pending', 'sent')
+               RETURNING id, job_id),
+           noted AS (
+               UPDATE jobs SET last_status = 'acknowledged'
+               FROM taken WHERE jobs.id = taken.job_id AND jobs.last_run_id = taken.id)
+           SELECT id FROM taken""",
+        run_id,
+        by,
+    )
+    return row is not None
 
 
 async def settle_silent_runs(conn: asyncpg.Connection, timeout_seconds: float) -> int:
