@@ -52,9 +52,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
             "webhook.disabled",
         ),
     ),
-    Subscription(
-        "scheduler", "outcomes", ("server.command_failed", "server.command_acknowledged")
-    ),
+    Subscription("scheduler", "outcomes", ("server.command_failed", "server.command_acknowledged")),
     Subscription("hytale-auth", "events", ("job.fired", "server.pruned")),
     Subscription("node-agent-gateway", "commands", ("server.command_requested",)),
 )
