@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from nodebyte_devstack.processes import Stack
@@ -44,6 +46,32 @@ async def test_limit_is_shared_by_two_gateway_replicas(stack: Stack) -> None:
     finally:
         for port in ports:
             stack.kill(f"gateway-replica-{port}")
+
+
+async def test_leased_tokens_never_exceed_the_shared_limit(stack: Stack) -> None:
+    """Fast callers on two replicas lease tokens in chunks; together they get at most
+    the limit, and almost all of it (only the last chunk of each replica may lapse)."""
+    env = {"RATE_LIMITS": "default=200/3600"}
+    ports = [stack.start_extra_replica("gateway", env) for _ in range(2)]
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def hammer(port: int) -> list[int]:
+                url = f"http://127.0.0.1:{port}/api/v1/sync/logs"
+                statuses = []
+                for _ in range(20):
+                    batch = [client.get(url, headers={"X-API-Key": "nbk_burst"}) for _ in range(8)]
+                    statuses += [r.status_code for r in await asyncio.gather(*batch)]
+                return statuses
+
+            results = await asyncio.gather(*(hammer(port) for port in ports))
+    finally:
+        for port in ports:
+            stack.kill(f"gateway-replica-{port}")
+    statuses = [status for replica in results for status in replica]
+    admitted = statuses.count(401)  # the key is wrong: admitted past the limit, then refused
+    assert statuses.count(429) == len(statuses) - admitted
+    assert 180 <= admitted <= 200, admitted
 
 
 async def test_forwarded_for_is_ignored_from_untrusted_peers(stack: Stack) -> None:

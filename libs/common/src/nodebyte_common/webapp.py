@@ -31,6 +31,7 @@ from nodebyte_common.observability import (
 from nodebyte_common.settings import csv
 
 log = logging.getLogger(__name__)
+TRACER = tracer()  # a proxy: follows the provider configured at start
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -72,19 +73,59 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 
-def observe_requests(service: str) -> Callable[[ASGIApp], ASGIApp]:
-    """ASGI middleware: request id, server span, and request metrics by route template."""
+class _RouteMetrics:
+    """Prometheus children per (route, method[, status]), looked up once each."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = HTTP_REQUESTS.labels(self.service, route, method, str(status))
+            self._counters[(route, method, status)] = counter
+        latency = self._latencies.get((route, method))
+        if latency is None:
+            latency = HTTP_LATENCY.labels(self.service, route, method)
+            self._latencies[(route, method)] = latency
+        counter.inc()
+        latency.observe(seconds)
+
+
+def _trace_headers(scope: Scope) -> tuple[str | None, dict[str, str]]:
+    """The request id and W3C trace headers of a request (the rest is not read here)."""
+    request_id = None
+    carrier: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            request_id = value.decode("latin-1")
+        elif key in (b"traceparent", b"tracestate"):
+            carrier[key.decode()] = value.decode("latin-1")
+    return request_id, carrier
+
+
+def observe_requests(
+    service: str, timeout_seconds: float | None = None
+) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware: request id, server span, metrics by route template, and a
+    504 envelope for a request still unanswered after `timeout_seconds`.
+
+    One layer for all of it: it runs on every request, so it wraps `send` once.
+    """
+    metrics = _RouteMetrics(service)
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            request_id = headers.get("x-request-id") or uuid.uuid4().hex
-            token = request_id_var.set(request_id[:128])
+            request_id, carrier = _trace_headers(scope)
+            request_id = (request_id or uuid.uuid4().hex)[:128]
+            token = request_id_var.set(request_id)
             route = scope.get("path_template") or "unmatched"
-            status = 500
+            status = 0
             started = time.perf_counter()
 
             async def send_with_id(message: Message) -> None:
@@ -92,30 +133,45 @@ def observe_requests(service: str) -> Callable[[ASGIApp], ASGIApp]:
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     message["headers"] = [
-                        *message.get("headers", []),
-                        (b"x-request-id", request_id_var.get().encode()),  # type: ignore[union-attr]
+                        *message.get("headers", ()),
+                        (b"x-request-id", request_id.encode()),
                     ]
                 await send(message)
 
-            with tracer().start_as_current_span(
+            with TRACER.start_as_current_span(
                 f"{scope['method']} {route}",
-                context=extract_trace_context(headers),
+                context=extract_trace_context(carrier) if carrier else None,
                 kind=trace.SpanKind.SERVER,
             ) as span:
                 try:
-                    await app(scope, receive, send_with_id)
+                    async with asyncio.timeout(timeout_seconds):
+                        await app(scope, receive, send_with_id)
+                except TimeoutError:
+                    if status:
+                        raise
+                    await _send_timeout(send_with_id)
                 finally:
-                    span.set_attribute("http.response.status_code", status)
-                    method = scope["method"]
-                    HTTP_REQUESTS.labels(service, route, method, str(status)).inc()
-                    HTTP_LATENCY.labels(service, route, method).observe(
-                        time.perf_counter() - started
+                    span.set_attribute("http.response.status_code", status or 500)
+                    metrics.record(
+                        route, scope["method"], status or 500, time.perf_counter() - started
                     )
                     request_id_var.reset(token)
 
         return wrapped
 
     return middleware
+
+
+async def _send_timeout(send: Send) -> None:
+    body = error_body("The request took too long", "TIMEOUT")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 504,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
 
 
 def health_routes(checks: dict[str, ReadinessCheck]) -> list[Any]:
@@ -165,42 +221,6 @@ def internal_router(service_token: str, handlers: Sequence[Any]) -> Router:
     )
 
 
-def request_timeout(seconds: float) -> Callable[[ASGIApp], ASGIApp]:
-    """ASGI middleware: a request still unanswered after `seconds` gets a 504 envelope."""
-
-    def middleware(app: ASGIApp) -> ASGIApp:
-        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            started = False
-
-            async def tracking_send(message: Message) -> None:
-                nonlocal started
-                started = started or message["type"] == "http.response.start"
-                await send(message)
-
-            try:
-                async with asyncio.timeout(seconds):
-                    await app(scope, receive, tracking_send)
-            except TimeoutError:
-                if started:
-                    raise
-                body = error_body("The request took too long", "TIMEOUT")
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 504,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
-
-        return wrapped
-
-    return middleware
-
-
 def create_app(
     *,
     service: str,
@@ -211,6 +231,7 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     openapi_config: Any = None,
     middleware: Sequence[Any] = (),
+    request_timeout_seconds: float | None = None,
     debug: bool = False,
 ) -> Litestar:
     origins = csv(cors_origins)
@@ -218,7 +239,7 @@ def create_app(
         route_handlers=[*health_routes(readiness), *route_handlers],
         lifespan=list(lifespan),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_requests(service), *middleware],
+        middleware=[observe_requests(service, request_timeout_seconds), *middleware],
         cors_config=CORSConfig(allow_origins=origins, allow_credentials=True) if origins else None,
         request_max_body_size=max_body_bytes,
         openapi_config=openapi_config,

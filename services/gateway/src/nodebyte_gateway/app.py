@@ -12,7 +12,6 @@ from litestar.openapi.spec import Components
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import SettingsError, csv, load_settings
-from nodebyte_common.webapp import request_timeout
 from nodebyte_gateway import (
     account_dashboard_routes,
     account_routes,
@@ -69,6 +68,7 @@ ROUTE_MODULES = (
     server_routes,
     console_routes,
     alert_routes,
+    stream_routes,
 )
 
 SERVICE_URLS = {
@@ -122,23 +122,20 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         bootstrap_key=settings.backend_api_key,
         pool_of=lambda: runtime.pool,
     )
-    ctx = GatewayContext(runtime, settings, auth.require, clients, auth=auth)
+    hub = ProgressHub(settings.amqp_url, settings.amqp_prefix)
+    runtime.loop("sync-progress-hub", hub.run)
+    ctx = GatewayContext(runtime, settings, auth.require, clients, auth=auth, hub=hub)
     runtime.loop(
         "expired-account-rows",
         expired_rows.purge_loop(lambda: runtime.pool, settings.refresh_token_ttl_seconds),
     )
-    hub = ProgressHub(settings.amqp_url, settings.amqp_prefix)
-    runtime.loop("sync-progress-hub", hub.run)
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
-    handlers += stream_routes.routes(ctx, hub)
     document_security(handlers)
     app = runtime.create_app(
         handlers,
         openapi_config=openapi_config(),
-        middleware=[
-            request_timeout(settings.request_timeout_seconds),
-            rate_limit_middleware(rate_limiter(settings, runtime)),
-        ],
+        middleware=[rate_limit_middleware(rate_limiter(settings, runtime))],
+        request_timeout_seconds=settings.request_timeout_seconds,
     )
     app.on_startup.append(document_error_envelope)
     return app

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime
 from nodebyte_gateway.auth import Authenticator, Guard
+from nodebyte_gateway.progress_hub import ProgressHub
 from nodebyte_gateway.settings import GatewaySettings
 
 
@@ -29,6 +30,7 @@ class GatewayContext:
     require: Callable[[str], Guard]
     clients: dict[str, ServiceClient] = field(default_factory=dict)
     auth: Authenticator = field(kw_only=True)
+    hub: ProgressHub = field(kw_only=True)  # every sync event this replica receives
 
     def client(self, service: str) -> ServiceClient:
         return self.clients[service]

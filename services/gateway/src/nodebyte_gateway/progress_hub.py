@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
 import aio_pika
@@ -31,6 +31,11 @@ class ProgressHub:
         self.amqp_url = amqp_url
         self.prefix = prefix
         self._subscribers: dict[UUID, set[asyncio.Queue[events.Event]]] = defaultdict(set)
+        self._listeners: list[Callable[[events.Event], None]] = []
+
+    def listen(self, listener: Callable[[events.Event], None]) -> None:
+        """Call `listener` with every sync event this replica receives."""
+        self._listeners.append(listener)
 
     async def run(self) -> None:
         """Consume until cancelled (a Runtime loop)."""
@@ -53,6 +58,8 @@ class ProgressHub:
         except (KeyError, msgspec.DecodeError, msgspec.ValidationError):
             log.warning("undecodable progress event", extra={"event_type": event_type})
             return
+        for listener in self._listeners:
+            listener(event)
         for queue in tuple(self._subscribers.get(event.sync_log_id, ())):  # type: ignore[attr-defined]
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):

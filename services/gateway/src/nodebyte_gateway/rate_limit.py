@@ -1,19 +1,23 @@
 """Token-bucket rate limits per route class, shared by every gateway replica.
 
-Buckets live in PostgreSQL (one upsert per request refills and spends in one
-statement), keyed by the caller's credential when one is presented and always
-by client address too, so guessing keys from one address is limited as well.
+Buckets live in PostgreSQL; each replica leases tokens from them in small,
+growing chunks (see Lease), so a busy caller costs a round trip per chunk, not
+per request, and the buckets never lend more than they hold. Keyed by the
+caller's credential when one is presented and always by client address too,
+so guessing keys from one address is limited as well.
 The client address is the peer, or the nearest untrusted hop of
 X-Forwarded-For when the peer is a trusted proxy: never the proxy itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
+import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -21,6 +25,8 @@ import msgspec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from nodebyte_common.envelope import error_body
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,16 +62,9 @@ def parse_limits(spec: str) -> dict[str, Limit]:
     return limits
 
 
-SPEND = """
-INSERT INTO rate_buckets AS b (key, tokens, updated_at)
-SELECT k, cap - 1, now() FROM unnest($1::text[], $2::float8[]) AS v(k, cap)
-ON CONFLICT (key) DO UPDATE SET
-    tokens = GREATEST(-1, LEAST(excluded.tokens + 1,
-             b.tokens + extract(epoch FROM now() - b.updated_at)
-                 * (excluded.tokens + 1) / $3) - 1),
-    updated_at = now()
-RETURNING key, tokens
-"""
+LEASE = "SELECT * FROM lease_tokens($1::text[], $2::float8[], $3::float8[], $4)"
+LEASE_SECONDS = 1.0  # unspent leased tokens lapse after this (the bucket refills anyway)
+LEASE_FRACTION = 0.05  # the largest lease, as a share of the bucket
 
 
 @dataclass(frozen=True)
@@ -87,32 +86,131 @@ class Verdict:
         return out
 
 
+@dataclass
+class Lease:
+    """Tokens this replica took from one caller's shared buckets, spent locally.
+
+    A lease holds what the caller spent here in half a lease lifetime at its
+    recent pace (one token for a slow caller: exact, like spending per request),
+    up to a small share of the bucket, so little lapses unspent and a fast
+    caller costs a round trip per chunk. A lease of several tokens is renewed
+    ahead of need, so its requests never wait for it.
+    """
+
+    cap: float
+    rate: float
+    max_size: int
+    size: int = 1
+    tokens: int = 0
+    spent: int = 0  # since the last renewal
+    renewed_at: float = 0.0
+    shared_left: float = 0.0  # what the tightest shared bucket held after our lease
+    expires_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def usable(self, now: float) -> bool:
+        return self.tokens >= 1 and now < self.expires_at
+
+    def take(self) -> None:
+        self.tokens -= 1
+        self.spent += 1
+
+    def next_size(self, now: float) -> int:
+        pace = self.spent / max(now - self.renewed_at, 0.001)
+        return max(1, min(math.ceil(pace * LEASE_SECONDS / 2), self.max_size))
+
+    def wants_renewal_ahead(self) -> bool:
+        return self.size >= 4 and self.tokens <= self.size // 4 and not self.lock.locked()
+
+    def add(self, granted: int, now: float) -> None:
+        kept = self.tokens if self.usable(now) else 0
+        self.tokens = granted + kept
+        self.expires_at = now + LEASE_SECONDS
+        self.renewed_at = now
+        self.spent = 0
+
+    def verdict(self, allowed: bool) -> Verdict:
+        remaining = max(0, math.floor(self.shared_left + self.tokens))
+        return Verdict(
+            allowed=allowed,
+            limit=int(self.cap),
+            remaining=remaining,
+            reset_epoch=int(time.time() + (self.cap - remaining) / self.rate),
+            retry_after=max(1, math.ceil((1 - self.shared_left) / self.rate)),
+        )
+
+
 class RateLimiter:
+    MAX_LEASES = 50_000  # callers remembered per replica before lapsed leases are dropped
+
     def __init__(
         self, pool_of: Any, trusted_proxies: list[str], limits: dict[str, Limit] | None = None
     ) -> None:
         self.pool_of = pool_of
         self.limits = limits or LIMITS
         self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self._leases: dict[tuple[str, ...], Lease] = {}
+        self._renewals: set[asyncio.Task[None]] = set()
 
     async def check(self, route_class: str, scope: Scope) -> Verdict:
         limit = self.limits.get(route_class, self.limits["default"])
         keys, caps = self._keys(route_class, scope, limit)
+        lease = self._lease_of(tuple(keys), caps, limit)
+        if not lease.usable(time.monotonic()):
+            async with lease.lock:  # one round trip per caller at a time, not one per request
+                if not lease.usable(time.monotonic()):
+                    await self._renew(lease, keys, caps, limit)
+        if lease.tokens < 1:
+            return lease.verdict(allowed=False)
+        lease.take()
+        if lease.wants_renewal_ahead():
+            self._renew_ahead(lease, keys, caps, limit)
+        return lease.verdict(allowed=True)
+
+    def _renew_ahead(self, lease: Lease, keys: list[str], caps: list[float], limit: Limit) -> None:
+        async def renew() -> None:
+            async with lease.lock:
+                try:
+                    await self._renew(lease, keys, caps, limit)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("rate limit lease not renewed ahead", extra={"error": str(exc)})
+
+        task = asyncio.create_task(renew())
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+
+    def _lease_of(self, group: tuple[str, ...], caps: list[float], limit: Limit) -> Lease:
+        lease = self._leases.get(group)
+        if lease is None:
+            if len(self._leases) >= self.MAX_LEASES:
+                self._forget_lapsed()
+            cap = min(caps)
+            lease = Lease(cap, cap / limit.per_seconds, max(1, int(cap * LEASE_FRACTION)))
+            self._leases[group] = lease
+        return lease
+
+    async def _renew(self, lease: Lease, keys: list[str], caps: list[float], limit: Limit) -> None:
+        now = time.monotonic()
+        lease.size = lease.next_size(now)
         pool: asyncpg.Pool = self.pool_of()
         async with pool.acquire() as conn:
-            rows = await conn.fetch(SPEND, keys, caps, limit.per_seconds)
-        tightest = min(rows, key=lambda r: r["tokens"] / caps[keys.index(r["key"])])
-        cap = caps[keys.index(tightest["key"])]
-        tokens = tightest["tokens"]
-        rate = cap / limit.per_seconds
-        allowed = all(r["tokens"] >= 0 for r in rows)
-        return Verdict(
-            allowed=allowed,
-            limit=int(cap),
-            remaining=max(0, math.floor(tokens)),
-            reset_epoch=int(time.time() + (cap - max(tokens, 0)) / rate),
-            retry_after=max(1, math.ceil((0 - tokens) / rate)) if not allowed else 0,
+            rows = await conn.fetch(
+                LEASE, keys, caps, [float(lease.size)] * len(keys), limit.per_seconds
+            )
+        granted = int(min(row["granted_tokens"] for row in rows))
+        tightest = min(
+            rows, key=lambda row: row["left_tokens"] / caps[keys.index(row["bucket_key"])]
         )
+        lease.cap = caps[keys.index(tightest["bucket_key"])]
+        lease.rate = lease.cap / limit.per_seconds
+        lease.shared_left = tightest["left_tokens"]
+        lease.add(granted, time.monotonic())
+
+    def _forget_lapsed(self) -> None:
+        now = time.monotonic()
+        for group, lease in list(self._leases.items()):
+            if not lease.usable(now) and not lease.lock.locked():
+                del self._leases[group]
 
     def _keys(self, route_class: str, scope: Scope, limit: Limit) -> tuple[list[str], list[float]]:
         # The limit is part of the key: replicas configured alike share buckets.

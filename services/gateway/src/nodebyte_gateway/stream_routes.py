@@ -30,7 +30,8 @@ def _message(event: str, data: Any) -> ServerSentEventMessage:
     return ServerSentEventMessage(event=event, data=msgspec.json.encode(data).decode())
 
 
-def routes(ctx: GatewayContext, hub: ProgressHub) -> list[Any]:
+def routes(ctx: GatewayContext) -> list[Any]:
+    hub = ctx.hub
     sync = ctx.client("sync")
 
     @get(

@@ -16,6 +16,7 @@ from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forwarding import query, relay
+from nodebyte_gateway.sync_reads import SyncReads
 
 SOURCE = "nodebyte/gateway"
 SYNC_KINDS = ("full", "locations", "nodes", "servers", "users")
@@ -72,8 +73,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
     write, read = ctx.require("sync.write"), ctx.require("sync.read")
     admin_read, admin_write = ctx.require("admin.read"), ctx.require("admin.write")
 
+    reads = SyncReads(sync)
+    ctx.hub.listen(reads.on_event)
+
     async def status_of(log_id: UUID) -> dict[str, Any]:
-        status, body = await sync.call("GET", f"/sync/logs/{log_id}")
+        status, body = await reads.status(log_id)
         if status == 200:
             return body["data"]
         async with pool_of().acquire() as conn:
@@ -146,7 +150,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         opt={"rate_limit": "public"},
     )
     async def public_counts() -> Any:
-        return await query(sync, "/stats")
+        return relay(*await reads.counts())
 
     @get("/api/admin/sync", guards=[admin_read], tags=["admin"], summary="Sync state")
     async def admin_sync_state() -> Any:
