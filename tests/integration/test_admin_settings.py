@@ -10,9 +10,11 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from nodebyte_common import events
 from nodebyte_devstack.accounts import SignedInUser
 from nodebyte_devstack.config import (
     MAIL_RESEND_KEY,
@@ -101,7 +103,7 @@ async def test_get_aggregates_every_owner_with_secrets_masked(
 
 
 async def test_post_routes_each_key_to_its_owner_and_audits_masked(
-    gateway: httpx.AsyncClient, stack: Stack
+    gateway: httpx.AsyncClient, stack: Stack, admin_conn: asyncpg.Connection
 ) -> None:
     saved = await settings_of(gateway)
     new_key = "ptla_" + secrets.token_hex(21)
@@ -140,6 +142,14 @@ async def test_post_routes_each_key_to_its_owner_and_audits_masked(
             "autoSyncInterval",
             "pterodactylApiKey",
         }
+        announced = await admin_conn.fetch(
+            """SELECT type, payload FROM gateway.outbox WHERE type = 'settings.changed'
+               ORDER BY seq DESC LIMIT 2"""
+        )
+        decoded = [events.decode(row["type"], row["payload"]) for row in announced]
+        payloads: dict[str, Any] = {event.owner: event for event in decoded}  # type: ignore[attr-defined]
+        assert payloads["sync"].keys == ["applicationKey", "pageSize", "subusersEnabled"]
+        assert payloads["scheduler"].keys == ["autoSyncInterval"]
     finally:
         await restore(gateway, stack, saved)
     assert (await settings_of(gateway))["pterodactylApiKey"] == saved["pterodactylApiKey"]

@@ -96,26 +96,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         before = await aggregate(owners)
         await _as_public(settings_owners.change((owners[o], c) for o, c in parts.items()))
         after = await aggregate(owners)
+        changed = {owners[owner].client.name: sorted(c) for owner, c in parts.items()}
         async with ctx.runtime.pool.acquire() as conn, conn.transaction():
-            await audit.record(
-                conn,
-                caller(request),
-                "settings.updated",
-                "settings",
-                {k: before[k] for k in body},
-                {k: after[k] for k in body},
-                request,
-            )
-            for owner, changes in parts.items():
-                await outbox.enqueue(
-                    conn,
-                    events.SettingsChanged(
-                        owner=owners[owner].client.name,
-                        keys=sorted(k for k in changes if k != "changedBy"),
-                        changed_by=label,
-                    ),
-                    source=SOURCE,
-                )
+            await _record(conn, request, {k: before[k] for k in body}, {k: after[k] for k in body})
+            await _announce(conn, changed, label)
         return ok(after, message="Settings updated")
 
     @post(
@@ -151,6 +135,20 @@ async def aggregate(owners: dict[str, OwnerSettings]) -> dict[str, Any]:
         value = read[key.owner].get(key.name)
         merged[public] = _masked(value) if key.secret else value
     return merged
+
+
+async def _record(conn: Any, request: Request, before: Any, after: Any) -> None:
+    """The audit entry: the given keys before and after, as masked as they were answered."""
+    await audit.record(conn, None, "settings.updated", "settings", before, after, request)
+
+
+async def _announce(conn: Any, changed: dict[str, list[str]], label: str | None) -> None:
+    """`settings.changed` per owning service, sent with the audit entry's transaction."""
+    for service, keys in changed.items():
+        event = events.SettingsChanged(
+            owner=service, keys=[k for k in keys if k != "changedBy"], changed_by=label
+        )
+        await outbox.enqueue(conn, event, source=SOURCE)
 
 
 def split_by_owner(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
