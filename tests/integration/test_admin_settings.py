@@ -147,7 +147,7 @@ async def test_post_routes_each_key_to_its_owner_and_audits_masked(
                ORDER BY seq DESC LIMIT 2"""
         )
         decoded = [events.decode(row["type"], row["payload"]) for row in announced]
-        payloads: dict[str, Any] = {event.owner: event for event in decoded}  # type: ignore[attr-defined]
+        payloads: dict[str, Any] = {event.owner: event for event in decoded}
         assert payloads["sync"].keys == ["applicationKey", "pageSize", "subusersEnabled"]
         assert payloads["scheduler"].keys == ["autoSyncInterval"]
     finally:
