@@ -113,3 +113,31 @@ async def test_smtp_uses_starttls_and_auth(sink: tuple[str, int, Path]) -> None:
     refused = await SmtpProvider(wrong).send(email("f@nodebyte.test"))
     assert refused.permanent
     assert await messages(url, "f@nodebyte.test") == []
+
+
+async def test_checks_send_nothing_and_name_what_is_wrong(sink: tuple[str, int, Path]) -> None:
+    url, port, cert = sink
+    before = len(await messages(url, ""))
+    working = ResendProvider(url, KEY, timeout=5)
+    assert await working.check() is None
+    assert await ResendProvider(url, "re_wrong", timeout=5).check() == (
+        "Resend refused the API key (HTTP 403)"
+    )
+    unreachable = await ResendProvider(f"http://127.0.0.1:{free_port()}", KEY, timeout=5).check()
+    assert unreachable == "the Resend API is unreachable: ConnectError"
+
+    settings = NotifierSettings(
+        database_url="postgresql://unused",
+        service_token="unused",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_username="u",
+        smtp_password="p",
+        smtp_ca_file=str(cert),
+    )
+    assert await SmtpProvider(settings).check() is None
+    wrong = msgspec.structs.replace(settings, smtp_password="wrong")
+    assert "refused the login" in (await SmtpProvider(wrong).check() or "")
+    closed = msgspec.structs.replace(settings, smtp_port=free_port())
+    assert "unreachable" in (await SmtpProvider(closed).check() or "")
+    assert len(await messages(url, "")) == before

@@ -25,7 +25,9 @@ from nodebyte_gateway import (
     hytale_routes,
     node_routes,
     notify_routes,
+    repo_routes,
     server_routes,
+    settings_routes,
     stream_routes,
     sync_routes,
     task_routes,
@@ -68,6 +70,8 @@ ROUTE_MODULES = (
     server_routes,
     console_routes,
     alert_routes,
+    settings_routes,
+    repo_routes,
     stream_routes,
 )
 

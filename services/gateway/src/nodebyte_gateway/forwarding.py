@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response
+import msgspec
+from litestar import Request, Response
 
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_common.internal_client import ServiceClient
@@ -36,3 +37,21 @@ async def query(
 
 def _without_none(params: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if params is None else {k: v for k, v in params.items() if v is not None}
+
+
+def answer(status: int, body: Any) -> dict[str, Any]:
+    """A service's successful envelope, or its refusal raised as ours."""
+    relay(status, body)  # raises unless it succeeded
+    return body  # type: ignore[no-any-return]
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (the owning service validates its fields)."""
+    raw = await request.body()
+    try:
+        body = msgspec.json.decode(raw) if raw.strip() else None
+    except msgspec.DecodeError:
+        raise ApiError(400, "The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object")
+    return body

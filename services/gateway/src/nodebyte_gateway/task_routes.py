@@ -11,36 +11,16 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from litestar import Request, delete, get, post, put
 
 from nodebyte_common.envelope import ApiError, ok
-from nodebyte_common.internal_client import ServiceClient
-from nodebyte_gateway import audit
+from nodebyte_gateway import audit, settings_owners
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.forwarding import relay
+from nodebyte_gateway.forwarding import json_object, relay
 
 AUTO_SYNC_KEYS = ("autoSyncEnabled", "autoSyncInterval")
 PASSED_QUERY = ("serverId", "page", "limit")
-
-
-def answer(status: int, body: Any) -> dict[str, Any]:
-    """A service's successful envelope, or its refusal raised as ours."""
-    relay(status, body)  # raises unless it succeeded
-    return body  # type: ignore[no-any-return]
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object (the owner validates its fields)."""
-    raw = await request.body()
-    try:
-        body = msgspec.json.decode(raw) if raw.strip() else None
-    except msgspec.DecodeError:
-        raise ApiError(400, "The request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object")
-    return body
 
 
 async def audited(
@@ -166,7 +146,10 @@ def _status_routes(ctx: GatewayContext) -> list[Any]:
 
 
 def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
-    scheduler, sync = ctx.client("scheduler"), ctx.client("sync")
+    panel, auto_sync = settings_owners.panel_settings(ctx), settings_owners.auto_sync_settings(ctx)
+
+    async def merged() -> dict[str, Any]:
+        return {**await panel.read(), **await auto_sync.read()}
 
     @get(
         "/api/admin/sync/settings",
@@ -175,7 +158,7 @@ def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
         summary="Sync settings (auto sync from the scheduler, the rest from sync)",
     )
     async def get_sync_settings() -> Any:
-        return ok(await _merged_settings(scheduler, sync))
+        return ok(await merged())
 
     @post(
         "/api/admin/sync/settings",
@@ -188,38 +171,13 @@ def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
         body = await json_object(request)
         if not body:
             raise ApiError(400, "No settings given")
-        auto_sync = {k: v for k, v in body.items() if k in AUTO_SYNC_KEYS}
+        auto = {k: v for k, v in body.items() if k in AUTO_SYNC_KEYS}
         others = {k: v for k, v in body.items() if k not in AUTO_SYNC_KEYS}
-        if auto_sync:  # validated before anything changes anywhere
-            checked = await scheduler.call(
-                "PUT", "/auto-sync", params={"dryRun": "true"}, json=auto_sync
-            )
-            answer(*checked)
-        if others:
+        if others:  # sync refuses keys it does not know
             others["changedBy"] = caller(request).label
-            await _update_sync_service(sync, others)
-        if auto_sync:
-            answer(*await scheduler.call("PUT", "/auto-sync", json=auto_sync))
-        merged = await _merged_settings(scheduler, sync)
-        await audited(ctx, request, "sync.settings_updated", "sync_settings", merged)
-        return ok(merged, message="Sync settings updated")
+        await settings_owners.change([(auto_sync, auto), (panel, others)])
+        after = await merged()
+        await audited(ctx, request, "sync.settings_updated", "sync_settings", after)
+        return ok(after, message="Sync settings updated")
 
     return [get_sync_settings, update_sync_settings]
-
-
-async def _merged_settings(scheduler: ServiceClient, sync: ServiceClient) -> dict[str, Any]:
-    status, body = await sync.call("GET", "/sync/settings")
-    merged: dict[str, Any] = {}
-    if status == 200 and isinstance(body, dict) and isinstance(body.get("data"), dict):
-        merged.update(body["data"])
-    elif status != 404:  # 404: the sync service keeps no settings of its own yet
-        answer(status, body)
-    merged.update(answer(*await scheduler.call("GET", "/auto-sync"))["data"])
-    return merged
-
-
-async def _update_sync_service(sync: ServiceClient, settings: dict[str, Any]) -> None:
-    status, body = await sync.call("POST", "/sync/settings", json=settings)
-    if status == 404:
-        raise ApiError(400, "Unknown sync setting(s)", details={"fields": sorted(settings)})
-    answer(status, body)

@@ -1,4 +1,4 @@
-"""The notifier's internal API (`/internal/v1`): webhooks, and the state of deliveries."""
+"""The notifier's internal API (`/internal/v1`): webhooks, mail status, delivery states."""
 
 from __future__ import annotations
 
@@ -10,10 +10,19 @@ from litestar import Request, delete, get, post, put
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_notifier import delivery_store, email_store, webhook_store
+from nodebyte_notifier.mail_status import MailStatus
 from nodebyte_notifier.webhook_admin import CreateWebhook, UpdateWebhook, WebhookAdmin
 
 
-def routes(runtime: Runtime, admin: WebhookAdmin) -> list[Any]:
+def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]:
+    @get("/email/settings")
+    async def email_settings() -> Any:
+        return ok(mail.view())
+
+    @post("/email/test", status_code=200)
+    async def test_email_connection() -> Any:
+        return ok(await mail.probe())
+
     @get("/webhooks")
     async def list_webhooks() -> Any:
         async with runtime.pool.acquire() as conn:
@@ -73,6 +82,8 @@ def routes(runtime: Runtime, admin: WebhookAdmin) -> list[Any]:
         return ok(found)
 
     return [
+        email_settings,
+        test_email_connection,
         list_webhooks,
         create_webhook,
         get_webhook,

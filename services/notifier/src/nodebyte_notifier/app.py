@@ -19,6 +19,7 @@ from nodebyte_notifier.egress import guarded_client
 from nodebyte_notifier.email_intake import EmailIntake
 from nodebyte_notifier.email_providers import build_provider
 from nodebyte_notifier.email_worker import EmailWorker
+from nodebyte_notifier.mail_status import MailStatus
 from nodebyte_notifier.retry_policy import RetryPolicy
 from nodebyte_notifier.settings import NotifierSettings
 from nodebyte_notifier.webhook_admin import WebhookAdmin
@@ -118,7 +119,12 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
     runtime.loop("email-deliveries", run_emails)
     runtime.loop("purge-deliveries", purge_old_deliveries)
     admin = WebhookAdmin(sealer, sender)
-    return runtime.create_app([internal_router(settings.service_token, api.routes(runtime, admin))])
+    mail = MailStatus(
+        provider, settings.email_from, csv(settings.admin_email_to), system_url is not None
+    )
+    return runtime.create_app(
+        [internal_router(settings.service_token, api.routes(runtime, admin, mail))]
+    )
 
 
 def main() -> None:

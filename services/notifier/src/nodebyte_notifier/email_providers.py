@@ -41,6 +41,10 @@ class EmailProvider(Protocol):
 
     async def send(self, email: OutgoingEmail) -> Attempt: ...
 
+    async def check(self) -> str | None:
+        """Why the provider cannot take mail now (None: it can); sends nothing."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -74,6 +78,19 @@ class ResendProvider:
         except httpx.HTTPError as exc:
             return Attempt(False, error=type(exc).__name__)
         return _resend_outcome(response)
+
+    async def check(self) -> str | None:
+        # An empty email: Resend checks the key first, then refuses the body (422),
+        # so a 4xx other than 401/403 proves the API is there and takes the key.
+        try:
+            response = await self._http.post("/emails", json={})
+        except httpx.HTTPError as exc:
+            return f"the Resend API is unreachable: {type(exc).__name__}"
+        if response.status_code in (401, 403):
+            return f"Resend refused the API key (HTTP {response.status_code})"
+        if response.status_code >= 500 or response.status_code == 429:
+            return f"the Resend API answered HTTP {response.status_code}"
+        return None
 
 
 def _resend_outcome(response: httpx.Response) -> Attempt:
@@ -135,6 +152,30 @@ class SmtpProvider:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return Attempt(False, error=type(exc).__name__)
         return Attempt(True, 250, message_id=message["Message-ID"])
+
+    async def check(self) -> str | None:
+        """Connect, STARTTLS and log in as a send would, then quit."""
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            start_tls=self.starttls,
+            tls_context=self.tls_context,
+            timeout=self.timeout,
+        )
+        try:
+            await client.connect()
+            if self.username and self.password:
+                await client.login(self.username, self.password)
+            await client.quit()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            return f"the SMTP server refused the login (SMTP {exc.code})"
+        except aiosmtplib.SMTPResponseException as exc:
+            return f"the SMTP server answered {exc.code}"
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return f"the SMTP server is unreachable: {type(exc).__name__}"
+        finally:
+            client.close()
+        return None
 
 
 def mime_message(email: OutgoingEmail) -> EmailMessage:

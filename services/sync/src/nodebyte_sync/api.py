@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -13,7 +14,7 @@ from litestar.params import Parameter
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.pterodactyl import PanelError, parse_list
 from nodebyte_common.runtime import Runtime
-from nodebyte_sync import stats_queries, store
+from nodebyte_sync import panel_probe, stats_queries, store
 from nodebyte_sync.panel_connection import PanelConnection, PanelNotConfigured
 from nodebyte_sync.panel_settings import EDITABLE, PanelSettingsStore
 
@@ -60,6 +61,11 @@ class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     subusersBatchSize: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     logRetentionDays: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
     changedBy: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+
+
+class PanelCandidate(msgspec.Struct, forbid_unknown_fields=True):
+    panelUrl: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://")] | None = None
+    applicationKey: Annotated[str, msgspec.Meta(min_length=8, max_length=200)] | None = None
 
 
 def internal_routes(
@@ -116,37 +122,41 @@ def internal_routes(
         return ok(settings.public_view())
 
     @post("/sync/settings", status_code=200)
-    async def update_settings(request: Request) -> Any:
+    async def update_settings(
+        request: Request, dry_run: Annotated[bool, Parameter(query="dryRun")] = False
+    ) -> Any:
+        """Save the given settings; `dryRun` only validates them (nothing is saved)."""
         update = decode_body(await request.body(), SettingsUpdate)
-        changes = {
-            EDITABLE[k]: v
-            for k, v in msgspec.structs.asdict(update).items()
-            if k in EDITABLE and v is not None
-        }
+        given = {k: v for k, v in msgspec.structs.asdict(update).items() if v is not None}
+        changes = {EDITABLE[k]: v for k, v in given.items() if k in EDITABLE}
         async with runtime.pool.acquire() as conn, conn.transaction():
             current = await panel.refresh(conn)
-            before = current.public_view()
-            await settings_store.save(conn, current, changes, update.changedBy)
-            after = await panel.refresh(conn)
-        changed = sorted(
-            k for k, v in msgspec.structs.asdict(update).items() if k in EDITABLE and v is not None
-        )
+            if dry_run:
+                after = replace(current, **changes)
+            else:
+                await settings_store.save(conn, current, changes, update.changedBy)
+                after = await panel.refresh(conn)
         return ok(
-            {"before": before, "after": after.public_view(), "changed": changed},
-            message="Sync settings saved",
+            {
+                "before": current.public_view(),
+                "after": after.public_view(),
+                "changed": sorted(k for k in given if k in EDITABLE),
+            },
+            message="Sync settings are valid" if dry_run else "Sync settings saved",
         )
 
     @post("/sync/settings/test", status_code=200)
-    async def test_panel_connection() -> Any:
+    async def test_panel_connection(request: Request) -> Any:
+        """Probe the saved panel settings, or candidates given in the body before saving them."""
+        candidate = decode_body(await request.body(), PanelCandidate)
         async with runtime.pool.acquire() as conn:
-            await panel.refresh(conn)
-        try:
-            body = await panel.client().application("/locations", {"per_page": 1})
-        except PanelNotConfigured as exc:
-            return ok({"ok": False, "error": str(exc)})
-        except (PanelError, Exception) as exc:  # reported, never raised: this is a probe
-            return ok({"ok": False, "error": str(exc)[:300]})
-        return ok({"ok": True, "locations": parse_list(body).total})
+            saved = await panel.refresh(conn)
+        tried = replace(
+            saved,
+            panel_url=candidate.panelUrl or saved.panel_url,
+            application_key=candidate.applicationKey or saved.application_key,
+        )
+        return ok(await panel_probe.probe(tried))
 
     @get("/stats")
     async def counts() -> Any:

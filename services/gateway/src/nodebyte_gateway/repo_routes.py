@@ -1,0 +1,79 @@
+"""`/api/admin/settings/repos`: the GitHub repositories listed in the admin settings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, delete, get, post, put
+from litestar.params import QueryParameter
+
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_gateway import audit, github_repos
+from nodebyte_gateway.auth import caller
+from nodebyte_gateway.context import GatewayContext
+
+PATH = "/api/admin/settings/repos"
+
+
+class RepoBody(msgspec.Struct, forbid_unknown_fields=True):
+    repo: Any = None
+
+
+class RenameBody(msgspec.Struct, forbid_unknown_fields=True):
+    oldRepo: Any = None
+    repo: Any = None
+
+
+def routes(ctx: GatewayContext) -> list[Any]:
+    runtime = ctx.runtime
+    write = ctx.require("admin.write")
+
+    async def audited(conn: Any, request: Request, action: str, repo: str, before: Any) -> None:
+        after = None if action == "github_repo.removed" else repo
+        await audit.record(
+            conn, caller(request), action, ("github_repo", repo), before, after, request
+        )
+
+    @get(PATH, guards=[ctx.require("admin.read")], tags=["admin"], summary="GitHub repositories")
+    async def list_repos() -> Any:
+        async with runtime.pool.acquire() as conn:
+            rows = await github_repos.list_all(conn)
+        return ok([github_repos.view(row) for row in rows])
+
+    @post(PATH, guards=[write], tags=["admin"], status_code=201, summary="Add a repository")
+    async def add_repo(request: Request) -> Any:
+        body = decode_body(await request.body(), RepoBody, empty_ok=False)
+        repo = github_repos.checked(body.repo)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await github_repos.add(conn, repo, caller(request).label)
+            await audited(conn, request, "github_repo.added", repo, None)
+        return ok(github_repos.view(row), message="Repository added", status=201)
+
+    @put(PATH, guards=[write], tags=["admin"], summary="Rename a repository")
+    async def rename_repo(request: Request) -> Any:
+        body = decode_body(await request.body(), RenameBody, empty_ok=False)
+        old = github_repos.checked(body.oldRepo, "oldRepo")
+        new = github_repos.checked(body.repo)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            before, after = await github_repos.rename(conn, old, new)
+            await audited(conn, request, "github_repo.renamed", new, before["repo"])
+        return ok(github_repos.view(after), message="Repository updated")
+
+    @delete(PATH, guards=[write], tags=["admin"], status_code=200, summary="Remove a repository")
+    async def remove_repo(
+        request: Request,
+        repo: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> Any:
+        """The repository comes in the body (`{"repo"}`) or as `?repo=`."""
+        raw = await request.body()
+        given = decode_body(raw, RepoBody).repo if raw.strip() else None
+        if given is None and repo is None:
+            raise ApiError(400, 'Name the repository: {"repo": "owner/name"} or ?repo=')
+        name = github_repos.checked(given if given is not None else repo)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await github_repos.remove(conn, name)
+            await audited(conn, request, "github_repo.removed", row["repo"], row["repo"])
+        return ok(github_repos.view(row), message="Repository removed")
+
+    return [list_repos, add_repo, rename_repo, remove_repo]

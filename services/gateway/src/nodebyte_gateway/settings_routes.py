@@ -1,0 +1,210 @@
+"""`/api/admin/settings`: every service's settings as one object, under the reference's names.
+
+GET reads each owner (see settings_owners) and renames its fields; POST splits a
+flat body by owner, lets every owner validate its part before any saves, and
+answers with the new whole. Secrets leave only masked. `POST …/test` probes the
+panel (sync) and the mail provider (notifier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from litestar import Request, get, post
+
+from nodebyte_common import events, outbox
+from nodebyte_common.envelope import ApiError, ok
+from nodebyte_common.sealing import mask
+from nodebyte_gateway import audit, settings_owners
+from nodebyte_gateway.auth import caller
+from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.forwarding import answer, json_object
+from nodebyte_gateway.settings_owners import OwnerSettings
+
+T = TypeVar("T")
+SOURCE = "nodebyte/gateway"
+MASK_PREFIX = "••••"
+
+
+@dataclass(frozen=True)
+class Key:
+    owner: str  # "panel" (sync), "autoSync" (scheduler) or "mail" (notifier)
+    name: str  # the owner's name for it
+    writable: bool = True
+    secret: bool = False
+
+
+KEYS: dict[str, Key] = {
+    "pterodactylUrl": Key("panel", "panelUrl"),
+    "pterodactylApiKey": Key("panel", "applicationKey", secret=True),
+    "pterodactylClientApiKey": Key("panel", "clientKey", secret=True),
+    "pterodactylApiKeySet": Key("panel", "applicationKeySet", writable=False),
+    "pterodactylClientApiKeySet": Key("panel", "clientKeySet", writable=False),
+    "syncBatchSize": Key("panel", "pageSize"),
+    "syncFetchConcurrency": Key("panel", "fetchConcurrency"),
+    "subusersEnabled": Key("panel", "subusersEnabled"),
+    "subusersBatchSize": Key("panel", "subusersBatchSize"),
+    "syncLogRetentionDays": Key("panel", "logRetentionDays"),
+    "autoSyncEnabled": Key("autoSync", "autoSyncEnabled"),
+    "autoSyncInterval": Key("autoSync", "autoSyncInterval"),
+    "autoSyncSchedule": Key("autoSync", "autoSyncSchedule", writable=False),
+    "autoSyncNextRunAt": Key("autoSync", "autoSyncNextRunAt", writable=False),
+    "autoSyncLastRunAt": Key("autoSync", "autoSyncLastRunAt", writable=False),
+    "autoSyncLastStatus": Key("autoSync", "autoSyncLastStatus", writable=False),
+    "emailProvider": Key("mail", "emailProvider", writable=False),
+    "emailConfigured": Key("mail", "emailConfigured", writable=False),
+    "emailFrom": Key("mail", "emailFrom", writable=False),
+    "adminEmailTo": Key("mail", "adminEmailTo", writable=False),
+    "discordWebhookConfigured": Key("mail", "discordWebhookConfigured", writable=False),
+}
+# Candidates `POST /api/admin/settings/test` may try before they are saved.
+PANEL_CANDIDATES = ("pterodactylUrl", "pterodactylApiKey")
+
+
+def routes(ctx: GatewayContext) -> list[Any]:
+    owners = {
+        "panel": settings_owners.panel_settings(ctx),
+        "autoSync": settings_owners.auto_sync_settings(ctx),
+        "mail": settings_owners.mail_settings(ctx),
+    }
+
+    @get(
+        "/api/admin/settings",
+        guards=[ctx.require("admin.read")],
+        tags=["admin"],
+        summary="Every service's settings in one object (secrets masked)",
+    )
+    async def get_settings() -> Any:
+        return ok(await aggregate(owners))
+
+    @post(
+        "/api/admin/settings",
+        guards=[ctx.require("admin.write")],
+        tags=["admin"],
+        status_code=200,
+        summary="Change settings; each key goes to the service that owns it",
+    )
+    async def update_settings(request: Request) -> Any:
+        body = await json_object(request)
+        parts = split_by_owner(body)
+        label = caller(request).label
+        if "panel" in parts:
+            parts["panel"]["changedBy"] = label
+        before = await aggregate(owners)
+        await _as_public(settings_owners.change((owners[o], c) for o, c in parts.items()))
+        after = await aggregate(owners)
+        changed = {owners[owner].client.name: sorted(c) for owner, c in parts.items()}
+        async with ctx.runtime.pool.acquire() as conn, conn.transaction():
+            await _record(conn, request, {k: before[k] for k in body}, {k: after[k] for k in body})
+            await _announce(conn, changed, label)
+        return ok(after, message="Settings updated")
+
+    @post(
+        "/api/admin/settings/test",
+        guards=[ctx.require("admin.write")],
+        tags=["admin"],
+        status_code=200,
+        summary="Check the panel and mail connections (optionally a panel URL/key not yet saved)",
+    )
+    async def test_connections(request: Request) -> Any:
+        raw = await request.body()
+        candidates = await json_object(request) if raw.strip() else {}
+        panel = _panel_candidates(candidates)
+        results = await _as_public(
+            asyncio.gather(
+                _probe(owners["panel"], "/sync/settings/test", panel),
+                _probe(owners["mail"], "/email/test", None),
+            )
+        )
+        checks = {"panel": results[0], "mail": results[1]}
+        working = all(check["ok"] for check in checks.values())
+        return ok(checks, message="All connections work" if working else "A connection failed")
+
+    return [get_settings, update_settings, test_connections]
+
+
+async def aggregate(owners: dict[str, OwnerSettings]) -> dict[str, Any]:
+    """Each owner's settings under the public names; secrets masked whatever an owner sent."""
+    names = list(owners)
+    read = dict(zip(names, await asyncio.gather(*(owners[n].read() for n in names)), strict=True))
+    merged: dict[str, Any] = {}
+    for public, key in KEYS.items():
+        value = read[key.owner].get(key.name)
+        merged[public] = _masked(value) if key.secret else value
+    return merged
+
+
+async def _record(conn: Any, request: Request, before: Any, after: Any) -> None:
+    """The audit entry: the given keys before and after, as masked as they were answered."""
+    await audit.record(conn, None, "settings.updated", "settings", before, after, request)
+
+
+async def _announce(conn: Any, changed: dict[str, list[str]], label: str | None) -> None:
+    """`settings.changed` per owning service, sent with the audit entry's transaction."""
+    for service, keys in changed.items():
+        event = events.SettingsChanged(
+            owner=service, keys=[k for k in keys if k != "changedBy"], changed_by=label
+        )
+        await outbox.enqueue(conn, event, source=SOURCE)
+
+
+def split_by_owner(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The body's keys grouped by owner, under the owner's names (400: unknown or read-only)."""
+    if not body:
+        raise ApiError(400, "No settings given")
+    unknown = sorted(k for k in body if k not in KEYS)
+    if unknown:
+        raise ApiError(
+            400, f"Unknown setting(s): {', '.join(unknown)}", details={"unknown": unknown}
+        )
+    read_only = sorted(k for k in body if not KEYS[k].writable)
+    if read_only:
+        raise ApiError(
+            400, f"Read-only setting(s): {', '.join(read_only)}", details={"readOnly": read_only}
+        )
+    parts: dict[str, dict[str, Any]] = {}
+    for public, value in body.items():
+        key = KEYS[public]
+        parts.setdefault(key.owner, {})[key.name] = value
+    return parts
+
+
+async def _as_public(pending: Awaitable[T]) -> T:
+    """Await owners; an owner's refusal names the fields as the caller did."""
+    try:
+        return await pending
+    except ApiError as exc:
+        for public, key in KEYS.items():
+            exc.message = exc.message.replace(f"`$.{key.name}`", f"`$.{public}`")
+        raise
+
+
+def _panel_candidates(body: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(k for k in body if k not in PANEL_CANDIDATES)
+    if unknown:
+        raise ApiError(
+            400,
+            f"Only {' and '.join(PANEL_CANDIDATES)} can be tried: {', '.join(unknown)}",
+            details={"unknown": unknown},
+        )
+    return {KEYS[k].name: v for k, v in body.items() if v is not None}
+
+
+async def _probe(owner: OwnerSettings, path: str, body: Any) -> dict[str, Any]:
+    """{ok, latencyMs, error, …} from the owner's probe; an owner that fails is a failed check."""
+    try:
+        result = answer(*await owner.client.call("POST", path, json=body))["data"]
+    except ApiError as exc:
+        if exc.status < 500:
+            raise  # the candidates were refused: the caller's mistake
+        return {"ok": False, "latencyMs": None, "error": exc.message}
+    return {"ok": bool(result.get("ok")), "latencyMs": None, "error": None, **result}
+
+
+def _masked(value: Any) -> Any:
+    if not isinstance(value, str) or not value or value.startswith(MASK_PREFIX):
+        return value
+    return mask(value)
