@@ -33,12 +33,13 @@ from nodebyte_gateway import (
     task_routes,
     tokens,
 )
+from nodebyte_gateway.admission import admission, lift_guards
 from nodebyte_gateway.auth import SECURITY_SCHEMES, Authenticator, document_security
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.openapi_errors import document_error_envelope
 from nodebyte_gateway.passwords import Passwords
 from nodebyte_gateway.progress_hub import ProgressHub
-from nodebyte_gateway.rate_limit import RateLimiter, parse_limits, rate_limit_middleware
+from nodebyte_gateway.rate_limit import RateLimiter, parse_limits
 from nodebyte_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -135,10 +136,11 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
     )
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
     document_security(handlers)
+    lift_guards(handlers)
     app = runtime.create_app(
         handlers,
         openapi_config=openapi_config(),
-        middleware=[rate_limit_middleware(rate_limiter(settings, runtime))],
+        middleware=[admission(rate_limiter(settings, runtime))],
         request_timeout_seconds=settings.request_timeout_seconds,
     )
     app.on_startup.append(document_error_envelope)

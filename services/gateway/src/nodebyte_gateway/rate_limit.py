@@ -21,10 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import msgspec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
-from nodebyte_common.envelope import error_body
+from litestar.types import Scope
 
 log = logging.getLogger(__name__)
 
@@ -264,48 +261,3 @@ def _credential(scope: Scope) -> str:
         if part.startswith("api_key="):
             return part[8:]
     return ""
-
-
-def rate_limit_middleware(limiter: RateLimiter) -> Any:
-    """ASGI middleware: spend from the route's buckets; 429 in the envelope when empty."""
-
-    def middleware(app: ASGIApp) -> ASGIApp:
-        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            handler = scope.get("route_handler")
-            route_class = (getattr(handler, "opt", None) or {}).get("rate_limit", "default")
-            if scope["type"] != "http" or route_class == "none":
-                await app(scope, receive, send)
-                return
-            verdict = await limiter.check(route_class, scope)
-            if not verdict.allowed:
-                await _too_many(send, verdict)
-                return
-
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message.get("headers", []), *verdict.headers()]
-                await send(message)
-
-            await app(scope, receive, send_with_headers)
-
-        return wrapped
-
-    return middleware
-
-
-async def _too_many(send: Send, verdict: Verdict) -> None:
-    body = msgspec.json.encode(
-        error_body(
-            f"Too many requests. Try again in {verdict.retry_after} seconds.",
-            "RATE_LIMITED",
-            {"retryAfter": verdict.retry_after},
-        )
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [(b"content-type", b"application/json"), *verdict.headers()],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

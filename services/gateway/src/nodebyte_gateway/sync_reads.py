@@ -2,15 +2,19 @@
 
 Status polls and public counts are read far more often than they change. A
 sync that has ended never changes again, so its status is kept for a minute;
-one still running, and the counts, for a second at most. The sync events the
-replica already receives for live progress drop an entry the moment it is
-outdated, so the short lifetimes only bound staleness if the broker is away.
-The owning service stays the source of every answer.
+one still running, and the counts, for a second. The sync events the replica
+already receives for live progress drop an entry the moment it is outdated,
+so the short lifetimes only bound staleness if the broker is away. A lapsed
+entry is answered while one request refreshes it, and concurrent misses share
+one call, so the sync service sees a trickle however many clients poll. The
+owning service stays the source of every answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 from uuid import UUID
 
@@ -20,67 +24,91 @@ from nodebyte_common.internal_client import ServiceClient
 ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 ENDED_SECONDS = 60.0
 LIVE_SECONDS = 1.0
+STALE_SECONDS = 5.0  # how long past its lifetime an entry may answer while refreshed
 MAX_ENTRIES = 10_000
 
+Answer = tuple[int, Any]  # an internal call's status code and body
 
-class TimedCache:
-    """A bounded dict whose entries lapse; the oldest go first when full."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+class ReadThrough:
+    """Answers by key: fetched once at a time, kept for what `lifetime` says."""
+
+    def __init__(self, lifetime: Callable[[Any], float], max_entries: int = MAX_ENTRIES) -> None:
+        self.lifetime = lifetime  # seconds to keep a 200 body
         self.max_entries = max_entries
-        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._fetches: dict[Hashable, asyncio.Future[Answer]] = {}
+        self._generation = 0  # bumped by every drop: a fetch begun before it is not kept
 
-    def get(self, key: Any) -> Any | None:
+    async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Answer]]) -> Answer:
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= time.monotonic():
-            self._entries.pop(key, None)
-            return None
-        return entry[1]
+        if entry is not None:
+            expires_at, body = entry
+            now = time.monotonic()
+            if now < expires_at:
+                return 200, body
+            if now < expires_at + STALE_SECONDS:
+                self._fetch_once(key, fetch)  # refreshed in the background
+                return 200, body
+        return await asyncio.shield(self._fetch_once(key, fetch))
 
-    def put(self, key: Any, value: Any, seconds: float) -> None:
-        if len(self._entries) >= self.max_entries:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (time.monotonic() + seconds, value)
-
-    def drop(self, key: Any) -> None:
+    def drop(self, key: Hashable) -> None:
+        self._generation += 1
         self._entries.pop(key, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._entries.clear()
+
+    def _fetch_once(
+        self, key: Hashable, fetch: Callable[[], Awaitable[Answer]]
+    ) -> asyncio.Future[Answer]:
+        running = self._fetches.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch(key, fetch, self._generation))
+            self._fetches[key] = running
+            running.add_done_callback(lambda done: self._finished(key, done))
+        return running
+
+    async def _fetch(
+        self, key: Hashable, fetch: Callable[[], Awaitable[Answer]], generation: int
+    ) -> Answer:
+        status, body = await fetch()
+        if status == 200 and generation == self._generation:
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (time.monotonic() + self.lifetime(body), body)
+        return status, body
+
+    def _finished(self, key: Hashable, done: asyncio.Future[Answer]) -> None:
+        self._fetches.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # a failed background refresh was awaited by nobody
+
+
+def _status_lifetime(body: Any) -> float:
+    return ENDED_SECONDS if body["data"]["status"] in ENDED else LIVE_SECONDS
 
 
 class SyncReads:
     """`GET /sync/logs/{id}` and `GET /stats` of the sync service, cached."""
 
-    COUNTS = "counts"
-
     def __init__(self, sync: ServiceClient) -> None:
         self.sync = sync
-        self._statuses = TimedCache()
-        self._counts = TimedCache(max_entries=1)
+        self._statuses = ReadThrough(_status_lifetime)
+        self._counts = ReadThrough(lambda _: LIVE_SECONDS, max_entries=1)
 
-    async def status(self, log_id: UUID) -> tuple[int, Any]:
+    async def status(self, log_id: UUID) -> Answer:
         """The sync service's answer for one sync log (status code, body)."""
-        cached = self._statuses.get(log_id)
-        if cached is not None:
-            return 200, cached
-        status, body = await self.sync.call("GET", f"/sync/logs/{log_id}")
-        if status == 200:
-            ended = body["data"]["status"] in ENDED
-            if ended:
-                self._counts.clear()  # a sync seen ending here may have changed the counts
-            self._statuses.put(log_id, body, ENDED_SECONDS if ended else LIVE_SECONDS)
-        return status, body
+        return await self._statuses.get(log_id, lambda: self._fetch_status(log_id))
 
-    async def counts(self) -> tuple[int, Any]:
-        cached = self._counts.get(self.COUNTS)
-        if cached is not None:
-            return 200, cached
-        status, body = await self.sync.call("GET", "/stats")
-        if status == 200:
-            self._counts.put(self.COUNTS, body, LIVE_SECONDS)
+    async def counts(self) -> Answer:
+        return await self._counts.get("counts", lambda: self.sync.call("GET", "/stats"))
+
+    async def _fetch_status(self, log_id: UUID) -> Answer:
+        status, body = await self.sync.call("GET", f"/sync/logs/{log_id}")
+        if status == 200 and body["data"]["status"] in ENDED:
+            self._counts.clear()  # a sync seen ending here may have changed the counts
         return status, body
 
     def on_event(self, event: events.Event) -> None:
