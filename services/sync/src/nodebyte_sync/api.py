@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
@@ -11,10 +11,9 @@ from litestar import Request, get, post
 from litestar.params import Parameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
-from nodebyte_common.page_query import PageNumber, PageRequest, PageSize, Search, SortOrder
 from nodebyte_common.pterodactyl import PanelError, parse_list
 from nodebyte_common.runtime import Runtime
-from nodebyte_sync import mirror_queries, stats_queries, store
+from nodebyte_sync import stats_queries, store
 from nodebyte_sync.panel_connection import PanelConnection, PanelNotConfigured
 from nodebyte_sync.panel_settings import EDITABLE, PanelSettingsStore
 
@@ -156,24 +155,6 @@ def internal_routes(
         async with runtime.pool.acquire() as conn:
             return ok(await stats_queries.user_stats(conn))
 
-    @get("/servers")
-    async def list_servers(
-        page: PageNumber = 1,
-        page_size: PageSize = 25,
-        search: Search = None,
-        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
-        order: SortOrder = "asc",
-    ) -> Any:
-        request = PageRequest(page, page_size)
-        where = mirror_queries.server_conditions(search)
-        async with runtime.pool.acquire() as conn:
-            rows, total = await mirror_queries.fetch_page(
-                conn, mirror_queries.SERVERS, where, request, sort, order
-            )
-        return ok(
-            [mirror_queries.server_view(r) for r in rows], pagination=request.pagination(total)
-        )
-
     @get("/panel/live/{kind:str}")
     async def live(
         kind: str,
@@ -214,6 +195,5 @@ def internal_routes(
         counts,
         server_stats,
         user_stats,
-        list_servers,
         live,
     ]

@@ -1,5 +1,6 @@
-"""Internal API of the panel mirror: the admin browsers, node maintenance and
-one panel user's servers for the dashboard (reached only by the gateway)."""
+"""Internal API of the panel mirror: the admin browsers (servers, nodes,
+allocations, locations, nests, eggs), node maintenance and one panel user's
+servers for the dashboard (reached only by the gateway)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,19 @@ async def _page(
 
 
 def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
+    @get("/servers")
+    async def list_servers(
+        page: PageNumber = 1,
+        page_size: PageSize = 25,
+        search: Search = None,
+        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
+        order: SortOrder = "asc",
+    ) -> Any:
+        where = q.server_conditions(search)
+        return await _page(
+            runtime, q.SERVERS, where, q.server_view, PageRequest(page, page_size), sort, order
+        )
+
     @get("/mirror/nodes")
     async def list_nodes(
         page: PageNumber = 1,
@@ -197,6 +211,7 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         )
 
     return [
+        list_servers,
         list_nodes,
         node_allocations,
         set_maintenance,
