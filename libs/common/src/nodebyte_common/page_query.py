@@ -24,9 +24,15 @@ PANEL_ID_MAX = 9_223_372_036_854_775_807
 PanelId = Annotated[int, Parameter(ge=1, le=PANEL_ID_MAX)]
 
 
-def panel_id_filter(query: str) -> ParameterKwarg:
-    """`?<query>=<panel id>`: `Annotated[int | None, panel_id_filter("nodeId")]`."""
+def _panel_id_filter(query: str) -> ParameterKwarg:
+    """An optional `?<query>=<panel id>` filter."""
     return Parameter(query=query, ge=1, le=PANEL_ID_MAX)
+
+
+LocationId = Annotated[int | None, _panel_id_filter("locationId")]
+NodeId = Annotated[int | None, _panel_id_filter("nodeId")]
+NestId = Annotated[int | None, _panel_id_filter("nestId")]
+PanelUserId = Annotated[int | None, _panel_id_filter("panelUserId")]
 
 
 @dataclass(frozen=True)

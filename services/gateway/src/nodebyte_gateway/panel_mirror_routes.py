@@ -8,28 +8,27 @@ keeps it) and audited here once it has been.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, get, patch
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.page_query import (
+    LocationId,
+    NestId,
+    NodeId,
     PageNumber,
     PageSize,
     PanelId,
     Search,
     SortOrder,
-    panel_id_filter,
 )
 from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forwarding import query, relay
 
 TAGS = ["admin"]
-LocationId = Annotated[int | None, panel_id_filter("locationId")]
-NodeId = Annotated[int | None, panel_id_filter("nodeId")]
-NestId = Annotated[int | None, panel_id_filter("nestId")]
 
 
 class MaintenanceBody(msgspec.Struct, forbid_unknown_fields=True):

@@ -14,13 +14,16 @@ from litestar.params import Parameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.page_query import (
+    LocationId,
+    NestId,
+    NodeId,
     PageNumber,
     PageRequest,
     PageSize,
     PanelId,
+    PanelUserId,
     Search,
     SortOrder,
-    panel_id_filter,
 )
 from nodebyte_common.runtime import Runtime
 from nodebyte_sync import mirror_queries as q
@@ -28,10 +31,6 @@ from nodebyte_sync import node_maintenance
 from nodebyte_sync.panel_connection import PanelConnection
 
 Email = Annotated[str | None, Parameter(max_length=320)]
-LocationId = Annotated[int | None, panel_id_filter("locationId")]
-NodeId = Annotated[int | None, panel_id_filter("nodeId")]
-NestId = Annotated[int | None, panel_id_filter("nestId")]
-PanelUserId = Annotated[int | None, panel_id_filter("panelUserId")]
 
 
 class MaintenanceBody(msgspec.Struct, forbid_unknown_fields=True):
