@@ -54,6 +54,15 @@ async def panel(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def fresh_panel(panel: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """The panel emulator's generated dataset, restored after the test's mutations."""
+    await panel.post("/_emulator/reset")
+    yield panel
+    await panel.delete("/_emulator/faults")
+    await panel.post("/_emulator/reset")
+
+
+@pytest.fixture
 async def discord(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.config.url("discord"), timeout=10) as client:
         yield client

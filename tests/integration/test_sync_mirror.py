@@ -4,51 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.sync_runs import run_sync, wait_for
 from nodebyte_devstack.waiting import eventually
-
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
-
-
-@pytest.fixture
-async def fresh_panel(panel: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    """The emulator's generated dataset, restored after the test's mutations."""
-    await panel.post("/_emulator/reset")
-    yield panel
-    await panel.delete("/_emulator/faults")
-    await panel.post("/_emulator/reset")
-
-
-async def run_sync(
-    gateway: httpx.AsyncClient,
-    kind: str = "full",
-    *,
-    expect: str = "COMPLETED",
-    timeout: float = 60,
-    body: dict | None = None,
-) -> dict[str, Any]:
-    response = await gateway.post(f"/api/v1/sync/{kind}", json=body or {"requested_by": "tests"})
-    assert response.status_code == 202, response.text
-    return await wait_for(gateway, response.json()["data"]["sync_log_id"], expect, timeout)
-
-
-async def wait_for(
-    gateway: httpx.AsyncClient, log_id: str, expect: str, timeout: float = 60
-) -> dict[str, Any]:
-    async def ended() -> dict[str, Any] | None:
-        data = (await gateway.get(f"/api/v1/sync/status/{log_id}")).json()["data"]
-        return data if data["status"] in TERMINAL else None
-
-    done = await eventually(ended, timeout=timeout, interval=0.1)
-    assert done["status"] == expect, done
-    return done
 
 
 def _norm(value: Any) -> Any:

@@ -10,6 +10,8 @@ from litestar import Request, Response
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_common.internal_client import ServiceClient
 
+DEPENDENCY_STATUS = 424
+
 
 def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any]:
     """The internal answer in the public envelope (its 4xx become ours)."""
@@ -21,10 +23,19 @@ def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any
             status=status,
         )
     if isinstance(body, dict) and body.get("success") is False:
-        raise ApiError(
-            status, body.get("error", "Request failed"), body.get("code"), body.get("details")
-        )
+        status, details = _public_status(status, body.get("details"))
+        raise ApiError(status, body.get("error", "Request failed"), body.get("code"), details)
     raise ApiError(502, "The service gave an unexpected answer", "UPSTREAM_ERROR")
+
+
+def _public_status(status: int, details: Any) -> tuple[int, Any]:
+    """An owning service answers an upstream's failure (the panel's, Hytale's) with 424
+    and the public status in `details.status`, so that the failure does not count
+    against that service's circuit breaker; here it becomes the public status again."""
+    if status != DEPENDENCY_STATUS or not isinstance(details, dict):
+        return status, details
+    details = dict(details)
+    return int(details.pop("status", 502)), details or None
 
 
 async def query(
@@ -36,7 +47,14 @@ async def query(
 
 
 def _without_none(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if params is None else {k: v for k, v in params.items() if v is not None}
+    """The query to send: None left out, booleans as `true`/`false`."""
+    if params is None:
+        return None
+    return {k: _query_value(v) for k, v in params.items() if v is not None}
+
+
+def _query_value(value: Any) -> Any:
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def answer(status: int, body: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from litestar.params import Parameter
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.page_query import PageNumber, PageSize, Search, SortOrder
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forwarding import query, relay
 from nodebyte_gateway.sync_reads import SyncReads
@@ -208,11 +209,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Servers of the panel mirror",
     )
     async def admin_servers(
-        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
-        page_size: Annotated[int, Parameter(query="pageSize", ge=1, le=200)] = 25,
-        search: Annotated[str | None, Parameter(max_length=100)] = None,
+        page: PageNumber = 1,
+        page_size: PageSize = 25,
+        search: Search = None,
         sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
-        order: Literal["asc", "desc"] = "asc",
+        order: SortOrder = "asc",
     ) -> Any:
         return await query(
             sync,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
@@ -17,14 +17,6 @@ from nodebyte_common.runtime import Runtime
 from nodebyte_sync import panel_probe, stats_queries, store
 from nodebyte_sync.panel_connection import PanelConnection, PanelNotConfigured
 from nodebyte_sync.panel_settings import EDITABLE, PanelSettingsStore
-
-SERVER_SORTS = {
-    "id": "s.id",
-    "name": "lower(s.name)",
-    "createdAt": "s.created_at",
-    "status": "s.status",
-    "node": "s.node_id",
-}
 
 
 def _iso(value: Any) -> str | None:
@@ -173,16 +165,6 @@ def internal_routes(
         async with runtime.pool.acquire() as conn:
             return ok(await stats_queries.user_stats(conn))
 
-    @get("/servers")
-    async def list_servers(
-        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
-        page_size: Annotated[int, Parameter(query="pageSize", ge=1, le=200)] = 25,
-        search: Annotated[str | None, Parameter(max_length=100)] = None,
-        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
-        order: Literal["asc", "desc"] = "asc",
-    ) -> Any:
-        return await _servers_page(runtime, page, page_size, search, sort, order)
-
     @get("/panel/live/{kind:str}")
     async def live(
         kind: str,
@@ -223,55 +205,5 @@ def internal_routes(
         counts,
         server_stats,
         user_stats,
-        list_servers,
         live,
     ]
-
-
-async def _servers_page(
-    runtime: Runtime, page: int, page_size: int, search: str | None, sort: str, order: str
-) -> Any:
-    pattern = f"%{search.lower()}%" if search else None
-    where = """WHERE ($1::text IS NULL OR lower(s.name) LIKE $1 OR s.identifier LIKE $1
-                      OR s.uuid::text LIKE $1)"""
-    async with runtime.pool.acquire() as conn:
-        rows = await conn.fetch(
-            f"""SELECT s.*, n.name AS node_name, u.username AS owner_username,
-                       u.email AS owner_email, e.name AS egg_name
-                FROM servers s LEFT JOIN nodes n ON n.id = s.node_id
-                LEFT JOIN panel_users u ON u.id = s.owner_id LEFT JOIN eggs e ON e.id = s.egg_id
-                {where} ORDER BY {SERVER_SORTS[sort]} {order.upper()},
-                s.id LIMIT $2 OFFSET $3""",
-            pattern,
-            page_size,
-            (page - 1) * page_size,
-        )
-        total = await conn.fetchval(f"SELECT count(*) FROM servers s {where}", pattern)
-    return ok(
-        [_server_view(r) for r in rows],
-        pagination={
-            "page": page,
-            "pageSize": page_size,
-            "total": total,
-            "totalPages": max(1, -(-total // page_size)),
-        },
-    )
-
-
-def _server_view(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "uuid": str(r["uuid"]),
-        "identifier": r["identifier"],
-        "name": r["name"],
-        "description": r["description"],
-        "status": r["status"],
-        "suspended": r["suspended"],
-        "limits": r["limits"],
-        "featureLimits": r["feature_limits"],
-        "node": {"id": r["node_id"], "name": r["node_name"]},
-        "owner": {"id": r["owner_id"], "username": r["owner_username"], "email": r["owner_email"]},
-        "egg": {"id": r["egg_id"], "name": r["egg_name"]},
-        "createdAt": _iso(r["created_at"]),
-        "updatedAt": _iso(r["updated_at"]),
-    }

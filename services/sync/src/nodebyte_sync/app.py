@@ -10,7 +10,7 @@ from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.sealing import Sealer
 from nodebyte_common.settings import SettingsError, load_settings
 from nodebyte_common.webapp import internal_router
-from nodebyte_sync import api, consumers
+from nodebyte_sync import api, consumers, mirror_api
 from nodebyte_sync.panel_connection import PanelConnection
 from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
 from nodebyte_sync.settings import SyncSettings
@@ -55,9 +55,9 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
     runtime.on_stop(panel.aclose)
     runtime.loop("interrupted-sync-watchdog", lambda: consumers.watch_interrupted(runtime))
     consumers.register(runtime, panel)
-    routes = [
-        internal_router(settings.service_token, api.internal_routes(runtime, panel, settings_store))
-    ]
+    handlers = api.internal_routes(runtime, panel, settings_store)
+    handlers += mirror_api.mirror_routes(runtime, panel)
+    routes = [internal_router(settings.service_token, handlers)]
     return runtime.create_app(routes)
 
 
