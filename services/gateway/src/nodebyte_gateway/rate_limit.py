@@ -60,7 +60,7 @@ def parse_limits(spec: str) -> dict[str, Limit]:
 
 
 LEASE = "SELECT * FROM lease_tokens($1::text[], $2::float8[], $3::float8[], $4)"
-LEASE_SECONDS = 1.0  # unspent leased tokens lapse after this (the bucket refills anyway)
+LEASE_SECONDS = 2.0  # unspent leased tokens lapse after this (the bucket refills anyway)
 LEASE_FRACTION = 0.05  # the largest lease, as a share of the bucket
 
 
@@ -100,6 +100,7 @@ class Lease:
     size: int = 1
     tokens: int = 0
     spent: int = 0  # since the last renewal
+    renewing_ahead: bool = False  # set when scheduled, so one request schedules it
     renewed_at: float = 0.0
     shared_left: float = 0.0  # what the tightest shared bucket held after our lease
     expires_at: float = 0.0
@@ -116,8 +117,10 @@ class Lease:
         pace = self.spent / max(now - self.renewed_at, 0.001)
         return max(1, min(math.ceil(pace * LEASE_SECONDS / 2), self.max_size))
 
-    def wants_renewal_ahead(self) -> bool:
-        return self.size >= 4 and self.tokens <= self.size // 4 and not self.lock.locked()
+    def wants_renewal_ahead(self, now: float) -> bool:
+        # Half a lease ahead: a busy process answers a database round trip late.
+        running_low = self.tokens <= self.size // 2 or now >= self.expires_at - LEASE_SECONDS / 2
+        return self.size >= 4 and running_low and not self.renewing_ahead and not self.lock.locked()
 
     def add(self, granted: int, now: float) -> None:
         kept = self.tokens if self.usable(now) else 0
@@ -160,17 +163,21 @@ class RateLimiter:
         if lease.tokens < 1:
             return lease.verdict(allowed=False)
         lease.take()
-        if lease.wants_renewal_ahead():
+        if lease.wants_renewal_ahead(time.monotonic()):
             self._renew_ahead(lease, keys, caps, limit)
         return lease.verdict(allowed=True)
 
     def _renew_ahead(self, lease: Lease, keys: list[str], caps: list[float], limit: Limit) -> None:
         async def renew() -> None:
-            async with lease.lock:
-                try:
+            try:
+                async with lease.lock:
                     await self._renew(lease, keys, caps, limit)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("rate limit lease not renewed ahead", extra={"error": str(exc)})
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("rate limit lease not renewed ahead", extra={"error": str(exc)})
+            finally:
+                lease.renewing_ahead = False
+
+        lease.renewing_ahead = True
 
         task = asyncio.create_task(renew())
         self._renewals.add(task)
