@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 
+from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.processes import Stack
 
@@ -89,7 +89,7 @@ def main() -> None:
     finally:
         constant.terminate()
         stack.stop_all()
-        asyncio.run(_drop(config.database))
+        asyncio.run(discard_stack(config))
     for name, figures in (
         ("constant_json", ceiling),
         ("sync_status", status),
@@ -111,12 +111,6 @@ def _completed_sync(gateway: str, headers: dict[str, str]) -> str:
                 return log_id
             time.sleep(0.1)
     raise RuntimeError("the warm-up sync did not complete")
-
-
-async def _drop(database: str) -> None:
-    conn = await asyncpg.connect(ADMIN)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    await conn.close()
 
 
 if __name__ == "__main__":

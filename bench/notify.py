@@ -25,13 +25,13 @@ from pathlib import Path
 from uuid import uuid4
 
 import aio_pika
-import asyncpg
 import httpx
 
 from nodebyte_common import events
 from nodebyte_common.bootstrap import bootstrap
 from nodebyte_common.cloudevents import build_headers
-from nodebyte_common.topology import delete_topology, exchange_name
+from nodebyte_common.topology import exchange_name
+from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
@@ -165,7 +165,7 @@ async def run(n_events: int, n_webhooks: int, baseline_calls: int) -> None:
                 messages += found.json()
     finally:
         stack.stop_all()
-        await _drop(config)
+        await discard_stack(config)
 
     per_target = Counter((m["webhook_id"], log_id_of(m)) for m in messages)
     duplicates = sum(n - 1 for n in per_target.values() if n > 1)
@@ -186,19 +186,6 @@ async def run(n_events: int, n_webhooks: int, baseline_calls: int) -> None:
     print(f"ratio_to_baseline: {rate / direct:.2f}")
     print(f"duplicates: {duplicates}")
     print(f"missing: {missing}")
-
-
-async def _drop(config: StackConfig) -> None:
-    conn = await asyncpg.connect(config.admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-    connection = await aio_pika.connect(config.amqp_url)
-    try:
-        await delete_topology(await connection.channel(), config.prefix)
-    finally:
-        await connection.close()
 
 
 def main() -> None:

@@ -37,7 +37,8 @@ import msgspec
 import uuid6
 
 from nodebyte_common.bootstrap import bootstrap
-from nodebyte_common.topology import delete_topology, exchange_name
+from nodebyte_common.topology import exchange_name
+from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.waiting import eventually
 from nodebyte_scheduler.clock import Clock
@@ -276,7 +277,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             figures = await ours(config, n, Path(tmp))
     finally:
-        await _clean(config)
+        await discard_stack(config)
     baseline_total = base_db + base_publish
     print(f"jobs: {n}")
     print(f"baseline_bare_record_seconds: {base_db:.2f}")
@@ -296,19 +297,6 @@ async def main() -> None:
         f"ratio_all_delivered_to_bare_record_plus_publish: "
         f"{figures['delivered_max'] / baseline_total:.2f}"
     )
-
-
-async def _clean(config: StackConfig) -> None:
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-    connection = await aio_pika.connect(AMQP)
-    try:
-        await delete_topology(await connection.channel(), config.prefix)
-    finally:
-        await connection.close()
 
 
 if __name__ == "__main__":
