@@ -126,13 +126,21 @@ def routes(ctx: GatewayContext) -> list[Any]:
     async def sync_status(log_id: UUID) -> Any:
         return ok(await status_of(log_id))
 
-    @get("/api/v1/sync/logs", guards=[read], tags=["sync"], summary="Sync history")
-    async def sync_logs(
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
-        kind: Annotated[Kind | None, Parameter(query="type")] = None,
-    ) -> Any:
-        return await query(sync, "/sync/logs", {"limit": limit, "offset": offset, "type": kind})
+    def sync_history(path: str, guard: Any, tag: str) -> Any:
+        """The sync history, under the public and the admin path alike."""
+
+        @get(path, guards=[guard], tags=[tag], summary="Sync history")
+        async def sync_logs(
+            limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+            offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+            kind: Annotated[Kind | None, Parameter(query="type")] = None,
+        ) -> Any:
+            params = {"limit": limit, "offset": offset, "type": kind}
+            return await query(sync, "/sync/logs", params)
+
+        return sync_logs
+
+    sync_logs = sync_history("/api/v1/sync/logs", read, "sync")
 
     @post(
         "/api/v1/sync/cancel/{log_id:uuid}",
@@ -184,13 +192,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             raise ApiError(404, "No sync is running", "NOT_FOUND")
         return await cancel(UUID(current["id"]), "admin")
 
-    @get("/api/admin/sync/logs", guards=[admin_read], tags=["admin"], summary="Sync history")
-    async def admin_sync_logs(
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
-        kind: Annotated[Kind | None, Parameter(query="type")] = None,
-    ) -> Any:
-        return await query(sync, "/sync/logs", {"limit": limit, "offset": offset, "type": kind})
+    admin_sync_logs = sync_history("/api/admin/sync/logs", admin_read, "admin")
 
     @post(
         "/api/admin/sync/panel/reset",
