@@ -41,6 +41,34 @@ class PanelPage(msgspec.Struct):
     total: int
 
 
+class RawPage(msgspec.Struct):
+    """A list page whose items are left encoded: `data` is the raw JSON array."""
+
+    data: bytes
+    current_page: int
+    total_pages: int
+    total: int | None  # None on an unpaginated list: its length is its total
+
+
+class _Pagination(msgspec.Struct):
+    total: int
+    current_page: int
+    total_pages: int
+
+
+class _Meta(msgspec.Struct):
+    pagination: _Pagination | None = None
+
+
+class _RawList(msgspec.Struct):
+    data: msgspec.Raw = msgspec.Raw(b"[]")
+    meta: _Meta | None = None
+
+
+_raw_list = msgspec.json.Decoder(_RawList)
+_items = msgspec.json.Decoder(list[dict[str, Any]])
+
+
 class PanelClient:
     def __init__(
         self,
@@ -77,6 +105,11 @@ class PanelClient:
     async def client(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return await self._request("GET", f"/api/client{path}", self.client_key, params)
 
+    async def body(self, api: str, path: str, params: dict[str, Any] | None = None) -> bytes:
+        """The undecoded body of a GET on the `application` or `client` API."""
+        key = self.client_key if api == "client" else self.application_key
+        return await self._request("GET", f"/api/{api}{path}", key, params, raw=True)
+
     async def send(self, method: str, path: str, *, json: Any, use_client_key: bool = False) -> Any:
         key = self.client_key if use_client_key else self.application_key
         return await self._request(method, path, key, None, json)
@@ -102,12 +135,14 @@ class PanelClient:
         key: str,
         params: dict[str, Any] | None,
         json: Any = None,
+        *,
+        raw: bool = False,
     ) -> Any:
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         inject_trace_headers(headers)
         for attempt in range(1, self.max_attempts + 1):
             self.breaker.before_call()
-            delay = await self._attempt(method, path, headers, params, json, attempt)
+            delay = await self._attempt(method, path, headers, params, json, attempt, raw)
             if isinstance(delay, _Done):
                 return delay.body
             await asyncio.sleep(delay)
@@ -121,6 +156,7 @@ class PanelClient:
         params: Any,
         json: Any,
         attempt: int,
+        raw: bool = False,
     ) -> _Done | float:
         """One try: the body when done, else how long to wait before the next try."""
         self.requests_made += 1
@@ -140,6 +176,8 @@ class PanelClient:
         self.breaker.record_success()
         if response.status_code >= 400:
             raise PanelError(_panel_error_detail(response), response.status_code)
+        if raw:
+            return _Done(response.content)
         return _Done(msgspec.json.decode(response.content) if response.content else None)
 
     def _retry_or_raise(self, attempt: int, message: str) -> float:
@@ -179,6 +217,25 @@ def parse_list(body: Any) -> PanelPage:
         max(1, int(pagination["total_pages"])),
         int(pagination["total"]),
     )
+
+
+def parse_raw_list(body: bytes) -> RawPage:
+    """A list envelope's pagination, its items left encoded (cheap to skip or hash)."""
+    envelope = _raw_list.decode(body)
+    pagination = envelope.meta.pagination if envelope.meta else None
+    if pagination is None:
+        return RawPage(bytes(envelope.data), 1, 1, None)
+    return RawPage(
+        bytes(envelope.data),
+        pagination.current_page,
+        max(1, pagination.total_pages),
+        pagination.total,
+    )
+
+
+def raw_items(data: bytes) -> list[dict[str, Any]]:
+    """The attributes of each item of a raw JSON list (`RawPage.data`)."""
+    return [entry["attributes"] for entry in _items.decode(data)]
 
 
 def relationship(attributes: dict[str, Any], name: str) -> list[dict[str, Any]]:
