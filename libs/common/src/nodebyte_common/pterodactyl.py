@@ -1,9 +1,12 @@
 """Client of the Pterodactyl panel's Application and Client APIs.
 
-httpx with timeouts; a 429 waits out `Retry-After`; 5xx, timeouts and
+aiohttp with timeouts; a 429 waits out `Retry-After`; 5xx, timeouts and
 connection errors are retried with growing, jittered delays; a circuit breaker
 stops hammering a panel that keeps failing. Relationships are read where the
 panel puts them: inside `attributes.relationships`.
+
+aiohttp, not httpx: a sync makes hundreds of list requests, and httpx spends
+about four times the CPU per request (like internal_client.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from nodebyte_common.backoff import exponential_delay
@@ -80,7 +83,6 @@ class PanelClient:
         max_attempts: int = 5,
         retry_base_delay: float = 0.5,
         breaker: CircuitBreaker | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.application_key = application_key
@@ -89,15 +91,22 @@ class PanelClient:
         self.retry_base_delay = retry_base_delay
         self.breaker = breaker or CircuitBreaker("pterodactyl")
         self.requests_made = 0
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=5.0)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Created lazily, inside the running event loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout,
+                connector=aiohttp.TCPConnector(limit=16),
+                json_serialize=lambda value: msgspec.json.encode(value).decode(),
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def application(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return await self._request("GET", f"/api/application{path}", self.application_key, params)
@@ -161,24 +170,31 @@ class PanelClient:
         """One try: the body when done, else how long to wait before the next try."""
         self.requests_made += 1
         try:
-            response = await self._http.request(
-                method, self.base_url + path, headers=headers, params=params, json=json
-            )
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            async with self._http().request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                params=_query(params),
+                json=json,
+                allow_redirects=False,
+            ) as response:
+                status, content = response.status, await response.read()
+                retry_after = response.headers.get("Retry-After")
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.breaker.record_failure(f"{type(exc).__name__}: {exc}")
             return self._retry_or_raise(attempt, f"panel unreachable: {type(exc).__name__}")
-        if response.status_code == 429:
+        if status == 429:
             # Throttling is the panel working as designed, not a failure of it.
-            return min(MAX_RETRY_AFTER, _retry_after(response, attempt, self.retry_base_delay))
-        if response.status_code in RETRYABLE_STATUS:
-            self.breaker.record_failure(f"HTTP {response.status_code}")
-            return self._retry_or_raise(attempt, f"panel answered {response.status_code}")
+            return min(MAX_RETRY_AFTER, _retry_after(retry_after, attempt, self.retry_base_delay))
+        if status in RETRYABLE_STATUS:
+            self.breaker.record_failure(f"HTTP {status}")
+            return self._retry_or_raise(attempt, f"panel answered {status}")
         self.breaker.record_success()
-        if response.status_code >= 400:
-            raise PanelError(_panel_error_detail(response), response.status_code)
+        if status >= 400:
+            raise PanelError(_panel_error_detail(status, content), status)
         if raw:
-            return _Done(response.content)
-        return _Done(msgspec.json.decode(response.content) if response.content else None)
+            return _Done(content)
+        return _Done(msgspec.json.decode(content) if content else None)
 
     def _retry_or_raise(self, attempt: int, message: str) -> float:
         if attempt >= self.max_attempts:
@@ -190,19 +206,28 @@ class _Done(msgspec.Struct):
     body: Any
 
 
-def _retry_after(response: httpx.Response, attempt: int, base: float) -> float:
+def _query(params: dict[str, Any] | None) -> dict[str, str]:
+    """Query values as strings, booleans and None written as httpx wrote them."""
+    written = {True: "true", False: "false", None: ""}
+    return {
+        k: written[v] if v is None or isinstance(v, bool) else str(v)
+        for k, v in (params or {}).items()
+    }
+
+
+def _retry_after(header: str | None, attempt: int, base: float) -> float:
     try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
+        return max(0.0, float(header or ""))
+    except ValueError:
         return exponential_delay(attempt, base=base)
 
 
-def _panel_error_detail(response: httpx.Response) -> str:
+def _panel_error_detail(status: int, content: bytes) -> str:
     try:
-        errors = response.json()["errors"]
+        errors = msgspec.json.decode(content)["errors"]
         return "; ".join(str(e.get("detail", e.get("code"))) for e in errors)[:500]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return f"panel answered HTTP {response.status_code}"
+    except (msgspec.DecodeError, KeyError, TypeError, AttributeError):
+        return f"panel answered HTTP {status}"
 
 
 def parse_list(body: Any) -> PanelPage:
