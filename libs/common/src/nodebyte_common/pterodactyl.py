@@ -91,7 +91,11 @@ class PanelClient:
         self.retry_base_delay = retry_base_delay
         self.breaker = breaker or CircuitBreaker("pterodactyl")
         self.requests_made = 0
-        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=5.0)
+        # Per socket operation, as httpx counted it: a large page that keeps arriving
+        # is not cut off, a panel that goes silent for `timeout` is.
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=5.0, sock_read=timeout
+        )
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
