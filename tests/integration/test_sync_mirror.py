@@ -181,6 +181,22 @@ async def test_things_deleted_on_the_panel_are_pruned(
     await assert_mirror_matches(admin_conn, dataset)
 
 
+async def test_pages_back_as_they_were_after_a_prune_are_written_again(
+    gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient, admin_conn: asyncpg.Connection
+) -> None:
+    """An unchanged page is skipped only while the mirror still holds what it gave."""
+    await run_sync(gateway)
+    for kind, item_id in [("nodes", 5), ("servers", 3), ("users", 25)]:
+        response = await fresh_panel.delete(f"/_emulator/{kind}/{item_id}")
+        assert response.status_code in (200, 204), response.text
+    await run_sync(gateway)
+    await fresh_panel.post("/_emulator/reset")  # the first panel again, page for page
+    again = await run_sync(gateway)
+    assert again["metadata"]["rowsWritten"] > 0
+    dataset = (await fresh_panel.get("/_emulator/dataset")).json()
+    await assert_mirror_matches(admin_conn, dataset)
+
+
 async def test_panel_throttling_errors_and_timeouts_mid_sync_still_complete(
     gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient, admin_conn: asyncpg.Connection
 ) -> None:

@@ -15,15 +15,25 @@ ADMIN_PERMISSIONS = [
 _NOT_INSTALLED = ("installing", "install_failed")
 
 
-def startup_command(store: Store, server: dict, hide_all: bool = False) -> str:
-    """StartupCommandService: fill placeholders, masking values users may not see."""
+def startup_command(
+    store: Store,
+    server: dict,
+    hide_all: bool = False,
+    variables: list[tuple[dict, str | None]] | None = None,
+) -> str:
+    """StartupCommandService: fill placeholders, masking values users may not see.
+
+    `variables` is `store.server_variables(server)` when the caller has it already.
+    """
     primary = store.get("allocations", server["allocation"]) or {}
     replacements = {
         "{{SERVER_MEMORY}}": str(server["limits"]["memory"]),
         "{{SERVER_IP}}": str(primary.get("ip", "")),
         "{{SERVER_PORT}}": str(primary.get("port", "")),
     }
-    for variable, value in store.server_variables(server):
+    if variables is None:
+        variables = store.server_variables(server)
+    for variable, value in variables:
         shown = variable["default_value"] if value is None else value
         visible = variable["user_viewable"] and not hide_all
         replacements["{{" + variable["env_variable"] + "}}"] = shown if visible else "[hidden]"
@@ -45,8 +55,12 @@ def variable(row: dict, value: str | None) -> dict:
     }
 
 
-def viewable_variables(store: Store, server: dict) -> list[dict]:
-    return [variable(v, value) for v, value in store.server_variables(server) if v["user_viewable"]]
+def viewable_variables(
+    store: Store, server: dict, variables: list[tuple[dict, str | None]] | None = None
+) -> list[dict]:
+    if variables is None:
+        variables = store.server_variables(server)
+    return [variable(v, value) for v, value in variables if v["user_viewable"]]
 
 
 def allocation(row: dict, primary: int) -> dict:
@@ -87,9 +101,10 @@ def server(store: Store, row: dict, viewer: int, includes: tuple[str, ...]) -> d
     allocations = [
         allocation(a, row["allocation"]) for a in store.related("server.allocations", row["id"])
     ]
+    variables = store.server_variables(row)  # read once for the list and the command
     relationships = {
         "allocations": collection("allocation", allocations),
-        "variables": collection("egg_variable", viewable_variables(store, row)),
+        "variables": collection("egg_variable", viewable_variables(store, row, variables)),
     }
     if "egg" in includes and (egg := store.get("eggs", row["egg"])):
         relationships["egg"] = item("egg", {"uuid": egg["uuid"], "name": egg["name"]})
@@ -106,7 +121,7 @@ def server(store: Store, row: dict, viewer: int, includes: tuple[str, ...]) -> d
         "sftp_details": {"ip": node.get("fqdn"), "port": node.get("daemon_sftp")},
         "description": row["description"],
         "limits": row["limits"],
-        "invocation": startup_command(store, row),
+        "invocation": startup_command(store, row, variables=variables),
         "docker_image": row["container"]["image"],
         "egg_features": None,
         "feature_limits": row["feature_limits"],

@@ -1,5 +1,6 @@
 """Running an emulator under uvicorn, in the foreground (CLI) or a background thread (tests)."""
 
+import gc
 import socket
 import threading
 import time
@@ -26,6 +27,9 @@ def _config(app: ASGIApp, loop: str, http: str) -> uvicorn.Config:
 
 def run(app: ASGIApp, host: str, port: int) -> None:
     """Serve until interrupted."""
+    # What the app built up front (a generated panel is a million objects) lives
+    # as long as the process: keep it out of every garbage collection pass.
+    gc.freeze()
     sock = _bind(host, port)
     uvicorn.Server(_config(app, loop="uvloop", http="httptools")).run(sockets=[sock])
 

@@ -16,6 +16,7 @@ from nodebyte_common.pterodactyl import relationship
 from nodebyte_sync.page_fetcher import ListRequest
 
 Row = tuple[Any, ...]
+MAPPING_VERSION = 1  # bump when a row function changes what a panel item maps to
 
 
 def ts(value: str | None) -> datetime | None:
@@ -41,6 +42,10 @@ class Step:
     parent_table: str | None = None  # ids of this table feed `requests`
     links_allocations: bool = False  # servers: allocation → server links
     optional: bool = False  # a failure is counted, not fatal (subusers)
+    # Steps of the same sync that must have finished before this one starts (its
+    # parents), and before it finishes (what its links and prune read).
+    starts_after: tuple[str, ...] = ()
+    finishes_after: tuple[str, ...] = ()
 
 
 def _one(path: str, params: dict[str, Any] | None = None) -> Callable[[list[int]], list]:
@@ -275,6 +280,7 @@ ALLOCATIONS = Step(
     lambda node_ids: [ListRequest(f"/nodes/{n}/allocations", {}, parent_id=n) for n in node_ids],
     (Mirror("allocations", ALLOCATION_COLUMNS, allocation_rows),),
     parent_table="nodes",
+    starts_after=("nodes",),
 )
 
 NESTS = Step(
@@ -334,6 +340,7 @@ EGGS = Step(
         ),
     ),
     parent_table="nests",
+    starts_after=("nests",),
 )
 
 SERVERS = Step(
@@ -382,6 +389,7 @@ SERVERS = Step(
         ),
     ),
     links_allocations=True,
+    finishes_after=("allocations",),
 )
 
 USERS = Step(
@@ -431,11 +439,17 @@ SUBUSERS = Step(
         ),
     ),
     optional=True,
+    finishes_after=("servers", "users"),  # the owners are marked from both
 )
 
 
 def steps_for(kind: str, *, skip_users: bool, subusers: bool) -> tuple[Step, ...]:
-    """The steps of a sync of `kind`, in the reference's order."""
+    """The steps of a sync of `kind`, in the reference's order.
+
+    They run concurrently where their dependencies allow (the mirror has no
+    foreign keys; `starts_after` and `finishes_after` order what reads another
+    step's rows).
+    """
     if kind == "locations":
         return (LOCATIONS,)
     if kind == "nodes":

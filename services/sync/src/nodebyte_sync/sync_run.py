@@ -1,14 +1,20 @@
 """Run one sync: pull each step's pages from the panel, mirror them in bulk.
 
-Pages are fetched concurrently and each is written in one transaction with the
-progress it represents (COPY into a staging table, then one upsert that skips
-unchanged rows), so a crash loses at most the page in flight and the log always
-says how far the sync got. Cancellation is checked before every page. After a
-step, rows the panel no longer has are pruned.
+Steps run concurrently where their dependencies allow (steps.py), sharing one
+bound on the panel requests in flight. Pages are fetched concurrently and taken
+in batches (what arrived while the last batch was written): a page whose content
+the mirror already holds is skipped (page_digests.py); the changed ones of a
+batch are written in one transaction with the progress they represent (COPY into
+a staging table, then one upsert that skips unchanged rows), so a crash loses at
+most the batch in flight and the log always says how far the sync got.
+Cancellation is checked before every write. After a step, rows the panel no
+longer has are pruned.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,18 +25,28 @@ from uuid import UUID
 import asyncpg
 
 from nodebyte_common import events, inbox, outbox
-from nodebyte_common.pterodactyl import PanelClient, PanelPage
-from nodebyte_sync import store
-from nodebyte_sync.page_fetcher import ListRequest, fetch_pages
+from nodebyte_common.pterodactyl import PanelClient, RawPage, raw_items, relationship
+from nodebyte_sync import page_digests, store
+from nodebyte_sync.page_digests import PageRecord
+from nodebyte_sync.page_fetcher import Fetched, ListRequest, fetch_batches
 from nodebyte_sync.panel_settings import PanelSettings
-from nodebyte_sync.steps import Step, steps_for
+from nodebyte_sync.steps import MAPPING_VERSION, Row, Step, steps_for
 
 PROGRESS_EVENT_INTERVAL = 0.25  # seconds: a few progress events per second at most
+PROGRESS_SAVE_INTERVAL = 0.1  # seconds: how stale the log may be while pages are unchanged
 SOURCE = "nodebyte/sync"
 
 
 class SyncCancelled(Exception):
     """An admin cancelled the sync; the log keeps how far it got."""
+
+
+class StepFailed(Exception):
+    """A required step failed, and with it the sync."""
+
+    def __init__(self, step: str, error: Exception) -> None:
+        super().__init__(f"{step}: {error}")
+        self.step = step
 
 
 @dataclass
@@ -43,10 +59,33 @@ class Progress:
     counts: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
     last_event_at: float = 0.0
+    saved_at: float = 0.0
 
     @property
     def percentage(self) -> float:
         return min(100.0, round(100.0 * self.synced / self.total, 1)) if self.total else 0.0
+
+
+class StepState:
+    """What one step's pages gave so far: ids for the prune, links, pages seen."""
+
+    def __init__(self, step: Step, known: dict[str, PageRecord]) -> None:
+        self.step = step
+        self.known = known  # the trusted page records of the last run
+        self.version = _mapping_version(step)
+        self.seen: dict[str, list[Any]] = defaultdict(list)
+        self.visited: list[str] = []
+
+    def take(self, key: str, record: PageRecord) -> None:
+        self.visited.append(key)
+        for table, ids in record.seen.items():
+            self.seen[table].extend(ids)
+
+    def repeated(self) -> bool:
+        """Whether an item came on two pages (the panel changed while it was paged)."""
+        return any(
+            len(set(self.seen[m.table])) != len(self.seen[m.table]) for m in self.step.mirrors
+        )
 
 
 class SyncRun:
@@ -69,6 +108,7 @@ class SyncRun:
         self.settings = settings
         self.progress = Progress()
         self.started = time.monotonic()
+        self.slots = asyncio.Semaphore(settings.fetch_concurrency)  # panel requests in flight
 
     async def execute(self) -> None:
         """Run every step, then record the outcome with its event (and the inbox row)."""
@@ -77,40 +117,61 @@ class SyncRun:
             skip_users=self.request.skip_users,
             subusers=self.settings.subusers_enabled,
         )
+        self.finished = {step.name: asyncio.Event() for step in steps}
         try:
-            for step in steps:
-                step_started = time.monotonic()
-                await self._run_step(step)
-                self.progress.step_seconds[step.name] = round(time.monotonic() - step_started, 3)
-        except SyncCancelled:
-            await self._finish("CANCELLED", None)
-        except Exception as exc:
-            await self._finish("FAILED", f"{self.progress.step}: {exc}"[:1000])
+            async with asyncio.TaskGroup() as group:
+                for step in steps:
+                    group.create_task(self._run_step(step), name=f"sync-{step.name}")
+        except BaseExceptionGroup as errors:
+            first = _first_leaf(errors)
+            if isinstance(first, SyncCancelled):
+                await self._finish("CANCELLED", None)
+                return
+            if isinstance(first, StepFailed):
+                self.progress.step = first.step
+            await self._finish("FAILED", str(first)[:1000])
         else:
             await self._finish("COMPLETED", None)
 
     async def _run_step(self, step: Step) -> None:
-        self.progress.step = step.name
-        seen: dict[str, list[Any]] = defaultdict(list)
-        linked: list[tuple[int, int]] = []  # (allocation id, server id)
+        """Take the step's pages, then link and prune once what that reads is there."""
+        await self._wait_for(step.starts_after)
+        started = time.monotonic()
         try:
-            requests = step.requests(await self._parent_ids(step))
-            async for request, page in fetch_pages(
-                self.panel,
-                requests,
-                per_page=self._page_size(step),
-                concurrency=self.settings.fetch_concurrency,
-            ):
-                await self._write_page(step, request, page, seen, linked)
+            state = await self._take_pages(step)
         except SyncCancelled:
             raise
         except Exception as exc:
             if not step.optional:
-                raise
+                raise StepFailed(step.name, exc) from exc
             self.progress.failed += 1
-            await self._note(f"{step.name} skipped: {exc}")
+            await self._note(step.name, f"{step.name} skipped: {exc}")
+            self.finished[step.name].set()
             return
-        await self._after_step(step, seen, linked)
+        paging = time.monotonic() - started
+        await self._wait_for(step.finishes_after)
+        finishing = time.monotonic()
+        try:
+            await self._after_step(state)
+        except Exception as exc:
+            raise StepFailed(step.name, exc) from exc
+        seconds = paging + time.monotonic() - finishing  # the waits excluded
+        self.progress.step_seconds[step.name] = round(seconds, 3)
+        self.finished[step.name].set()
+
+    async def _wait_for(self, steps: tuple[str, ...]) -> None:
+        for name in steps:
+            if name in self.finished:  # a partial sync may not run it
+                await self.finished[name].wait()
+
+    async def _take_pages(self, step: Step) -> StepState:
+        per_page = self._page_size(step)
+        async with self.pool.acquire() as conn:
+            state = StepState(step, await page_digests.load(conn, step.name))
+            requests = step.requests(await self._parent_ids(conn, step))
+        async for batch in fetch_batches(self.panel, requests, per_page=per_page, slots=self.slots):
+            await self._take_batch(state, batch, per_page)
+        return state
 
     def _page_size(self, step: Step) -> int:
         # The Client API caps per_page at 100; the Application API has no cap.
@@ -120,49 +181,57 @@ class SyncRun:
             else self.settings.page_size
         )
 
-    async def _parent_ids(self, step: Step) -> list[int]:
+    async def _parent_ids(self, conn: asyncpg.Connection, step: Step) -> list[int]:
         if step.parent_table is None:
             return []
-        async with self.pool.acquire() as conn:
-            return [
-                r["id"] for r in await conn.fetch(f"SELECT id FROM {step.parent_table} ORDER BY id")
-            ]
+        return [
+            r["id"] for r in await conn.fetch(f"SELECT id FROM {step.parent_table} ORDER BY id")
+        ]
 
-    async def _write_page(
-        self,
-        step: Step,
-        request: ListRequest,
-        page: PanelPage,
-        seen: dict[str, list[Any]],
-        linked: list[tuple[int, int]],
-    ) -> None:
-        if page.current_page == 1:
-            self.progress.total += page.total
+    async def _take_batch(self, state: StepState, batch: list[Fetched], per_page: int) -> None:
+        """Write the changed pages of a batch in one transaction with the progress."""
+        step = state.step
+        taken: list[tuple[str, RawPage, PageRecord]] = []
+        fresh: list[tuple[str, PageRecord, dict[str, list[Row]]]] = []
+        for request, page in batch:
+            key = page_digests.page_key(request, page.current_page, per_page)
+            digest = page_digests.digest_of(state.version, key, page.data)
+            record = state.known.get(key)
+            if record is None or record.digest != digest:
+                record, rows = _decode(step, request, page, digest)
+                fresh.append((key, record, rows))
+            taken.append((key, page, record))
+        if not fresh and time.monotonic() - self.progress.saved_at < PROGRESS_SAVE_INTERVAL:
+            # Nothing to write: the log catches up with the next save.
+            self._take(state, taken)
+            return
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.cancel_requested(conn, self.log_id):
                 raise SyncCancelled
             for mirror in step.mirrors:
-                rows = [row for item in page.items for row in mirror.rows(item, request.parent_id)]
-                self.progress.written += await store.upsert_changed(
-                    conn, mirror.table, mirror.columns, rows
-                )
-                seen[mirror.table].extend(row[0] for row in rows)
-            if step.links_allocations:
-                linked.extend(_allocation_links(page.items))
-            self.progress.synced += len(page.items)
-            self.progress.counts[step.name] = self.progress.counts.get(step.name, 0) + len(
-                page.items
-            )
-            await self._save_progress(
-                conn, f"{step.name}: {self.progress.counts[step.name]} synced"
-            )
+                rows = [row for _, _, by_table in fresh for row in by_table[mirror.table]]
+                written = await store.upsert_changed(conn, mirror.table, mirror.columns, rows)
+                self.progress.written += written  # not `+= await`: steps run concurrently
+            await page_digests.save(conn, step.name, [(key, record) for key, record, _ in fresh])
+            self._take(state, taken)
+            await self._save_progress(conn, step.name)
 
-    async def _after_step(
-        self, step: Step, seen: dict[str, list[Any]], linked: list[tuple[int, int]]
-    ) -> None:
+    def _take(self, state: StepState, taken: list[tuple[str, RawPage, PageRecord]]) -> None:
+        p, name = self.progress, state.step.name
+        for key, page, record in taken:
+            state.take(key, record)
+            if page.current_page == 1:
+                p.total += record.items if page.total is None else page.total
+            p.synced += record.items
+            p.counts[name] = p.counts.get(name, 0) + record.items
+
+    async def _after_step(self, state: StepState) -> None:
+        step, seen = state.step, state.seen
+        repeated = state.repeated()  # before the owners join the subusers
         async with self.pool.acquire() as conn, conn.transaction():
             if step.links_allocations:
-                self.progress.written += await store.link_allocations(conn, linked)
+                linked = await store.link_allocations(conn, seen["links"])
+                self.progress.written += linked
             if step.name == "subusers":
                 seen["server_subusers"].extend(await store.mark_owners(conn))
             for mirror in step.mirrors:
@@ -175,6 +244,8 @@ class SyncRun:
                 )
                 if mirror.table == "servers":
                     await self._announce_pruned_servers(conn, pruned)
+            await page_digests.settle(conn, step.name, [] if repeated else state.visited)
+            await self._save_progress(conn, step.name)
 
     async def _announce_pruned_servers(
         self, conn: asyncpg.Connection, pruned: list[asyncpg.Record]
@@ -188,14 +259,21 @@ class SyncRun:
                 source=SOURCE,
             )
 
-    async def _note(self, message: str) -> None:
+    async def _note(self, step: str, message: str) -> None:
         async with self.pool.acquire() as conn:
-            await self._save_progress(conn, message, force_event=True)
+            await self._save_progress(conn, step, message, force_event=True)
 
     async def _save_progress(
-        self, conn: asyncpg.Connection, message: str, *, force_event: bool = False
+        self,
+        conn: asyncpg.Connection,
+        step: str,
+        message: str | None = None,
+        *,
+        force_event: bool = False,
     ) -> None:
         p = self.progress
+        p.step = step
+        message = message or f"{step}: {p.counts.get(step, 0)} synced"
         await store.save_progress(
             conn,
             self.log_id,
@@ -211,7 +289,7 @@ class SyncRun:
                 "lastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
         )
-        now = time.monotonic()
+        now = p.saved_at = time.monotonic()
         if force_event or now - p.last_event_at >= PROGRESS_EVENT_INTERVAL:
             p.last_event_at = now
             await outbox.enqueue(
@@ -272,7 +350,33 @@ class SyncRun:
         )
 
 
-def _allocation_links(servers: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    from nodebyte_common.pterodactyl import relationship
+def _first_leaf(errors: BaseExceptionGroup) -> BaseException:
+    first = errors.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
-    return [(a["id"], s["id"]) for s in servers for a in relationship(s, "allocations")]
+
+def _decode(
+    step: Step, request: ListRequest, page: RawPage, digest: bytes
+) -> tuple[PageRecord, dict[str, list[Row]]]:
+    """A changed page's rows per mirror table, and the record of what it gave."""
+    items = raw_items(page.data)
+    rows = {
+        m.table: [row for item in items for row in m.rows(item, request.parent_id)]
+        for m in step.mirrors
+    }
+    seen: dict[str, list[Any]] = {table: [row[0] for row in r] for table, r in rows.items()}
+    if step.links_allocations:
+        seen["links"] = _allocation_links(items)
+    return PageRecord(digest, len(items), seen), rows
+
+
+def _mapping_version(step: Step) -> bytes:
+    """Changes when what a page maps to does, so older page records stop matching."""
+    shape = [(m.table, m.columns, m.rows.__name__) for m in step.mirrors]
+    return hashlib.blake2b(
+        repr((MAPPING_VERSION, step.name, shape)).encode(), digest_size=16
+    ).digest()
+
+
+def _allocation_links(servers: list[dict[str, Any]]) -> list[list[int]]:
+    return [[a["id"], s["id"]] for s in servers for a in relationship(s, "allocations")]
