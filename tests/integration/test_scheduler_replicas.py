@@ -305,9 +305,14 @@ async def test_catch_up_policies_after_downtime(
     skipped = await runs_of(admin, skip["id"])
     caught_up = await runs_of(admin, once["id"])
     for runs in (skipped, caught_up):
-        (catch_up,) = [r for r in runs if r["trigger"] == "catch_up"]
+        catch_up, *stalls = sorted(
+            (r for r in runs if r["trigger"] == "catch_up"), key=lambda r: r["due_at"]
+        )
+        # The grace is 4 s of real time at this clock speed: a replica starved of CPU
+        # that long (a loaded CI machine) rightly catches up again, a few minutes' worth.
+        assert all(r["missed_count"] < 10 for r in stalls), stalls
         earlier = [r for r in runs if r["due_at"] < catch_up["due_at"]]
-        later = [r for r in runs if r["due_at"] > catch_up["due_at"]]
+        later = [r for r in runs if r["due_at"] > catch_up["due_at"] and r not in stalls]
         assert earlier
         assert later  # regular firing resumes after it
         # Every minute from the last run before the downtime to the catch-up is counted:
