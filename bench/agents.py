@@ -308,6 +308,7 @@ async def main(args: argparse.Namespace) -> None:
             str(args.per_second),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,  # the final report is one line with every receipt
         )
         assert fleet.stdout is not None
         assert fleet.stdin is not None

@@ -8,9 +8,19 @@ def test_a_bucket_allows_its_burst_then_its_rate() -> None:
     bucket = TokenBucket(rate=10, burst=3)
     now = bucket.stamp
     assert [bucket.allow(now) for _ in range(4)] == [True, True, True, False]
-    assert bucket.allow(now + 0.1)  # one token back after 1/rate seconds
-    assert not bucket.allow(now + 0.1)
+    # One token back after 1/rate seconds (a hair more: (now + 0.1) - now may round below).
+    assert bucket.allow(now + 0.1001)
+    assert not bucket.allow(now + 0.1001)
     assert [bucket.allow(now + 100) for _ in range(4)] == [True, True, True, False]
+
+
+def test_an_earlier_moment_adds_no_tokens() -> None:
+    bucket = TokenBucket(rate=10, burst=2)
+    now = bucket.stamp
+    assert bucket.allow(now)
+    assert bucket.allow(now)
+    assert not bucket.allow(now - 5)  # frames are charged as of their arrival, in order
+    assert bucket.allow(now + 0.1001)
 
 
 def test_lockout_grows_past_the_threshold_and_is_capped() -> None:

@@ -2,9 +2,10 @@
 
 The agent has `agent_handshake_timeout_seconds` to send `node_handshake` with
 its node id and token, as the first frame and never in the URL (URLs end up in
-access logs and proxies). Then every frame is decoded and validated, charged
-to the node's and the server's rate budgets, and applied; a refused frame gets
-an `error` frame back and changes nothing.
+access logs and proxies). Then frames are read ahead of their handling (see
+read_ahead) and each, in arrival order, is decoded and validated, charged to
+the node's and the server's rate budgets as of its arrival, and applied; a
+refused frame gets an `error` frame back and changes nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import msgspec
@@ -38,6 +40,7 @@ from nodebyte_node_agent_gateway.protocol import (
     encode,
     parse_uuid,
 )
+from nodebyte_node_agent_gateway.read_ahead import read_ahead
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
 
 log = logging.getLogger(__name__)
@@ -104,12 +107,12 @@ class AgentEndpoint:
         session = await self._open_session(socket, handshake)
         if session is None:
             return
-        reader = session.reader = asyncio.create_task(self._read_frames(session))
+        frames = session.reader = asyncio.create_task(self._serve_frames(session))
         try:
-            await asyncio.wait([reader])
+            await asyncio.wait([frames])
         finally:
             await self.connections.detach(session)
-        if not reader.cancelled() and (exc := reader.exception()) is not None:
+        if not frames.cancelled() and (exc := frames.exception()) is not None:
             log.info(
                 "agent connection ended", extra={"node_id": session.node_key, "error": repr(exc)}
             )
@@ -190,19 +193,25 @@ class AgentEndpoint:
         HANDSHAKES.labels("accepted").inc()
         return session
 
-    async def _read_frames(self, session: AgentSession) -> None:
-        while True:
+    async def _serve_frames(self, session: AgentSession) -> None:
+        async def arrival() -> tuple[str | bytes, float] | None:
             raw = await _receive_text(session.socket)
             if raw is None:
-                return
-            await self._one_frame(session, raw)
+                return None
+            self.messages.arrived(session)
+            return raw, time.monotonic()
 
-    async def _one_frame(self, session: AgentSession, raw: str | bytes) -> None:
+        async def handle(frame: tuple[str | bytes, float]) -> None:
+            await self._one_frame(session, *frame)
+
+        await read_ahead(arrival, handle, self.settings.agent_read_ahead_frames)
+
+    async def _one_frame(self, session: AgentSession, raw: str | bytes, arrived: float) -> None:
         kind = "unknown"
         try:
             message = decode_agent_message(raw)
             kind = type(message).__name__
-            if not session.allow(self.messages.server_of(message)):
+            if not session.allow(self.messages.server_of(message), now=arrived):
                 AGENT_MESSAGES.labels(kind, "rate_limited").inc()
                 if session.should_notify_throttle():
                     await session.send(error_frame("RATE_LIMITED", "Too many messages; dropped"))

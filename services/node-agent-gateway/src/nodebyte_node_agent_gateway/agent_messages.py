@@ -82,9 +82,12 @@ class AgentMessages:
         except ProtocolError as exc:
             raise Refused("INVALID_MESSAGE", str(exc)) from None
 
+    def arrived(self, session: AgentSession) -> None:
+        """A frame came in: the agent is alive, however long the frames before it take."""
+        self.telemetry.saw(session.node_id, session.session_id, datetime.now(UTC))
+
     async def handle(self, session: AgentSession, message: AgentMessage) -> None:
         now = datetime.now(UTC)
-        self.telemetry.saw(session.node_id, session.session_id, now)
         match message:
             case Heartbeat():
                 return

@@ -44,7 +44,7 @@ class AgentSession:
         self.agent_version = agent_version
         self.servers: set[UUID] = set()
         self.servers_loaded_at = 0.0
-        self.reader: asyncio.Task[None] | None = None
+        self.reader: asyncio.Task[None] | None = None  # reads and handles the frames
         self.bound = False  # holds the node's routing key on this replica
         self.close_reason = "connection closed"
         self._node_bucket = TokenBucket(node_rate, node_burst)
@@ -55,9 +55,10 @@ class AgentSession:
         self._last_throttle_notice = 0.0
         self._closing = False
 
-    def allow(self, server_id: UUID | None = None) -> bool:
-        """Spend one message of the node's budget, and of the server's when given."""
-        now = time.monotonic()
+    def allow(self, server_id: UUID | None = None, now: float | None = None) -> bool:
+        """Spend one message of the node's budget, and of the server's when given, as of
+        `now` (when the frame arrived; frames are charged in arrival order)."""
+        now = time.monotonic() if now is None else now
         if not self._node_bucket.allow(now):
             return False
         if server_id is None:

@@ -18,8 +18,9 @@ class TokenBucket:
 
     def allow(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        if now > self.stamp:  # a moment before the last one (an earlier arrival) adds nothing
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True

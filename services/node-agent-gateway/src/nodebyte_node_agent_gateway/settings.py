@@ -24,6 +24,9 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     agent_offline_after_intervals: int = 3
     agent_handshake_timeout_seconds: float = 10.0
     agent_message_max_bytes: int = 262_144
+    # Frames read from one agent ahead of their handling; beyond it reading waits (TCP
+    # pushes back). At most this many times agent_message_max_bytes per connection.
+    agent_read_ahead_frames: int = 64
     deployment_token_ttl_days: int = 90
     # Failed handshakes for one node: after `lockout_threshold` of them every further
     # failure locks the node's handshakes for base·2^k seconds, capped.
