@@ -9,7 +9,7 @@ def test_a_slow_caller_leases_one_token() -> None:
     lease = Lease(cap=300, rate=5, max_size=15)
     lease.add(1, now=100.0)
     lease.take()
-    assert lease.next_size(now=101.0) == 1  # one request a second
+    assert lease.next_size(now=102.0) == 1  # one request in two seconds
     assert not lease.wants_renewal_ahead(now=0.1)
 
 

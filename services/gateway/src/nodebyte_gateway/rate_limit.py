@@ -60,7 +60,7 @@ def parse_limits(spec: str) -> dict[str, Limit]:
 
 
 LEASE = "SELECT * FROM lease_tokens($1::text[], $2::float8[], $3::float8[], $4)"
-LEASE_SECONDS = 2.0  # unspent leased tokens lapse after this (the bucket refills anyway)
+LEASE_SECONDS = 4.0  # unspent leased tokens lapse after this (the bucket refills anyway)
 LEASE_FRACTION = 0.05  # the largest lease, as a share of the bucket
 
 
@@ -118,7 +118,8 @@ class Lease:
         return max(1, min(math.ceil(pace * LEASE_SECONDS / 2), self.max_size))
 
     def wants_renewal_ahead(self, now: float) -> bool:
-        # Half a lease ahead: a busy process answers a database round trip late.
+        # Half a lease (a second or more) ahead: a saturated process may take that
+        # long to see a database round trip answered.
         running_low = self.tokens <= self.size // 2 or now >= self.expires_at - LEASE_SECONDS / 2
         return self.size >= 4 and running_low and not self.renewing_ahead and not self.lock.locked()
 
