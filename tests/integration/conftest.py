@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import asyncpg
 import httpx
 import pytest
 
 from nodebyte_common import events
-from nodebyte_common.cloudevents import build_headers
-from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, create_signed_in_user
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.publishing import publish_event
 
 
 @pytest.fixture(scope="session")
@@ -184,20 +180,6 @@ def publish(stack: Stack) -> Callable[[events.Event], Awaitable[None]]:
     """Publish an event on the stack's exchange, as another service's relay would."""
 
     async def send(event: events.Event) -> None:
-        connection = await aio_pika.connect(stack.config.amqp_url)
-        try:
-            channel = await connection.channel()
-            exchange = await channel.get_exchange(exchange_name(stack.config.prefix))
-            headers = build_headers(
-                event_id=uuid.uuid4(),
-                event_type=event.TYPE,
-                version=event.VERSION,
-                source="test",
-                time=datetime.now(UTC),
-            )
-            message = aio_pika.Message(events.encode(event), headers=headers)
-            await exchange.publish(message, routing_key=event.TYPE)
-        finally:
-            await connection.close()
+        await publish_event(stack.config, event)
 
     return send

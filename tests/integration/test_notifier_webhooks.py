@@ -11,15 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import aio_pika
 import asyncpg
 import httpx
 import pytest
 
 from nodebyte_common import events
-from nodebyte_common.cloudevents import build_headers
-from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
 
 WEBHOOKS = "/api/admin/settings/webhooks"
@@ -71,23 +69,7 @@ def embed(message: dict[str, Any]) -> dict[str, Any]:
 
 
 async def publish(stack: Stack, event: events.Event) -> UUID:
-    event_id = uuid4()
-    connection = await aio_pika.connect(stack.config.amqp_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(exchange_name(stack.config.prefix))
-        headers = build_headers(
-            event_id=event_id,
-            event_type=event.TYPE,
-            version=event.VERSION,
-            source="test",
-            time=datetime.now(UTC),
-        )
-        message = aio_pika.Message(events.encode(event), headers=headers, delivery_mode=2)
-        await exchange.publish(message, routing_key=event.TYPE)
-    finally:
-        await connection.close()
-    return event_id
+    return await publish_event(stack.config, event)
 
 
 async def dispatch(gateway: httpx.AsyncClient, event: str, **extra: Any) -> str:

@@ -29,9 +29,9 @@ import pytest
 
 from nodebyte_common import events
 from nodebyte_common.bootstrap import bootstrap
-from nodebyte_common.cloudevents import build_headers
 from nodebyte_common.topology import delete_topology, exchange_name
 from nodebyte_devstack.config import StackConfig, free_port
+from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
 from nodebyte_scheduler.clock import Clock
 
@@ -434,22 +434,7 @@ async def test_task_runs_are_sent_acknowledged_or_failed_never_succeeded(
 
 async def _publish(c: Cluster, event: events.Event) -> None:
     """Publish as the node-agent gateway would."""
-    connection = await aio_pika.connect(c.config.amqp_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(exchange_name(c.config.prefix))
-        headers = build_headers(
-            event_id=uuid4(),
-            event_type=event.TYPE,
-            version=event.VERSION,
-            source="test/node-agent-gateway",
-            time=datetime.now(UTC),
-        )
-        await exchange.publish(
-            aio_pika.Message(events.encode(event), headers=headers), routing_key=event.TYPE
-        )
-    finally:
-        await connection.close()
+    await publish_event(c.config, event, source="test/node-agent-gateway")
 
 
 async def test_a_lease_held_elsewhere_fences_firing_and_shows_overdue_jobs(

@@ -15,9 +15,9 @@ import msgspec
 import pytest
 
 from nodebyte_common import events
-from nodebyte_common.cloudevents import build_headers
 from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
 
 
@@ -48,22 +48,7 @@ async def captured(stack: Stack, *event_types: str) -> AsyncIterator[list[tuple[
 
 
 async def publish(stack: Stack, event: events.Event) -> None:
-    connection = await aio_pika.connect(stack.config.amqp_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(exchange_name(stack.config.prefix))
-        headers = build_headers(
-            event_id=uuid4(),
-            event_type=event.TYPE,
-            version=event.VERSION,
-            source="test/node-agent-gateway",
-            time=datetime.now(UTC),
-        )
-        await exchange.publish(
-            aio_pika.Message(events.encode(event), headers=headers), routing_key=event.TYPE
-        )
-    finally:
-        await connection.close()
+    await publish_event(stack.config, event, source="test/node-agent-gateway")
 
 
 def task_body(server_id: UUID, **overrides: Any) -> dict[str, Any]:

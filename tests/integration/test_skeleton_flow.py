@@ -7,14 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import aio_pika
 import asyncpg
 import httpx
 
 from nodebyte_common import events
-from nodebyte_common.cloudevents import build_headers
-from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
 
 MIRROR_LOCK = "nodebyte.sync.mirror"
@@ -97,28 +95,7 @@ async def test_unknown_sync_id_is_404_in_the_envelope(gateway: httpx.AsyncClient
 
 
 async def publish(stack: Stack, event: events.Event, event_id: UUID, times: int = 1) -> None:
-    connection = await aio_pika.connect(stack.config.amqp_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(exchange_name(stack.config.prefix))
-        headers = build_headers(
-            event_id=event_id,
-            event_type=event.TYPE,
-            version=event.VERSION,
-            source="test",
-            time=datetime.now(UTC),
-        )
-        for _ in range(times):
-            await exchange.publish(
-                aio_pika.Message(
-                    events.encode(event),
-                    headers=headers,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=event.TYPE,
-            )
-    finally:
-        await connection.close()
+    await publish_event(stack.config, event, event_id=event_id, times=times)
 
 
 async def location_requests(panel: httpx.AsyncClient) -> int:
