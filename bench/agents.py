@@ -46,8 +46,9 @@ import uuid6
 from nodebyte_common import events
 from nodebyte_common.bootstrap import bootstrap
 from nodebyte_common.cloudevents import build_headers
-from nodebyte_common.topology import delete_topology, exchange_name
+from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.agent_harness import agent_url
+from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
@@ -367,7 +368,7 @@ async def main(args: argparse.Namespace) -> None:
                 fleet.kill()
             await fleet.wait()
         stack.stop_all()
-        await _drop(config)
+        await discard_stack(config)
     _print(figures, args.agents)
 
 
@@ -410,19 +411,6 @@ async def _server_of(database: str, request_id: str) -> str | None:
 
 async def _settled(commands: CommandBus, ids: list[str]) -> bool:
     return all(r in commands.acked or r in commands.failed for r in ids)
-
-
-async def _drop(config: StackConfig) -> None:
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-    connection = await aio_pika.connect(AMQP)
-    try:
-        await delete_topology(await connection.channel(), config.prefix)
-    finally:
-        await connection.close()
 
 
 def _print(f: dict[str, Any], agents: int) -> None:
