@@ -23,6 +23,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+import uvloop
 
 from nodebyte_common import events, outbox
 from nodebyte_common.bootstrap import with_database
@@ -289,4 +290,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # Every process on uvloop, the loop the services run on (runtime.serve).
+    uvloop.run(main())

@@ -74,6 +74,45 @@ async def test_outbox_waits_for_the_relay_then_delivers_once(harness: Bus) -> No
         assert await conn.fetchval("SELECT sent_at IS NOT NULL FROM outbox WHERE id=$1", event_id)
 
 
+async def test_a_commit_after_a_nudge_is_published_without_waiting_for_the_poll(
+    harness: Bus,
+) -> None:
+    harness.relay.idle_poll_seconds = 60.0  # only the nudge can explain a prompt delivery
+    await harness.run_consumer(record_effects(harness))
+    await harness.relay.start()
+    await asyncio.sleep(0.3)  # the relay has looked, found nothing and is waiting
+    async with harness.pool.acquire() as conn, conn.transaction():
+        event_id = await outbox.enqueue(conn, changed(), source="test")
+        await asyncio.sleep(0.5)  # the nudge comes well before the commit
+    await eventually(lambda: effects(harness), timeout=10)
+    assert [r["event_id"] for r in await effects(harness)] == [event_id]
+
+
+async def test_rows_committed_by_another_process_are_found_by_polling(harness: Bus) -> None:
+    harness.relay.idle_poll_seconds = 0.2
+    await harness.run_consumer(record_effects(harness))
+    await harness.relay.start()
+    await asyncio.sleep(0.3)  # the relay has looked, found nothing and is waiting
+    event_id = uuid4()
+    async with harness.pool.acquire() as conn:  # plain SQL: no nudge reaches the relay
+        await conn.execute(
+            outbox.INSERT_OUTBOX,
+            event_id,
+            "settings.changed",
+            1,
+            events.encode(changed()),
+            build_headers(
+                event_id=event_id,
+                event_type="settings.changed",
+                version=1,
+                source="elsewhere",
+                time=datetime.now(UTC),
+            ),
+        )
+    await eventually(lambda: effects(harness), timeout=10)
+    assert [r["event_id"] for r in await effects(harness)] == [event_id]
+
+
 async def test_relay_crash_after_publish_redelivers_and_inbox_deduplicates(harness: Bus) -> None:
     await harness.run_consumer(record_effects(harness))
     event_id = await commit_event(harness.pool, changed())

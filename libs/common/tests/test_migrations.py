@@ -31,6 +31,7 @@ async def test_applies_in_order_once_even_when_replicas_start_together(
         assert len(applied) == 1
         assert applied[0] == [
             "common:0001_outbox_inbox.sql",
+            "common:0002_outbox_wake_in_process.sql",
             "service:0001_a.sql",
             "service:0002_b.sql",
         ]

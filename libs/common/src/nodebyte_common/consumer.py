@@ -71,7 +71,7 @@ class EventConsumer:
         subscription: Subscription,
         *,
         prefix: str,
-        prefetch: int = 32,
+        prefetch: int = 128,
         retry_base_delay: float = 0.2,
     ) -> None:
         self.subscription = subscription
@@ -168,11 +168,15 @@ class EventConsumer:
                 for d in batch:
                     await self.apply_batch([d])
             return
+        await self._acks.ack([d.message for d in batch])
         for d, outcome in zip(batch, outcomes, strict=True):
-            await self._settled(d, outcome)
+            self._count(d, outcome)
 
     async def _settled(self, d: _Delivery, outcome: str) -> None:
-        await self._acks.ack(d.message)
+        await self._acks.ack([d.message])
+        self._count(d, outcome)
+
+    def _count(self, d: _Delivery, outcome: str) -> None:
         EVENTS_CONSUMED.labels(self.subscription.service, self.queue, d.meta.type, outcome).inc()
 
     async def _failed(self, d: _Delivery, exc: Exception) -> None:
@@ -227,9 +231,11 @@ class _AckCoalescer:
     def delivered(self, message: Any) -> None:
         self._in_flight[self._tag(message)] = message
 
-    async def ack(self, message: Any) -> None:
-        tag = self._tag(message)
-        self._settled[tag] = self._in_flight.pop(tag, message)
+    async def ack(self, messages: list[Any]) -> None:
+        """Settle `messages` (a batch settles together, so it costs one frame)."""
+        for message in messages:
+            tag = self._tag(message)
+            self._settled[tag] = self._in_flight.pop(tag, message)
         floor = min(self._in_flight, default=None)
         ready = [t for t in self._settled if floor is None or t < floor]
         if not ready:

@@ -1,12 +1,18 @@
 """Transactional outbox: write events with the change, publish them after commit.
 
-`enqueue` inserts the event in the caller's transaction and notifies the relay
-(NOTIFY is delivered at commit). `OutboxRelay` claims unsent rows with
+`enqueue` inserts the event in the caller's transaction and nudges the relays
+of this process. `OutboxRelay` claims unsent rows with
 `FOR UPDATE SKIP LOCKED` (so replicas share the work and never publish the
 same row concurrently), publishes them with publisher confirms and mandatory
 routing, and marks them sent in the same transaction. A crash between publish
 and commit republishes the batch: delivery is at-least-once, and consumers
 de-duplicate by event id through the inbox.
+
+Waking: a nudge comes before the caller's commit, so after one the relay
+looks again at short, growing intervals until the rows show up; without one
+it polls every `idle_poll_seconds` (rows written by another process). There is
+no LISTEN/NOTIFY: a NOTIFY takes a global lock at every commit that carries
+one, which serialised the writers and halved their commit rate.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -37,10 +44,17 @@ from nodebyte_common.topology import declare_topology
 log = logging.getLogger(__name__)
 
 SENT_RETENTION = "1 day"  # published rows kept this long for inspection, then purged
+NUDGE_WINDOW_SECONDS = 2.0  # how long after a nudge its transaction may still commit
+FIRST_RECHECK_SECONDS = 0.005  # doubled per empty look, up to MAX_RECHECK_SECONDS
+MAX_RECHECK_SECONDS = 0.2
+
+_relays: set[OutboxRelay] = set()  # the running relays of this process
 
 
-def notify_channel(schema: str) -> str:
-    return f"{schema}_outbox"
+def nudge_relays() -> None:
+    """Tell this process's relays that rows are about to be committed."""
+    for relay in _relays:
+        relay.nudge()
 
 
 INSERT_OUTBOX = (
@@ -68,7 +82,8 @@ async def enqueue(
     """Add `event` to the outbox within the caller's transaction; return its id."""
     event_id = event_id or uuid6.uuid7()
     await conn.execute(INSERT_OUTBOX, *_outbox_row(event, event_id, source, inject_trace_headers()))
-    return event_id  # the outbox trigger wakes the relays at commit
+    nudge_relays()
+    return event_id
 
 
 async def enqueue_many(
@@ -90,6 +105,7 @@ async def enqueue_many(
         [r[3] for r in rows],
         [msgspec.json.encode(r[4]).decode() for r in rows],
     )
+    nudge_relays()
 
 
 class OutboxRelay:
@@ -104,7 +120,7 @@ class OutboxRelay:
         amqp_url: str,
         prefix: str,
         batch_size: int = 500,
-        idle_poll_seconds: float = 1.0,
+        idle_poll_seconds: float = 0.5,
         workers: int = 3,
         gather_seconds: float = 0.005,
     ) -> None:
@@ -118,9 +134,9 @@ class OutboxRelay:
         self.workers = workers
         self.gather_seconds = gather_seconds
         self._wake = asyncio.Event()
+        self._nudged_at = float("-inf")  # time.monotonic() of the last nudge
         self._connection: AbstractRobustConnection | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
-        self._listener: asyncpg.Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def connect(self) -> None:
@@ -132,33 +148,31 @@ class OutboxRelay:
     async def start(self) -> None:
         """Connect, then publish in the background whenever rows are committed."""
         await self.connect()
-        self._listener = await self.pool.acquire()
-        await self._listener.add_listener(notify_channel(self.schema), self._on_notify)
+        _relays.add(self)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}-{n}")
             for n in range(self.workers)
         ]
 
     async def stop(self) -> None:
+        _relays.discard(self)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(notify_channel(self.schema), self._on_notify)
-            await self.pool.release(self._listener)
         if self._connection is not None:
             await self._connection.close()
-        self._listener = self._connection = self._exchange = None
+        self._connection = self._exchange = None
 
-    def _on_notify(self, *_: object) -> None:
+    def nudge(self) -> None:
+        self._nudged_at = time.monotonic()
         self._wake.set()
 
     async def _run(self) -> None:
         """One of `workers` loops: while one waits for confirms, another claims rows."""
+        empty_looks = 0
         while True:
             try:
                 published = await self.flush_once()
@@ -166,12 +180,21 @@ class OutboxRelay:
                 log.exception("outbox relay: publish failed; retrying")
                 published = 0
                 await asyncio.sleep(1.0)
-            if published < self.batch_size:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
-                # A few milliseconds let a burst of commits travel as one batch.
-                await asyncio.sleep(self.gather_seconds)
+            if published >= self.batch_size:
+                continue
+            empty_looks = 0 if published else empty_looks + 1
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._next_look(empty_looks))
+            # A few milliseconds let a burst of commits travel as one batch.
+            await asyncio.sleep(self.gather_seconds)
+
+    def _next_look(self, empty_looks: int) -> float:
+        """Seconds to wait for a nudge before looking again anyway."""
+        since_nudge = time.monotonic() - self._nudged_at
+        if since_nudge > NUDGE_WINDOW_SECONDS:
+            return self.idle_poll_seconds
+        return min(FIRST_RECHECK_SECONDS * 2 ** min(empty_looks, 16), MAX_RECHECK_SECONDS)
 
     async def flush_once(self) -> int:
         """Publish one batch of unsent rows; return how many were published."""

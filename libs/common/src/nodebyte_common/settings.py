@@ -73,7 +73,7 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     otel_exporter_otlp_endpoint: str = ""  # empty: tracing on, export off
     db_pool_min: int = 1
     db_pool_max: int = 10
-    consumer_prefetch: int = 32
+    consumer_prefetch: int = 128
     cors_origins: str = ""
     max_body_bytes: int = 1_048_576
     # "kid:<64 hex>,…" for sealing secrets at rest (services that store secrets need it)

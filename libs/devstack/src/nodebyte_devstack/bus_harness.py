@@ -35,7 +35,7 @@ class Bus:
 
     def consumer(self, retry_base_delay: float = 0.01) -> EventConsumer:
         return EventConsumer(
-            self.subscription, prefix=self.prefix, prefetch=32, retry_base_delay=retry_base_delay
+            self.subscription, prefix=self.prefix, retry_base_delay=retry_base_delay
         )
 
     async def run_consumer(self, consumer: EventConsumer) -> RabbitBroker:
