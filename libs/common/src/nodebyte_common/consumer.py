@@ -1,4 +1,4 @@
-"""Consume one queue of the topology with FastStream: decode, de-duplicate, apply, ack.
+"""Consume one queue of the topology: decode, de-duplicate, apply, ack.
 
 - A delivery that cannot be decoded (no CloudEvents id/type, a type the queue
   does not handle, a body that does not match the catalogue) is rejected to the
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,9 +24,8 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from faststream.middlewares import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
-from faststream.rabbit.message import RabbitMessage
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry import trace
 
 from nodebyte_common import inbox
@@ -37,6 +37,7 @@ from nodebyte_common.observability import (
     EVENTS_DEAD_LETTERED,
     EVENTS_RETRIED,
     extract_trace_context,
+    spans_exported,
     tracer,
 )
 from nodebyte_common.topology import Subscription
@@ -45,11 +46,6 @@ log = logging.getLogger(__name__)
 
 TxHandler = Callable[[asyncpg.Connection, Any, EventMeta], Awaitable[None]]
 LongHandler = Callable[[Any, EventMeta], Awaitable[None]]
-
-
-def new_broker(amqp_url: str, app_id: str = "nodebyte") -> RabbitBroker:
-    """A FastStream broker set up for `EventConsumer`: no per-message DI, quiet logs."""
-    return RabbitBroker(amqp_url, apply_types=False, log_level=logging.DEBUG, app_id=app_id)
 
 
 class PermanentFailure(Exception):
@@ -102,26 +98,30 @@ class EventConsumer:
 
         return decorator
 
-    def attach(self, broker: RabbitBroker, pool: asyncpg.Pool) -> None:
-        """Subscribe to the queue (declared by the topology, so not re-declared here)."""
+    async def consume(self, connection: AbstractRobustConnection, pool: asyncpg.Pool) -> None:
+        """Consume the queue (declared by the topology) on a channel of its own."""
         self.pool = pool
-        subscriber = broker.subscriber(
-            RabbitQueue(self.queue, declare=False),
-            channel=Channel(prefetch_count=self.prefetch),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=_whole_message,
-        )
-        subscriber(self._deliver)
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.prefetch)
+        queue = await channel.get_queue(self.queue)  # passive: robust, so restored on reconnect
+        await queue.consume(self._deliver)
 
-    async def _deliver(self, message: RabbitMessage) -> None:
+    async def _deliver(self, message: AbstractIncomingMessage) -> None:
         body = message.body
-        headers = message.raw_message.headers or {}
-        attempt = int(headers.get("x-delivery-count", 0)) + 1
+        headers = message.headers or {}
         try:
+            attempt = int(headers.get("x-delivery-count", 0)) + 1  # type: ignore[call-overload]
             meta = parse_meta(headers, attempt)
             route = self._routes[meta.type]
             event = msgspec.json.decode(body, type=route.event_cls)
-        except (MalformedEnvelope, KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (
+            MalformedEnvelope,
+            KeyError,
+            TypeError,
+            ValueError,
+            msgspec.DecodeError,
+            msgspec.ValidationError,
+        ) as exc:
             event_type = headers.get("cloudEvents:type", "?")
             await self._dead_letter(message, event_type, "undecodable", exc)
             return
@@ -197,7 +197,7 @@ class EventConsumer:
         await self._acks.nack(d.message)
 
     async def _dead_letter(
-        self, message: RabbitMessage, event_type: str, reason: str, exc: BaseException
+        self, message: AbstractIncomingMessage, event_type: str, reason: str, exc: BaseException
     ) -> None:
         log.warning(
             "event dead-lettered",
@@ -218,53 +218,97 @@ class _AckCoalescer:
     An ack with `multiple=True` covers every earlier tag of the channel, so it is
     sent only up to the first delivery still being processed; rejects and nacks
     go out one by one at once. Fewer frames, and fewer socket writes, per event.
+
+    Tags belong to one channel. When the robust connection reopens it, what was
+    unsettled on the old one is forgotten: the broker redelivers it, and the
+    inbox makes sure it is applied once.
     """
 
     def __init__(self) -> None:
-        self._in_flight: dict[int, Any] = {}
-        self._settled: dict[int, Any] = {}
+        self._channel: object | None = None
+        self._in_flight: dict[int, AbstractIncomingMessage] = {}
+        self._settled: dict[int, AbstractIncomingMessage] = {}
 
-    @staticmethod
-    def _tag(message: Any) -> int:
-        return message.raw_message.delivery_tag or 0
+    def delivered(self, message: AbstractIncomingMessage) -> None:
+        channel = _open_channel(message)
+        if channel is None:
+            return
+        if channel is not self._channel:
+            self._channel = channel
+            self._in_flight.clear()
+            self._settled.clear()
+        self._in_flight[_tag(message)] = message
 
-    def delivered(self, message: Any) -> None:
-        self._in_flight[self._tag(message)] = message
+    def _forget(self, message: AbstractIncomingMessage) -> bool:
+        """Stop tracking `message`; False when it is not a delivery of the current channel."""
+        tag = _tag(message)
+        if self._in_flight.get(tag) is not message:
+            return False
+        del self._in_flight[tag]
+        return True
 
-    async def ack(self, messages: list[Any]) -> None:
+    async def ack(self, messages: list[AbstractIncomingMessage]) -> None:
         """Settle `messages` (a batch settles together, so it costs one frame)."""
         for message in messages:
-            tag = self._tag(message)
-            self._settled[tag] = self._in_flight.pop(tag, message)
+            if self._forget(message):
+                self._settled[_tag(message)] = message
         floor = min(self._in_flight, default=None)
         ready = [t for t in self._settled if floor is None or t < floor]
         if not ready:
             return
-        top = max(ready)
-        last = self._settled[top]
+        last = self._settled[max(ready)]
         for t in ready:
             del self._settled[t]
-        await last.raw_message.ack(multiple=True)
+        await _send(last.ack(multiple=True))
 
-    async def nack(self, message: Any) -> None:
-        self._in_flight.pop(self._tag(message), None)
-        await message.nack(requeue=True)
+    async def nack(self, message: AbstractIncomingMessage) -> None:
+        if self._forget(message):
+            await _send(message.nack(requeue=True))
 
-    async def reject(self, message: Any) -> None:
-        self._in_flight.pop(self._tag(message), None)
-        await message.reject(requeue=False)
+    async def reject(self, message: AbstractIncomingMessage) -> None:
+        self._forget(message)
+        await _send(message.reject(requeue=False))
+
+
+def _tag(message: AbstractIncomingMessage) -> int:
+    return message.delivery_tag or 0
+
+
+def _open_channel(message: AbstractIncomingMessage) -> object | None:
+    try:
+        return message.channel
+    except ChannelInvalidStateError:
+        return None
+
+
+async def _send(settlement: Awaitable[None]) -> None:
+    """Send an ack/nack/reject; on a channel that closed meanwhile the broker redelivers."""
+    try:
+        await settlement
+    except AMQPError as exc:
+        log.info("settlement not sent; the broker will redeliver", extra={"error": str(exc)})
 
 
 @dataclass(frozen=True)
 class _Delivery:
-    message: RabbitMessage
+    message: AbstractIncomingMessage
     route: _Route
     event: Event
     meta: EventMeta
 
 
+TRACER = tracer()  # a proxy: follows the provider configured at start
+
+
 def _span(d: _Delivery) -> Any:
-    return tracer().start_as_current_span(
+    """The handler's span, continuing the publisher's trace.
+
+    Without a trace to continue and with nothing exporting spans, a span would
+    only cost time: nothing reads it and no event it causes could carry it on.
+    """
+    if "traceparent" not in d.meta.headers and not spans_exported():
+        return contextlib.nullcontext()
+    return TRACER.start_as_current_span(
         f"consume {d.meta.type}",
         context=extract_trace_context(d.meta.headers),
         kind=trace.SpanKind.CONSUMER,
@@ -301,7 +345,7 @@ class _Batcher:
             task = asyncio.create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        await done  # FastStream counts the delivery in flight until it is settled
+        await done
 
     async def _drain(self) -> None:
         try:
@@ -316,12 +360,3 @@ class _Batcher:
                             done.set_result(None)
         finally:
             self._running -= 1
-
-
-async def _whole_message(message: Any) -> Any:
-    """Hand the handler the message itself: the catalogue decodes the body into Structs.
-
-    With the broker's `apply_types=False` this spares FastStream's JSON decoding
-    and its dependency injection, which ran a thread-pool hop per message.
-    """
-    return message

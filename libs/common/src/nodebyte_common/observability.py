@@ -97,7 +97,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Access logs cost half the throughput; request metrics and spans carry it.
-    for noisy in ("uvicorn.access", "aiormq", "aio_pika", "faststream.access"):
+    for noisy in ("uvicorn.access", "aiormq", "aio_pika"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -110,6 +110,8 @@ def configure_tracing(service: str, otlp_endpoint: str = "") -> None:
     Without an exporter nothing would read a recorded span, so spans are not
     sampled: they keep their ids and propagate, at a fraction of the cost.
     """
+    global _exporting
+    _exporting = bool(otlp_endpoint)
     provider = TracerProvider(
         resource=Resource.create({"service.name": service}),
         sampler=ParentBased(ALWAYS_ON) if otlp_endpoint else ALWAYS_OFF,
@@ -120,6 +122,14 @@ def configure_tracing(service: str, otlp_endpoint: str = "") -> None:
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+
+
+_exporting = False  # whether spans are recorded and exported (configure_tracing)
+TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
+
+
+def spans_exported() -> bool:
+    return _exporting
 
 
 def tracer() -> trace.Tracer:
@@ -134,4 +144,4 @@ def inject_trace_headers(carrier: dict[str, str] | None = None) -> dict[str, str
 
 
 def extract_trace_context(headers: dict[str, Any]) -> Any:
-    return propagate.extract({k: str(v) for k, v in headers.items()})
+    return propagate.extract({k: str(headers[k]) for k in TRACE_HEADERS if k in headers})

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import aio_pika
+import aiormq
 import asyncpg
 import msgspec
 import uuid6
@@ -43,6 +44,7 @@ from nodebyte_common.topology import declare_topology
 
 log = logging.getLogger(__name__)
 
+PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
 SENT_RETENTION = "1 day"  # published rows kept this long for inspection, then purged
 NUDGE_WINDOW_SECONDS = 2.0  # how long after a nudge its transaction may still commit
 FIRST_RECHECK_SECONDS = 0.005  # doubled per empty look, up to MAX_RECHECK_SECONDS
@@ -136,6 +138,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._nudged_at = float("-inf")  # time.monotonic() of the last nudge
         self._connection: AbstractRobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -144,6 +147,7 @@ class OutboxRelay:
         self._connection = await aio_pika.connect_robust(self.amqp_url)
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await declare_topology(channel, self.prefix)
+        self._channel = channel
 
     async def start(self) -> None:
         """Connect, then publish in the background whenever rows are committed."""
@@ -164,7 +168,7 @@ class OutboxRelay:
         self._tasks = []
         if self._connection is not None:
             await self._connection.close()
-        self._connection = self._exchange = None
+        self._connection = self._channel = self._exchange = None
 
     def nudge(self) -> None:
         self._nudged_at = time.monotonic()
@@ -218,17 +222,29 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish(self, row: asyncpg.Record) -> None:
+        """Publish one row: mandatory, persistent, awaiting its confirm.
+
+        Straight to the channel's AMQP layer (a Return or a Nack still raises):
+        aio-pika's message object only re-encoded what the row already holds.
+        The CloudEvents attributes travel in the headers; the event id is also
+        the AMQP message id, which the channel needs to match a Return anyway.
+        """
+        assert self._channel is not None
         assert self._exchange is not None
-        headers = row["headers"]
-        # The CloudEvents attributes travel in the headers; repeating them as AMQP
-        # properties would only cost encoding time on every message.
-        message = aio_pika.Message(
-            body=row["payload"],
-            headers=headers,
+        channel = await self._channel.get_underlay_channel()  # the current one, after reconnects
+        properties = aiormq.spec.Basic.Properties(
             content_type=CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=PERSISTENT,
+            message_id=str(row["id"]),
+            headers=row["headers"],
         )
-        await self._exchange.publish(message, routing_key=row["type"], mandatory=True)
+        await channel.basic_publish(
+            row["payload"],
+            exchange=self._exchange.name,
+            routing_key=row["type"],
+            properties=properties,
+            mandatory=True,
+        )
 
     async def refresh_gauges(self) -> None:
         """Backlog and age of the oldest unsent row; also purges old sent rows."""

@@ -19,7 +19,8 @@ from typing import Any
 import asyncpg
 from litestar import Litestar
 
-from nodebyte_common.consumer import EventConsumer, new_broker
+from nodebyte_common.consumer import EventConsumer
+from nodebyte_common.consuming import ConsumerConnection
 from nodebyte_common.db import create_pool, ping
 from nodebyte_common.migrations import migrate
 from nodebyte_common.observability import (
@@ -47,7 +48,7 @@ class Runtime:
         self.schema = schema
         self.settings = settings
         self.migrations_dir = migrations_dir
-        self.broker = new_broker(settings.amqp_url, app_id=service)
+        self.consuming = ConsumerConnection(settings.amqp_url, name=f"{service} consumers")
         self.consumers: list[EventConsumer] = []
         self._loops: list[tuple[str, Loop]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
@@ -102,9 +103,7 @@ class Runtime:
             prefix=s.amqp_prefix,
         )
         await self.relay.start()  # declares the topology before anyone consumes
-        for consumer in self.consumers:
-            consumer.attach(self.broker, self._pool)
-        await self.broker.start()
+        await self.consuming.start(self.consumers, self._pool)
         self.loop("gauges", self._refresh_gauges)
         self._tasks = [asyncio.create_task(_forever(n, b), name=n) for n, b in self._loops]
         log.info("service started", extra={"schema": self.schema})
@@ -116,7 +115,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(Exception):
-            await self.broker.stop()
+            await self.consuming.stop()
         for callback in reversed(self._on_stop):
             with contextlib.suppress(Exception):
                 await callback()
@@ -129,10 +128,7 @@ class Runtime:
         return self._pool is not None and await ping(self._pool)
 
     async def ready_broker(self) -> bool:
-        try:
-            return await self.broker.ping(timeout=2.0)
-        except Exception:
-            return False
+        return self.consuming.ready()
 
     async def _refresh_gauges(self) -> None:
         while True:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
-from faststream.rabbit import RabbitBroker
 
-from nodebyte_common.consumer import EventConsumer, new_broker
+from nodebyte_common.consumer import EventConsumer
+from nodebyte_common.consuming import ConsumerConnection
 from nodebyte_common.db import create_pool
 from nodebyte_common.migrations import migrate
 from nodebyte_common.outbox import OutboxRelay
@@ -27,7 +27,7 @@ class Bus:
     subscription: Subscription
     relay: OutboxRelay
     channel: aio_pika.abc.AbstractChannel
-    brokers: list[RabbitBroker] = field(default_factory=list)
+    consumers: list[ConsumerConnection] = field(default_factory=list)
 
     @property
     def queue(self) -> str:
@@ -38,12 +38,11 @@ class Bus:
             self.subscription, prefix=self.prefix, retry_base_delay=retry_base_delay
         )
 
-    async def run_consumer(self, consumer: EventConsumer) -> RabbitBroker:
-        broker = new_broker(self.amqp_url)
-        consumer.attach(broker, self.pool)
-        await broker.start()
-        self.brokers.append(broker)
-        return broker
+    async def run_consumer(self, consumer: EventConsumer) -> ConsumerConnection:
+        connection = ConsumerConnection(self.amqp_url, name="bus harness")
+        await connection.start([consumer], self.pool)
+        self.consumers.append(connection)
+        return connection
 
     async def queue_depth(self, name: str) -> int:
         declared = await self.channel.declare_queue(name, passive=True)
@@ -75,8 +74,8 @@ async def bus(
     try:
         yield harness
     finally:
-        for broker in harness.brokers:
-            await broker.stop()
+        for consuming in harness.consumers:
+            await consuming.stop()
         await relay.stop()
         for name in (sub.queue(prefix), sub.dead_letter_queue(prefix)):
             await channel.queue_delete(name)
