@@ -116,18 +116,12 @@ async def nodebyte_bus(n: int, database: str, prefix: str) -> dict[str, float]:
                 await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", meta.id)
 
             await h.run_consumer(consumer)
-            # The publishing service (its requests and its relay) is another process.
+            # The publishing service (its requests and its relay) is another process;
+            # as for the baseline, the clock starts once it has started up.
+            publisher = await _start_child("--publisher", str(n), database, prefix)
             cpu_before = _cpu_seconds()
             started = time.perf_counter()
-            publisher = await asyncio.create_subprocess_exec(
-                sys.executable,
-                __file__,
-                "--publisher",
-                str(n),
-                database,
-                prefix,
-                stdout=asyncio.subprocess.PIPE,
-            )
+            await _go(publisher)
             out, _ = await publisher.communicate()
             produced = float(out.decode().strip().splitlines()[-1])
             await eventually(lambda: count_effects(h.pool, n), timeout=600, interval=0.2)

@@ -205,7 +205,7 @@ class OutboxRelay:
         assert self._exchange is not None, "start() the relay first"
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                """SELECT id, type, payload, headers FROM outbox
+                """SELECT seq, id, type, payload, headers FROM outbox
                    WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED""",
                 self.batch_size,
             )
@@ -214,8 +214,8 @@ class OutboxRelay:
             # Publish concurrently: one round of confirms per batch, not per row.
             await asyncio.gather(*(self._publish(row) for row in rows))
             await conn.execute(
-                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
-                [row["id"] for row in rows],
+                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY($1)",
+                [row["seq"] for row in rows],
             )
         for row in rows:
             EVENTS_PUBLISHED.labels(self.service, row["type"]).inc()
@@ -244,6 +244,7 @@ class OutboxRelay:
             routing_key=row["type"],
             properties=properties,
             mandatory=True,
+            wait=False,  # the confirm is awaited; a drain wait per frame would add nothing
         )
 
     async def refresh_gauges(self) -> None:
