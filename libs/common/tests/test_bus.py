@@ -136,6 +136,51 @@ async def test_relay_crash_after_publish_redelivers_and_inbox_deduplicates(harne
     assert [r["event_id"] for r in await effects(harness)] == [event_id]
 
 
+async def test_consumer_resumes_after_the_broker_closes_its_connection(harness: Bus) -> None:
+    name = f"bus harness {uuid4()}"
+    consuming = await harness.run_consumer(record_effects(harness), name=name)
+    await harness.relay.start()
+    first = await commit_event(harness.pool, changed())
+    await eventually(lambda: effects(harness))
+    await close_connections_named(name)
+    await eventually(lambda: _not(consuming.ready()), timeout=10)
+    await eventually(lambda: _is(consuming.ready()), timeout=30)  # reconnected
+    second = await commit_event(harness.pool, changed())
+    await eventually(lambda: _count_is(harness, 2), timeout=30)
+    await asyncio.sleep(0.3)
+    assert sorted(r["event_id"] for r in await effects(harness)) == sorted([first, second])
+
+
+async def close_connections_named(name: str) -> None:
+    """Have the broker close the client connections that gave `name` (rabbitmqctl)."""
+    listed = await _rabbitmqctl("list_connections", "-q", "pid", "client_properties")
+    pids = [line.split("\t")[0] for line in listed.splitlines() if f'"{name}"' in line]
+    assert pids, f"no connection named {name!r} in:\n{listed}"
+    for pid in pids:
+        await _rabbitmqctl("close_connection", pid, "closed by a test")
+
+
+async def _rabbitmqctl(*args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def _not(value: bool) -> bool:
+    return not value
+
+
+async def _is(value: bool) -> bool:
+    return value
+
+
+async def _count_is(h: Bus, n: int) -> bool:
+    return len(await effects(h)) == n
+
+
 async def test_undecodable_messages_go_to_the_dead_letter_queue(harness: Bus) -> None:
     await harness.run_consumer(record_effects(harness))
     exchange = await harness.channel.get_exchange(f"{harness.prefix}.events")

@@ -38,8 +38,10 @@ class Bus:
             self.subscription, prefix=self.prefix, retry_base_delay=retry_base_delay
         )
 
-    async def run_consumer(self, consumer: EventConsumer) -> ConsumerConnection:
-        connection = ConsumerConnection(self.amqp_url, name="bus harness")
+    async def run_consumer(
+        self, consumer: EventConsumer, name: str = "bus harness"
+    ) -> ConsumerConnection:
+        connection = ConsumerConnection(self.amqp_url, name=name)
         await connection.start([consumer], self.pool)
         self.consumers.append(connection)
         return connection
