@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from litestar.params import Parameter, ParameterKwarg
+from litestar.params import Parameter, ParameterKwarg, QueryParameter
 
 PageNumber = Annotated[int, Parameter(ge=1, le=100_000)]
-PageSize = Annotated[int, Parameter(query="pageSize", ge=1, le=200)]
+PageSize = Annotated[int, QueryParameter(name="pageSize", ge=1, le=200)]
 Search = Annotated[str | None, Parameter(max_length=100)]
 SortOrder = Literal["asc", "desc"]
 # The panel's ids are positive bigints; larger numbers are a 400, not a database error.
@@ -26,7 +26,7 @@ PanelId = Annotated[int, Parameter(ge=1, le=PANEL_ID_MAX)]
 
 def _panel_id_filter(query: str) -> ParameterKwarg:
     """An optional `?<query>=<panel id>` filter."""
-    return Parameter(query=query, ge=1, le=PANEL_ID_MAX)
+    return QueryParameter(name=query, ge=1, le=PANEL_ID_MAX)
 
 
 LocationId = Annotated[int | None, _panel_id_filter("locationId")]

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
@@ -32,11 +32,11 @@ class BulkResolveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
 def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
     @get("/alerts")
     async def list_alerts(
-        server_id: Annotated[UUID | None, Parameter(query="serverId")] = None,
-        node_id: Annotated[UUID | None, Parameter(query="nodeId")] = None,
+        server_id: Annotated[UUID | None, QueryParameter(name="serverId")] = None,
+        node_id: Annotated[UUID | None, QueryParameter(name="nodeId")] = None,
         type_: Annotated[
             Literal["resource_threshold", "node_offline", "server_crashed"] | None,
-            Parameter(query="type"),
+            QueryParameter(name="type"),
         ] = None,
         severity: Literal["info", "warning", "critical"] | None = None,
         resolved: bool | None = None,

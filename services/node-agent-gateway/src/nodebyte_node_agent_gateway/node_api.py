@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
@@ -158,8 +158,8 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
     async def node_usage(
         node_id: UUID,
         period: str,
-        start: Annotated[str | None, Parameter(query="startDate")] = None,
-        end: Annotated[str | None, Parameter(query="endDate")] = None,
+        start: Annotated[str | None, QueryParameter(name="startDate")] = None,
+        end: Annotated[str | None, QueryParameter(name="endDate")] = None,
     ) -> Any:
         if period not in usage.PERIODS:
             raise ApiError(400, f"period must be one of {', '.join(usage.PERIODS)}")

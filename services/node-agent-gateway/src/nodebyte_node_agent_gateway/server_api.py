@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -129,7 +129,7 @@ def routes(runtime: Runtime) -> list[Any]:
 
     @get("/servers")
     async def list_servers(
-        node_id: Annotated[UUID | None, Parameter(query="nodeId")] = None,
+        node_id: Annotated[UUID | None, QueryParameter(name="nodeId")] = None,
         status: str | None = None,
         page: PageNumber = 1,
         limit: PageSize = 20,
@@ -300,8 +300,8 @@ def routes(runtime: Runtime) -> list[Any]:
     async def server_usage(
         server_id: UUID,
         period: str,
-        start: Annotated[str | None, Parameter(query="startDate")] = None,
-        end: Annotated[str | None, Parameter(query="endDate")] = None,
+        start: Annotated[str | None, QueryParameter(name="startDate")] = None,
+        end: Annotated[str | None, QueryParameter(name="endDate")] = None,
     ) -> Any:
         if period not in usage.PERIODS:
             raise ApiError(400, f"period must be one of {', '.join(usage.PERIODS)}")

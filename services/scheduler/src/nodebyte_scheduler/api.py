@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
@@ -33,7 +33,7 @@ from nodebyte_scheduler.firing import fire_now
 
 Page = Annotated[int, Parameter(ge=1, le=1_000_000)]
 Limit = Annotated[int, Parameter(ge=1, le=100)]
-ServerFilter = Annotated[UUID | None, Parameter(query="serverId")]
+ServerFilter = Annotated[UUID | None, QueryParameter(name="serverId")]
 KIND_LABEL = {"system": "Job", "task": "Task"}
 
 
@@ -194,7 +194,7 @@ def _auto_sync_routes(ctx: ApiContext) -> list[Any]:
 
     @put("/auto-sync")
     async def update_auto_sync(
-        request: Request, dry_run: Annotated[bool, Parameter(query="dryRun")] = False
+        request: Request, dry_run: Annotated[bool, QueryParameter(name="dryRun")] = False
     ) -> Any:
         """Change autoSyncEnabled / autoSyncInterval; `dryRun` only validates."""
         body = decode_body(await request.body(), AutoSyncUpdate, empty_ok=False)

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.pterodactyl import PanelError, parse_list
@@ -75,7 +75,7 @@ def internal_routes(
     async def list_sync_logs(
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         offset: Annotated[int, Parameter(ge=0)] = 0,
-        kind: Annotated[str | None, Parameter(query="type", max_length=20)] = None,
+        kind: Annotated[str | None, QueryParameter(name="type", max_length=20)] = None,
     ) -> Any:
         async with runtime.pool.acquire() as conn:
             rows, total = await store.list_logs(conn, limit=limit, offset=offset, kind=kind)
@@ -115,7 +115,7 @@ def internal_routes(
 
     @post("/sync/settings", status_code=200)
     async def update_settings(
-        request: Request, dry_run: Annotated[bool, Parameter(query="dryRun")] = False
+        request: Request, dry_run: Annotated[bool, QueryParameter(name="dryRun")] = False
     ) -> Any:
         """Save the given settings; `dryRun` only validates them (nothing is saved)."""
         update = decode_body(await request.body(), SettingsUpdate)
