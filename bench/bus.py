@@ -30,6 +30,7 @@ from nodebyte_common.bootstrap import with_database
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.db import create_pool
 from nodebyte_common.outbox import OutboxRelay
+from nodebyte_common.topology import delete_topology
 from nodebyte_devstack.bus_harness import bus
 from nodebyte_devstack.waiting import eventually
 
@@ -236,6 +237,15 @@ async def measure(pool: asyncpg.Pool, n: int, elapsed: float) -> dict[str, float
     }
 
 
+async def discard_topology(prefix: str) -> None:
+    """The relay declared every service's queues under `prefix`: leave none behind."""
+    connection = await aio_pika.connect(AMQP)
+    try:
+        await delete_topology(await connection.channel(), prefix)
+    finally:
+        await connection.close()
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -267,6 +277,7 @@ async def main() -> None:
         with contextlib.suppress(Exception):
             await admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
         await admin.close()
+        await discard_topology(prefix)
     print(f"events: {args.events}")
     print(f"bare_aio_pika_msgs_per_s: {bare_rate:.0f}")
     print(f"bare_aio_pika_p50_ms: {pct(bare_lat, 50) * 1000:.1f}")
