@@ -348,3 +348,21 @@ async def test_maintenance_of_unknown_node_and_panel_failures(
         await gateway.post("/api/admin/sync/panel/reset")
     # The sync service itself stayed healthy: its circuit did not open.
     assert (await gateway.get("/api/admin/nodes")).status_code == 200
+
+
+async def test_live_panel_reads_report_panel_failures_without_tripping_the_gateway(
+    gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient
+) -> None:
+    await fresh_panel.post("/_emulator/faults", json={"error_next": 200, "error_status": 503})
+    try:
+        for _ in range(7):  # more than the gateway's breaker to the sync service tolerates
+            down = await gateway.get("/api/admin/panel/nodes")
+            assert down.status_code in (502, 503), down.text
+            assert down.json()["success"] is False
+            assert down.json()["code"] in ("UPSTREAM_ERROR", "PANEL_UNAVAILABLE")
+    finally:
+        await fresh_panel.delete("/_emulator/faults")
+        await gateway.post("/api/admin/sync/panel/reset")
+    # The panel failed, not the sync service: the gateway still reaches it.
+    assert (await gateway.get("/api/admin/nodes")).status_code == 200
+    assert (await gateway.get("/api/admin/panel/nodes")).status_code == 200

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nodebyte_hytale_auth.errors import DEPENDENCY_STATUS, from_upstream
+from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
+from nodebyte_hytale_auth.errors import from_upstream
 from nodebyte_hytale_auth.upstream import UpstreamError
 
 

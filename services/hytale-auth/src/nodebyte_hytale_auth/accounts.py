@@ -20,6 +20,7 @@ from uuid import UUID
 import asyncpg
 
 from nodebyte_common import events, outbox
+from nodebyte_common.dependency_failure import dependency_failure
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer
 from nodebyte_hytale_auth import errors
@@ -64,9 +65,7 @@ class Accounts:
     ) -> bool:
         """Keep the tokens of a completed device flow; True when the account is new."""
         if grant.refresh_token is None:
-            raise errors.dependency_failure(
-                502, "Hytale issued no refresh token", "INTEGRATION_ERROR"
-            )
+            raise dependency_failure(502, "Hytale issued no refresh token", "INTEGRATION_ERROR")
         account_id = profiles.owner
         columns = self._token_columns(account_id, grant, grant.refresh_token)
         created = await conn.fetchval(

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodebyte_common.dependency_failure import dependency_failure
 from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_hytale_auth.upstream import UpstreamError
-
-DEPENDENCY_STATUS = 424
 
 SESSION_LIMIT_HINT = (
     "The Hytale account has reached its concurrent game session limit (100 without the "
@@ -67,10 +66,6 @@ def reauthorization_needed(expired: bool) -> ApiError:
         return ApiError(401, message, "EXPIRED_TOKEN")
     message = "The Hytale authorization was revoked; authorize the account again"
     return ApiError(401, message, "INVALID_TOKEN")
-
-
-def dependency_failure(status: int, message: str, code: str, **details: Any) -> ApiError:
-    return ApiError(DEPENDENCY_STATUS, message, code, {"status": status, **details})
 
 
 def from_upstream(exc: UpstreamError) -> ApiError:

@@ -23,6 +23,7 @@ import asyncpg
 import uuid6
 
 from nodebyte_common import events, outbox
+from nodebyte_common.dependency_failure import dependency_failure
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer
 from nodebyte_hytale_auth import errors
@@ -240,7 +241,7 @@ class GameSessions:
         except TokenRefused as exc:
             if give_back:
                 await self._end_upstream_quietly(grant.session_token)
-            raise errors.dependency_failure(
+            raise dependency_failure(
                 502,
                 "Hytale issued session tokens that do not validate",
                 "INTEGRATION_ERROR",

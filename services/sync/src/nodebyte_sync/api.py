@@ -11,11 +11,12 @@ import msgspec
 from litestar import Request, get, post
 from litestar.params import Parameter, QueryParameter
 
+from nodebyte_common.circuit_breaker import CircuitOpenError
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.pterodactyl import PanelError, parse_list
 from nodebyte_common.runtime import Runtime
-from nodebyte_sync import panel_probe, stats_queries, store
-from nodebyte_sync.panel_connection import PanelConnection, PanelNotConfigured
+from nodebyte_sync import panel_failures, panel_probe, stats_queries, store
+from nodebyte_sync.panel_connection import PanelConnection
 from nodebyte_sync.panel_settings import EDITABLE, PanelSettingsStore
 
 
@@ -175,14 +176,11 @@ def internal_routes(
             raise ApiError(404, "Only servers and nodes can be read live from the panel")
         async with runtime.pool.acquire() as conn:
             await panel.refresh(conn)
+        client = panel_failures.client_of(panel)
         try:
-            body = await panel.client().application(
-                f"/{kind}", {"page": page, "per_page": per_page}
-            )
-        except PanelNotConfigured as exc:
-            raise ApiError(503, str(exc), "PANEL_NOT_CONFIGURED") from None
-        except PanelError as exc:
-            raise ApiError(502, f"The panel could not be read: {exc}", "UPSTREAM_ERROR") from None
+            body = await client.application(f"/{kind}", {"page": page, "per_page": per_page})
+        except (CircuitOpenError, PanelError) as exc:
+            raise panel_failures.answer(exc, "The panel could not be read") from None
         result = parse_list(body)
         return ok(
             result.items,

@@ -4,9 +4,7 @@ The panel is what the sync mirrors, so the change is made there
 (`PATCH /api/application/nodes/{id}`) and the mirror row is rewritten from the
 panel's answer: the answer, the mirror and every later sync agree.
 
-Failures of the panel leave as 424 with the public status in
-`details.status`: the gateway's circuit breaker counts a 5xx from this service
-as this service failing, and a panel outage is not that.
+Failures of the panel leave as 424 (`panel_failures`).
 """
 
 from __future__ import annotations
@@ -18,10 +16,9 @@ import asyncpg
 from nodebyte_common.circuit_breaker import CircuitOpenError
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.pterodactyl import PanelClient, PanelError
-from nodebyte_sync import mirror_queries, steps, store
-from nodebyte_sync.panel_connection import PanelConnection, PanelNotConfigured
+from nodebyte_sync import mirror_queries, panel_failures, steps, store
+from nodebyte_sync.panel_connection import PanelConnection
 
-DEPENDENCY_STATUS = 424
 # What the panel's node update requires (UpdateNodeRequest); sent back as the panel has them.
 REQUIRED_FIELDS = (
     "name",
@@ -38,10 +35,6 @@ REQUIRED_FIELDS = (
 NODE_MIRROR = steps.NODES.mirrors[0]
 
 
-def panel_failure(status: int, message: str, code: str) -> ApiError:
-    return ApiError(DEPENDENCY_STATUS, message, code, {"status": status})
-
-
 async def set_maintenance(
     pool: asyncpg.Pool, panel: PanelConnection, node_id: int, enabled: bool
 ) -> tuple[bool, dict[str, Any]]:
@@ -51,22 +44,13 @@ async def set_maintenance(
         if before is None:
             raise ApiError(404, "Node not found", "NOT_FOUND")
         await panel.refresh(conn)
-    attributes = await _patch_on_panel(_client(panel), node_id, enabled)
+    attributes = await _patch_on_panel(panel_failures.client_of(panel), node_id, enabled)
     async with pool.acquire() as conn, conn.transaction():
         await store.upsert_changed(
             conn, NODE_MIRROR.table, NODE_MIRROR.columns, steps.node_rows(attributes)
         )
         after = await mirror_queries.node(conn, node_id)
     return bool(before["maintenance_mode"]), mirror_queries.node_view(after)
-
-
-def _client(panel: PanelConnection) -> PanelClient:
-    try:
-        return panel.client()
-    except PanelNotConfigured as exc:
-        raise panel_failure(
-            503, f"The panel is not configured: {exc}", "PANEL_NOT_CONFIGURED"
-        ) from None
 
 
 async def _patch_on_panel(client: PanelClient, node_id: int, enabled: bool) -> dict[str, Any]:
@@ -79,12 +63,8 @@ async def _patch_on_panel(client: PanelClient, node_id: int, enabled: bool) -> d
             f"/api/application/nodes/{node_id}",
             json={**body, "maintenance_mode": enabled},
         )
-    except CircuitOpenError as exc:
-        raise panel_failure(503, f"The panel is unavailable: {exc}", "PANEL_UNAVAILABLE") from None
-    except PanelError as exc:
-        if exc.status == 404:
+    except (CircuitOpenError, PanelError) as exc:
+        if isinstance(exc, PanelError) and exc.status == 404:
             raise ApiError(404, "The node no longer exists on the panel", "NOT_FOUND") from None
-        raise panel_failure(
-            502, f"The panel did not apply the change: {exc}", "UPSTREAM_ERROR"
-        ) from None
+        raise panel_failures.answer(exc, "The panel did not apply the change") from None
     return updated["attributes"]
