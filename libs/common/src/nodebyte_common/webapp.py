@@ -18,7 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from opentelemetry import trace
+from opentelemetry import context, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nodebyte_common.envelope import STATUS_CODES, ApiError, error_body, error_response, ok
@@ -149,28 +149,42 @@ def observe_requests(
                     ]
                 await send(message)
 
-            with TRACER.start_as_current_span(
+            span = TRACER.start_span(
                 f"{scope['method']} {route}",
                 context=extract_trace_context(carrier) if carrier else None,
                 kind=trace.SpanKind.SERVER,
-            ) as span:
-                try:
-                    async with asyncio.timeout(timeout_seconds):
-                        await app(scope, receive, send_with_id)
-                except TimeoutError:
-                    if status:
-                        raise
-                    await _send_timeout(send_with_id)
-                finally:
-                    span.set_attribute("http.response.status_code", status or 500)
-                    metrics.record(
-                        route, scope["method"], status or 500, time.perf_counter() - started
-                    )
-                    request_id_var.reset(token)
+            )
+            # Made current by hand: `start_as_current_span` wraps this in two
+            # generator-based context managers, which double what a span costs.
+            span_token = context.attach(trace.set_span_in_context(span))
+            try:
+                async with asyncio.timeout(timeout_seconds):
+                    await app(scope, receive, send_with_id)
+            except TimeoutError as exc:
+                if status:
+                    _span_failed(span, exc)
+                    raise
+                await _send_timeout(send_with_id)
+            except BaseException as exc:
+                _span_failed(span, exc)
+                raise
+            finally:
+                span.set_attribute("http.response.status_code", status or 500)
+                span.end()
+                context.detach(span_token)
+                metrics.record(route, scope["method"], status or 500, time.perf_counter() - started)
+                request_id_var.reset(token)
 
         return wrapped
 
     return middleware
+
+
+def _span_failed(span: trace.Span, exc: BaseException) -> None:
+    """What `start_as_current_span` records of an exception escaping its block."""
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 async def _send_timeout(send: Send) -> None:
