@@ -1,0 +1,45 @@
+"""A JSON answer encoded ahead of the request, sent as it is.
+
+The gateway's most-read answers are kept encoded (see `sync_reads`). Litestar's
+own response would copy them into mutable header structures on every request;
+with no headers, cookies or background work to add, two ASGI messages do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Response
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+_CONTENT_TYPE = (b"content-type", MediaType.JSON.value.encode())
+
+
+class EncodedJson(Response[bytes]):
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        super().__init__(body, status_code=status_code, media_type=MediaType.JSON)
+
+    def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> ASGIApp:
+        extras = (kwargs.get(k) for k in ("background", "cookies", "headers"))
+        if self.headers or self.cookies or self.background or any(extras):
+            return super().to_asgi_response(app, request, **kwargs)
+        return _SendBody(self.status_code, self.content)
+
+
+class _SendBody:
+    __slots__ = ("body", "status")
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = (b"content-length", str(len(self.body)).encode())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [_CONTENT_TYPE, length],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
