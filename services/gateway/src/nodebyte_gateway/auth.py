@@ -114,6 +114,9 @@ class Authenticator:
         self.keys = keys
         self.passwords = passwords
         self._bootstrap_key = bootstrap_key.encode()
+        self._bootstrap = Principal(
+            "api_key", BOOTSTRAP_KEY_ID, "BACKEND_API_KEY", (permissions.WILDCARD,)
+        )
         self._pool_of = pool_of  # the pool exists once the service has started
 
     async def authenticate(self, connection: ASGIConnection) -> Principal:
@@ -146,9 +149,7 @@ class Authenticator:
 
     async def _api_key(self, key: str) -> Principal:
         if self._bootstrap_key and hmac.compare_digest(key.encode(), self._bootstrap_key):
-            return Principal(
-                "api_key", BOOTSTRAP_KEY_ID, "BACKEND_API_KEY", (permissions.WILDCARD,)
-            )
+            return self._bootstrap
         async with self._pool_of().acquire() as conn:
             row = await api_keys.find_active(conn, key)
         if row is None:

@@ -17,13 +17,32 @@ _CONTENT_TYPE = (b"content-type", MediaType.JSON.value.encode())
 
 class EncodedJson(Response[bytes]):
     def __init__(self, body: bytes, status_code: int = 200) -> None:
-        super().__init__(body, status_code=status_code, media_type=MediaType.JSON)
+        # Not Response.__init__: it normalises cookies and headers through typing
+        # ABC checks that cost more than sending this answer, which has neither.
+        self.content = body
+        self.status_code = status_code
+        self.media_type = MediaType.JSON
+        self.headers: dict[str, Any] = {}
+        self.cookies = []
+        self.background = None
+        self.encoding = "utf-8"
+        self.response_type_encoders = {}
 
     def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> ASGIApp:
         extras = (kwargs.get(k) for k in ("background", "cookies", "headers"))
         if self.headers or self.cookies or self.background or any(extras):
-            return super().to_asgi_response(app, request, **kwargs)
+            return self._as_litestar_response().to_asgi_response(app, request, **kwargs)
         return _SendBody(self.status_code, self.content)
+
+    def _as_litestar_response(self) -> Response[bytes]:
+        return Response(
+            self.content,
+            status_code=self.status_code,
+            media_type=self.media_type,
+            headers=self.headers,
+            cookies=self.cookies,
+            background=self.background,
+        )
 
 
 class _SendBody:

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from litestar.types import Scope
@@ -62,8 +62,7 @@ LEASE_SECONDS = 4.0  # unspent leased tokens lapse after this (the bucket refill
 LEASE_FRACTION = 0.05  # the largest lease, as a share of the bucket
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):  # one per request: a tuple is the cheapest immutable record
     allowed: bool
     limit: int
     remaining: int
