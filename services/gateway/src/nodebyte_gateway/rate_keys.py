@@ -26,7 +26,9 @@ ADDRESS_FACTOR = 3  # an address may spend this many credentials' worth
 MAX_REMEMBERED = 10_000  # callers (and addresses) remembered before the tables start over
 
 # The buckets of one caller: their keys and their capacities, in the same order.
-Buckets = tuple[tuple[str, ...], tuple[float, ...]]
+Keys = tuple[str, ...]
+Caps = tuple[float, ...]
+Buckets = tuple[Keys, Caps]
 
 
 class BucketKeys:

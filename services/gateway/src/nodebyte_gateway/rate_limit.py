@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import asyncpg
 from litestar.types import Scope
 
-from nodebyte_gateway.rate_keys import BucketKeys
+from nodebyte_gateway.rate_keys import BucketKeys, Caps, Keys
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,6 @@ def parse_limits(spec: str) -> dict[str, Limit]:
     return limits
 
 
-Keys = tuple[str, ...]
-Caps = tuple[float, ...]
 LEASE = "SELECT * FROM lease_tokens($1::text[], $2::float8[], $3::float8[], $4)"
 LEASE_SECONDS = 4.0  # unspent leased tokens lapse after this (the bucket refills anyway)
 LEASE_FRACTION = 0.05  # the largest lease, as a share of the bucket
@@ -147,7 +145,7 @@ class RateLimiter:
         self.pool_of = pool_of
         self.limits = limits or LIMITS
         self.keys = BucketKeys(trusted_proxies)
-        self._leases: dict[tuple[str, ...], Lease] = {}
+        self._leases: dict[Keys, Lease] = {}
         self._renewals: set[asyncio.Task[None]] = set()
 
     async def check(self, route_class: str, scope: Scope) -> Verdict:
