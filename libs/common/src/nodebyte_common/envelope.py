@@ -58,12 +58,19 @@ def ok(
     pagination: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
+    body = ok_body(data, message=message, pagination=pagination)
+    return Response(body, status_code=status, headers=headers)
+
+
+def ok_body(
+    data: Any = None, *, message: str | None = None, pagination: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"success": True, "data": data}
     if message is not None:
         body["message"] = message
     if pagination is not None:
         body["pagination"] = pagination
-    return Response(body, status_code=status, headers=headers)
+    return body
 
 
 def error_body(message: str, code: str, details: Any = None) -> dict[str, Any]:

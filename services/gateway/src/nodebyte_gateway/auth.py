@@ -28,6 +28,7 @@ from litestar.openapi.spec import SecurityScheme
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import api_keys, permissions
 from nodebyte_gateway.passwords import Passwords
+from nodebyte_gateway.raw_headers import header
 from nodebyte_gateway.tokens import JwtKeys, TokenError
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
@@ -94,7 +95,7 @@ def signed_in_user(connection: ASGIConnection) -> UUID:
 
 
 def presented_key(connection: ASGIConnection) -> str | None:
-    return connection.headers.get("x-api-key") or connection.query_params.get("api_key")
+    return header(connection.scope, b"x-api-key") or connection.query_params.get("api_key")
 
 
 def _unauthorized(message: str, code: str = "UNAUTHORIZED") -> ApiError:
@@ -113,10 +114,13 @@ class Authenticator:
         self.keys = keys
         self.passwords = passwords
         self._bootstrap_key = bootstrap_key.encode()
+        self._bootstrap = Principal(
+            "api_key", BOOTSTRAP_KEY_ID, "BACKEND_API_KEY", (permissions.WILDCARD,)
+        )
         self._pool_of = pool_of  # the pool exists once the service has started
 
     async def authenticate(self, connection: ASGIConnection) -> Principal:
-        authorization = connection.headers.get("authorization")
+        authorization = header(connection.scope, b"authorization")
         if authorization is not None:
             return self._bearer(authorization)
         key = presented_key(connection)
@@ -145,9 +149,7 @@ class Authenticator:
 
     async def _api_key(self, key: str) -> Principal:
         if self._bootstrap_key and hmac.compare_digest(key.encode(), self._bootstrap_key):
-            return Principal(
-                "api_key", BOOTSTRAP_KEY_ID, "BACKEND_API_KEY", (permissions.WILDCARD,)
-            )
+            return self._bootstrap
         async with self._pool_of().acquire() as conn:
             row = await api_keys.find_active(conn, key)
         if row is None:

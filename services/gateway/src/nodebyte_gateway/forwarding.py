@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 
-from nodebyte_common.envelope import ApiError, ok
+from nodebyte_common.envelope import ApiError, ok, ok_body
 from nodebyte_common.internal_client import ServiceClient
 
 DEPENDENCY_STATUS = 424
@@ -26,6 +26,11 @@ def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any
         status, details = _public_status(status, body.get("details"))
         raise ApiError(status, body.get("error", "Request failed"), body.get("code"), details)
     raise ApiError(502, "The service gave an unexpected answer", "UPSTREAM_ERROR")
+
+
+def relayed_body(body: dict[str, Any]) -> dict[str, Any]:
+    """What `relay` answers for a successful internal body, as a plain envelope."""
+    return ok_body(body.get("data"), message=body.get("message"), pagination=body.get("pagination"))
 
 
 def _public_status(status: int, details: Any) -> tuple[int, Any]:

@@ -2,26 +2,23 @@
 
 Buckets live in PostgreSQL; each replica leases tokens from them in small,
 growing chunks (see Lease), so a busy caller costs a round trip per chunk, not
-per request, and the buckets never lend more than they hold. Keyed by the
-caller's credential when one is presented and always by client address too,
-so guessing keys from one address is limited as well.
-The client address is the peer, or the nearest untrusted hop of
-X-Forwarded-For when the peer is a trusted proxy: never the proxy itself.
+per request, and the buckets never lend more than they hold. Which buckets a
+request spends from is `rate_keys`' business.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import ipaddress
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from litestar.types import Scope
+
+from nodebyte_gateway.rate_keys import BucketKeys, Caps, Keys
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +40,6 @@ LIMITS: dict[str, Limit] = {
     "auth": Limit(10, 60),  # register, login, password and magic-link flows (Catalyst)
     "sync": Limit(20, 60),  # commands that start work on the panel
 }
-ADDRESS_FACTOR = 3  # an address may spend this many credentials' worth
 
 
 def parse_limits(spec: str) -> dict[str, Limit]:
@@ -64,8 +60,7 @@ LEASE_SECONDS = 4.0  # unspent leased tokens lapse after this (the bucket refill
 LEASE_FRACTION = 0.05  # the largest lease, as a share of the bucket
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):  # one per request: a tuple is the cheapest immutable record
     allowed: bool
     limit: int
     remaining: int
@@ -149,14 +144,14 @@ class RateLimiter:
     ) -> None:
         self.pool_of = pool_of
         self.limits = limits or LIMITS
-        self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
-        self._leases: dict[tuple[str, ...], Lease] = {}
+        self.keys = BucketKeys(trusted_proxies)
+        self._leases: dict[Keys, Lease] = {}
         self._renewals: set[asyncio.Task[None]] = set()
 
     async def check(self, route_class: str, scope: Scope) -> Verdict:
         limit = self.limits.get(route_class, self.limits["default"])
-        keys, caps = self._keys(route_class, scope, limit)
-        lease = self._lease_of(tuple(keys), caps, limit)
+        keys, caps = self.keys.of(route_class, limit, scope)
+        lease = self._lease_of(keys, caps, limit)
         if not lease.usable(time.monotonic()):
             async with lease.lock:  # one round trip per caller at a time, not one per request
                 if not lease.usable(time.monotonic()):
@@ -168,7 +163,7 @@ class RateLimiter:
             self._renew_ahead(lease, keys, caps, limit)
         return lease.verdict(allowed=True)
 
-    def _renew_ahead(self, lease: Lease, keys: list[str], caps: list[float], limit: Limit) -> None:
+    def _renew_ahead(self, lease: Lease, keys: Keys, caps: Caps, limit: Limit) -> None:
         async def renew() -> None:
             try:
                 async with lease.lock:
@@ -184,7 +179,7 @@ class RateLimiter:
         self._renewals.add(task)
         task.add_done_callback(self._renewals.discard)
 
-    def _lease_of(self, group: tuple[str, ...], caps: list[float], limit: Limit) -> Lease:
+    def _lease_of(self, group: Keys, caps: Caps, limit: Limit) -> Lease:
         lease = self._leases.get(group)
         if lease is None:
             if len(self._leases) >= self.MAX_LEASES:
@@ -194,13 +189,13 @@ class RateLimiter:
             self._leases[group] = lease
         return lease
 
-    async def _renew(self, lease: Lease, keys: list[str], caps: list[float], limit: Limit) -> None:
+    async def _renew(self, lease: Lease, keys: Keys, caps: Caps, limit: Limit) -> None:
         now = time.monotonic()
         lease.size = lease.next_size(now)
         pool: asyncpg.Pool = self.pool_of()
         async with pool.acquire() as conn:
             rows = await conn.fetch(
-                LEASE, keys, caps, [float(lease.size)] * len(keys), limit.per_seconds
+                LEASE, list(keys), list(caps), [float(lease.size)] * len(keys), limit.per_seconds
             )
         granted = int(min(row["granted_tokens"] for row in rows))
         tightest = min(
@@ -216,56 +211,3 @@ class RateLimiter:
         for group, lease in list(self._leases.items()):
             if not lease.usable(now) and not lease.lock.locked():
                 del self._leases[group]
-
-    def _keys(self, route_class: str, scope: Scope, limit: Limit) -> tuple[list[str], list[float]]:
-        # The limit is part of the key: replicas configured alike share buckets.
-        prefix = f"{route_class}:{limit.requests}/{limit.per_seconds:g}"
-        keys = [f"{prefix}:ip:{self.client_address(scope)}"]
-        caps = [float(limit.requests * ADDRESS_FACTOR)]
-        credential = _credential(scope)
-        if credential:
-            digest = hashlib.sha256(credential.encode()).hexdigest()[:24]
-            keys.append(f"{prefix}:cred:{digest}")
-            caps.append(float(limit.requests))
-        else:
-            caps[0] = float(limit.requests)
-        return keys, caps
-
-    def client_address(self, scope: Scope) -> str:
-        peer = (scope.get("client") or ("0.0.0.0", 0))[0]
-        if not self._is_trusted(peer):
-            return peer
-        forwarded = _header(scope, b"x-forwarded-for")
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()] if forwarded else []
-        for hop in reversed(hops):  # the nearest hop not ours is the client
-            if not self._is_trusted(hop):
-                return hop
-        return peer
-
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in net for net in self.trusted)
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return ""
-
-
-def _credential(scope: Scope) -> str:
-    auth = _header(scope, b"authorization")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    key = _header(scope, b"x-api-key")
-    if key:
-        return key
-    query = scope.get("query_string", b"").decode("latin-1")
-    for part in query.split("&"):
-        if part.startswith("api_key="):
-            return part[8:]
-    return ""

@@ -8,6 +8,9 @@ so the short lifetimes only bound staleness if the broker is away. A lapsed
 entry is answered while one request refreshes it, and concurrent misses share
 one call, so the sync service sees a trickle however many clients poll. The
 owning service stays the source of every answer.
+
+A 200 answer is kept with its public envelope encoded once, so polls are
+answered with those bytes rather than encoded again each time.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
+
+import msgspec
 
 from nodebyte_common import events
 from nodebyte_common.internal_client import ServiceClient
+from nodebyte_gateway.forwarding import relayed_body
 
 ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 ENDED_SECONDS = 60.0
@@ -86,12 +92,29 @@ class ReadThrough:
             done.exception()  # a failed background refresh was awaited by nobody
 
 
-def _status_lifetime(body: Any) -> float:
-    return ENDED_SECONDS if body["data"]["status"] in ENDED else LIVE_SECONDS
+class Relayed(NamedTuple):
+    """A 200 body of the sync service and the public envelope it is answered with."""
+
+    body: dict[str, Any]
+    envelope: bytes
+
+
+def _relayed(answer: Answer) -> Answer:
+    status, body = answer
+    if status != 200:
+        return answer
+    return status, Relayed(body, msgspec.json.encode(relayed_body(body)))
+
+
+def _status_lifetime(relayed: Relayed) -> float:
+    return ENDED_SECONDS if relayed.body["data"]["status"] in ENDED else LIVE_SECONDS
 
 
 class SyncReads:
-    """`GET /sync/logs/{id}` and `GET /stats` of the sync service, cached."""
+    """`GET /sync/logs/{id}` and `GET /stats` of the sync service, cached.
+
+    Each answers (200, Relayed) or the sync service's refusal (status, body).
+    """
 
     def __init__(self, sync: ServiceClient) -> None:
         self.sync = sync
@@ -103,13 +126,16 @@ class SyncReads:
         return await self._statuses.get(log_id, lambda: self._fetch_status(log_id))
 
     async def counts(self) -> Answer:
-        return await self._counts.get("counts", lambda: self.sync.call("GET", "/stats"))
+        return await self._counts.get("counts", self._fetch_counts)
+
+    async def _fetch_counts(self) -> Answer:
+        return _relayed(await self.sync.call("GET", "/stats"))
 
     async def _fetch_status(self, log_id: UUID) -> Answer:
         status, body = await self.sync.call("GET", f"/sync/logs/{log_id}")
         if status == 200 and body["data"]["status"] in ENDED:
             self._counts.clear()  # a sync seen ending here may have changed the counts
-        return status, body
+        return _relayed((status, body))
 
     def on_event(self, event: events.Event) -> None:
         """A sync event from the progress hub: what it outdates is dropped."""

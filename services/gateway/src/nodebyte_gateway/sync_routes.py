@@ -16,6 +16,7 @@ from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.page_query import PageNumber, PageSize, Search, SortOrder
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.encoded_response import EncodedJson
 from nodebyte_gateway.forwarding import query, relay
 from nodebyte_gateway.sync_reads import SyncReads
 
@@ -79,8 +80,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     async def status_of(log_id: UUID) -> dict[str, Any]:
         status, body = await reads.status(log_id)
-        if status == 200:
-            return body["data"]
+        return body.body["data"] if status == 200 else await pending(log_id)
+
+    async def pending(log_id: UUID) -> dict[str, Any]:
+        """A sync the sync service does not know yet: requested here, or no such sync."""
         async with pool_of().acquire() as conn:
             requested = await conn.fetchrow("SELECT * FROM sync_requests WHERE id = $1", log_id)
         if requested is None:
@@ -124,7 +127,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Status of a sync",
     )
     async def sync_status(log_id: UUID) -> Any:
-        return ok(await status_of(log_id))
+        status, body = await reads.status(log_id)
+        return EncodedJson(body.envelope) if status == 200 else ok(await pending(log_id))
 
     def sync_history(path: str, guard: Any, tag: str) -> Any:
         """The sync history, under the public and the admin path alike."""
@@ -159,7 +163,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         opt={"rate_limit": "public"},
     )
     async def public_counts() -> Any:
-        return relay(*await reads.counts())
+        status, body = await reads.counts()
+        return EncodedJson(body.envelope) if status == 200 else relay(status, body)
 
     @get("/api/admin/sync", guards=[admin_read], tags=["admin"], summary="Sync state")
     async def admin_sync_state() -> Any:

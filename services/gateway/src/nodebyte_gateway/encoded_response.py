@@ -1,0 +1,64 @@
+"""A JSON answer encoded ahead of the request, sent as it is.
+
+The gateway's most-read answers are kept encoded (see `sync_reads`). Litestar's
+own response would copy them into mutable header structures on every request;
+with no headers, cookies or background work to add, two ASGI messages do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Response
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+_CONTENT_TYPE = (b"content-type", MediaType.JSON.value.encode())
+
+
+class EncodedJson(Response[bytes]):
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        # Not Response.__init__: it normalises cookies and headers through typing
+        # ABC checks that cost more than sending this answer, which has neither.
+        self.content = body
+        self.status_code = status_code
+        self.media_type = MediaType.JSON
+        self.headers: dict[str, Any] = {}
+        self.cookies = []
+        self.background = None
+        self.encoding = "utf-8"
+        self.response_type_encoders = {}
+
+    def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> ASGIApp:
+        extras = (kwargs.get(k) for k in ("background", "cookies", "headers"))
+        if self.headers or self.cookies or self.background or any(extras):
+            return self._as_litestar_response().to_asgi_response(app, request, **kwargs)
+        return _SendBody(self.status_code, self.content)
+
+    def _as_litestar_response(self) -> Response[bytes]:
+        return Response(
+            self.content,
+            status_code=self.status_code,
+            media_type=self.media_type,
+            headers=self.headers,
+            cookies=self.cookies,
+            background=self.background,
+        )
+
+
+class _SendBody:
+    __slots__ = ("body", "status")
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = (b"content-length", str(len(self.body)).encode())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [_CONTENT_TYPE, length],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
