@@ -45,6 +45,11 @@ class Deadlines:
         self._expired.discard(task)
         return task.uncancel() == 0
 
+    def answered(self, task: asyncio.Task[object]) -> None:
+        """The response has begun: from here on it streams as long as it needs."""
+        if task not in self._expired:
+            self._running.pop(task, None)
+
     def finish(self, task: asyncio.Task[object]) -> None:
         self._running.pop(task, None)
         self._expired.discard(task)

@@ -119,19 +119,24 @@ def _trace_headers(scope: Scope) -> tuple[str | None, dict[str, str]]:
 
 
 class _Sent:
-    """The `send` a request is answered through: adds the request id, notes the status."""
+    """The `send` a request is answered through: adds the request id, notes the status,
+    and lifts the request's deadline once the answer has begun."""
 
-    __slots__ = ("request_id", "send", "status")
+    __slots__ = ("deadline", "request_id", "send", "status")
 
     def __init__(self, send: Send, request_id: str) -> None:
         self.send = send
         self.request_id = request_id.encode()
         self.status = 0
+        self.deadline: tuple[Deadlines, asyncio.Task[object]] | None = None
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), (b"x-request-id", self.request_id)]
+            if self.deadline is not None:
+                deadlines, task = self.deadline
+                deadlines.answered(task)
         await self.send(message)
 
 
@@ -188,6 +193,7 @@ async def _within_deadline(
 ) -> None:
     """Run the app; a 504 envelope if its deadline passes before it starts answering."""
     task = deadlines.start()
+    sent.deadline = (deadlines, task)
     try:
         await app(scope, receive, sent)
     except asyncio.CancelledError:
