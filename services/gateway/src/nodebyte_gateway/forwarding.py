@@ -7,10 +7,9 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 
+from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, ok, ok_body
 from nodebyte_common.internal_client import ServiceClient
-
-DEPENDENCY_STATUS = 424
 
 
 def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any]:

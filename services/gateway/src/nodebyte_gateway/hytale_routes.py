@@ -15,11 +15,11 @@ from uuid import UUID
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
 
+from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
 
-DEPENDENCY_STATUS = 424  # hytale-auth: "the Hytale upstream failed", see the docstring
 PREFIX = "/api/v1/hytale"
 ADMIN_PREFIX = "/api/admin/hytale"
 

@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -137,7 +137,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         async def sync_logs(
             limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
             offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
-            kind: Annotated[Kind | None, Parameter(query="type")] = None,
+            kind: Annotated[Kind | None, QueryParameter(name="type")] = None,
         ) -> Any:
             params = {"limit": limit, "offset": offset, "type": kind}
             return await query(sync, "/sync/logs", params)
