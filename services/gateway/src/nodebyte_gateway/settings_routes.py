@@ -1,6 +1,8 @@
 """`/api/admin/settings`: every service's settings as one object, under the reference's names.
 
-GET reads each owner (see settings_owners) and renames its fields; POST splits a
+GET reads each owner (see settings_owners) and renames its fields; an owner that
+cannot be reached leaves its fields null and is named in the message, so one
+service down does not hide the others' settings. POST splits a
 flat body by owner, lets every owner validate its part before any saves, and
 answers with the new whole. Secrets leave only masked. `POST …/test` probes the
 panel (sync) and the mail provider (notifier).
@@ -78,7 +80,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Every service's settings in one object (secrets masked)",
     )
     async def get_settings() -> Any:
-        return ok(await aggregate(owners))
+        merged, unreachable = await read_available(owners)
+        if not unreachable:
+            return ok(merged)
+        return ok(merged, message=f"Not reachable now, shown as null: {', '.join(unreachable)}")
 
     @post(
         "/api/admin/settings",
@@ -127,9 +132,33 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
 
 async def aggregate(owners: dict[str, OwnerSettings]) -> dict[str, Any]:
-    """Each owner's settings under the public names; secrets masked whatever an owner sent."""
+    """Every owner's settings under the public names; any owner's failure is raised."""
     names = list(owners)
     read = dict(zip(names, await asyncio.gather(*(owners[n].read() for n in names)), strict=True))
+    return _merged(read)
+
+
+async def read_available(
+    owners: dict[str, OwnerSettings],
+) -> tuple[dict[str, Any], list[str]]:
+    """What the reachable owners hold (the others' fields null), and the unreachable services."""
+    names = list(owners)
+    results = await asyncio.gather(*(owners[n].read() for n in names), return_exceptions=True)
+    read: dict[str, dict[str, Any]] = {}
+    unreachable: list[str] = []
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, ApiError) and result.status >= 500:
+            read[name] = {}
+            unreachable.append(owners[name].client.name)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            read[name] = result
+    return _merged(read), unreachable
+
+
+def _merged(read: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Public names over each owner's fields; secrets masked whatever an owner sent."""
     merged: dict[str, Any] = {}
     for public, key in KEYS.items():
         value = read[key.owner].get(key.name)
