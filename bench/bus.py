@@ -4,6 +4,10 @@ Beside it, in the same run, the baseline: a bare aio-pika publisher with confirm
 (64 in flight) and a bare consumer moving the same payloads through the same kind
 of queue concurrently. The ratio of the two rates is the figure.
 
+Then the drain: as many events again, committed before the clock starts, so
+only relay, broker and consumer run: the bus beside the baseline, without the
+producers' transactions (which the baseline has no counterpart of).
+
     .venv/bin/python bench/bus.py [--events 20000]
 """
 
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+import uuid6
 import uvloop
 
 from nodebyte_common import events, outbox
@@ -125,7 +130,7 @@ async def nodebyte_bus(n: int, database: str, prefix: str) -> dict[str, float]:
             await _go(publisher)
             out, _ = await publisher.communicate()
             produced = float(out.decode().strip().splitlines()[-1])
-            await eventually(lambda: count_effects(h.pool, n), timeout=600, interval=0.2)
+            await eventually(lambda: count_effects(h.pool, n), timeout=600, interval=0.05)
             elapsed = time.perf_counter() - started
             consumer_cpu, publisher_cpu = _cpu_since(cpu_before)
             await asyncio.sleep(1.0)  # let any duplicate show itself
@@ -133,7 +138,30 @@ async def nodebyte_bus(n: int, database: str, prefix: str) -> dict[str, float]:
             figures["produce_rate"] = n / produced
             figures["consumer_cpu_ms"] = 1000 * consumer_cpu / n
             figures["publisher_cpu_ms"] = 1000 * publisher_cpu / n
+            figures["drain_rate"] = await drain_backlog(h.pool, n, database, prefix)
             return figures
+
+
+async def drain_backlog(pool: asyncpg.Pool, n: int, database: str, prefix: str) -> float:
+    """Events/s through relay, broker and consumer alone: n events already committed.
+
+    The same pipeline without its producers, for comparison with the baseline,
+    which has none either: what the bus itself costs beside bare aio-pika.
+    """
+    publisher = await _start_child("--backlog", str(n), database, prefix)
+    started = time.perf_counter()
+    await _go(publisher)
+    await eventually(lambda: count_effects(pool, 2 * n), timeout=600, interval=0.05)
+    elapsed = time.perf_counter() - started
+    await publisher.communicate()
+    await asyncio.sleep(1.0)  # let any duplicate show itself
+    async with pool.acquire() as conn:
+        effects, distinct = await conn.fetchrow(
+            "SELECT count(*), count(DISTINCT event_id) FROM effects"
+        )
+    if effects != 2 * n or distinct != 2 * n:
+        raise SystemExit(f"drain: {distinct} distinct effects of {effects}, expected {2 * n}")
+    return n / elapsed
 
 
 async def _start_child(*args: str) -> asyncio.subprocess.Process:
@@ -191,6 +219,23 @@ async def publishing_service(n: int, database: str, prefix: str) -> None:
     await pool.close()
 
 
+async def backlog_service(n: int, database: str, prefix: str) -> None:
+    """Child process: commit n events (untimed), then relay them once told to."""
+    pool = await create_pool(database, "bench_bus", max_size=4)
+    async with pool.acquire() as conn:
+        for start in range(0, n, 500):
+            batch = [(uuid6.uuid7(), payload()) for _ in range(min(500, n - start))]
+            await outbox.enqueue_many(conn, batch, source="bench")
+    relay = OutboxRelay(pool, schema="bench_bus", service="bench", amqp_url=AMQP, prefix=prefix)
+    await relay.connect()
+    await _ready_then_wait_for_go()
+    await relay.start()
+    async with pool.acquire() as conn:
+        await eventually(lambda: _all_sent(conn), timeout=600, interval=0.05)
+    await relay.stop()
+    await pool.close()
+
+
 async def _all_sent(conn: asyncpg.Connection) -> bool:
     return not await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
 
@@ -207,9 +252,9 @@ async def produce(pool: asyncpg.Pool, n: int) -> None:
     await asyncio.gather(*(producer() for _ in range(PRODUCERS)))
 
 
-async def count_effects(pool: asyncpg.Pool, n: int) -> bool:
+async def count_effects(pool: asyncpg.Pool, at_least: int) -> bool:
     async with pool.acquire() as conn:
-        return await conn.fetchval("SELECT count(*) FROM effects") >= n
+        return await conn.fetchval("SELECT count(*) FROM effects") >= at_least
 
 
 async def measure(pool: asyncpg.Pool, n: int, elapsed: float) -> dict[str, float]:
@@ -256,9 +301,13 @@ async def main() -> None:
     parser.add_argument("--only-ours", action="store_true", help="skip the baseline (profiling)")
     parser.add_argument("--publisher", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--bare-publisher", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--backlog", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
         await publishing_service(int(args.publisher[0]), args.publisher[1], args.publisher[2])
+        return
+    if args.backlog:
+        await backlog_service(int(args.backlog[0]), args.backlog[1], args.backlog[2])
         return
     if args.bare_publisher:
         await bare_publisher(int(args.bare_publisher[0]), args.bare_publisher[1])
@@ -291,6 +340,8 @@ async def main() -> None:
     print(f"publisher_cpu_ms_per_event: {ours['publisher_cpu_ms']:.2f}")
     print(f"lost: {ours['lost']}")
     print(f"duplicated: {ours['duplicated']}")
+    print(f"drain_events_per_s: {ours['drain_rate']:.0f}")
+    print(f"drain_ratio_to_bare_aio_pika: {ours['drain_rate'] / bare_rate:.2f}")
     print(f"ratio_to_bare_aio_pika: {ours['rate'] / bare_rate:.2f}")
 
 
