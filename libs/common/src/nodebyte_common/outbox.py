@@ -150,8 +150,10 @@ class OutboxRelay:
         self._channel = channel
 
     async def start(self) -> None:
-        """Connect, then publish in the background whenever rows are committed."""
-        await self.connect()
+        """Connect (unless `connect` did), then publish in the background whenever rows are
+        committed."""
+        if self._connection is None:
+            await self.connect()
         _relays.add(self)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}-{n}")
