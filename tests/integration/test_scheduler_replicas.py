@@ -29,7 +29,8 @@ import pytest
 
 from nodebyte_common import events
 from nodebyte_common.bootstrap import bootstrap
-from nodebyte_common.topology import delete_topology, exchange_name
+from nodebyte_common.topology import exchange_name
+from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
@@ -160,20 +161,7 @@ async def cluster(
         if capture is not None:
             await capture.close()
         await admin.close()
-        await _drop(admin_dsn, config)
-
-
-async def _drop(admin_dsn: str, config: StackConfig) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-    connection = await aio_pika.connect(config.amqp_url)
-    try:
-        await delete_topology(await connection.channel(), config.prefix)
-    finally:
-        await connection.close()
+        await discard_stack(config)
 
 
 async def create_job(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
