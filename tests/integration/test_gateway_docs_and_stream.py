@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 
@@ -64,3 +65,25 @@ async def test_stream_of_an_unknown_sync_is_404(gateway: httpx.AsyncClient) -> N
     response = await gateway.get("/api/admin/sync/stream/0195f3c8-0000-7000-8000-000000000000")
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
+
+
+async def test_a_stream_outlives_the_request_time_limit(
+    stack: Stack, gateway: httpx.AsyncClient, panel: httpx.AsyncClient
+) -> None:
+    """The limit is for starting an answer: a sync's stream runs as long as the sync."""
+    port = stack.start_extra_replica("gateway", {"REQUEST_TIMEOUT_SECONDS": "1"})
+    try:
+        await panel.post("/_emulator/faults", json={"latency_ms": 1000})
+        response = await gateway.post("/api/v1/sync/full", json={"requested_by": "long stream"})
+        log_id = response.json()["data"]["sync_log_id"]
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": stack.config.api_key}
+        ) as replica:
+            started = time.monotonic()
+            received = await read_stream(replica, f"/api/admin/sync/stream/{log_id}")
+            lasted = time.monotonic() - started
+        assert lasted > 1.5, "the sync ended too soon to show anything"
+        assert [event for event, _ in received][-1] == "done"
+    finally:
+        await panel.delete("/_emulator/faults")
+        stack.kill(f"gateway-replica-{port}")
