@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -45,7 +44,7 @@ import uuid6
 
 from nodebyte_common import events
 from nodebyte_common.bootstrap import bootstrap
-from nodebyte_common.cloudevents import build_headers
+from nodebyte_common.cloudevents import event_headers
 from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.agent_harness import agent_url
 from nodebyte_devstack.cleanup import discard_stack
@@ -170,13 +169,7 @@ class CommandBus:
             payload=payload,
             requested_by="bench",
         )
-        headers = build_headers(
-            event_id=request_id,
-            event_type=event.TYPE,
-            version=event.VERSION,
-            source="bench",
-            time=datetime.now(UTC),
-        )
+        headers = event_headers(event, request_id, "bench")
         self.sent[str(request_id)] = time.time()
         await self._exchange.publish(
             aio_pika.Message(

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -29,7 +29,7 @@ import httpx
 
 from nodebyte_common import events
 from nodebyte_common.bootstrap import bootstrap
-from nodebyte_common.cloudevents import build_headers
+from nodebyte_common.cloudevents import event_headers
 from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import StackConfig
@@ -65,13 +65,7 @@ async def publish(config: StackConfig, count: int) -> dict[str, float]:
         async def one() -> None:
             log_id = str(uuid4())
             event = completed(log_id)
-            headers = build_headers(
-                event_id=uuid4(),
-                event_type=event.TYPE,
-                version=event.VERSION,
-                source="bench",
-                time=datetime.now(UTC),
-            )
+            headers = event_headers(event, uuid4(), "bench")
             async with gate:
                 published[log_id] = time.time()
                 message = aio_pika.Message(events.encode(event), headers=headers, delivery_mode=2)

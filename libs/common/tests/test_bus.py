@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 from uuid import UUID, uuid4
@@ -14,7 +13,7 @@ import asyncpg
 import pytest
 
 from nodebyte_common import events, outbox
-from nodebyte_common.cloudevents import EventMeta, build_headers
+from nodebyte_common.cloudevents import EventMeta, event_headers
 from nodebyte_common.consumer import EventConsumer, PermanentFailure
 from nodebyte_devstack.bus_harness import Bus, bus
 from nodebyte_devstack.waiting import eventually
@@ -101,13 +100,7 @@ async def test_rows_committed_by_another_process_are_found_by_polling(harness: B
             "settings.changed",
             1,
             events.encode(changed()),
-            build_headers(
-                event_id=event_id,
-                event_type="settings.changed",
-                version=1,
-                source="elsewhere",
-                time=datetime.now(UTC),
-            ),
+            event_headers(changed(), event_id, "elsewhere"),
         )
     await eventually(lambda: effects(harness), timeout=10)
     assert [r["event_id"] for r in await effects(harness)] == [event_id]
@@ -184,13 +177,7 @@ async def _count_is(h: Bus, n: int) -> bool:
 async def test_undecodable_messages_go_to_the_dead_letter_queue(harness: Bus) -> None:
     await harness.run_consumer(record_effects(harness))
     exchange = await harness.channel.get_exchange(f"{harness.prefix}.events")
-    good_headers = build_headers(
-        event_id=uuid4(),
-        event_type="settings.changed",
-        version=1,
-        source="t",
-        time=datetime.now(UTC),
-    )
+    good_headers = event_headers(changed(), uuid4(), "t")
     bodies = [
         (b"not json at all", good_headers),
         (b'{"owner": 7}', {**good_headers, "cloudEvents:id": str(uuid4())}),  # wrong shape

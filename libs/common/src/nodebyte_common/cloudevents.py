@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from nodebyte_common.events import dataschema
+from nodebyte_common.events import Event, dataschema
 
 PREFIX = "cloudEvents:"
 CONTENT_TYPE = "application/json"
@@ -30,22 +30,17 @@ class EventMeta:
     attempt: int  # 1 for the first delivery
 
 
-def build_headers(
-    *,
-    event_id: UUID,
-    event_type: str,
-    version: int,
-    source: str,
-    time: datetime,
-    trace_headers: dict[str, str] | None = None,
+def event_headers(
+    event: Event, event_id: UUID, source: str, trace_headers: dict[str, str] | None = None
 ) -> dict[str, str]:
+    """The headers of `event` published now under `event_id`."""
     headers = {
         f"{PREFIX}specversion": "1.0",
         f"{PREFIX}id": str(event_id),
-        f"{PREFIX}type": event_type,
+        f"{PREFIX}type": event.TYPE,
         f"{PREFIX}source": source,
-        f"{PREFIX}time": time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        f"{PREFIX}dataschema": dataschema(event_type, version),
+        f"{PREFIX}time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        f"{PREFIX}dataschema": dataschema(event.TYPE, event.VERSION),
     }
     for key, value in (trace_headers or {}).items():
         headers[key] = value

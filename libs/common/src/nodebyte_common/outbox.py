@@ -22,7 +22,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from uuid import UUID
 
 import aio_pika
@@ -33,7 +32,7 @@ import uuid6
 from aio_pika.abc import AbstractRobustConnection
 
 from nodebyte_common import events as catalogue
-from nodebyte_common.cloudevents import CONTENT_TYPE, build_headers
+from nodebyte_common.cloudevents import CONTENT_TYPE, event_headers
 from nodebyte_common.observability import (
     EVENTS_PUBLISHED,
     OUTBOX_BACKLOG,
@@ -67,14 +66,7 @@ INSERT_OUTBOX = (
 def _outbox_row(
     event: catalogue.Event, event_id: UUID, source: str, trace_headers: dict[str, str]
 ) -> tuple[UUID, str, int, bytes, dict[str, str]]:
-    headers = build_headers(
-        event_id=event_id,
-        event_type=event.TYPE,
-        version=event.VERSION,
-        source=source,
-        time=datetime.now(UTC),
-        trace_headers=trace_headers,
-    )
+    headers = event_headers(event, event_id, source, trace_headers)
     return event_id, event.TYPE, event.VERSION, catalogue.encode(event), headers
 
 

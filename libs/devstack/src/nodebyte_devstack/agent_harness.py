@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -28,7 +27,7 @@ import aio_pika
 import httpx
 
 from nodebyte_common import events
-from nodebyte_common.cloudevents import build_headers
+from nodebyte_common.cloudevents import event_headers
 from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.waiting import eventually
@@ -79,13 +78,7 @@ async def event_tap(amqp_url: str, prefix: str, event_types: list[str]) -> Async
 async def publish_event(amqp_url: str, prefix: str, event: events.Event) -> UUID:
     """Publish an event as another service would (e.g. the scheduler); its id."""
     event_id = uuid4()
-    headers = build_headers(
-        event_id=event_id,
-        event_type=event.TYPE,
-        version=event.VERSION,
-        source="test",
-        time=datetime.now(UTC),
-    )
+    headers = event_headers(event, event_id, "test")
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()

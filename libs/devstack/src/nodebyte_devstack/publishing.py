@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import aio_pika
 
 from nodebyte_common import events
-from nodebyte_common.cloudevents import build_headers
+from nodebyte_common.cloudevents import event_headers
 from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.config import StackConfig
 
@@ -23,13 +22,7 @@ async def publish_event(
 ) -> UUID:
     """Publish `event` `times` times under one id (a redelivery); return the id."""
     event_id = event_id or uuid4()
-    headers = build_headers(
-        event_id=event_id,
-        event_type=event.TYPE,
-        version=event.VERSION,
-        source=source,
-        time=datetime.now(UTC),
-    )
+    headers = event_headers(event, event_id, source)
     connection = await aio_pika.connect(config.amqp_url)
     try:
         channel = await connection.channel()
