@@ -49,8 +49,10 @@ def admission(limiter: RateLimiter) -> Any:
                 await _refuse(send, 429, error_body(message, "RATE_LIMITED", details), headers)
                 return
             try:
-                for guard in opt.get(LIFTED, ()):
-                    await guard(ASGIConnection(scope, receive, send), handler)
+                if guards := opt.get(LIFTED):
+                    connection = ASGIConnection(scope, receive, send)
+                    for guard in guards:
+                        await guard(connection, handler)
             except ApiError as exc:
                 extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
                 body = error_body(exc.message, exc.code, exc.details)
