@@ -128,7 +128,7 @@ class EventConsumer:
         delivery = _Delivery(message, route, event, meta)
         self._acks.delivered(message)
         if route.transactional:
-            await self._batches.submit(delivery)
+            self._batches.submit(delivery)  # settled when its batch is applied
         else:
             await self._run_alone(delivery)
 
@@ -148,7 +148,7 @@ class EventConsumer:
         A failure rolls the batch back and each delivery is applied alone, so
         one bad event costs its neighbours a retry, never their effect.
         """
-        assert self.pool is not None, "attach() the consumer first"
+        assert self.pool is not None, "consume() first"
         outcomes: list[str] = []
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -320,43 +320,28 @@ class _Batcher:
 
     At low load a delivery is applied at once, alone; under load the ones that
     queued up meanwhile go together, so the transaction and inbox round trips
-    are paid once per batch instead of once per event.
+    are paid once per batch instead of once per event. One batch at a time:
+    the broker's prefetch bounds how many wait.
     """
 
     def __init__(
-        self,
-        apply: Callable[[list[_Delivery]], Awaitable[None]],
-        *,
-        max_batch: int = 64,
-        max_running: int = 1,
+        self, apply: Callable[[list[_Delivery]], Awaitable[None]], *, max_batch: int = 64
     ) -> None:
         self._apply = apply
         self._max_batch = max_batch
-        self._max_running = max_running
-        self._pending: list[tuple[_Delivery, asyncio.Future[None]]] = []
-        self._running = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[_Delivery] = []
+        self._draining: asyncio.Task[None] | None = None
 
-    async def submit(self, delivery: _Delivery) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((delivery, done))
-        if self._running < self._max_running:
-            self._running += 1
-            task = asyncio.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        await done
+    def submit(self, delivery: _Delivery) -> None:
+        self._pending.append(delivery)
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
             while self._pending:
                 taken = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                try:
-                    await self._apply([d for d, _ in taken])
-                finally:
-                    for _, done in taken:
-                        if not done.done():
-                            done.set_result(None)
+                await self._apply(taken)
         finally:
-            self._running -= 1
+            self._draining = None
