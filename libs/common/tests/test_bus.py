@@ -109,17 +109,16 @@ async def test_rows_committed_by_another_process_are_found_by_polling(harness: B
 async def test_relay_crash_after_publish_redelivers_and_inbox_deduplicates(harness: Bus) -> None:
     await harness.run_consumer(record_effects(harness))
     event_id = await commit_event(harness.pool, changed())
-    # Publish, then die before the rows are marked sent: the commit never happens.
+    # Publish, then die before the marking commits: the rows stay unsent.
     await harness.relay.connect()  # no background loop: flush_once is driven by hand
-    original = asyncpg.Connection.execute
+    publish_batch = outbox.publish_batch
 
-    async def fail_on_mark(self: asyncpg.Connection, query: str, *args: object, **kw: object):
-        if query.startswith("UPDATE outbox SET sent_at"):
-            raise ConnectionError("relay died before marking the batch sent")
-        return await original(self, query, *args, **kw)
+    async def publish_then_die(*args: object, **kwargs: object) -> None:
+        await publish_batch(*args, **kwargs)  # type: ignore[arg-type]
+        raise ConnectionError("relay died before marking the batch sent")
 
     with (
-        mock.patch.object(asyncpg.Connection, "execute", fail_on_mark),
+        mock.patch.object(outbox, "publish_batch", publish_then_die),
         pytest.raises(ConnectionError),
     ):
         await harness.relay.flush_once()

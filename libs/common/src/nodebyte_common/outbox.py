@@ -1,12 +1,13 @@
 """Transactional outbox: write events with the change, publish them after commit.
 
 `enqueue` inserts the event in the caller's transaction and nudges the relays
-of this process. `OutboxRelay` claims unsent rows with
+of this process. `OutboxRelay` marks a batch of unsent rows sent with
 `FOR UPDATE SKIP LOCKED` (so replicas share the work and never publish the
-same row concurrently), publishes them with publisher confirms and mandatory
-routing, and marks them sent in the same transaction. A crash between publish
-and commit republishes the batch: delivery is at-least-once, and consumers
-de-duplicate by event id through the inbox.
+same row concurrently), publishes it with publisher confirms and mandatory
+routing as one write (`batch_publish`), and commits once every confirm has
+come. A crash or an unconfirmed publish rolls the marking back and the batch
+goes out again: delivery is at-least-once, and consumers de-duplicate by
+event id through the inbox. Sent rows are kept a day for inspection.
 
 Waking: a nudge comes before the caller's commit, so after one the relay
 looks again at short, growing intervals until the rows show up; without one
@@ -25,13 +26,14 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import aio_pika
-import aiormq
 import asyncpg
 import msgspec
 import uuid6
 from aio_pika.abc import AbstractRobustConnection
+from pamqp import commands as spec
 
 from nodebyte_common import events as catalogue
+from nodebyte_common.batch_publish import Outgoing, publish_batch
 from nodebyte_common.cloudevents import CONTENT_TYPE, event_headers
 from nodebyte_common.observability import (
     EVENTS_PUBLISHED,
@@ -100,6 +102,29 @@ async def enqueue_many(
         [msgspec.json.encode(r[4]).decode() for r in rows],
     )
     nudge_relays()
+
+
+# The oldest unsent rows no other relay holds, marked sent; that commits after the confirms.
+CLAIM_BATCH = """UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq IN (
+        SELECT seq FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1
+        FOR UPDATE SKIP LOCKED)
+    RETURNING seq, id, type, payload, headers"""
+
+
+def _outgoing(row: asyncpg.Record) -> Outgoing:
+    """A row as a persistent message; the CloudEvents attributes travel in its headers
+    and the event id is also the AMQP message id (a Return is matched by it)."""
+    properties = spec.Basic.Properties(
+        content_type=CONTENT_TYPE,
+        delivery_mode=PERSISTENT,
+        message_id=str(row["id"]),
+        headers=row["headers"],
+    )
+    return Outgoing(row["type"], row["payload"], properties)
+
+
+def _seq(row: asyncpg.Record) -> int:
+    return row["seq"]  # type: ignore[no-any-return]
 
 
 class OutboxRelay:
@@ -196,50 +221,21 @@ class OutboxRelay:
 
     async def flush_once(self) -> int:
         """Publish one batch of unsent rows; return how many were published."""
-        assert self._exchange is not None, "start() the relay first"
+        assert self._channel is not None, "connect() first"
+        assert self._exchange is not None
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                """SELECT seq, id, type, payload, headers FROM outbox
-                   WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED""",
-                self.batch_size,
-            )
+            rows = sorted(await conn.fetch(CLAIM_BATCH, self.batch_size), key=_seq)
             if not rows:
                 return 0
-            # Publish concurrently: one round of confirms per batch, not per row.
-            await asyncio.gather(*(self._publish(row) for row in rows))
-            await conn.execute(
-                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY($1)",
-                [row["seq"] for row in rows],
+            # One write and one round of confirms per batch; any failure raises
+            # here and the marking is rolled back.
+            channel = await self._channel.get_underlay_channel()  # current, after reconnects
+            await publish_batch(
+                channel, self._exchange.name, [_outgoing(row) for row in rows], mandatory=True
             )
         for row in rows:
             EVENTS_PUBLISHED.labels(self.service, row["type"]).inc()
         return len(rows)
-
-    async def _publish(self, row: asyncpg.Record) -> None:
-        """Publish one row: mandatory, persistent, awaiting its confirm.
-
-        Straight to the channel's AMQP layer (a Return or a Nack still raises):
-        aio-pika's message object only re-encoded what the row already holds.
-        The CloudEvents attributes travel in the headers; the event id is also
-        the AMQP message id, which the channel needs to match a Return anyway.
-        """
-        assert self._channel is not None
-        assert self._exchange is not None
-        channel = await self._channel.get_underlay_channel()  # the current one, after reconnects
-        properties = aiormq.spec.Basic.Properties(
-            content_type=CONTENT_TYPE,
-            delivery_mode=PERSISTENT,
-            message_id=str(row["id"]),
-            headers=row["headers"],
-        )
-        await channel.basic_publish(
-            row["payload"],
-            exchange=self._exchange.name,
-            routing_key=row["type"],
-            properties=properties,
-            mandatory=True,
-            wait=False,  # the confirm is awaited; a drain wait per frame would add nothing
-        )
 
     async def refresh_gauges(self) -> None:
         """Backlog and age of the oldest unsent row; also purges old sent rows."""
