@@ -96,3 +96,16 @@ async def test_a_channel_without_confirms_is_refused(
     channel = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
     with pytest.raises(ValueError, match="publisher confirms"):
         await publish_batch(channel, "", [message("x", 0)], mandatory=False)
+
+
+async def test_a_body_larger_than_a_frame_is_split_and_arrives_whole(
+    connection: aio_pika.abc.AbstractConnection,
+) -> None:
+    queue = await (await connection.channel()).declare_queue(exclusive=True)
+    channel = await confirming_channel(connection)
+    big = bytes(range(256)) * 2048  # 512 KiB: several frame_max-sized body frames
+    assert len(big) > channel.max_content_size
+    properties = spec.Basic.Properties(message_id="big", delivery_mode=2)
+    batch = [message(queue.name, 0), Outgoing(queue.name, big, properties), message(queue.name, 2)]
+    await publish_batch(channel, "", batch, mandatory=True)
+    assert await drain(queue) == [b"body 0", big, b"body 2"]
