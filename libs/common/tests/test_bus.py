@@ -143,6 +143,18 @@ async def test_consumer_resumes_after_the_broker_closes_its_connection(harness: 
     assert sorted(r["event_id"] for r in await effects(harness)) == sorted([first, second])
 
 
+async def test_relay_resumes_after_the_broker_closes_its_connection(harness: Bus) -> None:
+    await harness.run_consumer(record_effects(harness))
+    await harness.relay.start()
+    first = await commit_event(harness.pool, changed())
+    await eventually(lambda: _count_is(harness, 1))
+    await close_connections_named("bustest outbox relay")
+    second = await commit_event(harness.pool, changed())  # while the relay reconnects
+    await eventually(lambda: _count_is(harness, 2), timeout=30)
+    await asyncio.sleep(0.3)
+    assert sorted(r["event_id"] for r in await effects(harness)) == sorted([first, second])
+
+
 async def close_connections_named(name: str) -> None:
     """Have the broker close the client connections that gave `name` (rabbitmqctl)."""
     listed = await _rabbitmqctl("list_connections", "-q", "pid", "client_properties")

@@ -161,7 +161,9 @@ class OutboxRelay:
 
     async def connect(self) -> None:
         """Connect and declare the topology; `flush_once` works from here on."""
-        self._connection = await aio_pika.connect_robust(self.amqp_url)
+        self._connection = await aio_pika.connect_robust(
+            self.amqp_url, client_properties={"connection_name": f"{self.service} outbox relay"}
+        )
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await declare_topology(channel, self.prefix)
         self._channel = channel
