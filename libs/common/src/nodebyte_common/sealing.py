@@ -16,6 +16,8 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from nodebyte_common.settings import CommonSettings, SettingsError
+
 PREFIX = "nbs1"
 NONCE_BYTES = 12
 
@@ -76,6 +78,27 @@ class Sealer:
 
     def key_id_of(self, sealed: str) -> str:
         return sealed.split(".", 2)[1]
+
+
+def optional_sealer(settings: CommonSettings) -> Sealer | None:
+    """The sealer of ENCRYPTION_KEYS (current key ENCRYPTION_KEY_ID); None when unset.
+
+    A malformed value is a SettingsError naming the variable, raised at start.
+    """
+    if not settings.encryption_keys:
+        return None
+    try:
+        return Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
+    except SealingError as exc:
+        raise SettingsError(f"environment variable ENCRYPTION_KEYS is invalid: {exc}") from None
+
+
+def required_sealer(settings: CommonSettings) -> Sealer:
+    """As `optional_sealer`, for a service that cannot run without the keys."""
+    sealer = optional_sealer(settings)
+    if sealer is None:
+        raise SettingsError("environment variable ENCRYPTION_KEYS is required but not set")
+    return sealer
 
 
 def mask(secret: str | None, visible: int = 4) -> str | None:

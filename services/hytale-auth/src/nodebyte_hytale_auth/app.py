@@ -10,8 +10,8 @@ from litestar import Litestar
 
 from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_common.runtime import Runtime, serve
-from nodebyte_common.sealing import Sealer, SealingError
-from nodebyte_common.settings import SettingsError, load_settings
+from nodebyte_common.sealing import required_sealer
+from nodebyte_common.settings import load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_hytale_auth import consumers
 from nodebyte_hytale_auth.account_pool import AccountPool
@@ -30,13 +30,6 @@ from nodebyte_hytale_auth.settings import HytaleAuthSettings, endpoints
 from nodebyte_hytale_auth.upstream import HytaleUpstream
 
 SERVICE = "hytale-auth"
-
-
-def _sealer(settings: HytaleAuthSettings) -> Sealer:
-    try:
-        return Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
-    except SealingError as exc:
-        raise SettingsError(f"environment variable ENCRYPTION_KEYS is invalid: {exc}") from None
 
 
 def _validator(settings: HytaleAuthSettings, upstream: HytaleUpstream) -> TokenValidator:
@@ -102,7 +95,7 @@ def _periodic(
 
 def build_app(settings: HytaleAuthSettings | None = None) -> Litestar:
     settings = settings or load_settings(HytaleAuthSettings)
-    sealer = _sealer(settings)
+    sealer = required_sealer(settings)
     runtime = Runtime(
         service=SERVICE,
         schema="hytale_auth",

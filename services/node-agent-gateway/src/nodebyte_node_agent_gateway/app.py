@@ -9,7 +9,7 @@ from litestar import Litestar
 
 from nodebyte_common.observability import configure_logging, configure_tracing
 from nodebyte_common.runtime import Runtime
-from nodebyte_common.sealing import Sealer
+from nodebyte_common.sealing import optional_sealer
 from nodebyte_common.settings import load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_node_agent_gateway import (
@@ -78,11 +78,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     runtime.loop("alert-evaluation", AlertEvaluation(pool, settings).run)
     runtime.loop("housekeeping", lambda: housekeeping.run_forever(pool, settings))
 
-    sealer = (
-        Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
-        if settings.encryption_keys
-        else None
-    )
+    sealer = optional_sealer(settings)
     internal = [
         *node_api.routes(runtime, link, settings),
         *server_api.routes(runtime),

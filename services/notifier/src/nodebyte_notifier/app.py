@@ -9,7 +9,7 @@ from pathlib import Path
 from litestar import Litestar
 
 from nodebyte_common.runtime import Runtime, serve
-from nodebyte_common.sealing import Sealer, SealingError
+from nodebyte_common.sealing import optional_sealer
 from nodebyte_common.settings import SettingsError, csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_notifier import api, consumers, delivery_store, email_store
@@ -40,15 +40,6 @@ def _system_webhook(settings: NotifierSettings, allowed: frozenset[str]) -> str 
         raise SettingsError(f"environment variable DISCORD_WEBHOOK_URL is invalid: {exc}") from None
 
 
-def _sealer(settings: NotifierSettings) -> Sealer | None:
-    if not settings.encryption_keys:
-        return None
-    try:
-        return Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
-    except SealingError as exc:
-        raise SettingsError(f"environment variable ENCRYPTION_KEYS is invalid: {exc}") from None
-
-
 def _check_email(settings: NotifierSettings) -> None:
     if settings.email_provider == "resend" and not settings.resend_api_key:
         raise SettingsError("EMAIL_PROVIDER=resend needs RESEND_API_KEY")
@@ -63,7 +54,7 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     allowed = frozenset(csv(settings.webhook_allowed_hosts))
     system_url = _system_webhook(settings, allowed)
-    sealer = _sealer(settings)
+    sealer = optional_sealer(settings)
     _check_email(settings)
     provider = build_provider(settings)
     runtime = Runtime(

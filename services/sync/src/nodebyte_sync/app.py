@@ -7,8 +7,8 @@ from pathlib import Path
 from litestar import Litestar
 
 from nodebyte_common.runtime import Runtime, serve
-from nodebyte_common.sealing import Sealer
-from nodebyte_common.settings import SettingsError, load_settings
+from nodebyte_common.sealing import required_sealer
+from nodebyte_common.settings import load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_sync import api, consumers, mirror_api
 from nodebyte_sync.panel_connection import PanelConnection
@@ -16,12 +16,6 @@ from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
 from nodebyte_sync.settings import SyncSettings
 
 SERVICE = "sync"
-
-
-def _sealer(settings: SyncSettings) -> Sealer:
-    if not settings.encryption_keys:
-        raise SettingsError("environment variable ENCRYPTION_KEYS is required but not set")
-    return Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
 
 
 def build_app(settings: SyncSettings | None = None) -> Litestar:
@@ -32,7 +26,7 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
-    settings_store = PanelSettingsStore(_sealer(settings))
+    settings_store = PanelSettingsStore(required_sealer(settings))
     panel = PanelConnection(
         settings_store,
         timeout=settings.panel_timeout_seconds,
