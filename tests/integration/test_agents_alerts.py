@@ -4,6 +4,7 @@ hand (one or in bulk), counted in the stats; alert rules and their secrets."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from nodebyte_devstack.agent_harness import (
     event_tap,
     register_node,
 )
+from nodebyte_devstack.discord_hooks import arrived, embed, hook_url, messages_to
 from nodebyte_devstack.processes import Stack
 from nodebyte_emulators.agent import SimulatedAgent
 
@@ -87,6 +89,53 @@ async def test_a_sustained_threshold_raises_one_alert_that_is_then_resolved(
         # Still hot, but within the cooldown: not raised again.
         await asyncio.sleep(2.0)
         assert len(await alerts_of(gateway, nodeId=node["id"])) == 1
+    finally:
+        await agent.stop()
+
+
+async def test_an_alert_and_its_resolution_are_posted_to_the_rules_webhooks(
+    stack: Stack, gateway: httpx.AsyncClient, tap: EventTap, discord: httpx.AsyncClient
+) -> None:
+    node = await register_node(gateway)
+    hook_id, url = hook_url(stack)
+    refused_id, refused = hook_url(stack)
+    await create_rule(
+        gateway,
+        name="Hot memory, to the ops channel",
+        type="resource_threshold",
+        target="node",
+        targetId=node["id"],
+        conditions={"metric": "memory", "operator": ">=", "value": 80, "duration": 2},
+        actions=[
+            {"type": "webhook", "url": url},
+            {"type": "webhook", "url": url},  # named twice, posted once
+            # Not a Discord webhook path: refused by the notifier, the others still go.
+            {"type": "webhook", "url": refused.replace("/api/webhooks/", "/hooks/")},
+        ],
+    )
+    agent = SimulatedAgent(
+        agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
+    )
+    agent.set_usage(memory_used_mb=15_000.0, memory_total_mb=16_384.0)  # 91.6 %
+    agent.start()
+    try:
+        raised = await tap.wait_for("alert.raised", timeout=30, node_id=node["id"])
+        assert raised["sealed_webhooks"]
+        assert url.rsplit("/", 1)[1] not in json.dumps(raised)  # the token travels sealed
+        (posted,) = await arrived(discord, hook_id)
+        assert "High Memory usage" in embed(posted)["title"]
+        assert raised["alert_id"] in json.dumps(embed(posted)["fields"])
+
+        response = await gateway.post(
+            f"/api/alerts/{raised['alert_id']}/resolve", json={"resolvedBy": "ops"}
+        )
+        assert response.status_code == 200
+        first, second = await arrived(discord, hook_id, count=2)
+        assert first == posted
+        assert "Alert resolved" in embed(second)["title"]
+        await asyncio.sleep(1.0)
+        assert len(await arrived(discord, hook_id)) == 2
+        assert await messages_to(discord, refused_id) == []
     finally:
         await agent.stop()
 

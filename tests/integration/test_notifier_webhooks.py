@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from nodebyte_common import events
+from nodebyte_devstack.discord_hooks import arrived, embed, hook_url, messages_to
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
@@ -39,33 +40,11 @@ async def forget_webhooks(gateway: httpx.AsyncClient) -> AsyncIterator[None]:
         await gateway.delete(WEBHOOKS, params={"id": webhook["id"]})
 
 
-def hook_url(stack: Stack) -> tuple[str, str]:
-    """A fresh webhook on the Discord emulator: (its id, its URL)."""
-    hook_id = str(secrets.randbelow(10**17) + 10**17)
-    return hook_id, f"{stack.config.url('discord')}/api/webhooks/{hook_id}/{secrets.token_hex(8)}"
-
-
 async def create_webhook(gateway: httpx.AsyncClient, url: str, **fields: Any) -> dict[str, Any]:
     body = {"name": f"hook {secrets.token_hex(3)}", "webhookUrl": url, **fields}
     response = await gateway.post(WEBHOOKS, json=body)
     assert response.status_code == 201, response.text
     return response.json()["data"]
-
-
-async def messages_to(discord: httpx.AsyncClient, hook_id: str) -> list[dict[str, Any]]:
-    return (await discord.get("/_emulator/messages", params={"webhook_id": hook_id})).json()
-
-
-async def arrived(discord: httpx.AsyncClient, hook_id: str, count: int = 1) -> list[dict]:
-    async def enough() -> list[dict] | None:
-        found = await messages_to(discord, hook_id)
-        return found if len(found) >= count else None
-
-    return await eventually(enough, timeout=30)
-
-
-def embed(message: dict[str, Any]) -> dict[str, Any]:
-    return message["body"]["embeds"][0]
 
 
 async def publish(stack: Stack, event: events.Event) -> UUID:

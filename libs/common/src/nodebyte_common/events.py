@@ -349,6 +349,10 @@ class AlertRaised(Event, kw_only=True, frozen=True):
     node_id: UUID | None = None
     server_id: UUID | None = None
     raised_at: datetime
+    # The webhook URLs of the rule that raised it (each carries its webhook's
+    # token): a JSON list sealed with the shared keys, context "alert:<alert_id>",
+    # opened only by the notifier, which posts the alert to each.
+    sealed_webhooks: str | None = None
 
 
 class AlertResolved(Event, kw_only=True, frozen=True):

@@ -72,6 +72,7 @@ class AgentMessages:
         self.telemetry = telemetry
         self.link = link
         self.settings = settings
+        self.alert_policy = alerts.AlertPolicy.from_settings(settings)
 
     def server_of(self, message: AgentMessage) -> UUID | None:
         """The server a frame is about (for its rate limit), None for node-level frames."""
@@ -268,7 +269,7 @@ class AgentMessages:
             await alerts.raise_server_crashed(
                 conn,
                 server,
-                self.settings.alert_cooldown_seconds,
+                self.alert_policy,
                 limit_reached=decision.crash_limit_reached,
             )
         return server

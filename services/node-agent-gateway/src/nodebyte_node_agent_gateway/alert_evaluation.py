@@ -70,6 +70,7 @@ class AlertEvaluation:
     def __init__(self, pool_of: Any, settings: NodeAgentGatewaySettings) -> None:
         self.pool_of = pool_of
         self.settings = settings
+        self.policy = alerts.AlertPolicy.from_settings(settings)
 
     async def run(self) -> None:
         while True:
@@ -122,7 +123,8 @@ class AlertEvaluation:
                     "threshold": value,
                     "duration": duration,
                 },
+                actions=rule["actions"],
             )
-            if await alerts.raise_alert(conn, draft, self.settings.alert_cooldown_seconds):
+            if await alerts.raise_alert(conn, draft, self.policy):
                 raised += 1
         return raised

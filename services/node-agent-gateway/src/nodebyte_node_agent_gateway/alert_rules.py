@@ -64,6 +64,11 @@ def check(body: RuleBody) -> None:
         raise ApiError(400, f"A {body.type} rule targets {wanted}s")
 
 
+def url_context(rule_id: UUID) -> str:
+    """What a rule's webhook URLs are sealed under: a sealed URL opens only for its rule."""
+    return f"alert-rule:{rule_id}"
+
+
 def sealed_actions(body: RuleBody, rule_id: UUID, sealer: Sealer | None) -> list[dict[str, str]]:
     if body.actions and sealer is None:
         raise ApiError(400, "Webhook actions need ENCRYPTION_KEYS configured on the service")
@@ -71,7 +76,7 @@ def sealed_actions(body: RuleBody, rule_id: UUID, sealer: Sealer | None) -> list
     return [
         {
             "type": a.type,
-            "url": sealer.seal(a.url, f"alert-rule:{rule_id}"),  # type: ignore[union-attr]
+            "url": sealer.seal(a.url, url_context(rule_id)),  # type: ignore[union-attr]
             "urlHint": mask(a.url) or "",
         }
         for a in body.actions

@@ -4,21 +4,65 @@ An alert is not raised again while one with the same fingerprint (rule, kind,
 subject) is unresolved or was raised within the cooldown. Raising takes a
 transaction-scoped advisory lock on the fingerprint, so two replicas seeing the
 same crash at once still raise one alert.
+
+A rule's webhook actions travel with its `alert.raised`: their URLs, sealed at
+rest under the rule, are opened and sealed again under the alert for the
+notifier, which posts the alert (and later its resolution) to each.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 import uuid6
 
 from nodebyte_common import events, outbox
+from nodebyte_common.sealing import Sealer, SealingError, optional_sealer
+from nodebyte_node_agent_gateway import alert_rules
+from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
+
+log = logging.getLogger(__name__)
 
 SOURCE = "nodebyte/node-agent-gateway"
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """How alerts are raised: the cooldown, and the keys of the rules' webhook URLs."""
+
+    cooldown_seconds: float
+    sealer: Sealer | None
+
+    @classmethod
+    def from_settings(cls, settings: NodeAgentGatewaySettings) -> AlertPolicy:
+        return cls(settings.alert_cooldown_seconds, optional_sealer(settings))
+
+    def webhooks_for_notifier(self, draft: AlertDraft, alert_id: UUID) -> str | None:
+        """The rule's webhook URLs, sealed for this alert's event; None when it has none."""
+        urls = [url for action in draft.actions if (url := self._open(draft, action))]
+        if not urls or self.sealer is None:
+            return None
+        return self.sealer.seal(msgspec.json.encode(urls).decode(), f"alert:{alert_id}")
+
+    def _open(self, draft: AlertDraft, action: dict[str, str]) -> str | None:
+        if action.get("type") != "webhook" or draft.rule_id is None:
+            return None
+        try:
+            if self.sealer is None:
+                raise SealingError("ENCRYPTION_KEYS is not configured")
+            return self.sealer.open(action["url"], alert_rules.url_context(draft.rule_id))
+        except (KeyError, SealingError) as exc:
+            log.error(
+                "an alert rule's webhook URL does not open; the alert goes without it",
+                extra={"rule_id": str(draft.rule_id), "error": str(exc)},
+            )
+            return None
 
 
 @dataclass(frozen=True)
@@ -32,10 +76,11 @@ class AlertDraft:
     node_id: UUID | None = None
     server_id: UUID | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    actions: list[dict[str, str]] = field(default_factory=list)  # the rule's, URLs sealed
 
 
 async def raise_alert(
-    conn: asyncpg.Connection, draft: AlertDraft, cooldown_seconds: float
+    conn: asyncpg.Connection, draft: AlertDraft, policy: AlertPolicy
 ) -> UUID | None:
     """Create the alert and its `alert.raised` event unless it duplicates a recent one."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", draft.fingerprint)
@@ -43,7 +88,7 @@ async def raise_alert(
         """SELECT true FROM alerts WHERE fingerprint = $1
              AND (NOT resolved OR created_at > now() - make_interval(secs => $2)) LIMIT 1""",
         draft.fingerprint,
-        cooldown_seconds,
+        policy.cooldown_seconds,
     )
     if duplicate:
         return None
@@ -74,6 +119,7 @@ async def raise_alert(
             node_id=draft.node_id,
             server_id=draft.server_id,
             raised_at=raised_at,
+            sealed_webhooks=policy.webhooks_for_notifier(draft, alert_id),
         ),
         source=SOURCE,
     )
@@ -93,7 +139,7 @@ async def matching_rules(
 
 
 async def raise_node_offline(
-    conn: asyncpg.Connection, node: asyncpg.Record, cooldown_seconds: float
+    conn: asyncpg.Connection, node: asyncpg.Record, policy: AlertPolicy
 ) -> list[UUID]:
     raised = []
     for rule in await matching_rules(conn, "node_offline", node["id"]):
@@ -108,8 +154,9 @@ async def raise_node_offline(
             rule_id=rule["id"],
             node_id=node["id"],
             metadata={"lastSeenAt": seen.isoformat()},
+            actions=rule["actions"],
         )
-        if (alert_id := await raise_alert(conn, draft, cooldown_seconds)) is not None:
+        if (alert_id := await raise_alert(conn, draft, policy)) is not None:
             raised.append(alert_id)
     return raised
 
@@ -117,7 +164,7 @@ async def raise_node_offline(
 async def raise_server_crashed(
     conn: asyncpg.Connection,
     server: asyncpg.Record,
-    cooldown_seconds: float,
+    policy: AlertPolicy,
     *,
     limit_reached: bool,
 ) -> list[UUID]:
@@ -141,6 +188,7 @@ async def raise_server_crashed(
                 node_id=server["node_id"],
                 server_id=server["id"],
                 metadata=metadata,
+                actions=rule["actions"],
             )
         ]
         if limit_reached:
@@ -156,10 +204,11 @@ async def raise_server_crashed(
                     node_id=server["node_id"],
                     server_id=server["id"],
                     metadata=metadata,
+                    actions=rule["actions"],
                 )
             )
         for draft in drafts:
-            if (alert_id := await raise_alert(conn, draft, cooldown_seconds)) is not None:
+            if (alert_id := await raise_alert(conn, draft, policy)) is not None:
                 raised.append(alert_id)
     return raised
 

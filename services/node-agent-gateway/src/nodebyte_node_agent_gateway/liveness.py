@@ -34,6 +34,7 @@ class Liveness:
         self.pool_of = pool_of
         self.registry = registry
         self.settings = settings
+        self.alert_policy = alerts.AlertPolicy.from_settings(settings)
 
     @property
     def period(self) -> float:
@@ -89,4 +90,4 @@ class Liveness:
             silence,
         )
         for node in nodes:
-            await alerts.raise_node_offline(conn, node, self.settings.alert_cooldown_seconds)
+            await alerts.raise_node_offline(conn, node, self.alert_policy)

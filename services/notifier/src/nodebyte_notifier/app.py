@@ -73,7 +73,8 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
     if provider is not None:
         runtime.on_stop(provider.aclose)
     intake = EmailIntake(sealer, provider.name if provider else None, csv(settings.admin_email_to))
-    consumers.register(runtime, consumers.Notifications(intake, system_url is not None))
+    notifications = consumers.Notifications(intake, system_url is not None, sealer, allowed)
+    consumers.register(runtime, notifications)
 
     async def run_webhooks() -> None:
         await WebhookWorker(

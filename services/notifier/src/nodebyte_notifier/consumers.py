@@ -11,7 +11,8 @@ import asyncpg
 from nodebyte_common import events
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
-from nodebyte_notifier import delivery_store, embeds, webhook_store
+from nodebyte_common.sealing import Sealer
+from nodebyte_notifier import delivery_store, embeds, rule_webhooks, webhook_store
 from nodebyte_notifier.audience import (
     WEBHOOK_SCOPES,
     WEBHOOK_TYPES,
@@ -31,9 +32,17 @@ SYSTEM_AUDIENCE = ("SYSTEM", "ADMIN")  # what the DISCORD_WEBHOOK_URL webhook re
 
 
 class Notifications:
-    def __init__(self, intake: EmailIntake, system_webhook_configured: bool) -> None:
+    def __init__(
+        self,
+        intake: EmailIntake,
+        system_webhook_configured: bool,
+        sealer: Sealer | None,
+        allowed_hosts: frozenset[str],
+    ) -> None:
         self.intake = intake
         self.system_webhook_configured = system_webhook_configured
+        self.sealer = sealer
+        self.allowed_hosts = allowed_hosts  # besides Discord's, for alert rules' webhooks
 
     async def announce(
         self,
@@ -42,13 +51,15 @@ class Notifications:
         audience: Audience,
         payload: dict[str, Any],
         request_id: UUID | None = None,
+        also: list[str] | None = None,
     ) -> int:
-        """Queue `payload` for every webhook the audience reaches."""
+        """Queue `payload` for every webhook the audience reaches, and the targets `also`."""
         targets = [str(i) for i in await webhook_store.matching(conn, audience)]
         if self.system_webhook_configured and (audience.webhook_type, audience.scope) == (
             SYSTEM_AUDIENCE
         ):
             targets.append(SYSTEM_TARGET)
+        targets += also or []
         return await delivery_store.enqueue(
             conn, source_id, targets, payload, audience.event, request_id
         )
@@ -69,27 +80,38 @@ class Notifications:
         self, conn: asyncpg.Connection, e: events.AlertRaised, meta: EventMeta
     ) -> None:
         audience = alert_audience(e.TYPE, e.server_id)
+        rule_targets = await self._rule_targets(conn, e)
         await conn.execute(
-            """INSERT INTO alert_routes (alert_id, webhook_type) VALUES ($1, $2)
+            """INSERT INTO alert_routes (alert_id, webhook_type, rule_targets) VALUES ($1, $2, $3)
                ON CONFLICT (alert_id) DO NOTHING""",
             e.alert_id,
             audience.webhook_type,
+            rule_targets,
         )
-        await self.announce(conn, meta.id, audience, embeds.alert_raised(e))
+        await self.announce(conn, meta.id, audience, embeds.alert_raised(e), also=rule_targets)
         if e.severity == "critical":
             alert = {"title": e.title, "message": e.message, "severity": e.severity}
             await self.intake.to_admins(
                 conn, meta.id, "alert", alert, subject=f"[NodeByte] {e.title}"
             )
 
+    async def _rule_targets(self, conn: asyncpg.Connection, e: events.AlertRaised) -> list[str]:
+        """The webhooks of the rule that raised the alert, as delivery targets."""
+        urls = rule_webhooks.opened_urls(self.sealer, e.sealed_webhooks, e.alert_id)
+        if not urls or self.sealer is None:
+            return []
+        return await rule_webhooks.targets_for(conn, self.sealer, urls, self.allowed_hosts)
+
     async def alert_resolved(
         self, conn: asyncpg.Connection, e: events.AlertResolved, meta: EventMeta
     ) -> None:
-        webhook_type = await conn.fetchval(
-            "DELETE FROM alert_routes WHERE alert_id = $1 RETURNING webhook_type", e.alert_id
+        route = await conn.fetchrow(
+            "DELETE FROM alert_routes WHERE alert_id = $1 RETURNING webhook_type, rule_targets",
+            e.alert_id,
         )
-        audience = Audience(e.TYPE, webhook_type or "SYSTEM")
-        await self.announce(conn, meta.id, audience, embeds.alert_resolved(e))
+        audience = Audience(e.TYPE, route["webhook_type"] if route else "SYSTEM")
+        rule_targets = list(route["rule_targets"]) if route else []
+        await self.announce(conn, meta.id, audience, embeds.alert_resolved(e), also=rule_targets)
 
     async def node_disconnected(
         self, conn: asyncpg.Connection, e: events.NodeDisconnected, meta: EventMeta

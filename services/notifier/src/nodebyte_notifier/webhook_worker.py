@@ -16,7 +16,7 @@ import asyncpg
 
 from nodebyte_common import events, outbox
 from nodebyte_common.sealing import Sealer, SealingError
-from nodebyte_notifier import delivery_store, webhook_store
+from nodebyte_notifier import delivery_store, rule_webhooks, webhook_store
 from nodebyte_notifier.delivery_store import SYSTEM_TARGET
 from nodebyte_notifier.discord_sender import DiscordSender
 from nodebyte_notifier.lease_worker import LeaseWorker
@@ -82,18 +82,21 @@ class WebhookWorker(LeaseWorker):
         urls: dict[str, str | None] = {}
         if SYSTEM_TARGET in targets:
             urls[SYSTEM_TARGET] = self.system_url
-        ids = [UUID(t) for t in targets if t != SYSTEM_TARGET]
+        ids = [i for t in targets if (i := _registered_webhook(t)) is not None]
         for row in await webhook_store.sealed_urls(conn, ids) if ids else []:
-            urls[str(row["id"])] = self._open(row) if row["enabled"] else None
+            context = webhook_store.url_context(row["id"])
+            urls[str(row["id"])] = self._open(row, context) if row["enabled"] else None
+        rule_ids = [rule_webhooks.target_id(t) for t in targets if rule_webhooks.is_target(t)]
+        for row in await rule_webhooks.sealed_urls(conn, rule_ids) if rule_ids else []:
+            target = f"{rule_webhooks.TARGET_PREFIX}{row['id']}"
+            urls[target] = self._open(row, rule_webhooks.url_context(row["id"]))
         return urls
 
-    def _open(self, row: asyncpg.Record) -> str | None:
+    def _open(self, row: asyncpg.Record, context: str) -> str | None:
         sealed = row["url_sealed"]
         if sealed not in self._opened and self.sealer is not None:
             try:
-                self._opened[sealed] = self.sealer.open(
-                    sealed, webhook_store.url_context(row["id"])
-                )
+                self._opened[sealed] = self.sealer.open(sealed, context)
             except SealingError:
                 log.error("a webhook URL does not open", extra={"webhook_id": str(row["id"])})
                 return None
@@ -125,17 +128,29 @@ class WebhookWorker(LeaseWorker):
                 await self._disable(conn, row["target"], attempt)
 
     async def _disable(self, conn: asyncpg.Connection, target: str, attempt: Attempt) -> None:
-        if target == SYSTEM_TARGET:
+        webhook_id = _registered_webhook(target)
+        if webhook_id is not None:
+            await disable_refused(conn, webhook_id, attempt)
+        elif target == SYSTEM_TARGET:
             log.error("the system webhook (DISCORD_WEBHOOK_URL) is refused by Discord")
-            return
-        await disable_refused(conn, UUID(target), attempt)
+        else:  # the rule is the node-agent-gateway's to change
+            log.error(
+                "Discord refuses an alert rule's webhook; fix the rule's URL",
+                extra={"target": target, "status_code": attempt.status_code},
+            )
+
+
+def _registered_webhook(target: str) -> UUID | None:
+    """The id of a webhook registered here; None for the system and alert-rule targets."""
+    if target == SYSTEM_TARGET or rule_webhooks.is_target(target):
+        return None
+    return UUID(target)
 
 
 def _delivered(row: asyncpg.Record) -> events.WebhookDelivered:
-    target = row["target"]
     return events.WebhookDelivered(
         delivery_id=row["id"],
-        webhook_id=None if target == SYSTEM_TARGET else UUID(target),
+        webhook_id=_registered_webhook(row["target"]),
         source_event_id=row["source_event_id"],
         attempts=row["attempts"],
         status_code=row["last_status_code"] or 200,
