@@ -8,6 +8,9 @@ Then the drain: as many events again, committed before the clock starts, so
 only relay, broker and consumer run: the bus beside the baseline, without the
 producers' transactions (which the baseline has no counterpart of).
 
+Last, the latency at a steady load well below capacity (PACED_EVENTS at
+PACED_RATE a second): under saturation, the first figures are mostly queueing.
+
     .venv/bin/python bench/bus.py [--events 20000]
 """
 
@@ -43,6 +46,7 @@ ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 PRODUCERS = 64  # concurrent transactions writing events, like 64 requests in flight
 PAYLOAD_KEYS = [f"setting_{i:03d}" for i in range(60)]  # about 1 KiB of JSON
+PACED_EVENTS, PACED_RATE = 2_000, 500.0
 
 
 def payload() -> events.SettingsChanged:
@@ -139,6 +143,9 @@ async def nodebyte_bus(n: int, database: str, prefix: str) -> dict[str, float]:
             figures["consumer_cpu_ms"] = 1000 * consumer_cpu / n
             figures["publisher_cpu_ms"] = 1000 * publisher_cpu / n
             figures["drain_rate"] = await drain_backlog(h.pool, n, database, prefix)
+            figures["paced_p50"], figures["paced_p99"] = await paced_latency(
+                h.pool, database, prefix
+            )
             return figures
 
 
@@ -162,6 +169,29 @@ async def drain_backlog(pool: asyncpg.Pool, n: int, database: str, prefix: str) 
     if effects != 2 * n or distinct != 2 * n:
         raise SystemExit(f"drain: {distinct} distinct effects of {effects}, expected {2 * n}")
     return n / elapsed
+
+
+async def paced_latency(pool: asyncpg.Pool, database: str, prefix: str) -> tuple[float, float]:
+    """Commit-to-commit p50 and p99 (s) of events committed at a steady PACED_RATE."""
+    async with pool.acquire() as conn:
+        since = await conn.fetchval("SELECT clock_timestamp()")
+        before = await conn.fetchval("SELECT count(*) FROM effects")
+    publisher = await _start_child(
+        "--publisher", str(PACED_EVENTS), database, prefix, "--rate", str(PACED_RATE)
+    )
+    await _go(publisher)
+    await publisher.communicate()
+    await eventually(lambda: count_effects(pool, before + PACED_EVENTS), timeout=600, interval=0.05)
+    async with pool.acquire() as conn:
+        p50, p99 = await conn.fetchrow(
+            """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+                        e.committed_at - o.created_at)),
+                      percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM
+                        e.committed_at - o.created_at))
+               FROM effects e JOIN outbox o ON o.id = e.event_id WHERE o.created_at >= $1""",
+            since,
+        )
+    return p50, p99
 
 
 async def _start_child(*args: str) -> asyncio.subprocess.Process:
@@ -204,14 +234,15 @@ def _cpu_since(before: tuple[float, float]) -> tuple[float, float]:
     return now[0] - before[0], now[1] - before[1]
 
 
-async def publishing_service(n: int, database: str, prefix: str) -> None:
-    """Child process: commit n events from 64 concurrent transactions; relay them."""
+async def publishing_service(n: int, database: str, prefix: str, rate: float | None) -> None:
+    """Child process: commit n events from 64 concurrent transactions (at `rate` a
+    second, or as fast as they go); relay them."""
     pool = await create_pool(database, "bench_bus", max_size=PRODUCERS // 4)
     relay = OutboxRelay(pool, schema="bench_bus", service="bench", amqp_url=AMQP, prefix=prefix)
     await relay.start()
     await _ready_then_wait_for_go()
     started = time.perf_counter()
-    await produce(pool, n)
+    await produce(pool, n, rate)
     print(time.perf_counter() - started, flush=True)
     async with pool.acquire() as conn:
         await eventually(lambda: _all_sent(conn), timeout=600, interval=0.1)
@@ -240,11 +271,14 @@ async def _all_sent(conn: asyncpg.Connection) -> bool:
     return not await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
 
 
-async def produce(pool: asyncpg.Pool, n: int) -> None:
+async def produce(pool: asyncpg.Pool, n: int, rate: float | None = None) -> None:
     remaining = iter(range(n))
+    started = time.perf_counter()
 
     async def producer() -> None:
-        for _ in remaining:
+        for i in remaining:
+            if rate:  # event i is due i/rate seconds in
+                await asyncio.sleep(started + i / rate - time.perf_counter())
             # Each event is its own single-statement transaction (autocommit).
             async with pool.acquire() as conn:
                 await outbox.enqueue(conn, payload(), source="bench")
@@ -300,11 +334,13 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--only-ours", action="store_true", help="skip the baseline (profiling)")
     parser.add_argument("--publisher", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--bare-publisher", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--backlog", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
-        await publishing_service(int(args.publisher[0]), args.publisher[1], args.publisher[2])
+        publisher = args.publisher
+        await publishing_service(int(publisher[0]), publisher[1], publisher[2], args.rate)
         return
     if args.backlog:
         await backlog_service(int(args.backlog[0]), args.backlog[1], args.backlog[2])
@@ -342,6 +378,9 @@ async def main() -> None:
     print(f"duplicated: {ours['duplicated']}")
     print(f"drain_events_per_s: {ours['drain_rate']:.0f}")
     print(f"drain_ratio_to_bare_aio_pika: {ours['drain_rate'] / bare_rate:.2f}")
+    print(f"paced_events_per_s: {PACED_RATE:.0f}")
+    print(f"paced_commit_to_commit_p50_ms: {ours['paced_p50'] * 1000:.1f}")
+    print(f"paced_commit_to_commit_p99_ms: {ours['paced_p99'] * 1000:.1f}")
     print(f"ratio_to_bare_aio_pika: {ours['rate'] / bare_rate:.2f}")
 
 
