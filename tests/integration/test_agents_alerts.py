@@ -38,6 +38,12 @@ async def create_rule(gateway: httpx.AsyncClient, **fields: Any) -> dict[str, An
     return response.json()["data"]
 
 
+def agent_for(stack: Stack, node: dict[str, Any]) -> SimulatedAgent:
+    return SimulatedAgent(
+        agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
+    )
+
+
 async def alerts_of(gateway: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
     response = await gateway.get("/api/alerts", params={"limit": 100, **params})
     assert response.status_code == 200, response.text
@@ -57,9 +63,7 @@ async def test_a_sustained_threshold_raises_one_alert_that_is_then_resolved(
         severity="critical",
         conditions={"metric": "cpu", "operator": ">", "value": 90, "duration": 3},
     )
-    agent = SimulatedAgent(
-        agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
-    )
+    agent = agent_for(stack, node)
     agent.set_usage(cpu_percent=95.0)
     agent.start()
     try:
@@ -113,9 +117,7 @@ async def test_an_alert_and_its_resolution_are_posted_to_the_rules_webhooks(
             {"type": "webhook", "url": refused.replace("/api/webhooks/", "/hooks/")},
         ],
     )
-    agent = SimulatedAgent(
-        agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
-    )
+    agent = agent_for(stack, node)
     agent.set_usage(memory_used_mb=15_000.0, memory_total_mb=16_384.0)  # 91.6 %
     agent.start()
     try:
@@ -150,9 +152,7 @@ async def test_a_brief_spike_raises_nothing(stack: Stack, gateway: httpx.AsyncCl
         targetId=node["id"],
         conditions={"metric": "memory", "operator": ">=", "value": 50, "duration": 30},
     )
-    agent = SimulatedAgent(
-        agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
-    )
+    agent = agent_for(stack, node)
     agent.set_usage(memory_used_mb=15000)  # 91 %, but for far less than 30 s
     agent.start()
     try:
