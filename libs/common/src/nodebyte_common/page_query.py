@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from litestar.params import Parameter, ParameterKwarg, QueryParameter
+from litestar.params import FromQuery, Parameter, ParameterKwarg, QueryParameter
 
 PageNumber = Annotated[int, Parameter(ge=1, le=100_000)]
 PageSize = Annotated[int, QueryParameter(name="pageSize", ge=1, le=200)]
 Search = Annotated[str | None, Parameter(max_length=100)]
-SortOrder = Literal["asc", "desc"]
+SortOrder = FromQuery[Literal["asc", "desc"]]
 # The panel's ids are positive bigints; larger numbers are a 400, not a database error.
 PANEL_ID_MAX = 9_223_372_036_854_775_807
 PanelId = Annotated[int, Parameter(ge=1, le=PANEL_ID_MAX)]

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, delete, get, post, put
+from litestar.params import FromPath
 
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.node_routes import AGENTS, forward, json_object, query
@@ -27,7 +28,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return await forward(agents, "GET", "/alerts/stats")
 
     @get("/api/alerts/{alert_id:uuid}", guards=[read], tags=TAGS, summary="Alert details")
-    async def get_alert(alert_id: UUID) -> Any:
+    async def get_alert(alert_id: FromPath[UUID]) -> Any:
         return await forward(agents, "GET", f"/alerts/{alert_id}")
 
     @post(
@@ -37,7 +38,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Resolve an alert",
     )
-    async def resolve_alert(alert_id: UUID, request: Request) -> Any:
+    async def resolve_alert(alert_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
         return await forward(agents, "POST", f"/alerts/{alert_id}/resolve", json=body)
 
@@ -73,7 +74,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Replace an alert rule",
     )
-    async def replace_rule(rule_id: UUID, request: Request) -> Any:
+    async def replace_rule(rule_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
         return await forward(agents, "PUT", f"/alert-rules/{rule_id}", json=body)
 
@@ -84,7 +85,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Delete an alert rule",
     )
-    async def delete_rule(rule_id: UUID) -> Any:
+    async def delete_rule(rule_id: FromPath[UUID]) -> Any:
         return await forward(agents, "DELETE", f"/alert-rules/{rule_id}")
 
     return [

@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import WebSocket, get, websocket
+from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -137,7 +138,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["servers"],
         summary="Live console, state and stats as Server-Sent Events (?events=a,b)",
     )
-    async def stream(server_id: UUID, events: str | None = None) -> ServerSentEvent:
+    async def stream(
+        server_id: FromPath[UUID], events: FromQuery[str | None] = None
+    ) -> ServerSentEvent:
         wanted = [e for e in (events or ",".join(LIVE_EVENTS)).split(",") if e]
         if not wanted or any(e not in LIVE_EVENTS for e in wanted):
             raise ApiError(400, f"events must be among {', '.join(LIVE_EVENTS)}")

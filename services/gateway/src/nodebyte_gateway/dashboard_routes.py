@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from litestar import Request, get
+from litestar.params import FromQuery
 
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.page_query import PageNumber, PageSize, Search, SortOrder
@@ -43,7 +44,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
+        sort: FromQuery[Literal["id", "name", "createdAt", "status", "node"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         params = {"page": page, "pageSize": page_size, "search": search, "sort": sort}

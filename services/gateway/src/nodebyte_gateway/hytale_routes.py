@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
+from litestar.params import FromPath
 
 from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -190,7 +191,7 @@ def _query_routes(hytale: ServiceClient, read: Any) -> list[Any]:
         return relay(await hytale.call("GET", "/hytale/sessions", params=query))
 
     @get(f"{PREFIX}/sessions/{{session_id:uuid}}", guards=[read], tags=["hytale"])
-    async def session(session_id: UUID) -> Response[Any]:
+    async def session(session_id: FromPath[UUID]) -> Response[Any]:
         return relay(await hytale.call("GET", f"/hytale/sessions/{session_id}"))
 
     return [audit_logs, server_logs, server_log_count, sessions, session]
@@ -209,7 +210,7 @@ def _admin_routes(hytale: ServiceClient, ctx: GatewayContext) -> list[Any]:
         return relay(await hytale.call("GET", "/hytale/accounts"))
 
     @patch(f"{ADMIN_PREFIX}/accounts/{{account_id:uuid}}", guards=[write], tags=["hytale admin"])
-    async def update_account(account_id: UUID, request: Request) -> Response[Any]:
+    async def update_account(account_id: FromPath[UUID], request: Request) -> Response[Any]:
         body = _decode(await request.body(), AccountPatch)
         path = f"/hytale/accounts/{account_id}"
         return relay(await hytale.call("PATCH", path, json=msgspec.to_builtins(body)))
@@ -220,7 +221,7 @@ def _admin_routes(hytale: ServiceClient, ctx: GatewayContext) -> list[Any]:
         tags=["hytale admin"],
         status_code=200,
     )
-    async def remove_account(account_id: UUID) -> Response[Any]:
+    async def remove_account(account_id: FromPath[UUID]) -> Response[Any]:
         return relay(await hytale.call("DELETE", f"/hytale/accounts/{account_id}"))
 
     @get(f"{ADMIN_PREFIX}/eggs", guards=[read], tags=["hytale admin"])
@@ -228,7 +229,7 @@ def _admin_routes(hytale: ServiceClient, ctx: GatewayContext) -> list[Any]:
         return relay(await hytale.call("GET", "/hytale/eggs"))
 
     @put(f"{ADMIN_PREFIX}/eggs/{{egg_id:int}}", guards=[write], tags=["hytale admin"])
-    async def set_egg(egg_id: int, request: Request) -> Response[Any]:
+    async def set_egg(egg_id: FromPath[int], request: Request) -> Response[Any]:
         body = _decode(await request.body(), EggVariables)
         path = f"/hytale/eggs/{egg_id}"
         return relay(await hytale.call("PUT", path, json=msgspec.to_builtins(body)))
@@ -239,7 +240,7 @@ def _admin_routes(hytale: ServiceClient, ctx: GatewayContext) -> list[Any]:
         tags=["hytale admin"],
         status_code=200,
     )
-    async def reset_egg(egg_id: int) -> Response[Any]:
+    async def reset_egg(egg_id: FromPath[int]) -> Response[Any]:
         return relay(await hytale.call("DELETE", f"/hytale/eggs/{egg_id}"))
 
     return [accounts, update_account, remove_account, eggs, set_egg, reset_egg]

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
+from litestar.params import FromPath
 
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
@@ -82,7 +83,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return await forward(agents, "GET", "/nodes", params=query(request))
 
     @get("/api/nodes/{node_id:uuid}", guards=[read], tags=TAGS, summary="Node details")
-    async def get_node(node_id: UUID) -> Any:
+    async def get_node(node_id: FromPath[UUID]) -> Any:
         return await forward(agents, "GET", f"/nodes/{node_id}")
 
     @post(
@@ -96,7 +97,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return await forward(agents, "POST", "/nodes", json=await json_object(request))
 
     @put("/api/nodes/{node_id:uuid}", guards=[write], tags=TAGS, summary="Update a node")
-    async def update_node(node_id: UUID, request: Request) -> Any:
+    async def update_node(node_id: FromPath[UUID], request: Request) -> Any:
         return await forward(agents, "PUT", f"/nodes/{node_id}", json=await json_object(request))
 
     @delete(
@@ -106,7 +107,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Delete a node without servers",
     )
-    async def delete_node(node_id: UUID) -> Any:
+    async def delete_node(node_id: FromPath[UUID]) -> Any:
         return await forward(agents, "DELETE", f"/nodes/{node_id}")
 
     @post(
@@ -116,7 +117,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Issue a new deployment token (revokes the previous ones)",
     )
-    async def rotate_token(node_id: UUID) -> Any:
+    async def rotate_token(node_id: FromPath[UUID]) -> Any:
         return await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")
 
     @get(
@@ -125,7 +126,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Node usage chart: daily (hourly points), weekly or monthly (daily points)",
     )
-    async def node_usage(node_id: UUID, period: str, request: Request) -> Any:
+    async def node_usage(node_id: FromPath[UUID], period: FromPath[str], request: Request) -> Any:
         path = f"/nodes/{node_id}/usage/{usage_period(period)}"
         return await forward(agents, "GET", path, params=query(request))
 

@@ -16,6 +16,7 @@ from uuid import UUID
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
+from litestar.params import FromPath
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -137,7 +138,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Delivery of a queued email",
         tags=["email"],
     )
-    async def email_status(email_id: UUID) -> Any:
+    async def email_status(email_id: FromPath[UUID]) -> Any:
         status, body = await notifier.call("GET", f"/emails/{email_id}")
         if status != 404:
             return ok(_relayed(status, body))
@@ -185,7 +186,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Deliveries of a webhook dispatch",
         tags=["webhooks"],
     )
-    async def dispatch_status(dispatch_id: UUID) -> Any:
+    async def dispatch_status(dispatch_id: FromPath[UUID]) -> Any:
         status, body = await notifier.call("GET", f"/dispatches/{dispatch_id}")
         if status != 404:
             return ok(_relayed(status, body))

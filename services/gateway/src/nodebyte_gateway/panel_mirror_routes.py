@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request, get, patch
+from litestar.params import FromQuery
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.page_query import (
@@ -57,8 +58,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page_size: PageSize = 25,
         search: Search = None,
         location_id: LocationId = None,
-        maintenance: bool | None = None,
-        sort: Literal["id", "name", "fqdn", "createdAt"] = "id",
+        maintenance: FromQuery[bool | None] = None,
+        sort: FromQuery[Literal["id", "name", "fqdn", "createdAt"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         params = _paging(page, page_size, search, sort, order)
@@ -77,8 +78,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        assigned: bool | None = None,
-        sort: Literal["id", "ip", "port"] = "id",
+        assigned: FromQuery[bool | None] = None,
+        sort: FromQuery[Literal["id", "ip", "port"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         params = _paging(page, page_size, search, sort, order)
@@ -117,7 +118,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "short", "createdAt"] = "id",
+        sort: FromQuery[Literal["id", "short", "createdAt"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         return await query(sync, "/mirror/locations", _paging(page, page_size, search, sort, order))
@@ -130,8 +131,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page_size: PageSize = 25,
         search: Search = None,
         node_id: NodeId = None,
-        assigned: bool | None = None,
-        sort: Literal["id", "ip", "port"] = "id",
+        assigned: FromQuery[bool | None] = None,
+        sort: FromQuery[Literal["id", "ip", "port"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         params = _paging(page, page_size, search, sort, order)
@@ -144,7 +145,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "name"] = "id",
+        sort: FromQuery[Literal["id", "name"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         return await query(sync, "/mirror/nests", _paging(page, page_size, search, sort, order))
@@ -155,7 +156,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page_size: PageSize = 25,
         search: Search = None,
         nest_id: NestId = None,
-        sort: Literal["id", "name"] = "id",
+        sort: FromQuery[Literal["id", "name"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         params = _paging(page, page_size, search, sort, order)

@@ -18,6 +18,7 @@ from uuid import UUID
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
+from litestar.params import FromPath
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import decode_body, ok
@@ -131,7 +132,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Server details",
     )
-    async def get_server(server_id: UUID) -> Any:
+    async def get_server(server_id: FromPath[UUID]) -> Any:
         return await forward(agents, "GET", f"/servers/{server_id}")
 
     @post(
@@ -150,7 +151,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Update a server (resources only while stopped)",
     )
-    async def update_server(server_id: UUID, request: Request) -> Any:
+    async def update_server(server_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
         return await forward(agents, "PUT", f"/servers/{server_id}", json=body)
 
@@ -161,7 +162,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Delete a stopped server",
     )
-    async def delete_server(server_id: UUID) -> Any:
+    async def delete_server(server_id: FromPath[UUID]) -> Any:
         return await forward(agents, "DELETE", f"/servers/{server_id}")
 
     @post(
@@ -171,7 +172,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Suspend (stops it, blocks actions) or unsuspend a server",
     )
-    async def suspension(server_id: UUID, request: Request) -> Any:
+    async def suspension(server_id: FromPath[UUID], request: Request) -> Any:
         which = request.url.path.rstrip("/").rsplit("/", 1)[-1]
         body = await json_object(request) if which == "suspend" else None
         return await forward(agents, "POST", f"/servers/{server_id}/{which}", json=body)
@@ -185,7 +186,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             summary=ACTION_MESSAGES[action],
             name=f"server-{action}",
         )
-        async def handler(server_id: UUID, request: Request) -> Any:
+        async def handler(server_id: FromPath[UUID], request: Request) -> Any:
             body = decode_body(await request.body(), body_type)
             payload = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
             request_id = await commands.submit(server_id, action, payload)
@@ -208,7 +209,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Where a command is: pending, routed, delivered, acknowledged or failed",
     )
-    async def command_status(server_id: UUID, request_id: UUID) -> Any:
+    async def command_status(server_id: FromPath[UUID], request_id: FromPath[UUID]) -> Any:
         status, body = await agents.call("GET", f"/servers/{server_id}/commands/{request_id}")
         if status == 200:
             return ok(body["data"])
@@ -225,7 +226,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Reset the crash count (lets the restart policy restart it again)",
     )
-    async def reset_crash_count(server_id: UUID) -> Any:
+    async def reset_crash_count(server_id: FromPath[UUID]) -> Any:
         return await forward(agents, "POST", f"/servers/{server_id}/reset-crash-count")
 
     @patch(
@@ -234,7 +235,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Set the restart policy (always, on-failure, never) and crash limit",
     )
-    async def restart_policy(server_id: UUID, request: Request) -> Any:
+    async def restart_policy(server_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
         return await forward(agents, "PATCH", f"/servers/{server_id}/restart-policy", json=body)
 
@@ -244,7 +245,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Past console lines (limit, stream, before)",
     )
-    async def logs(server_id: UUID, request: Request) -> Any:
+    async def logs(server_id: FromPath[UUID], request: Request) -> Any:
         return await forward(agents, "GET", f"/servers/{server_id}/logs", params=query(request))
 
     @get(
@@ -253,7 +254,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="List backups",
     )
-    async def list_backups(server_id: UUID) -> Any:
+    async def list_backups(server_id: FromPath[UUID]) -> Any:
         return await forward(agents, "GET", f"/servers/{server_id}/backups")
 
     @post(
@@ -263,7 +264,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Create a backup on the node",
     )
-    async def create_backup(server_id: UUID, request: Request) -> Any:
+    async def create_backup(server_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), BackupBody)
         name = body.name or datetime.now(UTC).strftime("backup-%Y%m%d-%H%M%S")
         request_id = await commands.submit(server_id, "backup", {"name": name})
@@ -282,7 +283,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Server usage chart: daily, weekly or monthly",
     )
-    async def server_usage(server_id: UUID, period: str, request: Request) -> Any:
+    async def server_usage(
+        server_id: FromPath[UUID], period: FromPath[str], request: Request
+    ) -> Any:
         path = f"/servers/{server_id}/usage/{usage_period(period)}"
         return await forward(agents, "GET", path, params=query(request))
 

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import get
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from nodebyte_common import events
@@ -41,7 +42,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Live progress of a sync (Server-Sent Events)",
         opt={"rate_limit": "default"},
     )
-    async def stream_sync(log_id: UUID) -> ServerSentEvent:
+    async def stream_sync(log_id: FromPath[UUID]) -> ServerSentEvent:
         status, body = await sync.call("GET", f"/sync/logs/{log_id}")
         if status == 404:
             async with ctx.runtime.pool.acquire() as conn:

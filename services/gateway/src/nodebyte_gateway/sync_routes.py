@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, get, post
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -126,7 +126,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["sync"],
         summary="Status of a sync",
     )
-    async def sync_status(log_id: UUID) -> Any:
+    async def sync_status(log_id: FromPath[UUID]) -> Any:
         status, body = await reads.status(log_id)
         return EncodedJson(body.envelope) if status == 200 else ok(await pending(log_id))
 
@@ -153,7 +153,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["sync"],
         summary="Cancel a queued or running sync",
     )
-    async def cancel_sync(log_id: UUID) -> Any:
+    async def cancel_sync(log_id: FromPath[UUID]) -> Any:
         return await cancel(log_id, None)
 
     @get(
@@ -219,7 +219,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
+        sort: FromQuery[Literal["id", "name", "createdAt", "status", "node"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         return await query(
@@ -235,7 +235,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Servers or nodes read live from the panel",
     )
     async def admin_live(
-        kind: Literal["servers", "nodes"],
+        kind: FromPath[Literal["servers", "nodes"]],
         page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
         per_page: Annotated[int, Parameter(ge=1, le=100)] = 50,
     ) -> Any:

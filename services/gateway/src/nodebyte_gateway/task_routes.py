@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, delete, get, post, put
+from litestar.params import FromPath
 
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_gateway import audit, settings_owners
@@ -83,11 +84,11 @@ def _definition_routes(
         return created
 
     @get(f"{public}/{{item_id:uuid}}", guards=[can("read")], tags=[tag], name=f"{tag}-get")
-    async def read(item_id: UUID) -> Any:
+    async def read(item_id: FromPath[UUID]) -> Any:
         return relay(*await scheduler.call("GET", f"{internal}/{item_id}"))
 
     @put(f"{public}/{{item_id:uuid}}", guards=[can("update")], tags=[tag], name=f"{tag}-update")
-    async def update(item_id: UUID, request: Request) -> Any:
+    async def update(item_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
         answer = await scheduler.call("PUT", f"{internal}/{item_id}", json=body)
         return await changed(request, "updated", answer, item_id)
@@ -99,7 +100,7 @@ def _definition_routes(
         status_code=200,
         name=f"{tag}-delete",
     )
-    async def remove(item_id: UUID, request: Request) -> Any:
+    async def remove(item_id: FromPath[UUID], request: Request) -> Any:
         answer = await scheduler.call("DELETE", f"{internal}/{item_id}")
         return await changed(request, "deleted", answer, item_id)
 
@@ -111,7 +112,7 @@ def _definition_routes(
         summary=f"Run a {noun} now, whatever its schedule",
         name=f"{tag}-execute",
     )
-    async def execute(item_id: UUID, request: Request) -> Any:
+    async def execute(item_id: FromPath[UUID], request: Request) -> Any:
         answer = await scheduler.call("POST", f"{internal}/{item_id}/execute")
         return await changed(request, "executed", answer, item_id)
 
@@ -122,7 +123,7 @@ def _definition_routes(
         summary=f"Run history of a {noun}, newest first",
         name=f"{tag}-runs",
     )
-    async def runs(item_id: UUID, request: Request) -> Any:
+    async def runs(item_id: FromPath[UUID], request: Request) -> Any:
         return relay(
             *await scheduler.call("GET", f"{internal}/{item_id}/runs", params=_query(request))
         )

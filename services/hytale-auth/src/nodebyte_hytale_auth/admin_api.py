@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, delete, get, patch, put
+from litestar.params import FromPath
 
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_hytale_auth import errors
@@ -43,7 +44,7 @@ def admin_routes(s: Services) -> list[Any]:
         return ok({"summary": summary, "accounts": views})
 
     @patch("/hytale/accounts/{account_id:uuid}")
-    async def update_account(account_id: UUID, request: Request) -> Any:
+    async def update_account(account_id: FromPath[UUID], request: Request) -> Any:
         body = errors.decode_request(await request.body(), AccountPatch)
         if not await s.account_pool.update(
             account_id, in_pool=body.in_pool, session_limit=body.session_limit
@@ -52,7 +53,7 @@ def admin_routes(s: Services) -> list[Any]:
         return ok(await account_view(s, account_id), message="Account updated")
 
     @delete("/hytale/accounts/{account_id:uuid}", status_code=200)
-    async def remove_account(account_id: UUID) -> Any:
+    async def remove_account(account_id: FromPath[UUID]) -> Any:
         await account_view(s, account_id)
         ended = 0
         for session in await s.sessions.list(server_id=None, status="active"):
@@ -84,7 +85,7 @@ def admin_routes(s: Services) -> list[Any]:
         )
 
     @put("/hytale/eggs/{egg_id:int}", status_code=200)
-    async def set_egg(egg_id: int, request: Request) -> Any:
+    async def set_egg(egg_id: FromPath[int], request: Request) -> Any:
         if not 1 <= egg_id <= 2_147_483_647:
             raise errors.invalid_request("egg_id must be positive")
         body = errors.decode_request(await request.body(), EggVariables)
@@ -102,7 +103,7 @@ def admin_routes(s: Services) -> list[Any]:
         return ok(_egg_view(row), message="Egg variables saved")
 
     @delete("/hytale/eggs/{egg_id:int}", status_code=200)
-    async def reset_egg(egg_id: int) -> Any:
+    async def reset_egg(egg_id: FromPath[int]) -> Any:
         if not 1 <= egg_id <= 2_147_483_647:
             raise errors.invalid_request("egg_id must be positive")
         async with s.pool_of().acquire() as conn:

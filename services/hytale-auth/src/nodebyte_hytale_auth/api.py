@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, get, post
+from litestar.params import FromPath
 
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_hytale_auth import errors
@@ -231,7 +232,7 @@ def _session_routes(s: Services) -> list[Any]:
         return ok(await s.sessions.list(server_id=server_id, status=status))
 
     @get("/hytale/sessions/{session_id:uuid}")
-    async def get_session(session_id: UUID) -> Any:
+    async def get_session(session_id: FromPath[UUID]) -> Any:
         return ok(await s.sessions.get(session_id))
 
     return [new_session, refresh_session, delete_session, validate, list_sessions, get_session]

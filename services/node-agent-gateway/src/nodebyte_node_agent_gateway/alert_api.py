@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
@@ -38,8 +38,8 @@ def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
             Literal["resource_threshold", "node_offline", "server_crashed"] | None,
             QueryParameter(name="type"),
         ] = None,
-        severity: Literal["info", "warning", "critical"] | None = None,
-        resolved: bool | None = None,
+        severity: FromQuery[Literal["info", "warning", "critical"] | None] = None,
+        resolved: FromQuery[bool | None] = None,
         page: PageNumber = 1,
         limit: PageSize = 20,
     ) -> Any:
@@ -62,7 +62,7 @@ def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
             return ok(await alerts.stats(conn))
 
     @get("/alerts/{alert_id:uuid}")
-    async def get_alert(alert_id: UUID) -> Any:
+    async def get_alert(alert_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             row = await alerts.get(conn, alert_id)
         if row is None:
@@ -70,7 +70,7 @@ def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
         return ok(alert_view(row))
 
     @post("/alerts/{alert_id:uuid}/resolve", status_code=200)
-    async def resolve_alert(alert_id: UUID, request: Request) -> Any:
+    async def resolve_alert(alert_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), ResolveBody)
         async with runtime.pool.acquire() as conn, conn.transaction():
             if await alerts.get(conn, alert_id) is None:
@@ -102,7 +102,7 @@ def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
         return ok(rule_view(row), message="Alert rule created", status=201)
 
     @put("/alert-rules/{rule_id:uuid}")
-    async def replace_rule(rule_id: UUID, request: Request) -> Any:
+    async def replace_rule(rule_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), alert_rules.RuleBody, empty_ok=False)
         alert_rules.check(body)
         actions = alert_rules.sealed_actions(body, rule_id, sealer)
@@ -113,7 +113,7 @@ def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
         return ok(rule_view(row))
 
     @delete("/alert-rules/{rule_id:uuid}", status_code=200)
-    async def delete_rule(rule_id: UUID) -> Any:
+    async def delete_rule(rule_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             if not await alert_rules.delete(conn, rule_id):
                 raise ApiError(404, "Alert rule not found")

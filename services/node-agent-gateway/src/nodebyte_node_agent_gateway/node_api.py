@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
@@ -89,7 +89,7 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
         )
 
     @get("/nodes/{node_id:uuid}")
-    async def get_node(node_id: UUID) -> Any:
+    async def get_node(node_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             row = await load(conn, node_id)
             servers = await node_store.servers_of(conn, [node_id])
@@ -114,7 +114,7 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
         )
 
     @put("/nodes/{node_id:uuid}")
-    async def update_node(node_id: UUID, request: Request) -> Any:
+    async def update_node(node_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), NodeUpdate)
         fields = given_fields(body)
         for required in ("name", "hostname", "max_memory_mb", "max_cpu_cores"):
@@ -130,7 +130,7 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
         return ok(node_view(row, servers.get(node_id, ())))
 
     @delete("/nodes/{node_id:uuid}", status_code=200)
-    async def delete_node(node_id: UUID) -> Any:
+    async def delete_node(node_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await load(conn, node_id)
             if await node_store.has_servers(conn, node_id):
@@ -143,7 +143,7 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
         return ok(None, message="Node deleted")
 
     @post("/nodes/{node_id:uuid}/deployment-token", status_code=200)
-    async def rotate_token(node_id: UUID) -> Any:
+    async def rotate_token(node_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await load(conn, node_id)
             token, expires_at = await deployment_tokens.issue(
@@ -156,8 +156,8 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
 
     @get("/nodes/{node_id:uuid}/usage/{period:str}")
     async def node_usage(
-        node_id: UUID,
-        period: str,
+        node_id: FromPath[UUID],
+        period: FromPath[str],
         start: Annotated[str | None, QueryParameter(name="startDate")] = None,
         end: Annotated[str | None, QueryParameter(name="endDate")] = None,
     ) -> Any:

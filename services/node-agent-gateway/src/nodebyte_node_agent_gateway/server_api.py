@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -130,7 +130,7 @@ def routes(runtime: Runtime) -> list[Any]:
     @get("/servers")
     async def list_servers(
         node_id: Annotated[UUID | None, QueryParameter(name="nodeId")] = None,
-        status: str | None = None,
+        status: FromQuery[str | None] = None,
         page: PageNumber = 1,
         limit: PageSize = 20,
     ) -> Any:
@@ -143,7 +143,7 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok([server_view(r) for r in rows], pagination=pagination(page, limit, total))
 
     @get("/servers/{server_id:uuid}")
-    async def get_server(server_id: UUID) -> Any:
+    async def get_server(server_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             row = await load(conn, server_id)
             node = await node_store.get(conn, row["node_id"])
@@ -162,7 +162,7 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok(server_view(row), message="Server created", status=201)
 
     @put("/servers/{server_id:uuid}")
-    async def update_server(server_id: UUID, request: Request) -> Any:
+    async def update_server(server_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), ServerUpdate)
         fields = given_fields(body)
         if "environment" in fields:
@@ -185,7 +185,7 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok(server_view(row))
 
     @delete("/servers/{server_id:uuid}", status_code=200)
-    async def delete_server(server_id: UUID) -> Any:
+    async def delete_server(server_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
             if row["state"] not in ("stopped", "crashed"):
@@ -194,7 +194,7 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok(None, message="Server deleted successfully")
 
     @get("/servers/{server_id:uuid}/admission")
-    async def admission(server_id: UUID, action: str) -> Any:
+    async def admission(server_id: FromPath[UUID], action: FromQuery[str]) -> Any:
         """May `action` be asked of the server now? The gateway asks before queueing it."""
         if action not in ACTION_FROM:
             raise ApiError(400, f"action must be one of {', '.join(ACTION_FROM)}")
@@ -212,7 +212,7 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok({"serverId": str(server_id), "nodeId": str(row["node_id"]), "action": action})
 
     @post("/servers/{server_id:uuid}/suspend", status_code=200)
-    async def suspend(server_id: UUID, request: Request) -> Any:
+    async def suspend(server_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), SuspendBody)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
@@ -234,7 +234,7 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok(server_view(row), message="Server suspended")
 
     @post("/servers/{server_id:uuid}/unsuspend", status_code=200)
-    async def unsuspend(server_id: UUID) -> Any:
+    async def unsuspend(server_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
             if row["suspended_at"] is None:
@@ -243,14 +243,14 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok(server_view(row), message="Server unsuspended")
 
     @post("/servers/{server_id:uuid}/reset-crash-count", status_code=200)
-    async def reset_crash_count(server_id: UUID) -> Any:
+    async def reset_crash_count(server_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             if not await server_store.reset_crash_count(conn, server_id):
                 raise ApiError(404, "Server not found")
         return ok({"serverId": str(server_id), "crashCount": 0}, message="Crash count reset")
 
     @patch("/servers/{server_id:uuid}/restart-policy")
-    async def restart_policy(server_id: UUID, request: Request) -> Any:
+    async def restart_policy(server_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), RestartPolicyBody, empty_ok=False)
         async with runtime.pool.acquire() as conn:
             row = await server_store.set_restart_policy(
@@ -265,10 +265,10 @@ def routes(runtime: Runtime) -> list[Any]:
 
     @get("/servers/{server_id:uuid}/logs")
     async def logs(
-        server_id: UUID,
+        server_id: FromPath[UUID],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        stream: Literal["stdout", "stderr", "system"] | None = None,
-        before: str | None = None,
+        stream: FromQuery[Literal["stdout", "stderr", "system"] | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> Any:
         async with runtime.pool.acquire() as conn:
             await load(conn, server_id)
@@ -282,14 +282,14 @@ def routes(runtime: Runtime) -> list[Any]:
         return ok([console_line_view(r) for r in rows])
 
     @get("/servers/{server_id:uuid}/backups")
-    async def backups(server_id: UUID) -> Any:
+    async def backups(server_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             await load(conn, server_id)
             rows = await backup_store.of_server(conn, server_id)
         return ok([backup_view(r) for r in rows])
 
     @get("/servers/{server_id:uuid}/commands/{request_id:uuid}")
-    async def command_status(server_id: UUID, request_id: UUID) -> Any:
+    async def command_status(server_id: FromPath[UUID], request_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             row = await command_store.get(conn, server_id, request_id)
         if row is None:
@@ -298,8 +298,8 @@ def routes(runtime: Runtime) -> list[Any]:
 
     @get("/servers/{server_id:uuid}/usage/{period:str}")
     async def server_usage(
-        server_id: UUID,
-        period: str,
+        server_id: FromPath[UUID],
+        period: FromPath[str],
         start: Annotated[str | None, QueryParameter(name="startDate")] = None,
         end: Annotated[str | None, QueryParameter(name="endDate")] = None,
     ) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, delete, get, post, put
+from litestar.params import FromPath
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
@@ -37,7 +38,7 @@ def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]
         return ok(created, message="Webhook created", status=201)
 
     @get("/webhooks/{webhook_id:uuid}")
-    async def get_webhook(webhook_id: UUID) -> Any:
+    async def get_webhook(webhook_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             row = await webhook_store.get(conn, webhook_id)
         if row is None:
@@ -45,20 +46,20 @@ def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]
         return ok(webhook_store.view(row))
 
     @put("/webhooks/{webhook_id:uuid}")
-    async def update_webhook(webhook_id: UUID, request: Request) -> Any:
+    async def update_webhook(webhook_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), UpdateWebhook)
         async with runtime.pool.acquire() as conn, conn.transaction():
             updated = await admin.update(conn, webhook_id, body)
         return ok(updated, message="Webhook updated")
 
     @delete("/webhooks/{webhook_id:uuid}", status_code=200)
-    async def delete_webhook(webhook_id: UUID) -> Any:
+    async def delete_webhook(webhook_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await admin.delete(conn, webhook_id)
         return ok({"id": str(webhook_id)}, message="Webhook deleted")
 
     @post("/webhooks/{webhook_id:uuid}/test", status_code=200)
-    async def test_webhook(webhook_id: UUID) -> Any:
+    async def test_webhook(webhook_id: FromPath[UUID]) -> Any:
         result = await admin.test(runtime.pool, webhook_id)
         if result["delivered"]:
             return ok(result, message="Webhook test successful")
@@ -66,7 +67,7 @@ def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]
         return ok(result, message=f"Webhook test failed with {answer}")
 
     @get("/emails/{email_id:uuid}")
-    async def get_email(email_id: UUID) -> Any:
+    async def get_email(email_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             found = await email_store.view(conn, email_id)
         if found is None:
@@ -74,7 +75,7 @@ def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]
         return ok(found)
 
     @get("/dispatches/{dispatch_id:uuid}")
-    async def get_dispatch(dispatch_id: UUID) -> Any:
+    async def get_dispatch(dispatch_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             found = await delivery_store.dispatch_view(conn, dispatch_id)
         if found is None:

@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
@@ -122,13 +122,13 @@ def _definition_routes(
         return ok(view(job, ctx.overdue_before()), message=f"{label} created", status=201)
 
     @get(f"{path}/{{job_id:uuid}}", name=f"{kind}-get")
-    async def get_definition(job_id: UUID) -> Any:
+    async def get_definition(job_id: FromPath[UUID]) -> Any:
         async with pool().acquire() as conn:
             job = await found(conn, job_id)
         return ok(view(job, ctx.overdue_before()))
 
     @put(f"{path}/{{job_id:uuid}}", name=f"{kind}-update")
-    async def update_definition(job_id: UUID, request: Request) -> Any:
+    async def update_definition(job_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), update_body, empty_ok=False)
         async with pool().acquire() as conn, conn.transaction():
             current = await found(conn, job_id, lock=True)
@@ -139,7 +139,7 @@ def _definition_routes(
         return ok(view(job, ctx.overdue_before()), message=f"{label} updated")
 
     @delete(f"{path}/{{job_id:uuid}}", name=f"{kind}-delete", status_code=200)
-    async def delete_definition(job_id: UUID) -> Any:
+    async def delete_definition(job_id: FromPath[UUID]) -> Any:
         async with pool().acquire() as conn, conn.transaction():
             job = await found(conn, job_id, lock=True)
             if job["builtin"]:
@@ -149,7 +149,7 @@ def _definition_routes(
         return ok(None, message=f"{label} deleted")
 
     @post(f"{path}/{{job_id:uuid}}/execute", name=f"{kind}-execute", status_code=200)
-    async def execute_definition(job_id: UUID) -> Any:
+    async def execute_definition(job_id: FromPath[UUID]) -> Any:
         async with pool().acquire() as conn, conn.transaction():
             job = await found(conn, job_id, lock=True)
             run = await fire_now(conn, job, ctx.clock.now(), ctx.replica)
@@ -157,7 +157,7 @@ def _definition_routes(
         return ok(data, message=f"{label} execution queued")
 
     @get(f"{path}/{{job_id:uuid}}/runs", name=f"{kind}-runs")
-    async def definition_runs(job_id: UUID, page: Page = 1, limit: Limit = 20) -> Any:
+    async def definition_runs(job_id: FromPath[UUID], page: Page = 1, limit: Limit = 20) -> Any:
         async with pool().acquire() as conn:
             await found(conn, job_id)
             runs, total = await store.job_runs(conn, job_id, limit, (page - 1) * limit)

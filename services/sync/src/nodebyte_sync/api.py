@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, get, post
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.circuit_breaker import CircuitOpenError
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -65,7 +65,7 @@ def internal_routes(
     runtime: Runtime, panel: PanelConnection, settings_store: PanelSettingsStore
 ) -> list[Any]:
     @get("/sync/logs/{log_id:uuid}")
-    async def get_sync_log(log_id: UUID) -> Any:
+    async def get_sync_log(log_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
             row = await store.get_log(conn, log_id)
         if row is None:
@@ -168,7 +168,7 @@ def internal_routes(
 
     @get("/panel/live/{kind:str}")
     async def live(
-        kind: str,
+        kind: FromPath[str],
         page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
         per_page: Annotated[int, Parameter(ge=1, le=100)] = 50,
     ) -> Any:

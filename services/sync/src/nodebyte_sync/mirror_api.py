@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 from litestar import Request, get, patch
-from litestar.params import Parameter
+from litestar.params import FromQuery, Parameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.page_query import (
@@ -57,7 +57,7 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
+        sort: FromQuery[Literal["id", "name", "createdAt", "status", "node"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         where = q.server_conditions(search)
@@ -71,8 +71,8 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page_size: PageSize = 25,
         search: Search = None,
         location_id: LocationId = None,
-        maintenance: bool | None = None,
-        sort: Literal["id", "name", "fqdn", "createdAt"] = "id",
+        maintenance: FromQuery[bool | None] = None,
+        sort: FromQuery[Literal["id", "name", "fqdn", "createdAt"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         where = q.node_conditions(search, location_id, maintenance)
@@ -86,8 +86,8 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        assigned: bool | None = None,
-        sort: Literal["id", "ip", "port"] = "id",
+        assigned: FromQuery[bool | None] = None,
+        sort: FromQuery[Literal["id", "ip", "port"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         async with runtime.pool.acquire() as conn:
@@ -122,8 +122,8 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page_size: PageSize = 25,
         search: Search = None,
         node_id: NodeId = None,
-        assigned: bool | None = None,
-        sort: Literal["id", "ip", "port"] = "id",
+        assigned: FromQuery[bool | None] = None,
+        sort: FromQuery[Literal["id", "ip", "port"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         where = q.allocation_conditions(search, node_id, assigned)
@@ -142,7 +142,7 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "short", "createdAt"] = "id",
+        sort: FromQuery[Literal["id", "short", "createdAt"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         where = q.location_conditions(search)
@@ -161,7 +161,7 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "name"] = "id",
+        sort: FromQuery[Literal["id", "name"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         where = q.nest_conditions(search)
@@ -175,7 +175,7 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page_size: PageSize = 25,
         search: Search = None,
         nest_id: NestId = None,
-        sort: Literal["id", "name"] = "id",
+        sort: FromQuery[Literal["id", "name"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         where = q.egg_conditions(search, nest_id)
@@ -199,7 +199,7 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         page: PageNumber = 1,
         page_size: PageSize = 25,
         search: Search = None,
-        sort: Literal["id", "name", "createdAt", "status", "node"] = "id",
+        sort: FromQuery[Literal["id", "name", "createdAt", "status", "node"]] = "id",
         order: SortOrder = "asc",
     ) -> Any:
         async with runtime.pool.acquire() as conn:
