@@ -316,6 +316,41 @@ async def test_a_429_retry_after_is_waited_out_and_the_message_arrives_once(
     assert len(await messages_to(discord, hook_id)) == 1
 
 
+async def test_an_alerts_resolution_is_posted_after_the_alert_even_when_that_is_retried(
+    stack: Stack,
+    gateway: httpx.AsyncClient,
+    discord: httpx.AsyncClient,
+    admin_conn: asyncpg.Connection,
+) -> None:
+    hook_id, url = hook_url(stack)
+    await create_webhook(gateway, url, type="GAME_SERVER")
+    await discord.post("/_emulator/faults", json={"error_next": 1})  # the alert's first post
+    alert_id = uuid4()
+    raised = events.AlertRaised(
+        alert_id=alert_id,
+        rule_type="server_crashed",
+        severity="warning",
+        title="Server crashed",
+        message="mc-1 exited with 1",
+        server_id=uuid4(),
+        raised_at=datetime.now(UTC),
+    )
+    raised_id = await publish(stack, raised)
+
+    async def retry_pending() -> bool:
+        row = await admin_conn.fetchrow(
+            """SELECT status, attempts FROM notifier.webhook_deliveries
+               WHERE source_event_id = $1""",
+            raised_id,
+        )
+        return row is not None and (row["status"], row["attempts"]) == ("queued", 1)
+
+    await eventually(retry_pending, timeout=30)  # failed once, waiting for its retry
+    await publish(stack, events.AlertResolved(alert_id=alert_id, resolved_at=datetime.now(UTC)))
+    posted = await arrived(discord, hook_id, 2)
+    assert [embed(m)["title"] for m in posted] == ["⚠️ Server crashed", "✅ Alert resolved"]
+
+
 async def test_rate_limit_headers_pace_a_burst_without_429s(
     stack: Stack, gateway: httpx.AsyncClient, discord: httpx.AsyncClient
 ) -> None:

@@ -52,8 +52,10 @@ class Notifications:
         payload: dict[str, Any],
         request_id: UUID | None = None,
         also: list[str] | None = None,
+        after_event: UUID | None = None,
     ) -> int:
-        """Queue `payload` for every webhook the audience reaches, and the targets `also`."""
+        """Queue `payload` for every webhook the audience reaches, and the targets `also`
+        (each after the delivery of `after_event` there, if any)."""
         targets = [str(i) for i in await webhook_store.matching(conn, audience)]
         if self.system_webhook_configured and (audience.webhook_type, audience.scope) == (
             SYSTEM_AUDIENCE
@@ -61,7 +63,7 @@ class Notifications:
             targets.append(SYSTEM_TARGET)
         targets += also or []
         return await delivery_store.enqueue(
-            conn, source_id, targets, payload, audience.event, request_id
+            conn, source_id, targets, payload, audience.event, request_id, after_event
         )
 
     async def sync_outcome(self, conn: asyncpg.Connection, e: Any, meta: EventMeta) -> None:
@@ -82,11 +84,12 @@ class Notifications:
         audience = alert_audience(e.TYPE, e.server_id)
         rule_targets = await self._rule_targets(conn, e)
         await conn.execute(
-            """INSERT INTO alert_routes (alert_id, webhook_type, rule_targets) VALUES ($1, $2, $3)
-               ON CONFLICT (alert_id) DO NOTHING""",
+            """INSERT INTO alert_routes (alert_id, webhook_type, rule_targets, raised_event_id)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (alert_id) DO NOTHING""",
             e.alert_id,
             audience.webhook_type,
             rule_targets,
+            meta.id,
         )
         await self.announce(conn, meta.id, audience, embeds.alert_raised(e), also=rule_targets)
         if e.severity == "critical":
@@ -106,12 +109,23 @@ class Notifications:
         self, conn: asyncpg.Connection, e: events.AlertResolved, meta: EventMeta
     ) -> None:
         route = await conn.fetchrow(
-            "DELETE FROM alert_routes WHERE alert_id = $1 RETURNING webhook_type, rule_targets",
+            """DELETE FROM alert_routes WHERE alert_id = $1
+               RETURNING webhook_type, rule_targets, raised_event_id""",
             e.alert_id,
         )
-        audience = Audience(e.TYPE, route["webhook_type"] if route else "SYSTEM")
-        rule_targets = list(route["rule_targets"]) if route else []
-        await self.announce(conn, meta.id, audience, embeds.alert_resolved(e), also=rule_targets)
+        if route is None:  # an alert raised before this notifier knew it
+            audience, rule_targets, raised_by = Audience(e.TYPE, "SYSTEM"), [], None
+        else:
+            audience = Audience(e.TYPE, route["webhook_type"])
+            rule_targets, raised_by = list(route["rule_targets"]), route["raised_event_id"]
+        await self.announce(
+            conn,
+            meta.id,
+            audience,
+            embeds.alert_resolved(e),
+            also=rule_targets,
+            after_event=raised_by,
+        )
 
     async def node_disconnected(
         self, conn: asyncpg.Connection, e: events.NodeDisconnected, meta: EventMeta

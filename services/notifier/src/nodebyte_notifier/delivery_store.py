@@ -22,14 +22,19 @@ async def enqueue(
     payload: dict[str, Any],
     event_type: str,
     request_id: UUID | None = None,
+    after_event: UUID | None = None,
 ) -> int:
-    """One delivery per target; an event seen again adds none (unique per event and target)."""
+    """One delivery per target; an event seen again adds none (unique per event and target).
+
+    With `after_event`, each is sent only once that event's delivery to the same
+    target is settled (sent or failed), if it has one.
+    """
     if not targets:
         return 0
     status = await conn.execute(
         """INSERT INTO webhook_deliveries
-                  (id, source_event_id, target, payload, event_type, request_id)
-           SELECT u.id, $2, u.target, $3, $4, $5
+                  (id, source_event_id, target, payload, event_type, request_id, after_event)
+           SELECT u.id, $2, u.target, $3, $4, $5, $7
            FROM unnest($1::uuid[], $6::text[]) AS u(id, target)
            ON CONFLICT (source_event_id, target) DO NOTHING""",
         [uuid6.uuid7() for _ in targets],
@@ -38,6 +43,7 @@ async def enqueue(
         event_type,
         request_id,
         targets,
+        after_event,
     )
     await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return int(status.rsplit(" ", 1)[-1])
@@ -48,9 +54,13 @@ async def candidates(
 ) -> list[asyncpg.Record]:
     """Due deliveries, locked for this transaction, skipping targets that must wait."""
     return await conn.fetch(
-        """SELECT id, target FROM webhook_deliveries
+        """SELECT id, target FROM webhook_deliveries d
            WHERE status = 'queued' AND next_attempt_at <= now() AND target <> ALL($2::text[])
-           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+             AND (after_event IS NULL OR NOT EXISTS (
+                   SELECT FROM webhook_deliveries p
+                   WHERE p.source_event_id = d.after_event AND p.target = d.target
+                     AND p.status IN ('queued', 'sending')))
+           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED""",
         limit,
         blocked,
     )

@@ -7,5 +7,11 @@ CREATE TABLE alert_rule_webhooks (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Where an alert's resolution goes besides its webhook type: its rule's webhooks.
-ALTER TABLE alert_routes ADD COLUMN rule_targets text[] NOT NULL DEFAULT '{}';
+-- Where an alert's resolution goes besides its webhook type (its rule's
+-- webhooks), and which event raised it: the resolution is sent to a webhook
+-- only once the alert's own delivery there is settled, so it never lands first.
+ALTER TABLE alert_routes ADD COLUMN rule_targets text[] NOT NULL DEFAULT '{}',
+                         ADD COLUMN raised_event_id uuid;
+
+-- A delivery that must follow the delivery of another event to the same target.
+ALTER TABLE webhook_deliveries ADD COLUMN after_event uuid;
