@@ -30,6 +30,10 @@ def is_target(target: str) -> bool:
     return target.startswith(TARGET_PREFIX)
 
 
+def target_of(webhook_id: UUID) -> str:
+    return f"{TARGET_PREFIX}{webhook_id}"
+
+
 def target_id(target: str) -> UUID:
     return UUID(target.removeprefix(TARGET_PREFIX))
 
@@ -72,7 +76,7 @@ async def targets_for(
             webhook_id,
             sealer.seal(checked.url, url_context(webhook_id)),
         )
-        targets.append(f"{TARGET_PREFIX}{webhook_id}")
+        targets.append(target_of(webhook_id))
     return list(dict.fromkeys(targets))  # a URL named twice is posted to once
 
 

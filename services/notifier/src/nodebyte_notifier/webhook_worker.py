@@ -88,8 +88,8 @@ class WebhookWorker(LeaseWorker):
             urls[str(row["id"])] = self._open(row, context) if row["enabled"] else None
         rule_ids = [rule_webhooks.target_id(t) for t in targets if rule_webhooks.is_target(t)]
         for row in await rule_webhooks.sealed_urls(conn, rule_ids) if rule_ids else []:
-            target = f"{rule_webhooks.TARGET_PREFIX}{row['id']}"
-            urls[target] = self._open(row, rule_webhooks.url_context(row["id"]))
+            context = rule_webhooks.url_context(row["id"])
+            urls[rule_webhooks.target_of(row["id"])] = self._open(row, context)
         return urls
 
     def _open(self, row: asyncpg.Record, context: str) -> str | None:
