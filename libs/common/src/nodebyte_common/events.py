@@ -155,6 +155,11 @@ class EmailRequested(Event, kw_only=True, frozen=True):
     sealed_data: str | None = None
 
 
+def email_data_context(email_id: UUID) -> str:
+    """What `EmailRequested.sealed_data` is sealed under."""
+    return f"email:{email_id}"
+
+
 class EmailSent(Event, kw_only=True, frozen=True):
     TYPE: ClassVar[str] = "email.sent"
     email_id: UUID
@@ -353,6 +358,11 @@ class AlertRaised(Event, kw_only=True, frozen=True):
     # token): a JSON list sealed with the shared keys, context "alert:<alert_id>",
     # opened only by the notifier, which posts the alert to each.
     sealed_webhooks: str | None = None
+
+
+def alert_webhooks_context(alert_id: UUID) -> str:
+    """What `AlertRaised.sealed_webhooks` is sealed under."""
+    return f"alert:{alert_id}"
 
 
 class AlertResolved(Event, kw_only=True, frozen=True):

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 
+from nodebyte_common import events
 from nodebyte_common.sealing import Sealer
 
 
@@ -128,4 +129,4 @@ class OutboxMailbox:
         sealed = message.get("sealed_data")
         if not sealed:
             return {}
-        return json.loads(self.sealer.open(sealed, f"email:{message['email_id']}"))
+        return json.loads(self.sealer.open(sealed, events.email_data_context(message["email_id"])))

@@ -143,7 +143,9 @@ class AccountEmails:
         email_id = uuid6.uuid7()
         secret = {key: data.pop(key) for key in sensitive if key in data}
         sealed = (
-            self._sealer_of().seal(msgspec.json.encode(secret).decode(), f"email:{email_id}")
+            self._sealer_of().seal(
+                msgspec.json.encode(secret).decode(), events.email_data_context(email_id)
+            )
             if secret
             else None
         )

@@ -119,7 +119,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         if problems:
             raise ApiError(400, "The email cannot be sent: " + problems[0], details=problems)
         email_id = uuid6.uuid7()
-        sealed = sealer_of().seal(msgspec.json.encode(body.data).decode(), f"email:{email_id}")
+        sealed = sealer_of().seal(
+            msgspec.json.encode(body.data).decode(), events.email_data_context(email_id)
+        )
         event = events.EmailRequested(
             email_id=email_id,
             to=to,

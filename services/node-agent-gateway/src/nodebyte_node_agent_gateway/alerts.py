@@ -48,7 +48,9 @@ class AlertPolicy:
         urls = [url for action in draft.actions if (url := self._open(draft, action))]
         if not urls or self.sealer is None:
             return None
-        return self.sealer.seal(msgspec.json.encode(urls).decode(), f"alert:{alert_id}")
+        return self.sealer.seal(
+            msgspec.json.encode(urls).decode(), events.alert_webhooks_context(alert_id)
+        )
 
     def _open(self, draft: AlertDraft, action: dict[str, str]) -> str | None:
         if action.get("type") != "webhook" or draft.rule_id is None:

@@ -39,7 +39,7 @@ class EmailIntake:
                 raise ValueError("sealed email data needs ENCRYPTION_KEYS")
             try:
                 opened = self.sealer.open(
-                    request.sealed_data, email_store.content_context(request.email_id)
+                    request.sealed_data, events.email_data_context(request.email_id)
                 )
                 data.update(msgspec.json.decode(opened, type=dict[str, Any]))
             except (SealingError, msgspec.DecodeError, msgspec.ValidationError):

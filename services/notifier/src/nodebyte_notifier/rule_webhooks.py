@@ -16,6 +16,7 @@ from uuid import UUID, uuid5
 import asyncpg
 import msgspec
 
+from nodebyte_common import events
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_notifier.webhook_store import url_digest
 from nodebyte_notifier.webhook_url import WebhookUrlError, parse_webhook_url
@@ -49,7 +50,9 @@ def opened_urls(sealer: Sealer | None, sealed: str | None, alert_id: UUID) -> li
     try:
         if sealer is None:
             raise SealingError("ENCRYPTION_KEYS is not configured")
-        return msgspec.json.decode(sealer.open(sealed, f"alert:{alert_id}"), type=list[str])
+        return msgspec.json.decode(
+            sealer.open(sealed, events.alert_webhooks_context(alert_id)), type=list[str]
+        )
     except (SealingError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         log.error(
             "an alert's rule webhooks do not open; it goes to the other webhooks only",
