@@ -40,6 +40,7 @@ from nodebyte_common.observability import (
     spans_exported,
     tracer,
 )
+from nodebyte_common.settings import DEFAULT_CONSUMER_PREFETCH
 from nodebyte_common.topology import Subscription
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class EventConsumer:
         subscription: Subscription,
         *,
         prefix: str,
-        prefetch: int = 128,
+        prefetch: int = DEFAULT_CONSUMER_PREFETCH,
         retry_base_delay: float = 0.2,
     ) -> None:
         self.subscription = subscription
@@ -77,7 +78,8 @@ class EventConsumer:
         self.prefetch = prefetch
         self.retry_base_delay = retry_base_delay
         self._routes: dict[str, _Route] = {}
-        self._batches = _Batcher(self.apply_batch)
+        # Half the prefetch per batch: the other half arrives while one is applied.
+        self._batches = _Batcher(self.apply_batch, max_batch=max(1, prefetch // 2))
         self._acks = _AckCoalescer()
 
     def on(self, event_cls: type[Event]) -> Callable[[TxHandler], TxHandler]:
@@ -325,7 +327,7 @@ class _Batcher:
     """
 
     def __init__(
-        self, apply: Callable[[list[_Delivery]], Awaitable[None]], *, max_batch: int = 64
+        self, apply: Callable[[list[_Delivery]], Awaitable[None]], *, max_batch: int
     ) -> None:
         self._apply = apply
         self._max_batch = max_batch

@@ -59,6 +59,9 @@ def csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+DEFAULT_CONSUMER_PREFETCH = 256
+
+
 class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     """What every service reads. Services extend it with their own fields."""
 
@@ -73,7 +76,8 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     otel_exporter_otlp_endpoint: str = ""  # empty: tracing on, export off
     db_pool_min: int = 1
     db_pool_max: int = 10
-    consumer_prefetch: int = 128
+    # Deliveries in flight per consumer; a batch applies up to half of them at once.
+    consumer_prefetch: int = DEFAULT_CONSUMER_PREFETCH
     cors_origins: str = ""
     max_body_bytes: int = 1_048_576
     # "kid:<64 hex>,…" for sealing secrets at rest (services that store secrets need it)
