@@ -47,6 +47,18 @@ async def create_webhook(gateway: httpx.AsyncClient, url: str, **fields: Any) ->
     return response.json()["data"]
 
 
+def server_alert(alert_id: UUID, severity: str, title: str, message: str) -> events.AlertRaised:
+    return events.AlertRaised(
+        alert_id=alert_id,
+        rule_type="server_crashed",
+        severity=severity,  # type: ignore[arg-type]
+        title=title,
+        message=message,
+        server_id=uuid4(),
+        raised_at=datetime.now(UTC),
+    )
+
+
 async def publish(stack: Stack, event: events.Event) -> UUID:
     return await publish_event(stack.config, event)
 
@@ -205,15 +217,7 @@ async def test_events_reach_the_webhooks_whose_type_scope_and_events_match(
     )
     await publish(stack, failed)
     alert_id = uuid4()
-    raised = events.AlertRaised(
-        alert_id=alert_id,
-        rule_type="cpu",
-        severity="critical",
-        title="CPU at 99%",
-        message="Server <b>mc-1</b> is hot",
-        server_id=uuid4(),
-        raised_at=datetime.now(UTC),
-    )
+    raised = server_alert(alert_id, "critical", "CPU at 99%", "Server <b>mc-1</b> is hot")
     await publish(stack, raised)
     await publish(stack, events.AlertResolved(alert_id=alert_id, resolved_at=datetime.now(UTC)))
     node = events.NodeDisconnected(
@@ -326,15 +330,7 @@ async def test_an_alerts_resolution_is_posted_after_the_alert_even_when_that_is_
     await create_webhook(gateway, url, type="GAME_SERVER")
     await discord.post("/_emulator/faults", json={"error_next": 1})  # the alert's first post
     alert_id = uuid4()
-    raised = events.AlertRaised(
-        alert_id=alert_id,
-        rule_type="server_crashed",
-        severity="warning",
-        title="Server crashed",
-        message="mc-1 exited with 1",
-        server_id=uuid4(),
-        raised_at=datetime.now(UTC),
-    )
+    raised = server_alert(alert_id, "warning", "Server crashed", "mc-1 exited with 1")
     raised_id = await publish(stack, raised)
 
     async def retry_pending() -> bool:
