@@ -20,12 +20,12 @@ from nodebyte_devstack.agent_harness import (
     ExtraReplica,
     agent_url,
     event_tap,
-    publish_event,
     register_node,
     register_server,
     until,
 )
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
 
@@ -156,8 +156,7 @@ async def test_a_command_for_an_offline_node_fails_cleanly(
     # On the bus, as the scheduler sends it: fails with server.command_failed.
     request_id = uuid6.uuid7()
     await publish_event(
-        stack.config.amqp_url,
-        stack.config.prefix,
+        stack.config,
         events.ServerCommandRequested(
             request_id=request_id,
             server_id=UUID(server["id"]),

@@ -21,13 +21,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
 
 import aio_pika
 import httpx
 
-from nodebyte_common import events
-from nodebyte_common.cloudevents import event_headers
 from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.waiting import eventually
@@ -73,23 +70,6 @@ async def event_tap(amqp_url: str, prefix: str, event_types: list[str]) -> Async
         yield tap
     finally:
         await connection.close()
-
-
-async def publish_event(amqp_url: str, prefix: str, event: events.Event) -> UUID:
-    """Publish an event as another service would (e.g. the scheduler); its id."""
-    event_id = uuid4()
-    headers = event_headers(event, event_id, "test")
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(exchange_name(prefix))
-        message = aio_pika.Message(
-            events.encode(event), headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-        )
-        await exchange.publish(message, routing_key=event.TYPE)
-    finally:
-        await connection.close()
-    return event_id
 
 
 def unique(name: str) -> str:
