@@ -24,11 +24,12 @@ import asyncpg
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import SecurityScheme
+from litestar.types import Scope
 
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import api_keys, permissions
 from nodebyte_gateway.passwords import Passwords
-from nodebyte_gateway.raw_headers import header
+from nodebyte_gateway.raw_headers import header, query_value
 from nodebyte_gateway.tokens import JwtKeys, TokenError
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
@@ -94,8 +95,9 @@ def signed_in_user(connection: ASGIConnection) -> UUID:
     return UUID(signed_in(connection).id)
 
 
-def presented_key(connection: ASGIConnection) -> str | None:
-    return header(connection.scope, b"x-api-key") or connection.query_params.get("api_key")
+def presented_key(scope: Scope) -> str | None:
+    """The API key a request presents: its X-API-Key header, else `?api_key=`."""
+    return header(scope, b"x-api-key") or query_value(scope, "api_key")
 
 
 def _unauthorized(message: str, code: str = "UNAUTHORIZED") -> ApiError:
@@ -123,7 +125,7 @@ class Authenticator:
         authorization = header(connection.scope, b"authorization")
         if authorization is not None:
             return self._bearer(authorization)
-        key = presented_key(connection)
+        key = presented_key(connection.scope)
         if key:
             return await self._api_key(key)
         raise _unauthorized("Authentication required: a Bearer token or an X-API-Key")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from litestar.types import Scope
 
+from nodebyte_gateway.auth import presented_key
 from nodebyte_gateway.raw_headers import header
 
 if TYPE_CHECKING:
@@ -93,11 +94,4 @@ def _credential(scope: Scope) -> str:
     auth = header(scope, b"authorization") or ""
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    key = header(scope, b"x-api-key")
-    if key:
-        return key
-    query = scope.get("query_string", b"").decode("latin-1")
-    for part in query.split("&"):
-        if part.startswith("api_key="):
-            return part[8:]
-    return ""
+    return presented_key(scope) or ""
