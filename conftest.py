@@ -17,12 +17,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import aio_pika
 import asyncpg
 import pytest
 
 from nodebyte_common.bootstrap import bootstrap, with_database
-from nodebyte_common.topology import delete_topology
+from nodebyte_devstack.cleanup import discard_topology, drop_database
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -96,30 +95,14 @@ def database(admin_dsn: str, run_tag: str) -> Iterator[str]:
     name = f"nb_test_{run_tag}"
     asyncio.run(bootstrap(admin_dsn, name))
     yield with_database(admin_dsn, name)
-    asyncio.run(_drop_database(admin_dsn, name))
-
-
-async def _drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    asyncio.run(drop_database(admin_dsn, name))
 
 
 @pytest.fixture(scope="session")
 def amqp_prefix(amqp_url: str, run_tag: str) -> Iterator[str]:
     prefix = f"nbtest.{run_tag}"
     yield prefix
-    asyncio.run(_delete_topology(amqp_url, prefix))
-
-
-async def _delete_topology(amqp_url: str, prefix: str) -> None:
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        await delete_topology(await connection.channel(), prefix)
-    finally:
-        await connection.close()
+    asyncio.run(discard_topology(amqp_url, prefix))
 
 
 @pytest.fixture

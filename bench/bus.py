@@ -38,8 +38,8 @@ from nodebyte_common.bootstrap import with_database
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.db import create_pool
 from nodebyte_common.outbox import OutboxRelay
-from nodebyte_common.topology import delete_topology
 from nodebyte_devstack.bus_harness import bus
+from nodebyte_devstack.cleanup import discard_topology, drop_database
 from nodebyte_devstack.waiting import eventually
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -47,6 +47,12 @@ AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 PRODUCERS = 64  # concurrent transactions writing events, like 64 requests in flight
 PAYLOAD_KEYS = [f"setting_{i:03d}" for i in range(60)]  # about 1 KiB of JSON
 PACED_EVENTS, PACED_RATE = 2_000, 500.0
+# p50 and p99 (s) from an event's outbox row (e JOIN o) to its consumer's effect.
+COMMIT_TO_COMMIT = """
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.committed_at - o.created_at))
+        AS p50,
+    percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM e.committed_at - o.created_at))
+        AS p99"""
 
 
 def payload() -> events.SettingsChanged:
@@ -184,11 +190,8 @@ async def paced_latency(pool: asyncpg.Pool, database: str, prefix: str) -> tuple
     await eventually(lambda: count_effects(pool, before + PACED_EVENTS), timeout=600, interval=0.05)
     async with pool.acquire() as conn:
         p50, p99 = await conn.fetchrow(
-            """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
-                        e.committed_at - o.created_at)),
-                      percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM
-                        e.committed_at - o.created_at))
-               FROM effects e JOIN outbox o ON o.id = e.event_id WHERE o.created_at >= $1""",
+            f"""SELECT {COMMIT_TO_COMMIT}
+                FROM effects e JOIN outbox o ON o.id = e.event_id WHERE o.created_at >= $1""",
             since,
         )
     return p50, p99
@@ -294,14 +297,11 @@ async def count_effects(pool: asyncpg.Pool, at_least: int) -> bool:
 async def measure(pool: asyncpg.Pool, n: int, elapsed: float) -> dict[str, float]:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            """SELECT count(*) AS effects, count(DISTINCT e.event_id) AS distinct_effects,
-                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
-                     e.committed_at - o.created_at)) AS p50,
-                 percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM
-                     e.committed_at - o.created_at)) AS p99,
-                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
-                     o.sent_at - o.created_at)) AS relay_p50
-               FROM effects e JOIN outbox o ON o.id = e.event_id"""
+            f"""SELECT count(*) AS effects, count(DISTINCT e.event_id) AS distinct_effects,
+                  {COMMIT_TO_COMMIT},
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+                      o.sent_at - o.created_at)) AS relay_p50
+                FROM effects e JOIN outbox o ON o.id = e.event_id"""
         )
         consumed = await conn.fetchval("SELECT count(*) FROM inbox")
     return {
@@ -314,15 +314,6 @@ async def measure(pool: asyncpg.Pool, n: int, elapsed: float) -> dict[str, float
         - row["distinct_effects"]
         + (consumed - row["distinct_effects"]),
     }
-
-
-async def discard_topology(prefix: str) -> None:
-    """The relay declared every service's queues under `prefix`: leave none behind."""
-    connection = await aio_pika.connect(AMQP)
-    try:
-        await delete_topology(await connection.channel(), prefix)
-    finally:
-        await connection.close()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -359,10 +350,10 @@ async def main() -> None:
         )
         ours = await nodebyte_bus(args.events, with_database(ADMIN, database), prefix)
     finally:
-        with contextlib.suppress(Exception):
-            await admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
         await admin.close()
-        await discard_topology(prefix)
+        with contextlib.suppress(Exception):
+            await drop_database(ADMIN, database)
+        await discard_topology(AMQP, prefix)
     print(f"events: {args.events}")
     print(f"bare_aio_pika_msgs_per_s: {bare_rate:.0f}")
     print(f"bare_aio_pika_p50_ms: {pct(bare_lat, 50) * 1000:.1f}")

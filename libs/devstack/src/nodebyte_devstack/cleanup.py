@@ -14,13 +14,22 @@ from nodebyte_devstack.config import StackConfig
 
 
 async def discard_stack(config: StackConfig) -> None:
-    conn = await asyncpg.connect(config.admin_dsn)
+    await drop_database(config.admin_dsn, config.database)
+    await discard_topology(config.amqp_url, config.prefix)
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
-    connection = await aio_pika.connect(config.amqp_url)
+
+
+async def discard_topology(amqp_url: str, prefix: str) -> None:
+    """Every exchange and queue declared under `prefix`."""
+    connection = await aio_pika.connect(amqp_url)
     try:
-        await delete_topology(await connection.channel(), config.prefix)
+        await delete_topology(await connection.channel(), prefix)
     finally:
         await connection.close()
