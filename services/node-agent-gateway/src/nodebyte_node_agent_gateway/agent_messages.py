@@ -67,12 +67,13 @@ class AgentMessages:
         telemetry: TelemetryBuffer,
         link: NodeLink,
         settings: NodeAgentGatewaySettings,
+        alert_policy: alerts.AlertPolicy,
     ) -> None:
         self.runtime = runtime
         self.telemetry = telemetry
         self.link = link
         self.settings = settings
-        self.alert_policy = alerts.AlertPolicy.from_settings(settings)
+        self.alert_policy = alert_policy
 
     def server_of(self, message: AgentMessage) -> UUID | None:
         """The server a frame is about (for its rate limit), None for node-level frames."""

@@ -67,10 +67,12 @@ def breach_query(target: str, metric: str, operator: str) -> str:
 
 
 class AlertEvaluation:
-    def __init__(self, pool_of: Any, settings: NodeAgentGatewaySettings) -> None:
+    def __init__(
+        self, pool_of: Any, settings: NodeAgentGatewaySettings, policy: alerts.AlertPolicy
+    ) -> None:
         self.pool_of = pool_of
         self.settings = settings
-        self.policy = alerts.AlertPolicy.from_settings(settings)
+        self.policy = policy
 
     async def run(self) -> None:
         while True:

@@ -23,9 +23,8 @@ import msgspec
 import uuid6
 
 from nodebyte_common import events, outbox
-from nodebyte_common.sealing import Sealer, SealingError, optional_sealer
+from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_node_agent_gateway import alert_rules
-from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +37,6 @@ class AlertPolicy:
 
     cooldown_seconds: float
     sealer: Sealer | None
-
-    @classmethod
-    def from_settings(cls, settings: NodeAgentGatewaySettings) -> AlertPolicy:
-        return cls(settings.alert_cooldown_seconds, optional_sealer(settings))
 
     def webhooks_for_notifier(self, draft: AlertDraft, alert_id: UUID) -> str | None:
         """The rule's webhook URLs, sealed for this alert's event; None when it has none."""

@@ -24,6 +24,7 @@ from nodebyte_node_agent_gateway.agent_connections import AgentConnections
 from nodebyte_node_agent_gateway.agent_endpoint import AgentEndpoint
 from nodebyte_node_agent_gateway.agent_messages import AgentMessages
 from nodebyte_node_agent_gateway.alert_evaluation import AlertEvaluation
+from nodebyte_node_agent_gateway.alerts import AlertPolicy
 from nodebyte_node_agent_gateway.command_delivery import CommandDelivery
 from nodebyte_node_agent_gateway.command_router import CommandRouter
 from nodebyte_node_agent_gateway.live_hub import LiveHub
@@ -48,6 +49,8 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         return runtime.pool
 
     registry = SessionRegistry()
+    sealer = optional_sealer(settings)  # alert rules' webhook URLs, at rest and for the notifier
+    alert_policy = AlertPolicy(settings.alert_cooldown_seconds, sealer)
     link = NodeLink(settings.amqp_url, settings.amqp_prefix, settings.replica_id)
     buffer = telemetry.TelemetryBuffer(settings.console_lines_per_server)
     delivery = CommandDelivery(
@@ -59,7 +62,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     endpoint = AgentEndpoint(
         pool,
         AgentConnections(runtime, registry, link, settings.replica_id),
-        AgentMessages(runtime, buffer, link, settings),
+        AgentMessages(runtime, buffer, link, settings, alert_policy),
         link,
         settings,
     )
@@ -74,11 +77,10 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         "telemetry-flush",
         lambda: telemetry.flush_forever(buffer, pool, registry, settings.telemetry_flush_seconds),
     )
-    runtime.loop("liveness", Liveness(pool, registry, settings).run)
-    runtime.loop("alert-evaluation", AlertEvaluation(pool, settings).run)
+    runtime.loop("liveness", Liveness(pool, registry, settings, alert_policy).run)
+    runtime.loop("alert-evaluation", AlertEvaluation(pool, settings, alert_policy).run)
     runtime.loop("housekeeping", lambda: housekeeping.run_forever(pool, settings))
 
-    sealer = optional_sealer(settings)
     internal = [
         *node_api.routes(runtime, link, settings),
         *server_api.routes(runtime),

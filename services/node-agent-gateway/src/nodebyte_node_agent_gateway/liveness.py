@@ -29,12 +29,16 @@ SOURCE = "nodebyte/node-agent-gateway"
 
 class Liveness:
     def __init__(
-        self, pool_of: object, registry: SessionRegistry, settings: NodeAgentGatewaySettings
+        self,
+        pool_of: object,
+        registry: SessionRegistry,
+        settings: NodeAgentGatewaySettings,
+        alert_policy: alerts.AlertPolicy,
     ) -> None:
         self.pool_of = pool_of
         self.registry = registry
         self.settings = settings
-        self.alert_policy = alerts.AlertPolicy.from_settings(settings)
+        self.alert_policy = alert_policy
 
     @property
     def period(self) -> float:
