@@ -266,6 +266,34 @@ async def test_permanent_failure_is_dead_lettered_at_once(harness: Bus) -> None:
     assert len(calls) == 1
 
 
+async def test_a_failing_event_among_many_costs_its_neighbours_nothing(harness: Bus) -> None:
+    """Events applied together in one transaction: one that fails is dead-lettered
+    alone, and every other one still has its effect, exactly once."""
+    consumer = harness.consumer()
+
+    @consumer.on(events.SettingsChanged)
+    async def apply(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        if event.owner == "bad":
+            raise PermanentFailure("this one can never work")
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", meta.id, event.owner)
+
+    batch = [(uuid4(), changed("bad" if n == 20 else f"owner-{n}")) for n in range(40)]
+    async with harness.pool.acquire() as conn:
+        await outbox.enqueue_many(conn, batch, source="test")
+    await harness.relay.start()
+    await eventually(lambda: _depth_is(harness, harness.queue, 40))  # all waiting at once
+    await harness.run_consumer(consumer)
+    dlq = harness.subscription.dead_letter_queue(harness.prefix)
+    await eventually(lambda: _depth_is(harness, dlq, 1))
+    await eventually(lambda: _count_is(harness, 39))
+    await asyncio.sleep(0.5)
+    applied = sorted(r["event_id"] for r in await effects(harness))
+    assert applied == sorted(event_id for event_id, e in batch if e.owner != "bad")
+    assert await harness.queue_depth(harness.queue) == 0
+
+
 async def test_cloudevents_attributes_and_trace_context_travel_with_the_event(
     harness: Bus,
 ) -> None:
