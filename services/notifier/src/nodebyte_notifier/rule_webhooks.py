@@ -65,22 +65,22 @@ async def targets_for(
     conn: asyncpg.Connection, sealer: Sealer, urls: list[str], allowed_hosts: frozenset[str]
 ) -> list[str]:
     """Keep each acceptable URL (sealed) and return its target; refuse the others."""
-    targets = []
+    accepted: dict[UUID, str] = {}  # a URL named twice is posted to once
     for url in urls:
         try:
             checked = parse_webhook_url(url, allowed_hosts)
         except WebhookUrlError as exc:
             log.warning("an alert rule's webhook URL is refused", extra={"reason": str(exc)})
             continue
-        webhook_id = uuid5(_NAMESPACE, url_digest(checked.url).hex())
+        accepted[uuid5(_NAMESPACE, url_digest(checked.url).hex())] = checked.url
+    if accepted:
         await conn.execute(
-            """INSERT INTO alert_rule_webhooks (id, url_sealed) VALUES ($1, $2)
-               ON CONFLICT (id) DO NOTHING""",
-            webhook_id,
-            sealer.seal(checked.url, url_context(webhook_id)),
+            """INSERT INTO alert_rule_webhooks (id, url_sealed)
+               SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (id) DO NOTHING""",
+            list(accepted),
+            [sealer.seal(url, url_context(i)) for i, url in accepted.items()],
         )
-        targets.append(target_of(webhook_id))
-    return list(dict.fromkeys(targets))  # a URL named twice is posted to once
+    return [target_of(webhook_id) for webhook_id in accepted]
 
 
 async def sealed_urls(conn: asyncpg.Connection, ids: list[UUID]) -> list[asyncpg.Record]:
