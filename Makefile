@@ -1,14 +1,20 @@
 # NodeByte backend. `make up` runs the whole stack locally; `make test` runs every test.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
-UV ?= $(shell command -v uv || echo "python3 -m uv")
+# uv from the PATH when there is one, else a private copy in .tools/ (installed by pip on first use),
+# so `make up` and `make test` need nothing installed by hand.
+UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := .venv/bin/python
 
 .PHONY: install up test lint format bench clean deploy-check deploy-rules
 
 install: .venv/.synced
 
-.venv/.synced: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml emulators/pyproject.toml
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml emulators/pyproject.toml | $(UV)
 	$(UV) sync --frozen --python python3
 	@touch $@
 
@@ -40,4 +46,4 @@ bench: install
 	$(PY) bench/jwt.py
 
 clean:
-	rm -rf .venv .stack .pytest_cache .ruff_cache
+	rm -rf .venv .tools .stack .pytest_cache .ruff_cache
