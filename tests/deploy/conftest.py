@@ -2,7 +2,7 @@
 
 Nothing here needs a Docker engine, a cluster or the network: overlays are rendered with
 `kubectl kustomize` and validated against the Kubernetes schemas (kubernetes-validate) and
-the operators' CRDs (shared/schemas/crds beside the repository).
+the operators' CRDs (deploy/schemas/crds).
 """
 
 from __future__ import annotations

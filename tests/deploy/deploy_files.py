@@ -23,8 +23,8 @@ from nodebyte_common.settings import CommonSettings, env_name
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
-# In CI shared/ sits beside the repository clone.
-CRD_DIR = REPO_ROOT.parent / "shared" / "schemas" / "crds"
+# The operators' published CRD schemas, kept in the repository so the checks run anywhere.
+CRD_DIR = REPO_ROOT / "deploy" / "schemas" / "crds"
 # libyaml's loader: the CRD files are 1.6 MB of YAML.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -120,7 +120,7 @@ def kubernetes_validator(api_version: str, kind: str) -> jsonschema.Draft202012V
 def crd_validators() -> dict[tuple[str, str], jsonschema.Draft202012Validator]:
     """(apiVersion, kind) -> a strict validator of the operators' custom resources."""
     if not CRD_DIR.is_dir():
-        raise RuntimeError(f"CRD schemas not found at {CRD_DIR} (shared/ beside the repository)")
+        raise RuntimeError(f"CRD schemas not found at {CRD_DIR} (deploy/schemas/crds)")
     validators = {}
     for path in sorted(CRD_DIR.glob("*.yaml")):
         crd = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a safe loader
