@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from nodebyte_common import events
-from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, create_signed_in_user
+from nodebyte_devstack.accounts import Mailbox, SignedInUser, create_signed_in_user
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
@@ -127,9 +127,9 @@ async def hytale_auth(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def mailbox(admin_conn: asyncpg.Connection, stack: Stack) -> OutboxMailbox:
-    """The account emails queued through the gateway's outbox."""
-    return OutboxMailbox(admin_conn, stack.config.encryption_keys)
+def mailbox(admin_conn: asyncpg.Connection, stack: Stack) -> Mailbox:
+    """The account emails: as queued in the gateway's outbox and as delivered to the mail sink."""
+    return Mailbox(admin_conn, stack.config.encryption_keys, stack.config.url("mail"))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import jwt
 
-from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, new_email, new_password
+from nodebyte_devstack.accounts import Mailbox, SignedInUser, new_email, new_password
 from nodebyte_devstack.processes import Stack
 
 
@@ -23,7 +23,7 @@ async def register(
 
 
 async def test_register_verify_login_me(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox, admin_conn: asyncpg.Connection
+    anonymous: httpx.AsyncClient, mailbox: Mailbox, admin_conn: asyncpg.Connection
 ) -> None:
     email, password = new_email("Signup").upper(), new_password()
     response = await register(anonymous, email, password, firstName="Ada")
@@ -55,6 +55,9 @@ async def test_register_verify_login_me(
     assert verified.json()["data"]["emailVerified"]
     welcome = await mailbox.latest(email.lower(), "welcome")
     assert welcome["sealed_data"] is None
+    delivered = await mailbox.delivered(email.lower(), "welcome")
+    assert delivered["subject"] == "Welcome to NodeByte"
+    assert "Hello Ada," in delivered["text"] and "/dashboard" in delivered["text"]
 
     again = await anonymous.post("/api/v1/auth/verify-email", json={"token": token})
     assert again.status_code == 400
@@ -102,7 +105,7 @@ async def test_register_refuses_bad_input_and_changes_nothing(
 
 
 async def test_register_does_not_reveal_a_registered_email(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox, member_user: SignedInUser
+    anonymous: httpx.AsyncClient, mailbox: Mailbox, member_user: SignedInUser
 ) -> None:
     before = len(await mailbox.messages(member_user.email))
     taken = await register(anonymous, member_user.email, new_password())
@@ -283,7 +286,7 @@ async def test_concurrent_refreshes_of_one_token_rotate_once(
 async def test_secrets_never_reach_the_gateway_log(
     stack: Stack,
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     admin_user: SignedInUser,
 ) -> None:
     email, password = new_email("logged"), new_password()

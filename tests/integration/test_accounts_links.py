@@ -9,7 +9,7 @@ import asyncpg
 import bcrypt
 import httpx
 
-from nodebyte_devstack.accounts import OutboxMailbox, SignedInUser, new_email, new_password
+from nodebyte_devstack.accounts import Mailbox, SignedInUser, new_email, new_password
 from nodebyte_gateway import expired_rows
 
 
@@ -19,7 +19,7 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.R
 
 async def test_forgot_and_reset_password(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     member_user: SignedInUser,
     admin_conn: asyncpg.Connection,
 ) -> None:
@@ -68,7 +68,7 @@ async def test_forgot_and_reset_password(
 
 
 async def test_forgot_password_answers_the_same_for_unknown_addresses(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox, member_user: SignedInUser
+    anonymous: httpx.AsyncClient, mailbox: Mailbox, member_user: SignedInUser
 ) -> None:
     stranger = new_email("nobody")
     known = await anonymous.post("/api/v1/auth/forgot-password", json={"email": member_user.email})
@@ -81,7 +81,7 @@ async def test_forgot_password_answers_the_same_for_unknown_addresses(
 
 
 async def test_a_second_reset_link_replaces_the_first(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox, member_user: SignedInUser
+    anonymous: httpx.AsyncClient, mailbox: Mailbox, member_user: SignedInUser
 ) -> None:
     for _ in range(2):
         await anonymous.post("/api/v1/auth/forgot-password", json={"email": member_user.email})
@@ -97,7 +97,7 @@ async def test_a_second_reset_link_replaces_the_first(
 
 async def test_expired_link_is_refused(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     member_user: SignedInUser,
     admin_conn: asyncpg.Connection,
 ) -> None:
@@ -116,7 +116,7 @@ async def test_expired_link_is_refused(
 
 
 async def test_reset_with_the_wrong_user_id_does_not_burn_the_link(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox, member_user: SignedInUser
+    anonymous: httpx.AsyncClient, mailbox: Mailbox, member_user: SignedInUser
 ) -> None:
     await anonymous.post("/api/v1/auth/forgot-password", json={"email": member_user.email})
     token = await mailbox.link_token(member_user.email, "password-reset")
@@ -137,7 +137,7 @@ async def test_reset_with_the_wrong_user_id_does_not_burn_the_link(
 
 async def test_magic_link_signs_in_once(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     member_user: SignedInUser,
     admin_conn: asyncpg.Connection,
 ) -> None:
@@ -170,7 +170,7 @@ async def test_magic_link_signs_in_once(
 
 
 async def test_a_reset_link_is_not_a_magic_link(
-    anonymous: httpx.AsyncClient, mailbox: OutboxMailbox, member_user: SignedInUser
+    anonymous: httpx.AsyncClient, mailbox: Mailbox, member_user: SignedInUser
 ) -> None:
     await anonymous.post("/api/v1/auth/forgot-password", json={"email": member_user.email})
     token = await mailbox.link_token(member_user.email, "password-reset")
@@ -180,7 +180,7 @@ async def test_a_reset_link_is_not_a_magic_link(
 
 async def test_email_change_takes_effect_when_the_new_address_confirms(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     member_user: SignedInUser,
     admin_conn: asyncpg.Connection,
 ) -> None:
@@ -220,7 +220,7 @@ async def test_email_change_takes_effect_when_the_new_address_confirms(
 
 async def test_email_change_to_a_taken_address_mails_nothing(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     user_factory,
 ) -> None:
     first, second = await user_factory(), await user_factory()
@@ -241,7 +241,7 @@ async def test_email_change_to_a_taken_address_mails_nothing(
 
 async def test_resend_verification(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     member_user: SignedInUser,
     admin_conn: asyncpg.Connection,
 ) -> None:
@@ -287,7 +287,7 @@ async def test_migrated_bcrypt_user_signs_in_and_is_upgraded_to_argon2id(
 
 async def test_login_of_an_unverified_user_sends_a_fresh_link(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     user_factory,
     admin_conn: asyncpg.Connection,
 ) -> None:
@@ -307,7 +307,7 @@ async def test_login_of_an_unverified_user_sends_a_fresh_link(
 
 async def test_expired_rows_are_purged(
     anonymous: httpx.AsyncClient,
-    mailbox: OutboxMailbox,
+    mailbox: Mailbox,
     member_user: SignedInUser,
     admin_conn: asyncpg.Connection,
 ) -> None:

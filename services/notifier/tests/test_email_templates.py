@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from nodebyte_common.events import EMAIL_TEMPLATES
+from nodebyte_common.email_catalogue import TEMPLATES, required_keys
 from nodebyte_notifier.email_templates import TemplateDataError, render
 
 
 def data_for(template: str) -> dict[str, str]:
     return {
         key: "https://app.test/x?a=1&b=2" if key.endswith("Url") else "<i>Tom & Jerry</i>"
-        for key in EMAIL_TEMPLATES[template]
+        for key in required_keys(TEMPLATES[template])
     }
 
 
-@pytest.mark.parametrize("template", sorted(EMAIL_TEMPLATES))
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
 def test_each_template_renders_escaped_html_and_plain_text(template: str) -> None:
     rendered = render(template, data_for(template))
     assert rendered.subject
     assert "&lt;i&gt;Tom &amp; Jerry&lt;/i&gt;" in rendered.html
     assert "<i>Tom" not in rendered.html
     assert "<i>Tom & Jerry</i>" in rendered.text
-    for key in EMAIL_TEMPLATES[template]:
+    for key in required_keys(TEMPLATES[template]):
         if key.endswith("Url"):
             assert 'href="https://app.test/x?a=1&amp;b=2"' in rendered.html
 

@@ -15,6 +15,8 @@ from uuid import UUID
 
 import msgspec
 
+from nodebyte_common import email_catalogue
+
 SyncKind = Literal["full", "locations", "nodes", "servers", "users"]
 
 
@@ -212,37 +214,6 @@ class WebhookDisabled(Event, kw_only=True, frozen=True):
     disabled_at: datetime
 
 
-# What each email template needs in `data`: part of the `email.requested` contract,
-# so a producer (the gateway) can refuse a request the notifier could not render.
-EMAIL_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "welcome": ("name",),
-    "verify-email": ("name", "verifyUrl"),
-    "password-reset": ("name", "resetUrl"),
-    "email-change": ("name", "newEmail", "verifyUrl"),
-    "sync-report": ("syncType", "status", "duration"),
-    "alert": ("title", "message", "severity"),
-}
-
-
-def _is_web_url(value: str) -> bool:
-    """Links in emails are http(s): never `javascript:` or `data:` (escaping cannot stop those)."""
-    return value.lower().startswith(("https://", "http://"))
-
-
-def email_data_problems(template: str, data: dict[str, Any]) -> list[str]:
-    """Why `data` cannot fill `template` (empty when it can)."""
-    required = EMAIL_TEMPLATES.get(template)
-    if required is None:
-        return [f"unknown template {template!r}; known: {', '.join(sorted(EMAIL_TEMPLATES))}"]
-    problems = [f"data.{key} is required" for key in required if data.get(key) in (None, "")]
-    for key, value in data.items():
-        if not isinstance(value, str | int | float | bool | type(None)):
-            problems.append(f"data.{key} must be a string, number or boolean")
-        elif (key == "url" or key.endswith("Url")) and value and not _is_web_url(str(value)):
-            problems.append(f"data.{key} must be an http(s) URL")
-    return problems
-
-
 EMAIL_ADDRESS = re.compile(
     r"^[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}$"
 )
@@ -259,7 +230,7 @@ def email_request_problems(
     problems += [f"to: {a!r} is not an email address" for a in to if not EMAIL_ADDRESS.match(a)]
     if len(subject) > 255 or "\r" in subject or "\n" in subject:
         problems.append("subject must be one line of at most 255 characters")
-    return problems + email_data_problems(template, data)
+    return problems + email_catalogue.data_problems(template, data)
 
 
 # --- node-agent-gateway ---------------------------------------------------

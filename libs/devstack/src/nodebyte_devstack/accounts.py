@@ -7,7 +7,10 @@ service key, signed in through the public API (nothing behind the API's back).
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -94,15 +97,19 @@ async def create_signed_in_user(
     )
 
 
-class OutboxMailbox:
-    """The account emails the gateway queued (its outbox's `email.requested`
-    events), read with an admin connection: where tests find the links."""
+class Mailbox:
+    """The account emails, seen from both ends: as the gateway queued them (its
+    outbox's `email.requested` events, read with an admin connection, to check what
+    travels sealed) and as the user receives them (the mail sink's inbox, where the
+    tests find the links they follow)."""
 
-    def __init__(self, conn: asyncpg.Connection, encryption_keys: str) -> None:
+    def __init__(self, conn: asyncpg.Connection, encryption_keys: str, mail_sink_url: str) -> None:
         self.conn = conn
         self.sealer = Sealer.from_settings(encryption_keys)
+        self.mail_sink_url = mail_sink_url
 
     async def messages(self, to: str, template: str | None = None) -> list[dict[str, Any]]:
+        """The `email.requested` events queued for `to`, oldest first."""
         rows = await self.conn.fetch(
             """SELECT payload FROM gateway.outbox
                WHERE type = 'email.requested' ORDER BY seq"""
@@ -118,15 +125,57 @@ class OutboxMailbox:
             raise AssertionError(f"no {template} email to {to}")
         return messages[-1]
 
-    async def link_token(self, to: str, template: str) -> str:
-        """The token of the link in the latest `template` email to `to`."""
-        message = await self.latest(to, template)
-        (url,) = self.secrets(message).values()
-        return parse_qs(urlsplit(url).query)["token"][0]
-
     def secrets(self, message: dict[str, Any]) -> dict[str, Any]:
         """What the gateway sealed for the notifier (the link), opened."""
         sealed = message.get("sealed_data")
         if not sealed:
             return {}
         return json.loads(self.sealer.open(sealed, events.email_data_context(message["email_id"])))
+
+    async def delivered(self, to: str, template: str, timeout: float = 20) -> dict[str, Any]:
+        """The mail sink's copy of the latest `template` email queued for `to`."""
+        email_id = (await self.latest(to, template))["email_id"]
+        return await wait_for_mail(self.mail_sink_url, to, email_id, timeout)
+
+    async def link(self, to: str, template: str) -> str:
+        """The link the user reads in the latest `template` email to `to`."""
+        mail = await self.delivered(to, template)
+        return link_in(mail)
+
+    async def link_token(self, to: str, template: str) -> str:
+        """The token of that link, as the frontend's page would take it from the URL."""
+        return parse_qs(urlsplit(await self.link(to, template)).query)["token"][0]
+
+
+def is_mail_of(mail: dict[str, Any], email_id: str) -> bool:
+    """Whether the sink's `mail` is the notifier's delivery of `email_id` (Resend or SMTP)."""
+    headers = mail.get("headers") or {}
+    return headers.get("X-Entity-Ref-ID") == email_id or (mail.get("message_id") or "").startswith(
+        f"<{email_id}@"
+    )
+
+
+async def wait_for_mail(
+    mail_sink_url: str, to: str, email_id: str, timeout: float = 20
+) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(base_url=mail_sink_url, timeout=10) as sink:
+        while True:
+            inbox = (await sink.get("/_emulator/messages", params={"to": to})).json()
+            found = [mail for mail in inbox if is_mail_of(mail, email_id)]
+            if found:
+                return found[-1]
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"email {email_id} to {to} never reached the mail sink")
+            await asyncio.sleep(0.1)
+
+
+def link_in(mail: dict[str, Any]) -> str:
+    """The one link with a token in a delivered mail, the same in its text and HTML parts."""
+    in_text = set(re.findall(r"https?://\S+token=[\w.~-]+", mail["text"] or ""))
+    in_html = {
+        html.unescape(u) for u in re.findall(r'href="([^"]+token=[^"]+)"', mail["html"] or "")
+    }
+    if len(in_text) != 1 or in_text != in_html:
+        raise AssertionError(f"expected one link, the same in text and HTML: {in_text} {in_html}")
+    return in_text.pop()

@@ -1,32 +1,23 @@
 """The emails of account flows, queued as `email.requested` through the outbox.
 
-Template names and `data` keys are the contract with the notifier's templates:
-
-| template        | to          | data                                     |
-|-----------------|-------------|------------------------------------------|
-| verify-email    | the user    | name, email, verifyUrl*, expiresAt       |
-| email-change    | new address | name, email, previousEmail, verifyUrl*, expiresAt |
-| password-reset  | the user    | name, email, resetUrl*, expiresAt        |
-| magic-link      | the user    | name, email, loginUrl*, expiresAt        |
-| welcome         | the user    | name, email, dashboardUrl                |
-
-Keys marked * hold a link with a single-use token (24 h; 1 h reset; 15 min
-magic link) and are listed in the event's `sensitive`: the notifier renders
-them into the email and nowhere else. The gateway never logs them.
+What each template needs is declared once, in `nodebyte_common.email_catalogue`,
+which the notifier renders from. Fields a template lists in `SENSITIVE` hold a
+link with a single-use token (24 h; 1 h reset; 15 min magic link): they travel
+sealed in `sealed_data`, opened only by the notifier. The gateway never logs them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
 import asyncpg
 import msgspec
 import uuid6
 
-from nodebyte_common import events, outbox
+from nodebyte_common import email_catalogue, events, outbox
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, SealingError
+from nodebyte_gateway import account_tokens
 from nodebyte_gateway.account_tokens import Issued
 from nodebyte_gateway.timestamps import iso
 
@@ -58,90 +49,55 @@ class AccountEmails:
         return f"{self.app_url}{path}?{urlencode({'token': token})}"
 
     async def verify_email(self, conn: asyncpg.Connection, user: asyncpg.Record, t: Issued) -> None:
+        url = self._link("/auth/verify-email", t.token)
         await self._send(
-            conn,
-            to=user["email"],
-            subject="Verify your email",
-            template="verify-email",
-            data=self._base(
-                user, t.expires_at, verifyUrl=self._link("/auth/verify-email", t.token)
-            ),
-            sensitive=["verifyUrl"],
+            conn, user["email"], email_catalogue.VerifyEmail(**self._base(user, t), verify_url=url)
         )
 
     async def email_change(
         self, conn: asyncpg.Connection, user: asyncpg.Record, new_email: str, t: Issued
     ) -> None:
-        data = self._base(user, t.expires_at, verifyUrl=self._link("/auth/verify-email", t.token))
-        data.update(email=new_email, previousEmail=user["email"])
-        await self._send(
-            conn,
-            to=new_email,
-            subject="Confirm your new email address",
-            template="email-change",
-            data=data,
-            sensitive=["verifyUrl"],
+        email = email_catalogue.EmailChange(
+            name=display_name(user),
+            new_email=new_email,
+            previous_email=user["email"],
+            verify_url=self._link("/auth/verify-email", t.token),
+            expires_at=iso(t.expires_at),
         )
+        await self._send(conn, new_email, email)
 
     async def password_reset(
         self, conn: asyncpg.Connection, user: asyncpg.Record, t: Issued
     ) -> None:
-        await self._send(
-            conn,
-            to=user["email"],
-            subject="Reset your password",
-            template="password-reset",
-            data=self._base(
-                user, t.expires_at, resetUrl=self._link("/auth/reset-password", t.token)
-            ),
-            sensitive=["resetUrl"],
+        url = self._link("/auth/reset-password", t.token)
+        minutes = account_tokens.LIFETIME_SECONDS["password_reset"] // 60
+        email = email_catalogue.PasswordReset(
+            **self._base(user, t), reset_url=url, expires_in_minutes=minutes
         )
+        await self._send(conn, user["email"], email)
 
     async def magic_link(self, conn: asyncpg.Connection, user: asyncpg.Record, t: Issued) -> None:
+        url = self._link("/auth/magic-link", t.token)
         await self._send(
-            conn,
-            to=user["email"],
-            subject="Your sign-in link",
-            template="magic-link",
-            data=self._base(user, t.expires_at, loginUrl=self._link("/auth/magic-link", t.token)),
-            sensitive=["loginUrl"],
+            conn, user["email"], email_catalogue.MagicLink(**self._base(user, t), login_url=url)
         )
 
     async def welcome(self, conn: asyncpg.Connection, user: asyncpg.Record) -> None:
-        await self._send(
-            conn,
-            to=user["email"],
-            subject="Welcome to NodeByte",
-            template="welcome",
-            data={
-                "name": display_name(user),
-                "email": user["email"],
-                "dashboardUrl": f"{self.app_url}/dashboard",
-            },
-            sensitive=[],
+        email = email_catalogue.Welcome(
+            name=display_name(user), email=user["email"], dashboard_url=f"{self.app_url}/dashboard"
         )
+        await self._send(conn, user["email"], email)
 
     @staticmethod
-    def _base(user: asyncpg.Record, expires_at: datetime, **link: str) -> dict[str, str | None]:
-        return {
-            "name": display_name(user),
-            "email": user["email"],
-            "expiresAt": iso(expires_at),
-            **link,
-        }
+    def _base(user: asyncpg.Record, t: Issued) -> dict[str, str]:
+        return {"name": display_name(user), "email": user["email"], "expires_at": iso(t.expires_at)}
 
     async def _send(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        to: str,
-        subject: str,
-        template: str,
-        data: dict,
-        sensitive: list[str],
+        self, conn: asyncpg.Connection, to: str, email: email_catalogue.EmailData
     ) -> None:
         email_id = uuid6.uuid7()
-        secret = {key: data.pop(key) for key in sensitive if key in data}
+        data = email_catalogue.wire_data(email)
+        secret = {key: data.pop(key) for key in email.SENSITIVE if key in data}
         sealed = (
             self._sealer_of().seal(
                 msgspec.json.encode(secret).decode(), events.email_data_context(email_id)
@@ -152,8 +108,8 @@ class AccountEmails:
         event = events.EmailRequested(
             email_id=email_id,
             to=[to],
-            subject=subject,
-            template=template,
+            subject=email.SUBJECT,
+            template=email.TEMPLATE,
             data=data,
             sealed_data=sealed,
         )

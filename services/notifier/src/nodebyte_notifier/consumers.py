@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from nodebyte_common import events
+from nodebyte_common import email_catalogue, events
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.sealing import Sealer
@@ -69,14 +69,14 @@ class Notifications:
     async def sync_outcome(self, conn: asyncpg.Connection, e: Any, meta: EventMeta) -> None:
         await self.announce(conn, meta.id, audience_of(e.TYPE), SYNC_EMBEDS[type(e)](e))
         if isinstance(e, events.SyncFailed):
-            report = {
-                "syncType": e.kind,
-                "status": "FAILED",
-                "duration": f"{e.duration_seconds:.1f}s",
-                "itemsSynced": e.items_synced,
-                "error": e.error,
-            }
-            await self.intake.to_admins(conn, meta.id, "sync-report", report)
+            report = email_catalogue.SyncReport(
+                sync_type=e.kind,
+                status="FAILED",
+                duration=f"{e.duration_seconds:.1f}s",
+                items_synced=e.items_synced,
+                error=e.error,
+            )
+            await self.intake.to_admins(conn, meta.id, report)
 
     async def alert_raised(
         self, conn: asyncpg.Connection, e: events.AlertRaised, meta: EventMeta
@@ -93,10 +93,8 @@ class Notifications:
         )
         await self.announce(conn, meta.id, audience, embeds.alert_raised(e), also=rule_targets)
         if e.severity == "critical":
-            alert = {"title": e.title, "message": e.message, "severity": e.severity}
-            await self.intake.to_admins(
-                conn, meta.id, "alert", alert, subject=f"[NodeByte] {e.title}"
-            )
+            alert = email_catalogue.Alert(title=e.title, message=e.message, severity=e.severity)
+            await self.intake.to_admins(conn, meta.id, alert, subject=f"[NodeByte] {e.title}")
 
     async def _rule_targets(self, conn: asyncpg.Connection, e: events.AlertRaised) -> list[str]:
         """The webhooks of the rule that raised the alert, as delivery targets."""
@@ -137,15 +135,13 @@ class Notifications:
     ) -> None:
         """Tell the admins: on the other admin webhooks, and by email."""
         await self.announce(conn, meta.id, audience_of(e.TYPE), embeds.webhook_disabled(e))
-        alert = {
-            "title": f"Webhook “{e.name}” disabled",
-            "message": f"Discord answered HTTP {e.status_code} ({e.reason}), so the webhook "
+        alert = email_catalogue.Alert(
+            title=f"Webhook “{e.name}” disabled",
+            message=f"Discord answered HTTP {e.status_code} ({e.reason}), so the webhook "
             "was disabled. Fix its URL and enable it again in the admin settings.",
-            "severity": "warning",
-        }
-        await self.intake.to_admins(
-            conn, meta.id, "alert", alert, subject="[NodeByte] Webhook disabled"
+            severity="warning",
         )
+        await self.intake.to_admins(conn, meta.id, alert, subject="[NodeByte] Webhook disabled")
 
     async def dispatch(
         self, conn: asyncpg.Connection, e: events.WebhookDispatchRequested, meta: EventMeta

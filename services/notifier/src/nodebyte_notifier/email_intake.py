@@ -14,7 +14,7 @@ import asyncpg
 import msgspec
 import uuid6
 
-from nodebyte_common import events, outbox
+from nodebyte_common import email_catalogue, events, outbox
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_notifier import email_store
 from nodebyte_notifier.email_templates import TemplateDataError, render
@@ -93,8 +93,7 @@ class EmailIntake:
         self,
         conn: asyncpg.Connection,
         source_event_id: UUID,
-        template: str,
-        data: dict[str, Any],
+        email: email_catalogue.EmailData,
         subject: str = "",
     ) -> None:
         """Email the admins (ADMIN_EMAIL_TO), when there are any."""
@@ -106,6 +105,6 @@ class EmailIntake:
             source_event_id=source_event_id,
             to=self.admin_recipients,
             subject=subject,
-            template=template,
-            data=data,
+            template=email.TEMPLATE,
+            data=email_catalogue.wire_data(email),
         )

@@ -1,7 +1,7 @@
 """Email templates: HTML (autoescaped) and plain text, from `templates/`.
 
 Which templates exist and what data each needs is the `email.requested`
-contract (`events.EMAIL_TEMPLATES`); this module renders them.
+contract (`nodebyte_common.email_catalogue`); this module renders them.
 """
 
 from __future__ import annotations
@@ -12,24 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import msgspec
 
-from nodebyte_common.events import EMAIL_TEMPLATES, email_data_problems
-
-DEFAULT_SUBJECTS = {
-    "welcome": "Welcome to NodeByte",
-    "verify-email": "Verify your email address",
-    "password-reset": "Reset your NodeByte password",
-    "email-change": "Confirm your new email address",
-    "sync-report": "NodeByte sync report",
-    "alert": "NodeByte alert",
-}
-# Data a template uses when given, absent otherwise.
-OPTIONAL_DATA = {
-    "welcome": ("dashboardUrl",),
-    "password-reset": ("expiresInMinutes",),
-    "sync-report": ("itemsSynced", "itemsFailed", "error"),
-    "alert": ("url",),
-}
+from nodebyte_common import email_catalogue
 
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -51,12 +36,12 @@ class RenderedEmail:
 
 
 def render(template: str, data: dict[str, Any], subject: str | None = None) -> RenderedEmail:
-    problems = email_data_problems(template, data)
-    if problems:
-        raise TemplateDataError("; ".join(problems))
-    subject = (subject or "").strip() or DEFAULT_SUBJECTS[template]
-    values = dict.fromkeys(OPTIONAL_DATA.get(template, ()))
-    values.update(data)
+    try:
+        email = email_catalogue.decode(template, data)
+    except email_catalogue.EmailDataError as exc:
+        raise TemplateDataError(str(exc)) from None
+    subject = (subject or "").strip() or email.SUBJECT
+    values = msgspec.to_builtins(email)  # every field, None where not given
     values.update(subject=subject, year=datetime.now(UTC).year)
     html = _environment.get_template(f"{template}.html").render(values)
     text = _environment.get_template(f"{template}.txt").render(values)
@@ -64,4 +49,4 @@ def render(template: str, data: dict[str, Any], subject: str | None = None) -> R
 
 
 def template_names() -> tuple[str, ...]:
-    return tuple(EMAIL_TEMPLATES)
+    return tuple(email_catalogue.TEMPLATES)
