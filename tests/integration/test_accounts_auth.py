@@ -57,7 +57,8 @@ async def test_register_verify_login_me(
     assert welcome["sealed_data"] is None
     delivered = await mailbox.delivered(email.lower(), "welcome")
     assert delivered["subject"] == "Welcome to NodeByte"
-    assert "Hello Ada," in delivered["text"] and "/dashboard" in delivered["text"]
+    assert "Hello Ada," in delivered["text"]
+    assert "/dashboard" in delivered["text"]
 
     again = await anonymous.post("/api/v1/auth/verify-email", json={"token": token})
     assert again.status_code == 400

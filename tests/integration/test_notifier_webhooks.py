@@ -141,6 +141,17 @@ async def test_webhook_crud_and_test_through_the_gateway(
     assert (await gateway.patch(WEBHOOKS, json={"id": created["id"]})).status_code == 404
 
 
+async def test_the_webhook_list_filters_by_type(gateway: httpx.AsyncClient, stack: Stack) -> None:
+    game = await create_webhook(gateway, hook_url(stack)[1], type="GAME_SERVER")
+    await create_webhook(gateway, hook_url(stack)[1], type="BILLING")
+    listed = (await gateway.get(WEBHOOKS, params={"type": "GAME_SERVER"})).json()["data"]
+    assert [w["id"] for w in listed] == [game["id"]]
+    everything = (await gateway.get(WEBHOOKS)).json()["data"]
+    assert {"GAME_SERVER", "BILLING"} <= {w["type"] for w in everything}
+    refused = await gateway.get(WEBHOOKS, params={"type": "NOPE"})
+    assert refused.status_code == 400, refused.text
+
+
 async def test_webhook_admin_refuses_bad_requests(gateway: httpx.AsyncClient, stack: Stack) -> None:
     _, url = hook_url(stack)
     before = (await gateway.get(WEBHOOKS)).json()["data"]

@@ -312,5 +312,9 @@ async def test_admin_views(gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncC
     ):
         response = await gateway.get(path)
         assert response.status_code == 200, (path, response.text)
+    by_node = (await gateway.get("/api/v1/stats/servers")).json()["data"]["byNode"]
+    assert by_node
+    # numbers, as the panel reports them, never numeric-as-string
+    assert all(type(n["memoryMb"]) is int and type(n["diskMb"]) is int for n in by_node), by_node
     reset = await gateway.post("/api/admin/sync/panel/reset")
     assert reset.json()["data"]["circuit"]["state"] == "closed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 from uuid import UUID
 
 import msgspec
@@ -178,7 +178,8 @@ class EmailFailed(Event, kw_only=True, frozen=True):
 
 
 # Who a Discord webhook is for: what it is about (type) and who reads it (scope).
-WEBHOOK_TYPES = ("SYSTEM", "GAME_SERVER", "VPS", "BILLING", "SECURITY", "SUPPORT", "CUSTOM")
+WebhookType = Literal["SYSTEM", "GAME_SERVER", "VPS", "BILLING", "SECURITY", "SUPPORT", "CUSTOM"]
+WEBHOOK_TYPES: tuple[str, ...] = get_args(WebhookType)
 WEBHOOK_SCOPES = ("ADMIN", "USER", "PUBLIC")
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 

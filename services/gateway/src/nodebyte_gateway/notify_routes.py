@@ -16,7 +16,7 @@ from uuid import UUID
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
@@ -207,8 +207,9 @@ def _admin_routes(ctx: GatewayContext) -> list[Any]:
     tags = ["admin: webhooks"]
 
     @get(WEBHOOKS_PATH, guards=[read], summary="Discord webhooks", tags=tags)
-    async def list_webhooks() -> Any:
-        return ok(_relayed(*await notifier.call("GET", "/webhooks")))
+    async def list_webhooks(type: FromQuery[events.WebhookType | None] = None) -> Any:
+        params = {"type": type} if type else None
+        return ok(_relayed(*await notifier.call("GET", "/webhooks", params=params)))
 
     @post(WEBHOOKS_PATH, guards=[write], status_code=201, summary="Add a webhook", tags=tags)
     async def create_webhook(request: Request) -> Any:

@@ -6,8 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, delete, get, post, put
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
+from nodebyte_common import events
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_notifier import delivery_store, email_store, webhook_store
@@ -25,9 +26,9 @@ def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]
         return ok(await mail.probe())
 
     @get("/webhooks")
-    async def list_webhooks() -> Any:
+    async def list_webhooks(type: FromQuery[events.WebhookType | None] = None) -> Any:
         async with runtime.pool.acquire() as conn:
-            rows = await webhook_store.list_all(conn)
+            rows = await webhook_store.list_all(conn, type)
         return ok([webhook_store.view(row) for row in rows])
 
     @post("/webhooks", status_code=201)

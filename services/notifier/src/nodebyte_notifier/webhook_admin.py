@@ -24,7 +24,6 @@ from nodebyte_notifier.webhook_url import WebhookUrlError, parse_webhook_url
 log = logging.getLogger(__name__)
 
 SOURCE = "nodebyte/notifier"
-WebhookType = Literal["SYSTEM", "GAME_SERVER", "VPS", "BILLING", "SECURITY", "SUPPORT", "CUSTOM"]
 WebhookScope = Literal["ADMIN", "USER", "PUBLIC"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Description = Annotated[str, msgspec.Meta(max_length=500)]
@@ -36,7 +35,7 @@ Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 class CreateWebhook(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     name: Name
     webhook_url: Url
-    type: WebhookType = "SYSTEM"
+    type: events.WebhookType = "SYSTEM"
     scope: WebhookScope = "ADMIN"
     description: Description | None = None
     events: EventList = []
@@ -49,7 +48,7 @@ class UpdateWebhook(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     id: str | None = None
     name: Name | None = None
     webhook_url: Url | None = None
-    type: WebhookType | None = None
+    type: events.WebhookType | None = None
     scope: WebhookScope | None = None
     description: Description | None = None
     events: EventList | None = None

@@ -90,8 +90,15 @@ async def get(conn: asyncpg.Connection, webhook_id: UUID) -> asyncpg.Record | No
     return await conn.fetchrow(f"SELECT {COLUMNS} FROM webhooks WHERE id = $1", webhook_id)
 
 
-async def list_all(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {COLUMNS} FROM webhooks ORDER BY created_at DESC, id")
+async def list_all(
+    conn: asyncpg.Connection, webhook_type: str | None = None
+) -> list[asyncpg.Record]:
+    """Every webhook, or those of one type."""
+    return await conn.fetch(
+        f"""SELECT {COLUMNS} FROM webhooks WHERE $1::text IS NULL OR type = $1
+            ORDER BY created_at DESC, id""",
+        webhook_type,
+    )
 
 
 async def update(

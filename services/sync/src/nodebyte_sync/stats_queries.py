@@ -41,8 +41,8 @@ async def server_stats(conn: asyncpg.Connection) -> dict[str, Any]:
     )
     by_node = await conn.fetch(
         """SELECT n.id, n.name, count(s.id) AS servers,
-                  coalesce(sum((s.limits->>'memory')::bigint), 0) AS memory,
-                  coalesce(sum((s.limits->>'disk')::bigint), 0) AS disk
+                  coalesce(sum((s.limits->>'memory')::bigint), 0)::bigint AS memory,
+                  coalesce(sum((s.limits->>'disk')::bigint), 0)::bigint AS disk
            FROM nodes n LEFT JOIN servers s ON s.node_id = n.id
            GROUP BY n.id, n.name ORDER BY servers DESC, n.id LIMIT 50"""
     )
