@@ -36,3 +36,21 @@ def test_renamed_field_reads_its_own_variable() -> None:
 
 def test_csv_trims_and_drops_empties() -> None:
     assert csv(" a, b ,,c ") == ["a", "b", "c"]
+
+
+class TextSettings(CommonSettings, kw_only=True, frozen=True):
+    audience: str = "hytale-server"
+    optional_name: str | None = "x"
+    retries: int = 3
+
+
+def test_an_explicitly_empty_text_value_means_empty() -> None:
+    s = load_settings(TextSettings, {**BASE, "AUDIENCE": "", "OPTIONAL_NAME": ""})
+    assert (s.audience, s.optional_name) == ("", "")
+    assert load_settings(TextSettings, BASE).audience == "hytale-server"
+
+
+def test_an_empty_number_is_unset_and_an_empty_required_value_is_missing() -> None:
+    assert load_settings(TextSettings, {**BASE, "RETRIES": ""}).retries == 3
+    with pytest.raises(SettingsError, match="DATABASE_URL is required"):
+        load_settings(TextSettings, {**BASE, "DATABASE_URL": ""})

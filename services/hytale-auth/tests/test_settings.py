@@ -72,3 +72,8 @@ def test_the_panel_is_required() -> None:
 def test_the_service_will_not_start_without_an_encryption_key() -> None:
     with pytest.raises(SettingsError, match="ENCRYPTION_KEYS"):
         build_app(settings(ENCRYPTION_KEYS=""))
+
+
+def test_an_empty_token_audience_switches_the_audience_check_off() -> None:
+    assert settings(HYTALE_TOKEN_AUDIENCE="").hytale_token_audience == ""
+    assert settings().hytale_token_audience == "hytale-server"

@@ -1,8 +1,11 @@
 """Settings from environment variables, validated by msgspec.
 
 Each field of a settings Struct is read from the upper-cased variable of the
-same name (`database_url` <- `DATABASE_URL`). A missing or invalid variable
-stops the service with a message that names the variable, never its value.
+same name (`database_url` <- `DATABASE_URL`). A variable set to the empty string
+means empty for a text setting with a default (`HYTALE_TOKEN_AUDIENCE=` switches
+the audience check off); for a number, a flag or a required setting it is unset.
+A missing or invalid variable stops the service with a message that names the
+variable, never its value.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import TypeVar
+from types import UnionType
+from typing import Annotated, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
@@ -34,12 +38,23 @@ def load_settings(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
     raw: dict[str, str] = {}
     for field in msgspec.structs.fields(cls):
         value = environ.get(env_name(field.encode_name))
-        if value is not None and value != "":
-            raw[field.encode_name] = value
+        if value is None or (value == "" and (field.required or not _is_text(field.type))):
+            continue  # unset; an empty number or a required value is no value
+        raw[field.encode_name] = value
     try:
         return msgspec.convert(raw, cls, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(_explain(cls, str(exc))) from None
+
+
+def _is_text(annotation: object) -> bool:
+    """Whether a setting holds text, so that an explicitly empty value means empty."""
+    if annotation is str:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_text(get_args(annotation)[0])
+    return origin in (Union, UnionType) and any(_is_text(a) for a in get_args(annotation))
 
 
 def _explain(cls: type, message: str) -> str:
