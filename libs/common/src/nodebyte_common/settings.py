@@ -80,11 +80,14 @@ DEFAULT_CONSUMER_PREFETCH = 256
 class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     """What every service reads. Services extend it with their own fields."""
 
+    # The service's own role: it owns its schema and can reach nothing else.
     database_url: str
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     # Names every exchange and queue, so test runs and stacks never mix.
     amqp_prefix: str = "nodebyte"
     host: str = "0.0.0.0"
+    # Each service has its own default: gateway 8080 (BACKEND_PORT), sync 8081, hytale-auth 8082,
+    # notifier 8083, scheduler 8084, node-agent-gateway 8085.
     port: int = msgspec.field(default=8080)
     service_token: str  # authenticates calls to /internal routes between services
     log_level: str = "INFO"
@@ -93,8 +96,10 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     db_pool_max: int = 10
     # Deliveries in flight per consumer; a batch applies up to half of them at once.
     consumer_prefetch: int = DEFAULT_CONSUMER_PREFETCH
+    # Comma-separated origins allowed by CORS.
     cors_origins: str = ""
     max_body_bytes: int = 1_048_576
     # "kid:<64 hex>,…" for sealing secrets at rest (services that store secrets need it)
     encryption_keys: str = ""
+    # The key new values are sealed with (default: the first).
     encryption_key_id: str = ""

@@ -21,16 +21,20 @@ class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     trusted_proxies: str = ""
     # Per route class, over the defaults: "sync=20/60,default=300/60" (requests/seconds).
     rate_limits: str = ""
-    # Ed25519 PEM that signs access tokens (required); retired keys' public PEMs
-    # keep verifying during a rotation.
+    # Ed25519 private key (PKCS#8 PEM; "\n" escapes accepted) signing access tokens:
+    # openssl genpkey -algorithm ed25519
     jwt_private_key: str
+    # Public PEMs of retired signing keys, still verified during a rotation.
     jwt_previous_public_keys: str = ""
     jwt_issuer: str = "nodebyte"
     jwt_audience: str = "nodebyte-api"
+    # Access JWT lifetime.
     access_token_ttl_seconds: int = 900
+    # Refresh tokens rotate at each use; unused ones lapse after this.
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     # The frontend that serves the pages email links point at.
     app_url: str = "http://localhost:3000"
+    # argon2id parameters of new password hashes (OWASP baseline).
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1

@@ -20,7 +20,9 @@ class HytaleAuthSettings(CommonSettings, kw_only=True, frozen=True):
     port: int = 8082
     # Upstream selection.
     hytale_environment: str = ""
+    # Staging: *.arcanitegames.ca instead of *.hytale.com.
     hytale_use_staging: bool = False
+    # Override single hosts (a local emulator); default by environment.
     hytale_oauth_url: str = ""
     hytale_account_data_url: str = ""
     hytale_sessions_url: str = ""
@@ -33,6 +35,7 @@ class HytaleAuthSettings(CommonSettings, kw_only=True, frozen=True):
     # JWT validation.
     hytale_jwt_leeway_seconds: int = 60
     hytale_jwks_ttl_seconds: int = 3600
+    # At most one JWKS refetch per interval for unknown key ids.
     hytale_jwks_min_refetch_seconds: int = 30
     hytale_verified_token_cache_size: int = 10_000
     # Device authorization grant: our own caps on top of the upstream's.
@@ -44,6 +47,7 @@ class HytaleAuthSettings(CommonSettings, kw_only=True, frozen=True):
     hytale_token_refresh_lead_seconds: int = 300
     # Hydra's token answer does not say how long the refresh token lives.
     hytale_refresh_token_lifetime_seconds: int = 30 * 86_400
+    # Renew this much earlier still, so a missed tick loses nothing.
     hytale_refresh_slack_seconds: int = 600
     hytale_refresh_concurrency: int = 4  # each holds a pool connection during its upstream call
     # Ticks come from the scheduler (`job.fired`); without one for this long, the
@@ -52,6 +56,7 @@ class HytaleAuthSettings(CommonSettings, kw_only=True, frozen=True):
     hytale_fallback_interval_seconds: int = 60
     hytale_server_logs_interval_seconds: int = 300
     hytale_server_log_retention_days: int = 30
+    # Where a server's console log files are, read via the Client API.
     hytale_server_log_file_dir: str = "logs"
     hytale_cleanup_interval_seconds: int = 86_400
     hytale_ended_session_retention_days: int = 7
@@ -66,6 +71,7 @@ class HytaleAuthSettings(CommonSettings, kw_only=True, frozen=True):
     hytale_push_retry_max_seconds: float = 600.0
     # The panel this service pushes game sessions to.
     pterodactyl_url: str
+    # The panel's application API key (ptla_...).
     pterodactyl_api_key: str
     pterodactyl_client_api_key: str = ""
     panel_timeout_seconds: float = 15.0

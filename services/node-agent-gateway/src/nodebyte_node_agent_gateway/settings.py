@@ -21,6 +21,7 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # Agents heartbeat at this cadence (told in the handshake response); a node
     # silent for `agent_offline_after_intervals` of them is offline.
     agent_heartbeat_interval_seconds: float = 30.0
+    # Silent this many intervals: offline, node_offline alert.
     agent_offline_after_intervals: int = 3
     agent_handshake_timeout_seconds: float = 10.0
     agent_message_max_bytes: int = 262_144
@@ -31,15 +32,19 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # Failed handshakes for one node: after `lockout_threshold` of them every further
     # failure locks the node's handshakes for base·2^k seconds, capped.
     lockout_threshold: int = 5
+    # Then locked base·2^k seconds, up to LOCKOUT_MAX_SECONDS.
     lockout_base_seconds: float = 2.0
     lockout_max_seconds: float = 3600.0
     # Token buckets per node connection and per server within it (messages/second).
     node_message_rate: float = 50.0
     node_message_burst: int = 200
+    # Frames/s per server within it (burst SERVER_MESSAGE_BURST).
     server_message_rate: float = 25.0
     server_message_burst: int = 100
+    # Undelivered or unacknowledged commands fail after this.
     command_timeout_seconds: float = 15.0
     telemetry_flush_seconds: float = 1.0
+    # Raw samples; hourly/daily aggregates are kept longer.
     sample_retention_hours: int = 48
     hourly_usage_retention_days: int = 90
     daily_usage_retention_days: int = 730

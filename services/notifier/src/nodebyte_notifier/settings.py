@@ -15,11 +15,13 @@ class NotifierSettings(CommonSettings, kw_only=True, frozen=True):
     webhook_max_attempts: int = 8
     webhook_retry_base_delay: float = 1.0
     webhook_timeout_seconds: float = 10.0
+    # Discord requests at once (each webhook is also paced by its bucket).
     webhook_max_in_flight: int = 64
 
     # Email: "resend", "smtp", or "" to pick Resend when RESEND_API_KEY is set, else SMTP.
     email_provider: Literal["", "resend", "smtp"] = ""
     email_from: str = "NodeByte <noreply@nodebyte.host>"
+    # re_...
     resend_api_key: str = ""
     resend_api_url: str = "https://api.resend.com"
     smtp_host: str = ""

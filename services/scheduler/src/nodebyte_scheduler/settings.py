@@ -24,7 +24,9 @@ class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
     # a start (ISO time), an origin (wall epoch seconds at which it reads start)
     # and a speed (schedule seconds per real second).
     clock_start: str = ""
+    # Tests only: wall-clock epoch seconds at which the clock reads CLOCK_START.
     clock_origin: float = 0.0
+    # Tests only: schedule seconds per real second.
     clock_speed: float = 1.0
     # Runs older than this are deleted (each job keeps its latest run).
     run_retention_days: int = 90

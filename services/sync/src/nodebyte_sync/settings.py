@@ -8,6 +8,7 @@ class SyncSettings(CommonSettings, kw_only=True, frozen=True):
     # Seed the panel settings on first start; afterwards they live in the database
     # and are changed through the admin API.
     pterodactyl_url: str = ""
+    # The panel's application API key (ptla_...).
     pterodactyl_api_key: str = ""
     pterodactyl_client_api_key: str = ""
     sync_batch_size: int = 500  # panel page size
