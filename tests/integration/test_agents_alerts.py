@@ -97,6 +97,33 @@ async def test_a_sustained_threshold_raises_one_alert_that_is_then_resolved(
         await agent.stop()
 
 
+async def test_a_memory_alerts_metadata_holds_numbers(
+    stack: Stack, gateway: httpx.AsyncClient, tap: EventTap
+) -> None:
+    node = await register_node(gateway)
+    conditions = {"metric": "memory", "operator": ">", "value": 80, "duration": 1}
+    await create_rule(
+        gateway,
+        name="Memory metadata",
+        type="resource_threshold",
+        target="node",
+        targetId=node["id"],
+        severity="warning",
+        conditions=conditions,
+    )
+    agent = agent_for(stack, node)
+    agent.set_usage(memory_used_mb=15000.0, memory_total_mb=16000.0)
+    agent.start()
+    try:
+        await tap.wait_for("alert.raised", timeout=30, node_id=node["id"])
+        (alert,) = await alerts_of(gateway, nodeId=node["id"], type="resource_threshold")
+        metadata = alert["metadata"]
+        assert metadata["memoryUsage"] == 93.8  # a number, never numeric-as-string
+        assert (metadata["threshold"], metadata["duration"]) == (80, 1)
+    finally:
+        await agent.stop()
+
+
 async def test_an_alert_and_its_resolution_are_posted_to_the_rules_webhooks(
     stack: Stack, gateway: httpx.AsyncClient, tap: EventTap, discord: httpx.AsyncClient
 ) -> None:

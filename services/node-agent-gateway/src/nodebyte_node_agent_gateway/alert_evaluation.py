@@ -43,12 +43,14 @@ def breach_query(target: str, metric: str, operator: str) -> str:
     """
     op = alert_rules.OPERATORS_SQL[operator]
     if target == "node":
-        source = f"""SELECT s.node_id AS subject, t.name, s.at, {NODE_METRICS[metric]} AS v
+        # float8, so usage is a number in the alert's metadata (numeric would be a string)
+        source = f"""SELECT s.node_id AS subject, t.name, s.at,
+                            ({NODE_METRICS[metric]})::float8 AS v
                      FROM node_samples s JOIN nodes t ON t.id = s.node_id"""
         subject = "s.node_id"
     else:
         source = f"""SELECT s.server_id AS subject, t.name, t.node_id, s.at,
-                            {SERVER_METRICS[metric]} AS v
+                            ({SERVER_METRICS[metric]})::float8 AS v
                      FROM server_samples s JOIN servers t ON t.id = s.server_id"""
         subject = "s.server_id"
     node = "min(node_id::text)::uuid" if target == "server" else "subject"
