@@ -23,9 +23,9 @@ from deploy_files import (
 
 from nodebyte_common.bootstrap import SERVICE_SCHEMAS
 from nodebyte_common.settings import SettingsError, load_settings
+from nodebyte_common.webhook_url import check_webhook_url
 from nodebyte_devstack.config import DEFAULT_PORTS, EMULATORS, SERVICES
 from nodebyte_gateway.tokens import load_private_key
-from nodebyte_notifier.webhook_url import check_webhook_url
 
 OPERATOR_GROUPS = {"rabbitmq.com", "postgresql.cnpg.io", "monitoring.coreos.com"}
 UNSCALED = {"scheduler"}  # one leader at a time: a standby replica, no autoscaling

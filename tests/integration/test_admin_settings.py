@@ -69,7 +69,9 @@ async def settings_of(gateway: httpx.AsyncClient) -> dict[str, Any]:
 
 async def restore(gateway: httpx.AsyncClient, stack: Stack, saved: dict[str, Any]) -> None:
     original = {k: saved[k] for k in WRITABLE if k != "pterodactylApiKey"}
-    response = await gateway.post(SETTINGS, json={**original, "pterodactylApiKey": PANEL_APP_KEY})
+    # A changed panel URL drops the old panel's client key: both keys are given back.
+    keys = {"pterodactylApiKey": PANEL_APP_KEY, "pterodactylClientApiKey": PANEL_CLIENT_KEY}
+    response = await gateway.post(SETTINGS, json={**original, **keys})
     assert response.status_code == 200, response.text
     assert response.json()["data"]["pterodactylUrl"] == stack.config.url("pterodactyl")
 
@@ -226,19 +228,21 @@ async def test_connection_checks_of_panel_and_mail(gateway: httpx.AsyncClient) -
 
 
 async def test_panel_check_of_candidates_reports_a_clear_error(gateway: httpx.AsyncClient) -> None:
-    unreachable = await gateway.post(TEST, json={"pterodactylUrl": UNREACHABLE})
+    wrong_key = "ptla_" + secrets.token_hex(21)
+    candidate = {"pterodactylUrl": UNREACHABLE, "pterodactylApiKey": wrong_key}
+    unreachable = await gateway.post(TEST, json=candidate)
     assert unreachable.status_code == 200, unreachable.text
     assert unreachable.json()["message"] == "A connection failed"
     panel = unreachable.json()["data"]["panel"]
     assert panel["ok"] is False, panel
-    assert "unreachable" in panel["error"], panel
+    assert panel["error"] == "refused_address", panel  # loopback, and not the allowed emulator
     assert unreachable.json()["data"]["mail"]["ok"] is True
 
-    wrong_key = "ptla_" + secrets.token_hex(21)
     refused = await gateway.post(TEST, json={"pterodactylApiKey": wrong_key})
     panel = refused.json()["data"]["panel"]
     assert panel["ok"] is False, panel
-    assert panel["error"] == "the panel refused the application API key (HTTP 401)"
+    assert panel["error"] == "http_401", panel
+    assert panel["message"] == "the panel refused the application API key (HTTP 401)"
     assert_no_secret(refused.text, wrong_key)
 
     assert_refused(
@@ -251,13 +255,16 @@ async def test_a_saved_wrong_panel_url_fails_the_check_without_tripping_sync(
     gateway: httpx.AsyncClient, stack: Stack
 ) -> None:
     saved = await settings_of(gateway)
+    wrong = stack.config.url("pterodactyl") + "/no-panel-here"
     try:
-        changed = await gateway.post(SETTINGS, json={"pterodactylUrl": UNREACHABLE})
-        assert changed.json()["data"]["pterodactylUrl"] == UNREACHABLE
+        changed = await gateway.post(
+            SETTINGS, json={"pterodactylUrl": wrong, "pterodactylApiKey": PANEL_APP_KEY}
+        )
+        assert changed.json()["data"]["pterodactylUrl"] == wrong, changed.text
         for _ in range(6):  # more than the breaker's threshold: probes have their own
             panel = (await gateway.post(TEST)).json()["data"]["panel"]
             assert panel["ok"] is False, panel
-            assert "unreachable" in panel["error"], panel
+            assert panel["error"] == "http_404", panel
     finally:
         await restore(gateway, stack, saved)
     state = (await gateway.get("/api/admin/sync")).json()["data"]

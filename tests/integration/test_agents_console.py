@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from nodebyte_devstack.accounts import SignedInUser
 from nodebyte_devstack.agent_harness import agent_url, register_node, register_server, until
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
@@ -90,13 +91,20 @@ async def test_a_subscriber_receives_console_lines_in_order(
 
 
 async def test_console_input_over_the_socket_reaches_the_agent(
-    stack: Stack, gateway: httpx.AsyncClient, world: tuple[SimulatedAgent, dict[str, Any]]
+    stack: Stack,
+    gateway: httpx.AsyncClient,
+    world: tuple[SimulatedAgent, dict[str, Any]],
+    user_factory: Callable[..., Awaitable[SignedInUser]],
 ) -> None:
     agent, server = world
     sid = server["id"]
     await gateway.post(f"/api/servers/{sid}/start")
     await until(lambda: agent.runtime.container(sid).state == "running")
-    async with connect(client_url(stack) + f"?api_key={stack.config.api_key}") as ws:
+    # A browser opens the socket with a single-use ticket, never a key in the URL.
+    user = await user_factory(roles=["SUPER_ADMIN"])
+    issued = await gateway.post("/api/v1/ws-ticket", headers=user.headers)
+    assert issued.status_code == 201, issued.text
+    async with connect(client_url(stack) + f"?ticket={issued.json()['data']['ticket']}") as ws:
         await ws.send(json.dumps({"type": "subscribe", "serverId": sid}))
         assert (await next_frame(ws))["type"] == "subscribed"
         await ws.send(

@@ -183,6 +183,7 @@ async def test_webhook_admin_refuses_bad_requests(gateway: httpx.AsyncClient, st
         "http://2130706433/api/webhooks/1/abc",  # 127.0.0.1 as a decimal
         "https://evil.example.com/api/webhooks/1/abc",  # not Discord
         "https://discord.com.evil.example.com/api/webhooks/1/abc",
+        "https://evildiscord.com/api/webhooks/1/t",  # ends with discord.com, is not it
         "https://discord.com@10.0.0.1/api/webhooks/1/abc",  # credentials trick
         "http://discord.com/api/webhooks/1/abc",  # not https
         "https://discord.com:8443/api/webhooks/1/abc",

@@ -10,10 +10,11 @@ import pytest
 from litestar import Litestar, Response, post
 from litestar.params import FromPath
 
+from nodebyte_common.egress import is_public
+from nodebyte_common.egress.httpx_transport import guarded_client
 from nodebyte_emulators.server import BackgroundServer
 from nodebyte_notifier.discord_limits import WebhookBuckets
 from nodebyte_notifier.discord_sender import DiscordSender
-from nodebyte_notifier.egress import guarded_client, is_public
 
 
 @post("/api/webhooks/{hook:str}/{token:str}", status_code=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodebyte_notifier.webhook_url import WebhookUrlError, parse_webhook_url
+from nodebyte_common.webhook_url import WebhookUrlError, parse_webhook_url
 
 TOKEN = "AbCdEf_0123456789-token"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -58,10 +59,29 @@ DB_POOL_IN_USE = Gauge("nodebyte_db_pool_in_use", "Pool connections checked out"
 # --- logging -----------------------------------------------------------------
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+# A URL's query string (after a path), and any credential-named parameter anywhere: a
+# key, token or ticket there (`?api_key=`, a WebSocket's `?ticket=`) never reaches a log.
+_QUERY = re.compile(r"(/[^\s?\"'#]*)\?[^\s\"']+")
+_CREDENTIAL = re.compile(
+    r"(?i)\b(api_?key|access_token|refresh_token|token|ticket|password|secret|signature)"
+    r"=[^&\s\"']+"
+)
+REDACTED = "[redacted]"
+
+
+def scrub(text: str) -> str:
+    """`text` without query strings or credential parameters."""
+    if "=" not in text and "?" not in text:
+        return text
+    return _QUERY.sub(rf"\1?{REDACTED}", _CREDENTIAL.sub(rf"\1={REDACTED}", text))
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with trace, span and request ids when present."""
+    """One JSON object per line, with trace, span and request ids when present.
+
+    Every string it writes is scrubbed of query strings (uvicorn names a WebSocket's
+    whole URL when it accepts or refuses one).
+    """
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -74,7 +94,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage()),
         }
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
@@ -84,9 +104,9 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = scrub(self.formatException(record.exc_info))
         return msgspec.json.encode(entry, enc_hook=str).decode()
 
 
@@ -96,7 +116,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Access logs cost half the throughput; request metrics and spans carry it.
+    # Access logs cost half the throughput; request metrics and spans carry it. (When
+    # enabled they go through this formatter too, so their query strings are scrubbed.)
     for noisy in ("uvicorn.access", "aiormq", "aio_pika"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -21,6 +21,8 @@ import msgspec
 
 from nodebyte_common.backoff import exponential_delay
 from nodebyte_common.circuit_breaker import CircuitBreaker
+from nodebyte_common.egress import EgressPolicy, EgressRefused, category_of
+from nodebyte_common.egress.aiohttp_resolver import GuardedResolver
 from nodebyte_common.observability import inject_trace_headers
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,15 @@ MAX_RETRY_AFTER = 120.0
 
 
 class PanelError(RuntimeError):
-    """The panel refused or failed a request after the retries were spent."""
+    """The panel refused or failed a request after the retries were spent.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    `category` says what went wrong without the panel's words (egress.failures).
+    """
+
+    def __init__(self, message: str, status: int | None = None, category: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.category = category or (f"http_{status}" if status else "unreachable")
 
 
 class PanelPage(msgspec.Struct):
@@ -83,8 +89,11 @@ class PanelClient:
         max_attempts: int = 5,
         retry_base_delay: float = 0.5,
         breaker: CircuitBreaker | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """`egress`: the policy a user-chosen panel URL obeys (None: the operator's own URL)."""
         self.base_url = base_url.rstrip("/")
+        self.egress = egress
         self.application_key = application_key
         self.client_key = client_key
         self.max_attempts = max_attempts
@@ -103,7 +112,9 @@ class PanelClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=self.timeout,
-                connector=aiohttp.TCPConnector(limit=16),
+                connector=aiohttp.TCPConnector(
+                    limit=16, resolver=GuardedResolver(self.egress) if self.egress else None
+                ),
                 json_serialize=lambda value: msgspec.json.encode(value).decode(),
             )
         return self._session
@@ -159,7 +170,9 @@ class PanelClient:
             if isinstance(delay, _Done):
                 return delay.body
             await asyncio.sleep(delay)
-        raise PanelError(f"panel {method} {path} failed after {self.max_attempts} attempts")
+        raise PanelError(
+            f"panel {method} {path} failed after {self.max_attempts} attempts", None, "http_429"
+        )
 
     async def _attempt(
         self,
@@ -174,6 +187,8 @@ class PanelClient:
         """One try: the body when done, else how long to wait before the next try."""
         self.requests_made += 1
         try:
+            if self.egress is not None:
+                self.egress.check_url(self.base_url)
             async with self._http().request(
                 method,
                 self.base_url + path,
@@ -184,25 +199,31 @@ class PanelClient:
             ) as response:
                 status, content = response.status, await response.read()
                 retry_after = response.headers.get("Retry-After")
+        except EgressRefused as exc:
+            message = f"panel refused by the egress policy: {exc}"
+            raise PanelError(message, None, category_of(exc)) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             self.breaker.record_failure(f"{type(exc).__name__}: {exc}")
-            return self._retry_or_raise(attempt, f"panel unreachable: {type(exc).__name__}")
+            category = category_of(exc)
+            return self._retry_or_raise(
+                attempt, f"panel unreachable: {type(exc).__name__}", category
+            )
         if status == 429:
             # Throttling is the panel working as designed, not a failure of it.
             return min(MAX_RETRY_AFTER, _retry_after(retry_after, attempt, self.retry_base_delay))
         if status in RETRYABLE_STATUS:
             self.breaker.record_failure(f"HTTP {status}")
-            return self._retry_or_raise(attempt, f"panel answered {status}")
+            return self._retry_or_raise(attempt, f"panel answered {status}", f"http_{status}")
         self.breaker.record_success()
-        if status >= 400:
+        if status >= 300:  # redirects are not followed: a 3xx is an answer we cannot use
             raise PanelError(_panel_error_detail(status, content), status)
         if raw:
             return _Done(content)
         return _Done(msgspec.json.decode(content) if content else None)
 
-    def _retry_or_raise(self, attempt: int, message: str) -> float:
+    def _retry_or_raise(self, attempt: int, message: str, category: str) -> float:
         if attempt >= self.max_attempts:
-            raise PanelError(message)
+            raise PanelError(message, None, category)
         return exponential_delay(attempt, base=self.retry_base_delay)
 
 

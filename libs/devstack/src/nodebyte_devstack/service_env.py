@@ -29,6 +29,7 @@ def gateway_env(c: StackConfig) -> dict[str, str]:
         "NODE_AGENT_GATEWAY_URL": c.url("node-agent-gateway"),
         "RATE_LIMITS": c.gateway_rate_limits,
         "JWT_PRIVATE_KEY": c.jwt_private_key,
+        "WS_TICKET_TTL_SECONDS": "8",  # tests see a ticket expire without waiting 30 s
     }
 
 
@@ -39,6 +40,8 @@ def sync_env(c: StackConfig) -> dict[str, str]:
         "PTERODACTYL_URL": c.url("pterodactyl"),
         "PTERODACTYL_API_KEY": PANEL_APP_KEY,
         "PTERODACTYL_CLIENT_API_KEY": PANEL_CLIENT_KEY,
+        # The operator's egress allow-list: exactly the emulator, nothing else on loopback.
+        "PANEL_ALLOWED_HOSTS": f"127.0.0.1:{c.ports['pterodactyl']}",
         "PANEL_RETRY_BASE_DELAY": "0.1",
         "PANEL_TIMEOUT_SECONDS": "3",
     }
@@ -102,6 +105,7 @@ def node_agent_gateway_env(c: StackConfig) -> dict[str, str]:
         "TELEMETRY_FLUSH_SECONDS": "0.25",
         "LOCKOUT_BASE_SECONDS": "1",
         "AGENT_HANDSHAKE_TIMEOUT_SECONDS": "3",
+        "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{c.ports['discord']}",  # alert-rule webhooks
     }
 
 

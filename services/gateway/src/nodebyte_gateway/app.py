@@ -34,6 +34,7 @@ from nodebyte_gateway import (
     sync_routes,
     task_routes,
     tokens,
+    ws_ticket_routes,
 )
 from nodebyte_gateway.admission import admission, lift_guards
 from nodebyte_gateway.auth import SECURITY_SCHEMES, Authenticator, document_security
@@ -78,6 +79,7 @@ ROUTE_MODULES = (
     settings_routes,
     repo_routes,
     stream_routes,
+    ws_ticket_routes,
 )
 
 SERVICE_URLS = {

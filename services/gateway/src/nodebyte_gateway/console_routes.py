@@ -25,8 +25,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from nodebyte_common.envelope import ApiError
+from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.server_routes import CommandQueue
+from nodebyte_gateway.ws_tickets import WsTickets, refuse_credentials_in_url
 
 LIVE_EVENTS = ("server_log", "server_state_update", "resource_stats")
 MAX_CLIENT_FRAME = 65_536
@@ -62,10 +64,23 @@ def _frame(kind: str, **fields: Any) -> str:
     return json.dumps({"type": kind, **fields})
 
 
+def _may_type(socket: WebSocket) -> None:
+    """The socket's admitted caller (by header or ticket) holds `server.console`.
+
+    Judged on the caller admitted when the socket opened: a ticket opens once, and
+    re-reading credentials for every frame would cost a lookup each time."""
+    principal = caller(socket)
+    if not principal.can("server.console"):
+        raise ApiError(403, "Missing permission: server.console", "FORBIDDEN")
+
+
 def routes(ctx: GatewayContext) -> list[Any]:
     feed = LiveFeed(ctx)
     commands = CommandQueue(ctx)
-    follow, console = ctx.require("server.read"), ctx.require("server.console")
+    follow = ctx.require("server.read")
+    # Browsers open these with `?ticket=` (POST /api/v1/ws-ticket); other clients use headers.
+    tickets = WsTickets(lambda: ctx.runtime.pool, ctx.settings.ws_ticket_ttl_seconds)
+    follow_live = tickets.guard("server.read", follow)
 
     async def console_input(socket: WebSocket, frame: dict[str, Any]) -> str:
         """Turn a client's console_input into a queued console command; the reply frame."""
@@ -77,7 +92,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         if not isinstance(data, str) or not 0 < len(data.strip()) <= 4096:
             return _frame("error", code="VALIDATION_ERROR", message="data must be 1-4096 chars")
         try:
-            await console(socket, socket.route_handler)
+            _may_type(socket)
             request_id = await commands.submit(server_id, "command", {"command": data.strip()})
         except ApiError as exc:
             return _frame("error", code=exc.code, message=exc.message, serverId=str(server_id))
@@ -110,7 +125,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
     async def client_socket(socket: WebSocket) -> None:
         await socket.accept()
         try:
-            await follow(socket, socket.route_handler)
+            refuse_credentials_in_url(socket)
+            await follow_live(socket, socket.route_handler)
         except ApiError as exc:
             code = CLOSE_UNAUTHORIZED if exc.status == 401 else CLOSE_FORBIDDEN
             await socket.close(code=code, reason=exc.message[:120])
@@ -134,7 +150,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/servers/{server_id:uuid}/stream",
-        guards=[follow],
+        guards=[follow_live],
         tags=["servers"],
         summary="Live console, state and stats as Server-Sent Events (?events=a,b)",
     )

@@ -32,6 +32,8 @@ class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     access_token_ttl_seconds: int = 900
     # Refresh tokens rotate at each use; unused ones lapse after this.
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # How long a WebSocket/stream ticket (POST /api/v1/ws-ticket) may wait for its one use.
+    ws_ticket_ttl_seconds: int = 30
     # The frontend that serves the pages email links point at.
     app_url: str = "http://localhost:3000"
     # argon2id parameters of new password hashes (OWASP baseline).

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from litestar import Request, get, post
 
 from nodebyte_common import events, outbox
+from nodebyte_common.egress.policy import EgressRefused, check_form
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_common.sealing import mask
 from nodebyte_gateway import audit, settings_owners
@@ -94,6 +95,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
     )
     async def update_settings(request: Request) -> Any:
         body = await json_object(request)
+        _check_panel_url(body)
         parts = split_by_owner(body)
         label = caller(request).label
         if "panel" in parts:
@@ -118,6 +120,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         raw = await request.body()
         candidates = await json_object(request) if raw.strip() else {}
         panel = _panel_candidates(candidates)
+        _check_panel_url(candidates)
         results = await _as_public(
             asyncio.gather(
                 _probe(owners["panel"], "/sync/settings/test", panel),
@@ -209,6 +212,18 @@ async def _as_public(pending: Awaitable[T]) -> T:
         for public, key in KEYS.items():
             exc.message = exc.message.replace(f"`$.{key.name}`", f"`$.{public}`")
         raise
+
+
+def _check_panel_url(body: dict[str, Any]) -> None:
+    """Refuse at the edge a panel URL no policy could allow (credentials, not http(s)).
+    Which addresses it may reach is sync's to say: it holds PANEL_ALLOWED_HOSTS."""
+    url = body.get("pterodactylUrl")
+    if not isinstance(url, str):
+        return  # absent, or refused by sync with the field's name
+    try:
+        check_form(url)
+    except EgressRefused as exc:
+        raise ApiError(400, f"`$.pterodactylUrl` is refused: {exc}", "INVALID_PANEL_URL") from None
 
 
 def _panel_candidates(body: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from nodebyte_common import events
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.progress_hub import ProgressHub
+from nodebyte_gateway.ws_tickets import WsTickets
 
 PING_SECONDS = 15.0
 TERMINAL = {"COMPLETED": "done", "CANCELLED": "done", "FAILED": "error"}
@@ -34,10 +35,12 @@ def _message(event: str, data: Any) -> ServerSentEventMessage:
 def routes(ctx: GatewayContext) -> list[Any]:
     hub = ctx.hub
     sync = ctx.client("sync")
+    # An EventSource cannot send headers: browsers open it with `?ticket=`.
+    tickets = WsTickets(lambda: ctx.runtime.pool, ctx.settings.ws_ticket_ttl_seconds)
 
     @get(
         "/api/admin/sync/stream/{log_id:uuid}",
-        guards=[ctx.require("admin.read")],
+        guards=[tickets.guard("admin.read", ctx.require("admin.read"))],
         tags=["admin"],
         summary="Live progress of a sync (Server-Sent Events)",
         opt={"rate_limit": "default"},

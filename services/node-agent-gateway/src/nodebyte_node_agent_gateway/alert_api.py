@@ -29,7 +29,9 @@ class BulkResolveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
     resolved_by: Who | None = None
 
 
-def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
+def routes(runtime: Runtime, sealer: Sealer | None, webhook_hosts: frozenset[str]) -> list[Any]:
+    """`webhook_hosts`: hosts a rule's webhook may name besides Discord's (the operator's)."""
+
     @get("/alerts")
     async def list_alerts(
         server_id: Annotated[UUID | None, QueryParameter(name="serverId")] = None,
@@ -94,7 +96,7 @@ def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
     @post("/alert-rules", status_code=201)
     async def create_rule(request: Request) -> Any:
         body = decode_body(await request.body(), alert_rules.RuleBody, empty_ok=False)
-        alert_rules.check(body)
+        alert_rules.check(body, webhook_hosts)
         rule_id = uuid6.uuid7()
         actions = alert_rules.sealed_actions(body, rule_id, sealer)
         async with runtime.pool.acquire() as conn:
@@ -104,7 +106,7 @@ def routes(runtime: Runtime, sealer: Sealer | None) -> list[Any]:
     @put("/alert-rules/{rule_id:uuid}")
     async def replace_rule(rule_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), alert_rules.RuleBody, empty_ok=False)
-        alert_rules.check(body)
+        alert_rules.check(body, webhook_hosts)
         actions = alert_rules.sealed_actions(body, rule_id, sealer)
         async with runtime.pool.acquire() as conn:
             row = await alert_rules.replace(conn, rule_id, body, actions)

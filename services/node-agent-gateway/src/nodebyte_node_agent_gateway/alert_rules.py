@@ -16,6 +16,7 @@ import msgspec
 
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, mask
+from nodebyte_common.webhook_url import WebhookUrlError, parse_webhook_url
 
 RuleType = Literal["resource_threshold", "node_offline", "server_crashed"]
 Operator = Literal[">", "<", ">=", "<=", "=="]
@@ -48,8 +49,19 @@ class RuleBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", froze
     enabled: bool = True
 
 
-def check(body: RuleBody) -> None:
-    """What the types alone cannot say about a rule; 400 when it does not hold."""
+def check(body: RuleBody, webhook_hosts: frozenset[str] = frozenset()) -> None:
+    """What the types alone cannot say about a rule; 400 when it does not hold.
+
+    Webhook URLs obey the notifier's rules (Discord's hosts over https, or a host the
+    operator allowed), so a rule can never aim the notifier at an internal address.
+    """
+    for action in body.actions:
+        try:
+            parse_webhook_url(action.url, webhook_hosts)
+        except WebhookUrlError as exc:
+            message = f"A webhook action's URL is refused: {exc}"
+            raise ApiError(400, message, "INVALID_WEBHOOK_URL") from None
+
     if body.target_id != "*":
         try:
             UUID(body.target_id)

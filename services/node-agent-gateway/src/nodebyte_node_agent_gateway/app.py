@@ -10,7 +10,7 @@ from litestar import Litestar
 from nodebyte_common.observability import configure_logging, configure_tracing
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.sealing import optional_sealer
-from nodebyte_common.settings import load_settings
+from nodebyte_common.settings import csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_node_agent_gateway import (
     alert_api,
@@ -84,7 +84,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     internal = [
         *node_api.routes(runtime, link, settings),
         *server_api.routes(runtime),
-        *alert_api.routes(runtime, sealer),
+        *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]
     return runtime.create_app([endpoint.route(), internal_router(settings.service_token, internal)])

@@ -13,6 +13,8 @@ def default_replica_id() -> str:
 
 
 class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
+    # Alert-rule webhook hosts besides Discord's ("host" or "host:port"), as the notifier's.
+    webhook_allowed_hosts: str = ""
     port: int = 8085
     # Many agents write at once (state changes, acknowledgements): more than the default.
     db_pool_max: int = 20

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from litestar import Litestar
 
+from nodebyte_common.egress.httpx_transport import guarded_client
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.sealing import optional_sealer
 from nodebyte_common.settings import SettingsError, csv, load_settings
 from nodebyte_common.webapp import internal_router
+from nodebyte_common.webhook_url import WebhookUrlError, check_webhook_url
 from nodebyte_notifier import api, consumers, delivery_store, email_store
 from nodebyte_notifier.discord_limits import WebhookBuckets
 from nodebyte_notifier.discord_sender import DiscordSender
-from nodebyte_notifier.egress import guarded_client
 from nodebyte_notifier.email_intake import EmailIntake
 from nodebyte_notifier.email_providers import build_provider
 from nodebyte_notifier.email_worker import EmailWorker
@@ -23,7 +24,6 @@ from nodebyte_notifier.mail_status import MailStatus
 from nodebyte_notifier.retry_policy import RetryPolicy
 from nodebyte_notifier.settings import NotifierSettings
 from nodebyte_notifier.webhook_admin import WebhookAdmin
-from nodebyte_notifier.webhook_url import WebhookUrlError, check_webhook_url
 from nodebyte_notifier.webhook_worker import WebhookWorker
 
 SERVICE = "notifier"

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
+from nodebyte_common.egress.httpx_transport import REFUSED
+from nodebyte_common.webhook_url import WebhookUrlError, parse_webhook_url
 from nodebyte_notifier.discord_limits import WebhookBuckets
-from nodebyte_notifier.egress import REFUSED
 from nodebyte_notifier.retry_policy import Attempt
-from nodebyte_notifier.webhook_url import WebhookUrlError, parse_webhook_url
 
 GONE = frozenset({401, 404})  # Unknown Webhook / Invalid Webhook Token
 

@@ -18,8 +18,8 @@ import msgspec
 
 from nodebyte_common import events
 from nodebyte_common.sealing import Sealer, SealingError
+from nodebyte_common.webhook_url import WebhookUrlError, parse_webhook_url
 from nodebyte_notifier.webhook_store import url_digest
-from nodebyte_notifier.webhook_url import WebhookUrlError, parse_webhook_url
 
 log = logging.getLogger(__name__)
 

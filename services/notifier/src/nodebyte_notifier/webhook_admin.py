@@ -14,12 +14,12 @@ import uuid6
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, SealingError
+from nodebyte_common.webhook_url import WebhookUrlError, parse_webhook_url
 from nodebyte_notifier import delivery_store, embeds, webhook_store
 from nodebyte_notifier.audience import EVENT_NAME
 from nodebyte_notifier.discord_sender import DiscordSender
 from nodebyte_notifier.retry_policy import Attempt
 from nodebyte_notifier.webhook_store import WebhookFields
-from nodebyte_notifier.webhook_url import WebhookUrlError, parse_webhook_url
 
 log = logging.getLogger(__name__)
 

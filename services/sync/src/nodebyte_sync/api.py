@@ -16,8 +16,14 @@ from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.pterodactyl import PanelError, parse_list
 from nodebyte_common.runtime import Runtime
 from nodebyte_sync import panel_failures, panel_probe, stats_queries, store
+from nodebyte_sync.environment_secrets import EnvironmentSecrets
 from nodebyte_sync.panel_connection import PanelConnection
-from nodebyte_sync.panel_settings import EDITABLE, PanelSettingsStore
+from nodebyte_sync.panel_settings import (
+    EDITABLE,
+    PanelSettingsStore,
+    checked_changes,
+    same_panel,
+)
 
 
 def _iso(value: Any) -> str | None:
@@ -62,7 +68,10 @@ class PanelCandidate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def internal_routes(
-    runtime: Runtime, panel: PanelConnection, settings_store: PanelSettingsStore
+    runtime: Runtime,
+    panel: PanelConnection,
+    settings_store: PanelSettingsStore,
+    secrets: EnvironmentSecrets,
 ) -> list[Any]:
     @get("/sync/logs/{log_id:uuid}")
     async def get_sync_log(log_id: FromPath[UUID]) -> Any:
@@ -124,6 +133,7 @@ def internal_routes(
         changes = {EDITABLE[k]: v for k, v in given.items() if k in EDITABLE}
         async with runtime.pool.acquire() as conn, conn.transaction():
             current = await panel.refresh(conn)
+            changes = checked_changes(current, changes, panel.egress)
             if dry_run:
                 after = replace(current, **changes)
             else:
@@ -140,16 +150,24 @@ def internal_routes(
 
     @post("/sync/settings/test", status_code=200)
     async def test_panel_connection(request: Request) -> Any:
-        """Probe the saved panel settings, or candidates given in the body before saving them."""
+        """Probe the saved panel settings, or candidates given in the body before saving them.
+
+        The saved key is only ever sent to the saved URL: a new URL is tried with its own key.
+        """
         candidate = decode_body(await request.body(), PanelCandidate)
         async with runtime.pool.acquire() as conn:
             saved = await panel.refresh(conn)
+        url = candidate.panelUrl or saved.panel_url
+        if not same_panel(url, saved.panel_url) and not candidate.applicationKey:
+            raise ApiError(
+                400,
+                "Testing a new panel URL needs its application key (`$.applicationKey`)",
+                "PANEL_KEY_REQUIRED",
+            )
         tried = replace(
-            saved,
-            panel_url=candidate.panelUrl or saved.panel_url,
-            application_key=candidate.applicationKey or saved.application_key,
+            saved, panel_url=url, application_key=candidate.applicationKey or saved.application_key
         )
-        return ok(await panel_probe.probe(tried))
+        return ok(await panel_probe.probe(tried, panel.egress))
 
     @get("/stats")
     async def counts() -> Any:
@@ -182,8 +200,11 @@ def internal_routes(
         except (CircuitOpenError, PanelError) as exc:
             raise panel_failures.answer(exc, "The panel could not be read") from None
         result = parse_list(body)
+        items = result.items
+        if kind == "servers":  # the panel answers with each server's whole environment
+            items = [secrets.masked_server(item) for item in items]
         return ok(
-            result.items,
+            items,
             pagination={
                 "page": result.current_page,
                 "perPage": per_page,

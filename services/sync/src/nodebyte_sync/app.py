@@ -6,11 +6,13 @@ from pathlib import Path
 
 from litestar import Litestar
 
+from nodebyte_common.egress import AllowedHosts, EgressPolicy
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.sealing import required_sealer
-from nodebyte_common.settings import load_settings
+from nodebyte_common.settings import csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_sync import api, consumers, mirror_api
+from nodebyte_sync.environment_secrets import EnvironmentSecrets
 from nodebyte_sync.panel_connection import PanelConnection
 from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
 from nodebyte_sync.settings import SyncSettings
@@ -26,12 +28,15 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
-    settings_store = PanelSettingsStore(required_sealer(settings))
+    sealer = required_sealer(settings)
+    settings_store = PanelSettingsStore(sealer)
+    secrets = EnvironmentSecrets(sealer, csv(settings.mirror_secret_variables))
     panel = PanelConnection(
         settings_store,
         timeout=settings.panel_timeout_seconds,
         retry_base_delay=settings.panel_retry_base_delay,
         max_attempts=settings.panel_max_attempts,
+        egress=EgressPolicy(AllowedHosts.parse(settings.panel_allowed_hosts)),
     )
     initial = PanelSettings(
         panel_url=settings.pterodactyl_url,
@@ -48,8 +53,8 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
     runtime.on_start(seed_settings)
     runtime.on_stop(panel.aclose)
     runtime.loop("interrupted-sync-watchdog", lambda: consumers.watch_interrupted(runtime))
-    consumers.register(runtime, panel)
-    handlers = api.internal_routes(runtime, panel, settings_store)
+    consumers.register(runtime, panel, secrets)
+    handlers = api.internal_routes(runtime, panel, settings_store, secrets)
     handlers += mirror_api.mirror_routes(runtime, panel)
     routes = [internal_router(settings.service_token, handlers)]
     return runtime.create_app(routes)

@@ -12,6 +12,7 @@ from nodebyte_common import events, inbox, outbox
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
 from nodebyte_sync import store
+from nodebyte_sync.environment_secrets import EnvironmentSecrets
 from nodebyte_sync.panel_connection import PanelConnection
 from nodebyte_sync.sync_run import SOURCE, SyncRun
 
@@ -35,7 +36,7 @@ async def mirror_lock(pool: asyncpg.Pool) -> AsyncIterator[None]:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", MIRROR_LOCK)
 
 
-def register(runtime: Runtime, panel: PanelConnection) -> None:
+def register(runtime: Runtime, panel: PanelConnection, secrets: EnvironmentSecrets) -> None:
     consumer = runtime.consumer("requests")
     one_at_a_time = asyncio.Lock()  # only one connection per replica waits for the mirror lock
 
@@ -61,6 +62,7 @@ def register(runtime: Runtime, panel: PanelConnection) -> None:
                     consumer=consumer.name,
                     event_id=meta.id,
                     settings=settings,
+                    secrets=secrets,
                 )
                 if settings.panel_url
                 else None

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from nodebyte_common.circuit_breaker import CircuitBreaker
+from nodebyte_common.egress import EgressPolicy
 from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
 
@@ -27,8 +28,10 @@ class PanelConnection:
         timeout: float,
         retry_base_delay: float,
         max_attempts: int,
+        egress: EgressPolicy,
     ) -> None:
         self.store = store
+        self.egress = egress  # the panel URL is chosen by an admin: it obeys the policy
         self.timeout = timeout
         self.retry_base_delay = retry_base_delay
         self.max_attempts = max_attempts
@@ -61,6 +64,7 @@ class PanelConnection:
             retry_base_delay=self.retry_base_delay,
             max_attempts=self.max_attempts,
             breaker=self.breaker,
+            egress=self.egress,
         )
 
     def breaker_view(self) -> dict[str, Any]:

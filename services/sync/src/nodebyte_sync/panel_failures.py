@@ -26,4 +26,5 @@ def answer(exc: CircuitOpenError | PanelError, failed: str) -> ApiError:
     """`failed` says what did not happen ("The panel could not be read")."""
     if isinstance(exc, CircuitOpenError):
         return dependency_failure(503, f"The panel is unavailable: {exc}", "PANEL_UNAVAILABLE")
-    return dependency_failure(502, f"{failed}: {exc}", "UPSTREAM_ERROR")
+    # The category (`http_404`, `timeout`, …), never the panel's own words.
+    return dependency_failure(502, f"{failed}: {exc.category}", "UPSTREAM_ERROR")

@@ -12,24 +12,36 @@ import time
 from typing import Any
 
 from nodebyte_common.circuit_breaker import CircuitBreaker
+from nodebyte_common.egress import EgressPolicy
+from nodebyte_common.egress.failures import describe
 from nodebyte_common.pterodactyl import PanelClient, PanelError, parse_list
 from nodebyte_sync.panel_settings import PanelSettings
 
-NOT_CONFIGURED = "the panel URL and application key are not configured"
+# Failures are told as a category and a fixed sentence, never with what the far end
+# answered: a probe of any URL must not become a way to read internal services.
+MESSAGES = {
+    "not_configured": "the panel URL and application key are not configured",
+    "not_a_panel": "the server answered, but not as a Pterodactyl panel does",
+    "http_401": "the panel refused the application API key (HTTP 401)",
+    "http_403": "the panel refused the application API key (HTTP 403)",
+}
 # The gateway waits 5 s for an internal answer; a probe must be done before that.
 PROBE_SECONDS = 3.0
 
 
-async def probe(settings: PanelSettings, timeout: float = PROBE_SECONDS) -> dict[str, Any]:
-    """{ok, latencyMs, error, locations}: one page of locations read with these settings."""
+async def probe(
+    settings: PanelSettings, egress: EgressPolicy, timeout: float = PROBE_SECONDS
+) -> dict[str, Any]:
+    """{ok, latencyMs, error (a category), message, locations}: one page of locations."""
     if not settings.panel_url or not settings.application_key:
-        return {"ok": False, "latencyMs": None, "error": NOT_CONFIGURED}
+        return _failed("not_configured", None)
     client = PanelClient(
         settings.panel_url,
         application_key=settings.application_key,
         timeout=timeout,
         max_attempts=1,
         breaker=CircuitBreaker("pterodactyl-probe"),
+        egress=egress,
     )
     started = time.perf_counter()
     try:
@@ -37,27 +49,23 @@ async def probe(settings: PanelSettings, timeout: float = PROBE_SECONDS) -> dict
             body = await client.application("/locations", {"per_page": 1})
         locations = parse_list(body).total
     except TimeoutError:
-        return {
-            "ok": False,
-            "latencyMs": _since(started),
-            "error": f"the panel did not answer within {timeout:g} s",
-        }
+        return _failed("timeout", started)
     except PanelError as exc:
-        return {"ok": False, "latencyMs": _since(started), "error": describe(exc)}
+        return _failed(exc.category, started)
     except (ValueError, TypeError, KeyError, AttributeError):  # answered, but not as a panel does
-        return {"ok": False, "latencyMs": _since(started), "error": "not a Pterodactyl panel"}
+        return _failed("not_a_panel", started)
     finally:
         await client.aclose()
     return {"ok": True, "latencyMs": _since(started), "error": None, "locations": locations}
 
 
-def describe(exc: PanelError) -> str:
-    """An admin-readable reason; never the key (the panel does not echo it)."""
-    if exc.status in (401, 403):
-        return f"the panel refused the application API key (HTTP {exc.status})"
-    if exc.status is not None:
-        return f"the panel answered HTTP {exc.status}: {str(exc)[:200]}"
-    return str(exc)[:300]  # "panel unreachable: ConnectError", "panel answered 503"
+def _failed(category: str, started: float | None) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "latencyMs": None if started is None else _since(started),
+        "error": category,
+        "message": MESSAGES.get(category) or describe(category),
+    }
 
 
 def _since(started: float) -> int:

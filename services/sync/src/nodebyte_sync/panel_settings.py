@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
+from nodebyte_common.egress import EgressPolicy, EgressRefused
+from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, mask
 
 APP_KEY_CONTEXT = "sync:panel_application_key"
@@ -54,6 +57,46 @@ class PanelSettings:
             "subusersBatchSize": self.subusers_batch_size,
             "logRetentionDays": self.log_retention_days,
         }
+
+
+def same_panel(a: str, b: str) -> bool:
+    """Whether two panel URLs name the same panel (case of scheme and host, trailing /)."""
+
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port, parts.path)
+
+    try:
+        return key(a.rstrip("/")) == key(b.rstrip("/"))
+    except ValueError:
+        return False
+
+
+def check_panel_url(url: str, egress: EgressPolicy) -> None:
+    try:
+        egress.check_url(url)
+    except EgressRefused as exc:
+        raise ApiError(400, f"`$.panelUrl` is refused: {exc}", "INVALID_PANEL_URL") from None
+
+
+def checked_changes(
+    current: PanelSettings, changes: dict[str, Any], egress: EgressPolicy
+) -> dict[str, Any]:
+    """`changes` as they may be saved: a new panel URL is one egress allows, and it comes
+    with its application key (the saved keys were given for the old panel, and would be
+    sent to the new one). The client key of the old panel is dropped unless a new one is given.
+    """
+    url = changes.get("panel_url")
+    if url is None or same_panel(url, current.panel_url):
+        return changes
+    if "application_key" not in changes:
+        raise ApiError(
+            400,
+            "A new panel URL must come with its application key (`$.applicationKey`)",
+            "PANEL_KEY_REQUIRED",
+        )
+    check_panel_url(url, egress)
+    return {"client_key": "", **changes}
 
 
 class PanelSettingsStore:

@@ -11,6 +11,12 @@ class SyncSettings(CommonSettings, kw_only=True, frozen=True):
     # The panel's application API key (ptla_...).
     pterodactyl_api_key: str = ""
     pterodactyl_client_api_key: str = ""
+    # Hosts ("host" or "host:port") a panel URL may name although they are private
+    # (a panel on the LAN, the local emulator); any other private address is refused.
+    panel_allowed_hosts: str = ""
+    # Egg variables masked in answers and sealed in the mirror besides the secret-looking
+    # names and Hytale's token variables (comma-separated names).
+    mirror_secret_variables: str = ""
     sync_batch_size: int = 500  # panel page size
     panel_timeout_seconds: float = 15.0
     panel_retry_base_delay: float = 0.5

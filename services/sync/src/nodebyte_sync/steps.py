@@ -16,7 +16,7 @@ from nodebyte_common.pterodactyl import relationship
 from nodebyte_sync.page_fetcher import ListRequest
 
 Row = tuple[Any, ...]
-MAPPING_VERSION = 1  # bump when a row function changes what a panel item maps to
+MAPPING_VERSION = 2  # bump when a row function changes what a panel item maps to
 
 
 def ts(value: str | None) -> datetime | None:

@@ -27,6 +27,7 @@ import asyncpg
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.pterodactyl import PanelClient, RawPage, raw_items, relationship
 from nodebyte_sync import page_digests, store
+from nodebyte_sync.environment_secrets import EnvironmentSecrets
 from nodebyte_sync.page_digests import PageRecord
 from nodebyte_sync.page_fetcher import Fetched, ListRequest, fetch_batches
 from nodebyte_sync.panel_settings import PanelSettings
@@ -98,6 +99,7 @@ class SyncRun:
         consumer: str,
         event_id: UUID,
         settings: PanelSettings,
+        secrets: EnvironmentSecrets,
     ) -> None:
         self.pool = pool
         self.panel = panel
@@ -106,6 +108,7 @@ class SyncRun:
         self.consumer = consumer
         self.event_id = event_id
         self.settings = settings
+        self.secrets = secrets
         self.progress = Progress()
         self.started = time.monotonic()
         self.slots = asyncio.Semaphore(settings.fetch_concurrency)  # panel requests in flight
@@ -198,7 +201,7 @@ class SyncRun:
             digest = page_digests.digest_of(state.version, key, page.data)
             record = state.known.get(key)
             if record is None or record.digest != digest:
-                record, rows = _decode(step, request, page, digest)
+                record, rows = _decode(step, request, page, digest, self.secrets)
                 fresh.append((key, record, rows))
             taken.append((key, page, record))
         if not fresh and time.monotonic() - self.progress.saved_at < PROGRESS_SAVE_INTERVAL:
@@ -356,10 +359,15 @@ def _first_leaf(errors: BaseExceptionGroup) -> BaseException:
 
 
 def _decode(
-    step: Step, request: ListRequest, page: RawPage, digest: bytes
+    step: Step, request: ListRequest, page: RawPage, digest: bytes, secrets: EnvironmentSecrets
 ) -> tuple[PageRecord, dict[str, list[Row]]]:
-    """A changed page's rows per mirror table, and the record of what it gave."""
+    """A changed page's rows per mirror table, and the record of what it gave.
+
+    Servers' environment secrets (Hytale tokens, passwords) are sealed before they rest.
+    """
     items = raw_items(page.data)
+    if step.name == "servers":
+        items = [secrets.sealed_server(item) for item in items]
     rows = {
         m.table: [row for item in items for row in m.rows(item, request.parent_id)]
         for m in step.mirrors

@@ -1,4 +1,4 @@
-"""Which webhook URLs the notifier may call, and how one is shown (no SSRF, no leak).
+"""Which webhook URLs may be called (notifier, alert rules) and how one is shown.
 
 Discord's own hosts over https, or a host the operator allowlisted (the local
 emulator); always the Execute Webhook path; never credentials, query or fragment.
