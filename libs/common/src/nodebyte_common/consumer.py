@@ -36,6 +36,7 @@ from nodebyte_common.observability import (
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
     EVENTS_RETRIED,
+    count_consumed_from_zero,
     extract_trace_context,
     spans_exported,
     tracer,
@@ -81,6 +82,7 @@ class EventConsumer:
         # Half the prefetch per batch: the other half arrives while one is applied.
         self._batches = _Batcher(self.apply_batch, max_batch=max(1, prefetch // 2))
         self._acks = _AckCoalescer()
+        count_consumed_from_zero(subscription.service, self.queue, subscription.event_types)
 
     def on(self, event_cls: type[Event]) -> Callable[[TxHandler], TxHandler]:
         """Register a handler run inside the inbox transaction: `(conn, event, meta)`."""

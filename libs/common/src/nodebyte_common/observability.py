@@ -55,6 +55,28 @@ OUTBOX_OLDEST_AGE = Gauge(
 DB_POOL_SIZE = Gauge("nodebyte_db_pool_connections", "Connections open in the pool", ["service"])
 DB_POOL_IN_USE = Gauge("nodebyte_db_pool_in_use", "Pool connections checked out", ["service"])
 
+# Why the consumer rejects a delivery to the dead-letter queue.
+DEAD_LETTER_REASONS = ("undecodable", "permanent")
+
+
+# A labelled counter has no series until its first increment, and Prometheus' increase()
+# over a series born at 1 is 0: the first failure after a start would never alert. So the
+# series the alerts read are created at 0 when a service starts.
+
+
+def count_consumed_from_zero(service: str, queue: str, event_types: tuple[str, ...]) -> None:
+    """The retry and dead-letter series of one consumer queue."""
+    for event_type in event_types:
+        EVENTS_RETRIED.labels(service, queue, event_type)
+        for reason in DEAD_LETTER_REASONS:
+            EVENTS_DEAD_LETTERED.labels(service, queue, event_type, reason)
+
+
+def count_published_from_zero(service: str, event_types: tuple[str, ...]) -> None:
+    """The published series of the event types an alert watches."""
+    for event_type in event_types:
+        EVENTS_PUBLISHED.labels(service, event_type)
+
 
 # --- logging -----------------------------------------------------------------
 

@@ -17,6 +17,10 @@ REFRESHES = Counter(
     "OAuth token and game session refreshes (what: token|session)",
     ["what", "outcome"],
 )
+# Created at 0 so the refresh-failure alert sees the first failure after a start.
+for _what, _outcomes in (("token", ("ok", "failed")), ("session", ("ok", "failed", "lost"))):
+    for _outcome in _outcomes:
+        REFRESHES.labels(_what, _outcome)
 PANEL_PUSHES = Counter(
     "nodebyte_hytale_panel_pushes_total",
     "Session pushes to panel servers (via: client|application)",

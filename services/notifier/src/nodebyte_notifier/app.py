@@ -9,6 +9,7 @@ from pathlib import Path
 from litestar import Litestar
 
 from nodebyte_common.egress.httpx_transport import guarded_client
+from nodebyte_common.observability import count_published_from_zero
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.sealing import optional_sealer
 from nodebyte_common.settings import SettingsError, csv, load_settings
@@ -63,6 +64,7 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
+    count_published_from_zero(SERVICE, ("email.sent", "email.failed"))  # the alerts watch them
     http = guarded_client(
         allowed,
         timeout=settings.webhook_timeout_seconds,

@@ -7,6 +7,7 @@ from pathlib import Path
 from litestar import Litestar
 
 from nodebyte_common.egress import AllowedHosts, EgressPolicy
+from nodebyte_common.observability import count_published_from_zero
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.sealing import required_sealer
 from nodebyte_common.settings import csv, load_settings
@@ -28,6 +29,7 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
         settings=settings,
         migrations_dir=Path(__file__).parent / "migrations",
     )
+    count_published_from_zero(SERVICE, ("sync.completed", "sync.failed"))  # the alerts watch them
     sealer = required_sealer(settings)
     settings_store = PanelSettingsStore(sealer)
     secrets = EnvironmentSecrets(sealer, csv(settings.mirror_secret_variables))
