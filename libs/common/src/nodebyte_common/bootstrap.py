@@ -51,6 +51,7 @@ async def ensure_database(admin_dsn: str, database: str) -> None:
 async def ensure_roles_and_schemas(database_dsn: str, role_prefix: str = "nb") -> None:
     """Idempotent; safe when several bootstraps run at once (advisory lock)."""
     conn = await asyncpg.connect(database_dsn)
+    database = await conn.fetchval("SELECT current_database()")
     try:
         await conn.execute("SELECT pg_advisory_lock(hashtext('nodebyte.bootstrap'))")
         await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
@@ -62,6 +63,12 @@ async def ensure_roles_and_schemas(database_dsn: str, role_prefix: str = "nb") -
             )
             await conn.execute(f"ALTER SCHEMA {_ident(schema)} OWNER TO {_ident(role)}")
             await conn.execute(f"REVOKE ALL ON SCHEMA {_ident(schema)} FROM PUBLIC")
+            # The role's default: what a PgBouncer (which drops the search_path startup
+            # parameter the services send) leaves in place.
+            await conn.execute(
+                f"ALTER ROLE {_ident(role)} IN DATABASE {_ident(database)} "
+                f"SET search_path TO {_ident(schema)}"
+            )
     finally:
         await conn.execute("SELECT pg_advisory_unlock(hashtext('nodebyte.bootstrap'))")
         await conn.close()

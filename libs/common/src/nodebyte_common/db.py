@@ -23,20 +23,31 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Skip asyncpg's reset query on release: it is one more round trip per use.
 
-    asyncpg still rolls back an open transaction first. Session state is ours to
-    keep clean: advisory locks are released in `finally`, listeners remove
-    themselves, and `search_path` is a startup parameter nobody changes.
+    asyncpg still rolls back an open transaction first. No session state may
+    outlive a transaction (locks and settings are transaction-scoped), so the
+    pool works the same through a transaction-pooling PgBouncer.
     """
 
 
 async def create_pool(
-    dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10
+    dsn: str,
+    schema: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_cache_size: int = 100,
 ) -> asyncpg.Pool:
-    """A pool whose connections resolve unqualified names in `schema` only."""
+    """A pool whose connections resolve unqualified names in `schema` only.
+
+    Behind a transaction-pooling PgBouncer the `search_path` startup parameter is ignored
+    (`ignore_startup_parameters`) and the role's own default, which the bootstrap sets to
+    its schema, applies; `statement_cache_size=0` then keeps asyncpg to unnamed statements.
+    """
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        statement_cache_size=statement_cache_size,
         init=_init_connection,
         reset=_keep_session,
         server_settings={"search_path": schema, "application_name": f"nodebyte-{schema}"},

@@ -89,7 +89,11 @@ class Runtime:
     async def start(self) -> None:
         s = self.settings
         self._pool = await create_pool(
-            s.database_url, self.schema, min_size=s.db_pool_min, max_size=s.db_pool_max
+            s.database_url,
+            self.schema,
+            min_size=s.db_pool_min,
+            max_size=s.db_pool_max,
+            statement_cache_size=s.db_statement_cache_size,
         )
         async with self._pool.acquire() as conn:
             await migrate(conn, self.schema, self.migrations_dir)

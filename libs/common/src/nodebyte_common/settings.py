@@ -94,6 +94,9 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     otel_exporter_otlp_endpoint: str = ""  # empty: tracing on, export off
     db_pool_min: int = 1
     db_pool_max: int = 10
+    # asyncpg's cache of named prepared statements. 0 behind a transaction-pooling PgBouncer
+    # (one before 1.21 cannot follow a named statement to another server connection).
+    db_statement_cache_size: int = 100
     # Deliveries in flight per consumer; a batch applies up to half of them at once.
     consumer_prefetch: int = DEFAULT_CONSUMER_PREFETCH
     # Comma-separated origins allowed by CORS.
