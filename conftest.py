@@ -22,6 +22,7 @@ import pytest
 
 from nodebyte_common.bootstrap import bootstrap, with_database
 from nodebyte_devstack.cleanup import discard_topology, drop_database
+from nodebyte_devstack.pgbouncer import PgBouncer
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -96,6 +97,17 @@ def database(admin_dsn: str, run_tag: str) -> Iterator[str]:
     asyncio.run(bootstrap(admin_dsn, name))
     yield with_database(admin_dsn, name)
     asyncio.run(drop_database(admin_dsn, name))
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(admin_dsn: str, database: str) -> Iterator[PgBouncer | None]:
+    """With NB_TEST_PGBOUNCER=1, a transaction-pooling PgBouncer in front of this run's
+    database that the services and the bus harness connect through; else None."""
+    if os.environ.get("NB_TEST_PGBOUNCER") != "1":
+        yield None
+        return
+    with PgBouncer(admin_dsn, urlsplit(database).path.lstrip("/")) as bouncer:
+        yield bouncer
 
 
 @pytest.fixture(scope="session")

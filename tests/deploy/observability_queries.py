@@ -25,6 +25,8 @@ EXTERNAL_METRICS: dict[str, str] = {
     "up": "Prometheus itself, one series per scrape target",
     "rabbitmq_queue_messages": "RabbitMQ's rabbitmq_prometheus plugin, per queue when "
     "prometheus.return_per_object_metrics = true (compose and the prod RabbitmqCluster set it)",
+    "rabbitmq_queue_messages_ready": "RabbitMQ's rabbitmq_prometheus plugin, per queue",
+    "rabbitmq_queue_consumers": "RabbitMQ's rabbitmq_prometheus plugin, per queue",
 }
 
 # Grafana's macros are not PromQL: replace them by a value of the same kind before parsing.
@@ -116,12 +118,19 @@ def selectors(expr: str) -> list[Selector]:
 _OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
 
 
+def recorded_metrics() -> set[str]:
+    """Series the rule file's recording rules make (Prometheus writes them, no service)."""
+    return {rule["record"] for rule in alert_rules() if "record" in rule}
+
+
 def queried_metrics(queries: list[Query] | None = None) -> dict[str, list[str]]:
-    """Each metric name a query selects, with where it is queried."""
+    """Each exported metric name a query selects (not a recorded one), with where."""
     found: dict[str, list[str]] = {}
+    recorded = recorded_metrics()
     for query in all_queries() if queries is None else queries:
         for selector in selectors(query.expr):
-            found.setdefault(selector.metric, []).append(query.where)
+            if selector.metric not in recorded:
+                found.setdefault(selector.metric, []).append(query.where)
     return found
 
 

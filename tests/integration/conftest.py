@@ -13,15 +13,24 @@ import pytest
 from nodebyte_common import events
 from nodebyte_devstack.accounts import Mailbox, SignedInUser, create_signed_in_user
 from nodebyte_devstack.config import StackConfig
+from nodebyte_devstack.pgbouncer import PgBouncer
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
 
 
 @pytest.fixture(scope="session")
 def stack(
-    admin_dsn: str, amqp_url: str, run_tag: str, database: str, amqp_prefix: str, logs_dir: Path
+    admin_dsn: str,
+    amqp_url: str,
+    run_tag: str,
+    database: str,
+    amqp_prefix: str,
+    logs_dir: Path,
+    pgbouncer: PgBouncer | None,
 ) -> Iterator[Stack]:
     config = StackConfig.isolated(admin_dsn, amqp_url, run_tag)
+    if pgbouncer is not None:
+        config.pooler_dsn = pgbouncer.through(database)
     assert config.prefix == amqp_prefix  # the session fixtures clean these up
     running = Stack(config, logs_dir)
     try:

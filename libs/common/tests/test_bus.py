@@ -16,6 +16,7 @@ from nodebyte_common import events, outbox
 from nodebyte_common.cloudevents import EventMeta, event_headers
 from nodebyte_common.consumer import EventConsumer, PermanentFailure
 from nodebyte_devstack.bus_harness import Bus, bus
+from nodebyte_devstack.pgbouncer import PgBouncer
 from nodebyte_devstack.waiting import eventually
 
 TYPES = ("settings.changed",)
@@ -23,10 +24,15 @@ TYPES = ("settings.changed",)
 
 @pytest.fixture
 async def harness(
-    database: str, amqp_url: str, amqp_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
+    database: str,
+    amqp_url: str,
+    amqp_prefix: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    pgbouncer: PgBouncer | None,
 ) -> AsyncIterator[Bus]:
     schema = "bus_" + request.node.name.removeprefix("test_")[:40]
-    async with bus(database, amqp_url, amqp_prefix, schema, TYPES, tmp_path) as h:
+    async with bus(database, amqp_url, amqp_prefix, schema, TYPES, tmp_path, pgbouncer) as h:
         async with h.pool.acquire() as conn:
             await conn.execute("CREATE TABLE effects (event_id uuid, owner text)")
         yield h

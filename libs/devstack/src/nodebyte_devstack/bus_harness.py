@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
@@ -16,6 +17,7 @@ from nodebyte_common.db import create_pool
 from nodebyte_common.migrations import migrate
 from nodebyte_common.outbox import OutboxRelay
 from nodebyte_common.topology import Subscription, declare_topology
+from nodebyte_devstack.pgbouncer import PgBouncer
 
 
 @dataclass
@@ -59,14 +61,25 @@ async def bus(
     schema: str,
     event_types: tuple[str, ...],
     tmp: Path,
+    pgbouncer: PgBouncer | None = None,
 ) -> AsyncIterator[Bus]:
-    admin = await asyncpg.connect(database)
+    """With `pgbouncer`, the schema belongs to a role of its own (as a service's does) that
+    migrates and connects through the bouncer; else the administrator connects directly."""
+    owner = None
+    if pgbouncer is None:
+        dsn, cache = database, 100
+        await _fresh_schema(database, schema, owner=None)
+    else:
+        owner = f"{schema}_{urlsplit(database).path.rsplit('_', 1)[-1]}"[:63]
+        await _fresh_schema(database, schema, owner=owner)
+        await pgbouncer.allow_new_roles()
+        dsn, cache = pgbouncer.dsn(owner), 0
+    conn = await asyncpg.connect(dsn, statement_cache_size=cache)
     try:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
-        await migrate(admin, schema, tmp)
+        await migrate(conn, schema, tmp)
     finally:
-        await admin.close()
-    pool = await create_pool(database, schema, max_size=16)
+        await conn.close()
+    pool = await create_pool(dsn, schema, max_size=16, statement_cache_size=cache)
     sub = Subscription("bustest", schema, event_types)
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
@@ -83,3 +96,36 @@ async def bus(
             await channel.queue_delete(name)
         await connection.close()
         await pool.close()
+        if owner is not None:
+            await _drop_owner(database, schema, owner)
+
+
+async def _fresh_schema(database: str, schema: str, owner: str | None) -> None:
+    """An empty `schema`; with `owner`, a login role owning it whose default search_path
+    is the schema (what the bootstrap gives each service's role)."""
+    admin = await asyncpg.connect(database)
+    try:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        if owner is None:
+            await admin.execute(f"CREATE SCHEMA {schema}")
+            return
+        if not await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", owner):
+            await admin.execute(f"CREATE ROLE {owner} LOGIN")
+        await admin.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {owner}")
+        database_name = await admin.fetchval("SELECT current_database()")
+        await admin.execute(
+            f'ALTER ROLE {owner} IN DATABASE "{database_name}" SET search_path TO {schema}'
+        )
+    finally:
+        await admin.close()
+
+
+async def _drop_owner(database: str, schema: str, owner: str) -> None:
+    """Roles are cluster-wide: remove the test's role (its schema first)."""
+    admin = await asyncpg.connect(database)
+    try:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        with contextlib.suppress(asyncpg.PostgresError):
+            await admin.execute(f"DROP ROLE {owner}")
+    finally:
+        await admin.close()

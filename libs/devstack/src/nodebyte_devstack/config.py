@@ -76,6 +76,9 @@ class StackConfig:
     panel_args: tuple[str, ...] = ()
     gateway_rate_limits: str = ""  # RATE_LIMITS of the gateway; the defaults when empty
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The database through a transaction-pooling PgBouncer (nodebyte_devstack.pgbouncer):
+    # the services connect through it when set, as production's do through its Pooler.
+    pooler_dsn: str = ""
 
     @classmethod
     def isolated(cls, admin_dsn: str, amqp_url: str, tag: str | None = None) -> StackConfig:
@@ -106,7 +109,7 @@ class StackConfig:
     def service_env(self, service: str) -> dict[str, str]:
         """The environment a service runs with in this stack."""
         env = {
-            "DATABASE_URL": service_dsn(self.database_dsn, service),
+            "DATABASE_URL": service_dsn(self.pooler_dsn or self.database_dsn, service),
             "AMQP_URL": self.amqp_url,
             "AMQP_PREFIX": self.prefix,
             "SERVICE_TOKEN": self.service_token,
@@ -114,6 +117,8 @@ class StackConfig:
             "HOST": "127.0.0.1",
             "PORT": str(self.ports[service]),
         }
+        if self.pooler_dsn:
+            env["DB_STATEMENT_CACHE_SIZE"] = "0"
         env.update(SERVICE_ENV.get(service, _no_env)(self))
         env.update(self.extra_env.get(service, {}))
         return env
