@@ -36,7 +36,7 @@ def _object_id(obj: dict[str, Any]) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", [*OVERLAYS, "restore"])
 def test_every_object_validates_against_its_schema(overlay: str) -> None:
     problems = []
     for obj in render_overlay(overlay):
@@ -260,10 +260,12 @@ def test_the_bootstrap_job_gives_every_role_a_password(overlay: str) -> None:
     assert admin_url.startswith("postgresql://")
     assert f"@{env['DB_HOST']}:" in admin_url
     for service in SERVICES:
-        url = resolved_environment(overlay, service)["DATABASE_URL"]
+        service_env = resolved_environment(overlay, service)
+        url = service_env["DATABASE_URL"]
         role = f"nb_{SERVICE_SCHEMAS[service]}"
         assert url.startswith(f"postgresql://{role}:"), f"{service} connects as {url}"
-        assert url.endswith(f"@{env['DB_HOST']}:{env['DB_PORT']}/{env['DB_NAME']}")
+        # Same server port and database; in prod the services' host is the Pooler.
+        assert url.endswith(f"@{service_env['DB_HOST']}:{env['DB_PORT']}/{env['DB_NAME']}")
 
 
 # --- network, monitoring, infrastructure ---------------------------------------------------
