@@ -6,6 +6,8 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -165,6 +167,19 @@ def configure_tracing(service: str, otlp_endpoint: str = "") -> None:
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    _instrument_http_clients()
+
+
+def _instrument_http_clients() -> None:
+    """Every outgoing HTTP request (httpx: Hytale, Discord, Resend, internal calls;
+    aiohttp: the panel) becomes a client span of the trace that made it, and carries
+    its `traceparent`."""
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    for instrumentor in (HTTPXClientInstrumentor(), AioHttpClientInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
 
 
 _exporting = False  # whether spans are recorded and exported (configure_tracing)
@@ -188,3 +203,34 @@ def inject_trace_headers(carrier: dict[str, str] | None = None) -> dict[str, str
 
 def extract_trace_context(headers: dict[str, Any]) -> Any:
     return propagate.extract({k: str(headers[k]) for k in TRACE_HEADERS if k in headers})
+
+
+def current_traceparent() -> str | None:
+    """The current span's `traceparent`, to keep with work that runs later."""
+    return inject_trace_headers().get("traceparent")
+
+
+@contextmanager
+def resumed_span(
+    name: str, traceparent: str | None, attributes: Mapping[str, Any] | None = None
+) -> Iterator[trace.Span]:
+    """A span continuing the trace of `traceparent` (kept with queued work), or a new
+    trace without one: a queued delivery stays in the trace of what queued it."""
+    context = propagate.extract({"traceparent": traceparent}) if traceparent else None
+    with tracer().start_as_current_span(
+        name, context=context, kind=trace.SpanKind.INTERNAL, attributes=attributes
+    ) as span:
+        yield span
+
+
+def producer_span(name: str, headers: Mapping[str, Any]) -> tuple[trace.Span, dict[str, Any]]:
+    """A PRODUCER span child of the trace in `headers`, and the headers carrying it on.
+
+    The caller ends the span once the broker confirmed (or refused) the message.
+    """
+    span = tracer().start_span(
+        name, context=extract_trace_context(dict(headers)), kind=trace.SpanKind.PRODUCER
+    )
+    carried = {k: v for k, v in headers.items() if k not in TRACE_HEADERS}
+    propagate.inject(carried, context=trace.set_span_in_context(span))
+    return span, carried

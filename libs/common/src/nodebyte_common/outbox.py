@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import aio_pika
@@ -30,6 +31,7 @@ import asyncpg
 import msgspec
 import uuid6
 from aio_pika.abc import AbstractRobustConnection
+from opentelemetry.trace import StatusCode
 from pamqp import commands as spec
 
 from nodebyte_common import events as catalogue
@@ -40,6 +42,7 @@ from nodebyte_common.observability import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
     inject_trace_headers,
+    producer_span,
 )
 from nodebyte_common.topology import declare_topology
 
@@ -111,14 +114,14 @@ CLAIM_BATCH = """UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHER
     RETURNING seq, id, type, payload, headers"""
 
 
-def _outgoing(row: asyncpg.Record) -> Outgoing:
+def _outgoing(row: asyncpg.Record, headers: dict[str, Any]) -> Outgoing:
     """A row as a persistent message; the CloudEvents attributes travel in its headers
     and the event id is also the AMQP message id (a Return is matched by it)."""
     properties = spec.Basic.Properties(
         content_type=CONTENT_TYPE,
         delivery_mode=PERSISTENT,
         message_id=str(row["id"]),
-        headers=row["headers"],
+        headers=headers,
     )
     return Outgoing(row["type"], row["payload"], properties)
 
@@ -232,9 +235,27 @@ class OutboxRelay:
             # One write and one round of confirms per batch; any failure raises
             # here and the marking is rolled back.
             channel = await self._channel.get_underlay_channel()  # current, after reconnects
-            await publish_batch(
-                channel, self._exchange.name, [_outgoing(row) for row in rows], mandatory=True
-            )
+            # Each publish is a span of the trace that wrote the event; consumers
+            # continue from it.
+            spans = [producer_span(f"publish {row['type']}", row["headers"]) for row in rows]
+            try:
+                await publish_batch(
+                    channel,
+                    self._exchange.name,
+                    [
+                        _outgoing(row, headers)
+                        for row, (_, headers) in zip(rows, spans, strict=True)
+                    ],
+                    mandatory=True,
+                )
+            except Exception as exc:
+                for span, _ in spans:
+                    span.record_exception(exc)
+                    span.set_status(StatusCode.ERROR)
+                raise
+            finally:
+                for span, _ in spans:
+                    span.end()
         for row in rows:
             EVENTS_PUBLISHED.labels(self.service, row["type"]).inc()
         return len(rows)

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 import uuid6
 
+from nodebyte_common.observability import current_traceparent
 from nodebyte_notifier.retry_policy import Attempt, Settlement
 
 NOTIFY_CHANNEL = "notifier_deliveries"
@@ -33,8 +34,9 @@ async def enqueue(
         return 0
     status = await conn.execute(
         """INSERT INTO webhook_deliveries
-                  (id, source_event_id, target, payload, event_type, request_id, after_event)
-           SELECT u.id, $2, u.target, $3, $4, $5, $7
+                  (id, source_event_id, target, payload, event_type, request_id, after_event,
+                   traceparent)
+           SELECT u.id, $2, u.target, $3, $4, $5, $7, $8
            FROM unnest($1::uuid[], $6::text[]) AS u(id, target)
            ON CONFLICT (source_event_id, target) DO NOTHING""",
         [uuid6.uuid7() for _ in targets],
@@ -44,6 +46,7 @@ async def enqueue(
         request_id,
         targets,
         after_event,
+        current_traceparent(),
     )
     await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return int(status.rsplit(" ", 1)[-1])
@@ -74,7 +77,8 @@ async def lease(
            SET status = 'sending', attempts = attempts + 1, lease_owner = $2,
                lease_until = now() + make_interval(secs => $3), updated_at = now()
            WHERE id = ANY($1::uuid[])
-           RETURNING id, target, payload, attempts, throttles, source_event_id, event_type""",
+           RETURNING id, target, payload, attempts, throttles, source_event_id, event_type,
+                     traceparent""",
         ids,
         owner,
         lease_seconds,

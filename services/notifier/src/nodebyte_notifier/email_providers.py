@@ -18,7 +18,9 @@ from uuid import UUID
 
 import aiosmtplib
 import httpx
+from opentelemetry.trace import SpanKind
 
+from nodebyte_common.observability import tracer
 from nodebyte_notifier.retry_policy import Attempt
 from nodebyte_notifier.settings import NotifierSettings
 
@@ -134,16 +136,19 @@ class SmtpProvider:
     async def send(self, email: OutgoingEmail) -> Attempt:
         message = mime_message(email)
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                start_tls=self.starttls,
-                tls_context=self.tls_context,
-                timeout=self.timeout,
-            )
+            with tracer().start_as_current_span(
+                "SMTP send", kind=SpanKind.CLIENT, attributes={"server.address": self.host}
+            ):
+                await aiosmtplib.send(
+                    message,
+                    hostname=self.host,
+                    port=self.port,
+                    username=self.username,
+                    password=self.password,
+                    start_tls=self.starttls,
+                    tls_context=self.tls_context,
+                    timeout=self.timeout,
+                )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = sorted({r.code for r in exc.recipients})
             return Attempt(False, codes[0] if codes else None, "recipients refused", permanent=True)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from nodebyte_common.observability import current_traceparent
 from nodebyte_notifier.retry_policy import Attempt, Settlement
 
 NOTIFY_CHANNEL = "notifier_emails"
@@ -32,8 +33,9 @@ async def enqueue(
     """Queue an email (or record it failed when `error`); False when the id was seen before."""
     inserted = await conn.fetchval(
         """INSERT INTO email_deliveries (id, source_event_id, recipients, subject, template,
-                                         content_sealed, provider, status, last_error)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                         content_sealed, provider, status, last_error,
+                                         traceparent)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (id) DO NOTHING RETURNING true""",
         email_id,
         source_event_id,
@@ -44,6 +46,7 @@ async def enqueue(
         provider,
         "failed" if error else "queued",
         error,
+        current_traceparent(),
     )
     if inserted and not error:
         await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -60,7 +63,8 @@ async def lease_due(
            WHERE id IN (SELECT id FROM email_deliveries
                         WHERE status = 'queued' AND next_attempt_at <= now()
                         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, recipients, subject, template, content_sealed, attempts, throttles""",
+           RETURNING id, recipients, subject, template, content_sealed, attempts, throttles,
+                     traceparent""",
         limit,
         owner,
         lease_seconds,

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from nodebyte_common.observability import resumed_span
 from nodebyte_notifier.leases import (
     hold_owner_lock,
     new_owner_key,
@@ -111,7 +112,11 @@ class LeaseWorker(ABC):
 
     async def _attempt(self, row: asyncpg.Record) -> None:
         try:
-            attempt = await self.send(row)
+            # In the trace of what queued the delivery, however long it waited.
+            with resumed_span(
+                f"deliver {self.table}", row["traceparent"], {"delivery.id": str(row["id"])}
+            ):
+                attempt = await self.send(row)
         except Exception as exc:  # a bug must not strand the lease until it expires
             log.exception("delivery attempt crashed", extra={"delivery_id": str(row["id"])})
             attempt = Attempt(False, error=f"internal error: {type(exc).__name__}")
