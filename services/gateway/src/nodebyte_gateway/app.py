@@ -6,7 +6,6 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 
 from nodebyte_common.internal_client import ServiceClient
@@ -53,7 +52,7 @@ def openapi_config() -> OpenAPIConfig:
         title="NodeByte API",
         version="0.1.0",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
+        render_plugins=docs_routes.render_plugins(),
         components=Components(security_schemes=SECURITY_SCHEMES),
     )
 
