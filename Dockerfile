@@ -29,20 +29,36 @@ ENV PATH=/app/.venv/bin:$PATH \
     UV_LINK_MODE=copy \
     NB_SERVICE=${SERVICE}
 
-# --- build: the service and its dependencies installed (not editable) into /app/.venv ------
-FROM base AS build
+# --- deps: the service's third-party dependencies, from the lock file alone ----------------
+# Only the manifests are copied, so a change of source reuses this layer: a code change
+# does not reinstall every dependency. (A new workspace member needs its line here.)
+FROM base AS deps
 ARG SERVICE
 COPY --from=uv /uv /usr/local/bin/uv
 WORKDIR /src
+COPY pyproject.toml uv.lock ./
+COPY libs/common/pyproject.toml libs/common/
+COPY libs/devstack/pyproject.toml libs/devstack/
+COPY services/gateway/pyproject.toml services/gateway/
+COPY services/sync/pyproject.toml services/sync/
+COPY services/hytale-auth/pyproject.toml services/hytale-auth/
+COPY services/notifier/pyproject.toml services/notifier/
+COPY services/scheduler/pyproject.toml services/scheduler/
+COPY services/node-agent-gateway/pyproject.toml services/node-agent-gateway/
+COPY emulators/pyproject.toml emulators/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    UV_COMPILE_BYTECODE=1 uv sync --frozen --no-dev --no-install-workspace --package "nodebyte-${SERVICE}"
+
+# --- build: then the workspace packages (not editable) into /app/.venv ---------------------
+FROM deps AS build
+ARG SERVICE
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
     UV_COMPILE_BYTECODE=1 uv sync --frozen --no-dev --no-editable --package "nodebyte-${SERVICE}"
 
 # --- dev: editable sources under /src, restarted by watchfiles when a file changes ---------
-FROM base AS dev
+FROM deps AS dev
 ARG SERVICE
-COPY --from=uv /uv /usr/local/bin/uv
-WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --package "nodebyte-${SERVICE}" \

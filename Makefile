@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := .venv/bin/python
 
-.PHONY: install up test lint format bench clean deploy-check deploy-rules
+.PHONY: install up reset test lint format bench clean deploy-check deploy-rules
 
 install: .venv/.synced
 
@@ -19,7 +19,12 @@ install: .venv/.synced
 	@touch $@
 
 up: install
-	$(PY) -m nodebyte_devstack
+	$(PY) -m nodebyte_devstack up
+
+# Drop the local stack's database, broker prefix and .stack/ (secrets, logs): the next
+# `make up` starts from empty. Stops nothing: stop `make up` first.
+reset: install
+	$(PY) -m nodebyte_devstack reset
 
 lint: install
 	.venv/bin/ruff check .

@@ -85,3 +85,24 @@ def test_the_build_context_keeps_what_the_build_needs() -> None:
         assert (REPO_ROOT / needed).exists()
     for heavy in (".venv", ".git"):
         assert any(fnmatch.fnmatch(heavy, p.removeprefix("**/")) for p in patterns), heavy
+
+
+def test_dependencies_install_from_the_lock_file_before_the_source() -> None:
+    """A code change reuses the dependency layer: `deps` sees only the manifests."""
+    stages = _stages()
+    deps = stages["deps"]
+    assert not any(line.startswith("COPY . .") for line in deps)
+    copied = {line.split()[1] for line in deps if line.startswith("COPY ") and "--from" not in line}
+    members = {
+        str(path.relative_to(REPO_ROOT))
+        for pattern in (
+            "libs/*/pyproject.toml",
+            "services/*/pyproject.toml",
+            "emulators/pyproject.toml",
+        )
+        for path in REPO_ROOT.glob(pattern)
+    }
+    assert members <= copied, f"workspace members missing from deps: {members - copied}"
+    assert any("--no-install-workspace" in line for line in deps)
+    for stage in ("build", "dev"):
+        assert stages[stage][0].startswith("FROM deps AS")

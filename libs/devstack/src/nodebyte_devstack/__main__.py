@@ -1,43 +1,44 @@
 """`make up`: bootstrap the database, start emulators and the six services, and wait.
+`make reset`: drop the local database, broker prefix and `.stack/`, to start from empty.
 
-python -m nodebyte_devstack [--servers N ...]
+python -m nodebyte_devstack [reset]     (settings from the environment: see local_stack)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import shutil
 import signal
+import socket
+import sys
 import time
 from pathlib import Path
 
+from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import SERVICES, StackConfig
+from nodebyte_devstack.local_stack import local_config, stack_dir, write_cli_settings
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.upstreams import real_upstreams
+
+START_TIMEOUT_SECONDS = 180.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the whole NodeByte stack locally")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "NB_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument("--database", default=os.environ.get("NB_DATABASE", "nodebyte"))
-    parser.add_argument(
-        "--amqp-url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    )
-    parser.add_argument("--api-key", default=os.environ.get("BACKEND_API_KEY", "nbk_local_dev_key"))
-    parser.add_argument("--log-dir", default=".stack/logs")
+    parser.add_argument("command", nargs="?", choices=("up", "reset"), default="up")
     args = parser.parse_args()
+    if args.command == "reset":
+        sys.exit(reset())
+    up()
 
-    config = StackConfig(
-        admin_dsn=args.admin_url,
-        database=args.database,
-        amqp_url=args.amqp_url,
-        api_key=args.api_key,
-    )
-    stack = Stack(config, Path(args.log_dir))
+
+def up() -> None:
+    directory = stack_dir(os.environ)
+    config = local_config()
+    log_dir = directory / "logs"
+    stack = Stack(config, log_dir)
     stop = False
 
     def request_stop(*_: object) -> None:
@@ -47,33 +48,65 @@ def main() -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        stack.start_all()
-        _announce(config, args.log_dir)
+        # A first start on a fresh clone compiles every module of ten processes at
+        # once; on a small machine that takes longer than the tests' minute.
+        stack.start_all(timeout=START_TIMEOUT_SECONDS)
+        write_cli_settings(config, directory)
+        _announce(config, log_dir)
         while not stop:
             for name in SERVICES:
                 if stack.processes[name].popen.poll() is not None:
-                    print(f"{name} exited; see {args.log_dir}/{name}.log", flush=True)
+                    print(f"{name} exited; see {log_dir}/{name}.log", flush=True)
                     stop = True
             time.sleep(0.5)
     finally:
         stack.stop_all()
 
 
-def _announce(config: StackConfig, log_dir: str) -> None:
+def reset() -> int:
+    """Drop the database and broker topology of the local stack, and `.stack/`."""
+    directory = stack_dir(os.environ)
+    config = local_config()
+    if _answers(config.ports["gateway"]):
+        print(
+            f"a stack answers on port {config.ports['gateway']}: stop `make up` first",
+            file=sys.stderr,
+        )
+        return 1
+    asyncio.run(discard_stack(config))
+    shutil.rmtree(directory, ignore_errors=True)
+    print(
+        f"dropped database {config.database}, broker prefix {config.prefix} and {directory}/; "
+        "the next `make up` starts from empty"
+    )
+    return 0
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _announce(config: StackConfig, log_dir: Path) -> None:
     gateway = config.url("gateway")
+    real = ", ".join(u.name for u in real_upstreams(os.environ)) or "none (emulators)"
     print(
         f"""
 NodeByte is up.
-  API          {gateway}/api/v1   (X-API-Key: {config.api_key})
+  API          {gateway}/api/v1   (bootstrap X-API-Key: {config.api_key})
   API docs     {gateway}/schema/swagger   (OpenAPI: {gateway}/schema/openapi.json)
   Panel (emu)  {config.url("pterodactyl")}
   Discord (emu) {config.url("discord")}/_emulator/messages
+  Mail (emu)   {config.url("mail")}/_emulator/messages
   Hytale (emu) {config.url("hytale")}/device   (approve the user code of a device flow)
-  Logs         {log_dir}/
-Try:
-  curl -X POST {gateway}/api/v1/sync/full -H 'X-API-Key: {config.api_key}' \\
-       -H 'Content-Type: application/json' -d '{{"requested_by":"me"}}'
-Ctrl-C stops everything.""",
+  Real upstreams {real}
+  Logs         {log_dir}/    Secrets  {log_dir.parent}/secrets.json
+Try (in another terminal):
+  source .venv/bin/activate && nodebyte status
+Ctrl-C stops everything; `make up` again comes back with the same data.""",
         flush=True,
     )
 

@@ -79,6 +79,8 @@ class StackConfig:
     # The database through a transaction-pooling PgBouncer (nodebyte_devstack.pgbouncer):
     # the services connect through it when set, as production's do through its Pooler.
     pooler_dsn: str = ""
+    # Variables left to the shell instead of the emulator wiring (real upstreams).
+    from_shell: frozenset[str] = frozenset()
 
     @classmethod
     def isolated(cls, admin_dsn: str, amqp_url: str, tag: str | None = None) -> StackConfig:
@@ -121,4 +123,6 @@ class StackConfig:
             env["DB_STATEMENT_CACHE_SIZE"] = "0"
         env.update(SERVICE_ENV.get(service, _no_env)(self))
         env.update(self.extra_env.get(service, {}))
+        for name in self.from_shell:
+            env.pop(name, None)
         return env

@@ -41,9 +41,23 @@ class BootstrapVariables(msgspec.Struct, kw_only=True):
     nb_role_password_agents: str = ""
 
 
+class LocalStackVariables(msgspec.Struct, kw_only=True):
+    """`make up` and `make reset` (nodebyte_devstack.local_stack). Secrets are drawn once
+    and kept in .stack/secrets.json; ENCRYPTION_KEYS, JWT_PRIVATE_KEY, SERVICE_TOKEN and
+    BACKEND_API_KEY set in the shell win. Upstream variables set in the shell
+    (PTERODACTYL_URL, DISCORD_WEBHOOK_URL, SMTP_HOST, ...) replace the emulators."""
+
+    nb_admin_database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    nb_database: str = "nodebyte"
+    nb_amqp_prefix: str = "nodebyte"
+    nb_port_offset: int = 0  # added to every port: a second stack beside the first
+    nb_stack_dir: str = ".stack"  # secrets, the CLI's settings (cli.json) and logs
+
+
 class CliVariables(msgspec.Struct, kw_only=True):
     """The `nodebyte` CLI: users and api-keys use the gateway's DATABASE_URL; sync and
-    status use the HTTP API and the services' URLs (SYNC_URL, NOTIFIER_URL, ...)."""
+    status use the HTTP API and the services' URLs (SYNC_URL, NOTIFIER_URL, ...).
+    Without DATABASE_URL, all of them come from the local stack's .stack/cli.json."""
 
     nodebyte_gateway_url: str = "http://127.0.0.1:8080"
     # An API key with sync.read and sync.write for `nodebyte sync`.
@@ -76,6 +90,7 @@ SERVICES: list[tuple[str, type[msgspec.Struct]]] = [
     ("node-agent-gateway", NodeAgentGatewaySettings),
 ]
 OTHERS: list[tuple[str, type[msgspec.Struct]]] = [
+    ("make up", LocalStackVariables),
     ("the `nodebyte` CLI", CliVariables),
     ("bootstrap", BootstrapVariables),
     ("docker compose", ComposeVariables),

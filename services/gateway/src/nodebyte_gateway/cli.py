@@ -2,36 +2,27 @@
 
     nodebyte users create-admin --email you@example.com      (asks for a password)
     nodebyte users create --email e --role SUPPORT_TEAM --password-stdin
-    nodebyte api-keys create --name ci --scope sync.write    (prints the key once)
+    nodebyte api-keys create --name ci --scope sync.read --scope sync.write  (prints it once)
     nodebyte api-keys list [--all] | nodebyte api-keys revoke <id>
     nodebyte sync [full|locations] [--skip-users] [--no-follow]
     nodebyte status
 
 User and key commands use the gateway database (DATABASE_URL, the gateway's
-role). `sync` and `status` use the HTTP API: NODEBYTE_GATEWAY_URL (default
-http://127.0.0.1:8080) with NODEBYTE_API_KEY (or BACKEND_API_KEY), and the
-services' URLs (SYNC_URL, NOTIFIER_URL, …) as the gateway reads them.
+role); without DATABASE_URL, the local stack's settings (`.stack/cli.json`,
+written by `make up`) give it and the services' URLs. `sync` and `status`
+use the HTTP API: NODEBYTE_GATEWAY_URL (default http://127.0.0.1:8080) with
+NODEBYTE_API_KEY (or BACKEND_API_KEY), and the services' URLs (SYNC_URL,
+NOTIFIER_URL, …) as the gateway reads them.
 `--json` prints machine-readable output.
+
+This module only parses arguments (`nodebyte --help` stays fast); the commands,
+and their imports, are in cli_commands.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
-from typing import Any
-
-import httpx
-from rich.console import Console
-from rich.table import Table
-
-from nodebyte_common.settings import SettingsError
-from nodebyte_gateway import cli_accounts, cli_stack
-from nodebyte_gateway.cli_accounts import CliFailure
-from nodebyte_gateway.cli_stack import SyncFailed
-
-ADMIN_ROLE = "SUPER_ADMIN"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--scope", action="append", dest="scopes", required=True, help="repeatable")
     create.add_argument("--expires-days", type=int)
+    create.add_argument(
+        "--key-only", action="store_true", help="print only the key (for $(...) in a shell)"
+    )
     listing = keys.add_parser("list", help="list keys")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = keys.add_parser("revoke", help="revoke a key")
@@ -81,98 +75,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    console = Console(stderr=args.json)  # with --json, stdout is JSON only
-    try:
-        code = asyncio.run(run(args, console))
-    except (CliFailure, SyncFailed, SettingsError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        code = 2
-    except httpx.HTTPError as exc:
-        console.print(f"[red]error:[/red] cannot reach the gateway: {type(exc).__name__}: {exc}")
-        code = 3
-    sys.exit(code)
+    from nodebyte_gateway import cli_commands  # the heavy imports, once a command runs
 
-
-async def run(args: argparse.Namespace, console: Console) -> int:
-    if args.command == "users":
-        roles = [ADMIN_ROLE] if args.action == "create-admin" else (args.roles or ["MEMBER"])
-        user = await cli_accounts.create_user(
-            email=args.email,
-            password=cli_accounts.read_password(args.password_stdin),
-            roles=roles,
-            username=args.username,
-            verified=not args.unverified,
-        )
-        return _emit(
-            args, console, user, f"created {user['email']} ({', '.join(roles)}) id {user['id']}"
-        )
-    if args.command == "api-keys":
-        return await _api_keys(args, console)
-    if args.command == "sync":
-        return await _sync(args, console)
-    return await _status(args, console)
-
-
-async def _api_keys(args: argparse.Namespace, console: Console) -> int:
-    if args.action == "create":
-        key = await cli_accounts.create_key(
-            name=args.name, scopes=args.scopes, expires_days=args.expires_days
-        )
-        text = f"created key {key['id']} ({', '.join(key['scopes'])}); store it now:\n{key['key']}"
-        return _emit(args, console, key, text)
-    if args.action == "revoke":
-        key = await cli_accounts.revoke_key(args.key_id)
-        return _emit(args, console, key, f"revoked {key['id']} ({key['name']})")
-    keys = await cli_accounts.list_keys(args.all)
-    table = Table("id", "name", "prefix", "scopes", "last used", "revoked")
-    for k in keys:
-        table.add_row(
-            k["id"],
-            k["name"],
-            k["prefix"],
-            " ".join(k["scopes"]),
-            k["lastUsedAt"] or "-",
-            k["revokedAt"] or "-",
-        )
-    return _emit(args, console, keys, table)
-
-
-async def _sync(args: argparse.Namespace, console: Console) -> int:
-    settings = cli_stack.stack_settings()
-    if not settings.key():
-        raise CliFailure("set NODEBYTE_API_KEY (or BACKEND_API_KEY) to an API key with sync.write")
-    async with httpx.AsyncClient(
-        base_url=settings.gateway_url, headers={"X-API-Key": settings.key()}, timeout=15
-    ) as client:
-        log_id = await cli_stack.trigger_sync(client, args.kind, args.skip_users, args.requested_by)
-        if args.no_follow:
-            return _emit(
-                args, console, {"sync_log_id": log_id, "status": "PENDING"}, f"queued {log_id}"
-            )
-        status = await cli_stack.follow_sync(client, log_id, console=console, timeout=args.timeout)
-    summary = f"sync {log_id}: {status['status']}, {status['itemsSynced']} items synced"
-    if status.get("error"):
-        summary += f" ({status['error']})"
-    _emit(args, console, status, summary)
-    return 0 if status["status"] == "COMPLETED" else 1
-
-
-async def _status(args: argparse.Namespace, console: Console) -> int:
-    results = await cli_stack.readiness(cli_stack.stack_settings().services(), args.timeout)
-    table = Table("service", "ready", "url", "detail", "ms")
-    for name, r in results.items():
-        mark = "[green]ready[/green]" if r["ready"] else "[red]NOT READY[/red]"
-        table.add_row(name, mark, r["url"], r["detail"], str(r.get("ms", "-")))
-    _emit(args, console, results, table)
-    return 0 if all(r["ready"] for r in results.values()) else 1
-
-
-def _emit(args: argparse.Namespace, console: Console, data: Any, human: Any) -> int:
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        console.print(human)
-    return 0
+    sys.exit(cli_commands.execute(args))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import msgspec
 from nodebyte_common.db import create_pool
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.migrations import migrate
-from nodebyte_common.settings import load_settings
+from nodebyte_common.settings import SettingsError, load_settings
 from nodebyte_gateway import (
     account_input,
     accounts_store,
@@ -44,6 +44,31 @@ class DatabaseSettings(msgspec.Struct, kw_only=True, frozen=True):
     argon2_parallelism: int = 1
 
 
+def database_settings() -> DatabaseSettings:
+    try:
+        return load_settings(DatabaseSettings)
+    except SettingsError:
+        if os.environ.get("DATABASE_URL"):
+            raise
+        raise CliFailure(
+            "DATABASE_URL is not set and there is no local stack here (.stack/cli.json): "
+            "run `make up` in the repository first, or set DATABASE_URL to the gateway's database"
+        ) from None
+
+
+async def check_database() -> None:
+    """Fail now, before any prompt, when the gateway database cannot be reached."""
+    url = database_settings().database_url
+    try:
+        conn = await asyncpg.connect(url, timeout=5)
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError) as exc:
+        raise CliFailure(
+            f"cannot reach the gateway database ({type(exc).__name__}): "
+            "is `make up` running, and DATABASE_URL the gateway's database?"
+        ) from None
+    await conn.close()
+
+
 def cli_actor() -> audit.Actor:
     user = os.environ.get("USER") or getpass.getuser()
     return audit.Actor("cli", user, f"cli:{user}")
@@ -53,7 +78,7 @@ def cli_actor() -> audit.Actor:
 async def gateway_database() -> AsyncIterator[asyncpg.Connection]:
     """A connection to the gateway schema, its migrations applied (so the CLI can
     bootstrap a database the gateway has not started on yet)."""
-    settings = load_settings(DatabaseSettings)
+    settings = database_settings()
     pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
     try:
         async with pool.acquire() as conn:
@@ -88,7 +113,7 @@ async def create_user(
         name = account_input.username(username) if username else None
     except ApiError as exc:  # the same checks as the API
         raise CliFailure(exc.message) from None
-    settings = load_settings(DatabaseSettings)
+    settings = database_settings()
     hasher = Passwords(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
