@@ -118,4 +118,10 @@ async def test_a_full_sync_is_one_trace_from_the_request_to_the_discord_post(
     assert ("notifier", "consume sync.completed") in chain
     assert ("sync", "consume sync.requested") in chain
     assert chain[-1] == ("gateway", "POST /api/v1/sync/full")
+
+    # A span's URL names where a request went, never a secret on the way: the
+    # webhook's token (in its path) and the panel's query strings are left out.
+    values = [str(v) for s in spans for v in s.attributes.values()]
+    assert not any("local-token" in v for v in values)
+    assert not any("?" in v for v in values if v.startswith("http"))
     assert log_id  # the sync the trace is of

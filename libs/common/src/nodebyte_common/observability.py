@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from opentelemetry import propagate, trace
@@ -173,13 +174,51 @@ def configure_tracing(service: str, otlp_endpoint: str = "") -> None:
 def _instrument_http_clients() -> None:
     """Every outgoing HTTP request (httpx: Hytale, Discord, Resend, internal calls;
     aiohttp: the panel) becomes a client span of the trace that made it, and carries
-    its `traceparent`."""
+    its `traceparent`. The span's URL is `span_url`: no query, no secret in the path."""
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    for instrumentor in (HTTPXClientInstrumentor(), AioHttpClientInstrumentor()):
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
+    def httpx_hook(span: trace.Span, request: Any) -> None:
+        _record_url(span, str(request.url))
+
+    async def httpx_async_hook(span: trace.Span, request: Any) -> None:
+        _record_url(span, str(request.url))
+
+    def aiohttp_hook(span: trace.Span, params: Any) -> None:
+        _record_url(span, str(params.url))
+
+    httpx_instrumentor = HTTPXClientInstrumentor()
+    if not httpx_instrumentor.is_instrumented_by_opentelemetry:
+        httpx_instrumentor.instrument(request_hook=httpx_hook, async_request_hook=httpx_async_hook)
+    aiohttp_instrumentor = AioHttpClientInstrumentor()
+    if not aiohttp_instrumentor.is_instrumented_by_opentelemetry:
+        aiohttp_instrumentor.instrument(request_hook=aiohttp_hook)
+
+
+def _record_url(span: trace.Span, url: str) -> None:
+    if span.is_recording():
+        shown = span_url(url)
+        span.set_attribute("http.url", shown)  # both conventions the instrumentors use
+        span.set_attribute("url.full", shown)
+
+
+# A path segment shown as it is: lowercase words and numbers (API paths, ids, UUIDs).
+_PLAIN_SEGMENT = re.compile(r"[a-z0-9._-]{1,40}")
+
+
+def span_url(url: str) -> str:
+    """`url` fit for a span: no query string, no credentials, and any path segment that
+    may be a secret (a webhook's token, anything mixed-case or long) replaced."""
+    parts = urlsplit(url)
+    segments = parts.path.split("/")
+    shown = []
+    for index, segment in enumerate(segments):
+        token_of_webhook = index >= 2 and segments[index - 2] == "webhooks"
+        plain = _PLAIN_SEGMENT.fullmatch(segment) is not None or segment == ""
+        shown.append(segment if plain and not token_of_webhook else REDACTED)
+    host = parts.hostname or ""
+    origin = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    return origin + "/".join(shown)
 
 
 _exporting = False  # whether spans are recorded and exported (configure_tracing)
