@@ -6,12 +6,13 @@
     nodebyte api-keys list [--all] | nodebyte api-keys revoke <id>
     nodebyte sync [full|locations] [--skip-users] [--no-follow]
     nodebyte status
+    nodebyte bus dead-letters list|show|replay|discard [<id>] [--queue Q]; nodebyte bus outbox
 
 User and key commands use the gateway database (DATABASE_URL, the gateway's
 role). `sync` and `status` use the HTTP API: NODEBYTE_GATEWAY_URL (default
 http://127.0.0.1:8080) with NODEBYTE_API_KEY (or BACKEND_API_KEY), and the
 services' URLs (SYNC_URL, NOTIFIER_URL, …) as the gateway reads them.
-`--json` prints machine-readable output.
+`bus` uses the admin API with NODEBYTE_API_KEY. `--json` prints machine-readable output.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nodebyte_common.settings import SettingsError
-from nodebyte_gateway import cli_accounts, cli_stack
+from nodebyte_gateway import cli_accounts, cli_bus, cli_stack
 from nodebyte_gateway.cli_accounts import CliFailure
 from nodebyte_gateway.cli_stack import SyncFailed
 
@@ -76,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="readiness of every service")
     status.add_argument("--timeout", type=float, default=10.0, help="seconds per service")
+    cli_bus.add_parser(commands)
     return root
 
 
@@ -110,6 +112,9 @@ async def run(args: argparse.Namespace, console: Console) -> int:
         return await _api_keys(args, console)
     if args.command == "sync":
         return await _sync(args, console)
+    if args.command == "bus":
+        data = await cli_bus.run(args)
+        return _emit(args, console, data, cli_bus.summary(args, data))
     return await _status(args, console)
 
 
