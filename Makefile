@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := .venv/bin/python
 
-.PHONY: install up reset test lint format bench clean deploy-check deploy-rules
+.PHONY: install up reset test lint format bench clean deploy-check deploy-rules chaos
 
 install: .venv/.synced
 
@@ -45,6 +45,11 @@ deploy-check: install
 # Write deploy/prometheus/alerts.yaml into the Kubernetes PrometheusRule.
 deploy-rules: install
 	$(PY) deploy/prometheus/write_prometheusrule.py
+
+# Faults (kills, stops, dropped connections, replicas, poison, upstream errors) injected into
+# an isolated stack under steady work; exits non-zero if any work was lost, doubled or failed.
+chaos: install
+	$(PY) -m chaos
 
 bench: install
 	$(PY) bench/bus.py

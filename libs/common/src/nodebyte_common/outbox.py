@@ -130,6 +130,15 @@ def _seq(row: asyncpg.Record) -> int:
     return row["seq"]  # type: ignore[no-any-return]
 
 
+async def unsent_backlog(conn: asyncpg.Connection) -> tuple[int, float | None]:
+    """(rows not yet published, age in seconds of the oldest of them or None)."""
+    backlog, oldest = await conn.fetchrow(
+        """SELECT count(*), extract(epoch FROM now() - min(created_at))::float8
+           FROM outbox WHERE sent_at IS NULL"""
+    )
+    return int(backlog), oldest
+
+
 class OutboxRelay:
     """Publishes a schema's outbox to the event exchange; run one per replica."""
 
@@ -263,10 +272,7 @@ class OutboxRelay:
     async def refresh_gauges(self) -> None:
         """Backlog and age of the oldest unsent row; also purges old sent rows."""
         async with self.pool.acquire() as conn:
-            backlog, oldest = await conn.fetchrow(
-                """SELECT count(*), extract(epoch FROM now() - min(created_at))
-                   FROM outbox WHERE sent_at IS NULL"""
-            )
+            backlog, oldest = await unsent_backlog(conn)
             await conn.execute(
                 f"DELETE FROM outbox WHERE sent_at < now() - interval '{SENT_RETENTION}'"
             )

@@ -30,9 +30,10 @@ from nodebyte_common.observability import (
     configure_tracing,
 )
 from nodebyte_common.outbox import OutboxRelay
+from nodebyte_common.outbox_status import outbox_status_route
 from nodebyte_common.settings import CommonSettings
 from nodebyte_common.topology import subscription
-from nodebyte_common.webapp import create_app
+from nodebyte_common.webapp import create_app, internal_router
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,17 @@ class Runtime:
         finally:
             await self.stop()
 
-    def create_app(self, route_handlers: Sequence[Any], **kwargs: Any) -> Litestar:
+    def create_app(
+        self, route_handlers: Sequence[Any], *, outbox_status: bool = True, **kwargs: Any
+    ) -> Litestar:
+        """The service's app; `outbox_status` adds `/internal/v1/bus/outbox` (off for the
+        public gateway, which reads its own outbox)."""
+        if outbox_status:
+            status = outbox_status_route(self.service, lambda: self.pool)
+            route_handlers = [
+                *route_handlers,
+                internal_router(self.settings.service_token, [status]),
+            ]
         return create_app(
             service=self.service,
             route_handlers=route_handlers,

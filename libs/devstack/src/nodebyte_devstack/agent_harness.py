@@ -64,7 +64,10 @@ async def event_tap(amqp_url: str, prefix: str, event_types: list[str]) -> Async
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             kind = str((message.headers or {}).get("cloudEvents:type", message.routing_key))
-            tap.seen.append((kind, json.loads(message.body)))
+            try:
+                tap.seen.append((kind, json.loads(message.body)))
+            except ValueError:
+                return  # a poison message: not an event anyone published
 
         await queue.consume(on_message, no_ack=True)
         yield tap

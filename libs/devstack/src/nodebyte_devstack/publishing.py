@@ -37,3 +37,19 @@ async def publish_event(
     finally:
         await connection.close()
     return event_id
+
+
+async def publish_raw(
+    config: StackConfig, routing_key: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """Publish bytes with `headers` as they are: a poison message no relay would send."""
+    connection = await aio_pika.connect(config.amqp_url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(exchange_name(config.prefix))
+        message = aio_pika.Message(
+            body, headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+        )
+        await exchange.publish(message, routing_key=routing_key)
+    finally:
+        await connection.close()

@@ -18,6 +18,7 @@ from nodebyte_gateway import (
     alert_routes,
     api_key_routes,
     audit_routes,
+    bus_routes,
     console_routes,
     dashboard_routes,
     docs_routes,
@@ -70,6 +71,7 @@ ROUTE_MODULES = (
     admin_user_routes,
     api_key_routes,
     audit_routes,
+    bus_routes,
     docs_routes,
     node_routes,
     server_routes,
@@ -147,6 +149,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         middleware=[admission(rate_limiter(settings, runtime))],
         request_timeout_seconds=settings.request_timeout_seconds,
+        outbox_status=False,  # no /internal route on the public edge
     )
     app.on_startup.append(document_error_envelope)
     return app

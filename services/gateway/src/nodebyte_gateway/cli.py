@@ -6,14 +6,15 @@
     nodebyte api-keys list [--all] | nodebyte api-keys revoke <id>
     nodebyte sync [full|locations] [--skip-users] [--no-follow]
     nodebyte status
+    nodebyte bus dead-letters list|show|replay|discard [<id>] [--queue Q]; nodebyte bus outbox
 
 User and key commands use the gateway database (DATABASE_URL, the gateway's
 role); without DATABASE_URL, the local stack's settings (`.stack/cli.json`,
 written by `make up`) give it and the services' URLs. `sync` and `status`
 use the HTTP API: NODEBYTE_GATEWAY_URL (default http://127.0.0.1:8080) with
 NODEBYTE_API_KEY (or BACKEND_API_KEY), and the services' URLs (SYNC_URL,
-NOTIFIER_URL, …) as the gateway reads them.
-`--json` prints machine-readable output.
+NOTIFIER_URL, …) as the gateway reads them. `bus` uses the admin API with
+NODEBYTE_API_KEY. `--json` prints machine-readable output.
 
 This module only parses arguments (`nodebyte --help` stays fast); the commands,
 and their imports, are in cli_commands.
@@ -70,7 +71,23 @@ def parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="readiness of every service")
     status.add_argument("--timeout", type=float, default=10.0, help="seconds per service")
+    _add_bus(commands)
     return root
+
+
+def _add_bus(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bus = commands.add_parser("bus", help="dead letters and outbox backlogs")
+    topics = bus.add_subparsers(dest="topic", required=True)
+    topics.add_parser("outbox", help="each service's unsent outbox")
+    letters = topics.add_parser("dead-letters", help="list, show, replay or discard dead letters")
+    actions = letters.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="dead letters of a queue (without --queue: counts)")
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=int, default=50)
+    for action in ("show", "replay", "discard"):
+        cmd = actions.add_parser(action, help=f"{action} one dead letter")
+        cmd.add_argument("letter_id")
+        cmd.add_argument("--queue", required=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nodebyte_common.settings import SettingsError
-from nodebyte_gateway import cli_accounts, cli_local_stack, cli_stack
+from nodebyte_gateway import cli_accounts, cli_bus, cli_local_stack, cli_stack
 from nodebyte_gateway.cli_accounts import CliFailure
 from nodebyte_gateway.cli_stack import SyncFailed
 
@@ -41,6 +41,9 @@ async def run(args: argparse.Namespace, console: Console) -> int:
         return await _api_keys(args, console)
     if args.command == "sync":
         return await _sync(args, console)
+    if args.command == "bus":
+        data = await cli_bus.run(args)
+        return _emit(args, console, data, cli_bus.summary(args, data))
     return await _status(args, console)
 
 
