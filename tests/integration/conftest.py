@@ -44,7 +44,7 @@ def stack(
 async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         base_url=stack.config.url("gateway"),
-        headers={"X-API-Key": stack.config.api_key},
+        headers={"X-API-Key": stack.config.admin_api_key},
         timeout=10,
     ) as client:
         yield client
@@ -87,7 +87,7 @@ async def user_factory(stack: Stack) -> Callable[..., Awaitable[SignedInUser]]:
     async def make(roles: list[str] | None = None, email: str | None = None) -> SignedInUser:
         return await create_signed_in_user(
             stack.config.url("gateway"),
-            stack.config.api_key,
+            stack.config.admin_api_key,
             roles=roles or ["MEMBER"],
             email=email,
         )

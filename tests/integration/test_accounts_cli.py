@@ -147,7 +147,7 @@ async def test_create_user_with_roles_and_refuse_a_duplicate(
     assert code == 0, err
     assert user["roles"] == ["SUPPORT_TEAM"]
     login = await anonymous.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert "users.read" in login.json()["data"]["user"]["permissions"]
+    assert "user.read" in login.json()["data"]["user"]["permissions"]
     again = await nodebyte(*args, stdin=password)
     assert again[0] == 2
     assert "exists" in again[2]

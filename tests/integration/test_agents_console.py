@@ -52,7 +52,7 @@ async def test_a_subscriber_receives_console_lines_in_order(
 ) -> None:
     agent, server = world
     sid = server["id"]
-    headers = {"X-API-Key": stack.config.api_key}
+    headers = {"X-API-Key": stack.config.admin_api_key}
     async with connect(client_url(stack), additional_headers=headers) as ws:
         await ws.send(
             json.dumps(
@@ -126,7 +126,7 @@ async def test_the_socket_refuses_strangers_and_bad_frames(
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 4401
-    headers = {"X-API-Key": stack.config.api_key}
+    headers = {"X-API-Key": stack.config.admin_api_key}
     async with connect(client_url(stack), additional_headers=headers) as ws:
         await ws.send("{not json")
         assert (await next_frame(ws))["code"] == "INVALID_MESSAGE"

@@ -28,7 +28,7 @@ def test_no_route_answers_5xx_for_generated_requests(stack: Stack, tmp_path: Pat
         "--checks",
         CHECKS,
         "--header",
-        f"X-API-Key: {stack.config.api_key}",
+        f"X-API-Key: {stack.config.admin_api_key}",
         "--max-examples",
         "5",
         "--phases",

@@ -200,7 +200,7 @@ async def test_the_cli_lists_shows_replays_and_discards_dead_letters(
     env = {
         **os.environ,
         "NODEBYTE_GATEWAY_URL": stack.config.url("gateway"),
-        "NODEBYTE_API_KEY": stack.config.api_key,
+        "NODEBYTE_API_KEY": stack.config.admin_api_key,
     }
 
     async def cli(*args: str) -> tuple[int, Any]:

@@ -77,7 +77,7 @@ async def test_a_stream_outlives_the_request_time_limit(
         response = await gateway.post("/api/v1/sync/full", json={"requested_by": "long stream"})
         log_id = response.json()["data"]["sync_log_id"]
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": stack.config.api_key}
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": stack.config.admin_api_key}
         ) as replica:
             started = time.monotonic()
             received = await read_stream(replica, f"/api/admin/sync/stream/{log_id}")

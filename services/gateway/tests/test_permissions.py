@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodebyte_gateway.permissions import covers, grants, is_valid
+from nodebyte_gateway.permissions import MAX_LENGTH, covers, grants, is_grantable, is_valid
 
 
 @pytest.mark.parametrize(
@@ -51,8 +51,21 @@ def test_covers_refuses_escalation(held: list[str], requested: list[str], expect
         (".read", False),
         ("admin.*.read", False),
         ("admin read", False),
+        ("a" * 100, True),  # exactly the maximum length
         ("a" * 101, False),
     ],
 )
 def test_is_valid(permission: str, valid: bool) -> None:
     assert is_valid(permission) is valid
+
+
+def test_the_length_limit_is_the_documented_one() -> None:
+    assert MAX_LENGTH == 100
+
+
+@pytest.mark.parametrize(
+    ("permission", "grantable"),
+    [("server.read", True), ("admin.*", True), ("*", True), ("servers.*", False)],
+)
+def test_is_grantable(permission: str, grantable: bool) -> None:
+    assert is_grantable(permission) is grantable

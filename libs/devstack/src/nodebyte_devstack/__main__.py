@@ -96,7 +96,8 @@ def _announce(config: StackConfig, log_dir: Path) -> None:
     print(
         f"""
 NodeByte is up.
-  API          {gateway}/api/v1   (bootstrap X-API-Key: {config.api_key})
+  API          {gateway}/api/v1   (bootstrap X-API-Key: {config.api_key}: syncs and stats)
+  Admin key    {config.admin_api_key}   (scope *, minted with `nodebyte api-keys create`)
   API docs     {gateway}/schema/swagger   (OpenAPI: {gateway}/schema/openapi.json)
   Panel (emu)  {config.url("pterodactyl")}
   Discord (emu) {config.url("discord")}/_emulator/messages

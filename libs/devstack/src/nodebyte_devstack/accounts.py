@@ -1,8 +1,10 @@
-"""Users for tests and local poking: created through the admin API with a
-service key, signed in through the public API (nothing behind the API's back).
+"""Users for tests and local poking: created through the admin API with the
+stack's admin key, signed in through the public API (nothing behind the API's back).
 
-    user = await create_signed_in_user(gateway_url, api_key, roles=["SUPER_ADMIN"])
+    user = await create_signed_in_user(gateway_url, admin_api_key, roles=["SUPER_ADMIN"])
     httpx.get(..., headers=user.headers)
+
+The admin key is minted as an operator mints one: `nodebyte api-keys create`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,21 @@ import httpx
 
 from nodebyte_common import events
 from nodebyte_common.sealing import Sealer
+from nodebyte_devstack.config import StackConfig
+from nodebyte_gateway import cli_accounts
+
+ADMIN_KEY_NAME = "devstack-admin"
+
+
+async def mint_admin_key(config: StackConfig) -> str:
+    """A `*` API key minted as `nodebyte api-keys create` mints it, in the stack's database."""
+    key = await cli_accounts.create_key(
+        name=ADMIN_KEY_NAME,
+        scopes=["*"],
+        expires_days=None,
+        database_url=config.service_env("gateway")["DATABASE_URL"],
+    )
+    return key["key"]
 
 
 @dataclass
@@ -53,7 +70,7 @@ async def create_user(
     password: str | None = None,
     verified: bool = True,
 ) -> tuple[dict[str, Any], str]:
-    """Create a user with `client` (which carries an admin-capable API key)."""
+    """Create a user with `client` (which carries the stack's admin key)."""
     password = password or new_password()
     response = await client.post(
         "/api/admin/users",

@@ -71,6 +71,10 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     service_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_key: str = field(default_factory=lambda: "nbk_dev_" + secrets.token_urlsafe(24))
+    # BACKEND_API_KEY above only queues and follows syncs and reads stats; the
+    # admin key (scope `*`) is minted with `nodebyte api-keys create` once the
+    # gateway is up (`accounts.mint_admin_key`), as an operator would.
+    admin_api_key: str = ""
     encryption_keys: str = field(default_factory=lambda: "dev:" + secrets.token_hex(32))
     jwt_private_key: str = field(default_factory=new_jwt_private_key)
     panel_args: tuple[str, ...] = ()

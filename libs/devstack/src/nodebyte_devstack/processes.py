@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from nodebyte_common.bootstrap import bootstrap
+from nodebyte_devstack.accounts import mint_admin_key
 from nodebyte_devstack.config import (
     EMULATORS,
     MAIL_RESEND_KEY,
@@ -119,6 +120,7 @@ class Stack:
         for service in SERVICES:
             self.start_service(service)
         self.wait_healthy(SERVICES, timeout)
+        self.config.admin_api_key = asyncio.run(mint_admin_key(self.config))
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], health_url: str) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

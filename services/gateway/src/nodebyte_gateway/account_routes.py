@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import account_input, accounts_store, user_views
 from nodebyte_gateway.accounts import AccountFlows, Registration
@@ -143,7 +144,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/v1/auth/check-email",
-        guards=[ctx.require("users.read")],
+        guards=[ctx.require(catalogue.USER_READ)],
         tags=tags,
         summary="Whether an email is registered (service callers and admins)",
     )
@@ -155,7 +156,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/v1/auth/users/{user_id:uuid}",
-        guards=[ctx.require("users.read")],
+        guards=[ctx.require(catalogue.USER_READ)],
         tags=tags,
         summary="A user by id",
     )

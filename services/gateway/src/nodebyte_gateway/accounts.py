@@ -141,6 +141,7 @@ class AccountFlows:
                 {"sessionsRevoked": ended},
                 request,
             )
+        self.auth.sessions.forget()
 
     async def request_magic_link(self, email: str) -> None:
         async with self.runtime.pool.acquire() as conn, conn.transaction():
@@ -211,6 +212,7 @@ class AccountFlows:
                 {"sessionsRevoked": ended},
                 request,
             )
+        self.auth.sessions.forget()
         return ended
 
     async def _check_current_password(self, user: asyncpg.Record, candidate: str) -> None:

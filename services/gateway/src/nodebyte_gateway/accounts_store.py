@@ -170,6 +170,32 @@ async def permissions_of(conn: asyncpg.Connection, roles: list[str]) -> list[str
     return list(found)
 
 
+_PERMISSIONS_OF_USER = """coalesce((SELECT array_agg(DISTINCT p ORDER BY p)
+    FROM roles r, unnest(r.permissions) AS p WHERE r.name = ANY(u.roles)), '{}')"""
+
+
+async def session_access(
+    conn: asyncpg.Connection, session_id: UUID, user_id: UUID
+) -> asyncpg.Record | None:
+    """The user's email, roles and permissions as they are now, while the session
+    is live and the account active; None otherwise."""
+    return await conn.fetchrow(
+        f"""SELECT u.email, u.roles, {_PERMISSIONS_OF_USER} AS permissions
+            FROM auth_sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.is_active""",
+        session_id,
+        user_id,
+    )
+
+
+async def active_user_permissions(conn: asyncpg.Connection, user_id: UUID) -> list[str] | None:
+    """An active user's permissions as they are now; None for an inactive or unknown one."""
+    found = await conn.fetchval(
+        f"SELECT {_PERMISSIONS_OF_USER} FROM users u WHERE u.id = $1 AND u.is_active", user_id
+    )
+    return None if found is None else list(found)
+
+
 @dataclass(frozen=True)
 class UserQuery:
     filter: str = "all"

@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, get, post
 from litestar.params import QueryParameter
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import account_input, accounts_store, audit, user_views
 from nodebyte_gateway.auth import Principal, caller
@@ -64,7 +65,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
     runtime, auth = ctx.runtime, ctx.auth
     tags = ["admin"]
 
-    @get("/api/admin/users", guards=[ctx.require("admin.read")], tags=tags, summary="List users")
+    @get(
+        "/api/admin/users",
+        guards=[ctx.require(catalogue.USER_READ)],
+        tags=tags,
+        summary="List users",
+    )
     async def list_users(
         page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=100)] = 25,
@@ -103,7 +109,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/admin/users",
-        guards=[ctx.require("admin.write")],
+        guards=[ctx.require(catalogue.USER_WRITE)],
         tags=tags,
         status_code=201,
         summary="Create a user",
@@ -142,7 +148,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/admin/users/roles",
-        guards=[ctx.require("admin.read")],
+        guards=[ctx.require(catalogue.USER_READ)],
         tags=tags,
         summary="The roles and their permissions",
     )
@@ -153,7 +159,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/admin/users/roles",
-        guards=[ctx.require("admin.write")],
+        guards=[ctx.require(catalogue.USER_WRITE)],
         tags=tags,
         status_code=200,
         summary="Set a user's roles",
@@ -176,6 +182,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 {"roles": roles},
                 request,
             )
+        auth.sessions.forget()  # this replica at once; the others within seconds
         view = user_views.auth_user(user)
         return ok(
             {"userId": str(body.userId), "roles": roles, "isSystemAdmin": view["isSystemAdmin"]},

@@ -8,6 +8,7 @@ from uuid import UUID
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.node_routes import AGENTS, forward, json_object, query
 
@@ -16,8 +17,8 @@ TAGS = ["alerts"]
 
 def routes(ctx: GatewayContext) -> list[Any]:
     agents = ctx.client(AGENTS)
-    read, resolve = ctx.require("alert.read"), ctx.require("alert.resolve")
-    admin_read, admin_write = ctx.require("admin.read"), ctx.require("admin.write")
+    read, resolve = ctx.require(catalogue.ALERT_READ), ctx.require(catalogue.ALERT_RESOLVE)
+    admin_read, admin_write = ctx.require(catalogue.ADMIN_READ), ctx.require(catalogue.ADMIN_WRITE)
 
     @get("/api/alerts", guards=[read], tags=TAGS, summary="List alerts (filters, pages)")
     async def list_alerts(request: Request) -> Any:

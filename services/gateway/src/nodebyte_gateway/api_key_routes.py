@@ -1,7 +1,9 @@
 """`/api/admin/api-keys`: list, create (the key is shown once) and revoke API keys.
 
 A caller can only create keys whose scopes it holds itself, so an `admin.write`
-key cannot mint a `*` key.
+key cannot mint a `*` key. A key names the user accountable for it (the user
+who made it, or the creator of the key that made it) and never holds more than
+that user holds now.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import api_keys, audit, permissions
 from nodebyte_gateway.auth import caller
@@ -29,11 +32,11 @@ class CreateKeyBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def checked_scopes(scopes: list[str]) -> list[str]:
-    invalid = [s for s in scopes if not permissions.is_valid(s)]
+    invalid = [s for s in scopes if not permissions.is_grantable(s)]
     if invalid:
         raise ApiError(
             400,
-            "Scopes are dot permissions such as sync.write, admin.*, or *",
+            "Scopes are catalogue permissions such as sync.write, admin.*, or *",
             "INVALID_SCOPE",
             details={"invalid": invalid},
         )
@@ -46,7 +49,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/admin/api-keys",
-        guards=[ctx.require("admin.read")],
+        guards=[ctx.require(catalogue.ADMIN_READ)],
         tags=tags,
         summary="List API keys (never the keys themselves)",
     )
@@ -59,7 +62,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/admin/api-keys",
-        guards=[ctx.require("admin.write")],
+        guards=[ctx.require(catalogue.ADMIN_WRITE)],
         tags=tags,
         status_code=201,
         summary="Create an API key; the response is the only time it is shown",
@@ -79,6 +82,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 name=body.name.strip(),
                 scopes=scopes,
                 created_by=f"{principal.kind}:{principal.label}",
+                creator_user_id=principal.accountable_user_id,
                 expires_at=expires_at,
             )
             view = api_keys.view(row)
@@ -91,7 +95,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @delete(
         "/api/admin/api-keys/{key_id:uuid}",
-        guards=[ctx.require("admin.write")],
+        guards=[ctx.require(catalogue.ADMIN_WRITE)],
         tags=tags,
         status_code=200,
         summary="Revoke an API key",

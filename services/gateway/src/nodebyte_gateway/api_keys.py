@@ -1,4 +1,10 @@
-"""API keys for service callers: created once, shown once, stored as a SHA-256."""
+"""API keys for service callers: created once, shown once, stored as a SHA-256.
+
+A key made by a user (or by a key a user made) names that user as its creator
+and never holds more than the creator holds now; it stops working when the
+creator's account is deactivated. Keys an operator mints with the CLI have no
+user creator and hold their scopes.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +33,15 @@ async def create(
     name: str,
     scopes: list[str],
     created_by: str,
+    creator_user_id: UUID | None,
     expires_at: datetime | None = None,
 ) -> tuple[asyncpg.Record, str]:
     """Store a new key; return its row and the key itself (never stored)."""
     key = new_key()
     row = await conn.fetchrow(
-        """INSERT INTO api_keys (id, name, key_prefix, key_hash, scopes, created_by, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
+        """INSERT INTO api_keys (id, name, key_prefix, key_hash, scopes, created_by,
+                                 expires_at, creator_user_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
         uuid6.uuid7(),
         name,
         key[:SHOWN_PREFIX_LENGTH],
@@ -41,6 +49,7 @@ async def create(
         scopes,
         created_by,
         expires_at,
+        creator_user_id,
     )
     return row, key
 
@@ -67,15 +76,26 @@ async def revoke(conn: asyncpg.Connection, key_id: UUID) -> asyncpg.Record | Non
 
 
 async def find_active(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
-    """The live key matching `key`, its use recorded (coarsely, to spare writes)."""
+    """The live key matching `key`, its use recorded (coarsely, to spare writes).
+
+    `creator_permissions` are its creator's permissions now (None for an
+    operator's key); a key whose creator is inactive is not live.
+    """
     if len(key) > MAX_KEY_LENGTH:
         return None
     row = await conn.fetchrow(
-        """SELECT id, name, scopes, last_used_at < now() - interval '60 seconds'
-                  OR last_used_at IS NULL AS stale
-           FROM api_keys
-           WHERE key_hash = $1 AND revoked_at IS NULL
-             AND (expires_at IS NULL OR expires_at > now())""",
+        """SELECT k.id, k.name, k.scopes, k.creator_user_id,
+                  k.last_used_at < now() - interval '60 seconds'
+                  OR k.last_used_at IS NULL AS stale,
+                  CASE WHEN u.id IS NOT NULL THEN
+                      coalesce((SELECT array_agg(DISTINCT p ORDER BY p)
+                                FROM roles r, unnest(r.permissions) AS p
+                                WHERE r.name = ANY(u.roles)), '{}')
+                  END AS creator_permissions
+           FROM api_keys k LEFT JOIN users u ON u.id = k.creator_user_id
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+             AND (k.expires_at IS NULL OR k.expires_at > now())
+             AND (k.creator_user_id IS NULL OR u.is_active)""",
         tokens.digest(key),
     )
     if row is not None and row["stale"]:
@@ -91,6 +111,7 @@ def view(row: asyncpg.Record) -> dict[str, Any]:
         "prefix": row["key_prefix"],
         "scopes": list(row["scopes"]),
         "createdBy": row["created_by"],
+        "creatorUserId": str(row["creator_user_id"]) if row["creator_user_id"] else None,
         "createdAt": iso(row["created_at"]),
         "lastUsedAt": iso(row["last_used_at"]),
         "expiresAt": iso(row["expires_at"]),

@@ -10,6 +10,7 @@ import asyncpg
 from litestar import get
 from litestar.params import FromQuery, QueryParameter
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ok
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.paging import Paging
@@ -21,7 +22,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/admin/audit-logs",
-        guards=[ctx.require("admin.read")],
+        guards=[ctx.require(catalogue.ADMIN_READ)],
         tags=["admin"],
         summary="The admin audit log",
     )

@@ -2,14 +2,19 @@
 
 Two kinds of caller:
 - service callers present an API key (`X-API-Key` header or `?api_key=`); the
-  key's scopes are its permissions, and `BACKEND_API_KEY` holds `*`;
-- users present `Authorization: Bearer <access JWT>`; the token's permissions
-  were resolved from their roles when it was issued (it lives minutes).
+  key's scopes are its permissions, bounded by its creator's permissions now
+  when a user made it. `BACKEND_API_KEY` holds only what the frontend's server
+  uses it for: queue and follow syncs, read statistics (`BOOTSTRAP_SCOPES`);
+- users present `Authorization: Bearer <access JWT>`; the token names the
+  session, and the session's liveness and the user's permissions are those of
+  now (`live_sessions`), never the token's snapshot.
 
 A request with an Authorization header is judged by it alone. No credentials,
 or credentials that do not check out: 401. Valid credentials without the
-permission: 403. In a handler, `caller(request)` is the admitted Principal
-(`signed_in(request)` on `require_user()` routes; `principal_of` may be None).
+permission: 403. Routes may only require catalogue permissions
+(`nodebyte_common.permission_catalogue`): anything else fails at start-up.
+In a handler, `caller(request)` is the admitted Principal (`signed_in(request)`
+on `require_user()` routes; `principal_of` may be None).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import SecurityScheme
 from litestar.types import Scope
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import api_keys, permissions
+from nodebyte_gateway.live_sessions import LiveSessions
 from nodebyte_gateway.passwords import Passwords
 from nodebyte_gateway.raw_headers import header, query_value
 from nodebyte_gateway.tokens import JwtKeys, TokenError
@@ -35,6 +42,9 @@ from nodebyte_gateway.tokens import JwtKeys, TokenError
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
 PRINCIPAL_STATE = "nodebyte_principal"
 BOOTSTRAP_KEY_ID = "bootstrap"
+# What the reference's frontend integration does with BACKEND_API_KEY; an
+# operator who needs more mints a scoped key (`nodebyte api-keys create`).
+BOOTSTRAP_SCOPES = (catalogue.SYNC_READ, catalogue.SYNC_WRITE, catalogue.STATS_READ)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="nodebyte"'}
 
 # OpenAPI: how callers authenticate; `document_security` marks guarded routes.
@@ -57,13 +67,29 @@ class Principal:
     permissions: tuple[str, ...]
     roles: tuple[str, ...] = ()
     session_id: UUID | None = None
+    # an API key's creator and the creator's permissions now, which bound the key's
+    creator_user_id: UUID | None = None
+    creator_permissions: tuple[str, ...] | None = None
 
     def can(self, permission: str) -> bool:
+        if self.creator_permissions is not None and not permissions.grants(
+            self.creator_permissions, permission
+        ):
+            return False
         return permissions.grants(self.permissions, permission)
 
     def may_grant(self, granted: list[str]) -> bool:
         """Whether this caller holds everything it would hand out (no escalation)."""
+        if self.creator_permissions is not None and not permissions.covers(
+            self.creator_permissions, granted
+        ):
+            return False
         return permissions.covers(self.permissions, granted)
+
+    @property
+    def accountable_user_id(self) -> UUID | None:
+        """The user whose permissions bound what this caller does and makes."""
+        return self.user_id if self.kind == "user" else self.creator_user_id
 
     @property
     def user_id(self) -> UUID | None:
@@ -117,20 +143,21 @@ class Authenticator:
         self.passwords = passwords
         self._bootstrap_key = bootstrap_key.encode()
         self._bootstrap = Principal(
-            "api_key", BOOTSTRAP_KEY_ID, "BACKEND_API_KEY", (permissions.WILDCARD,)
+            "api_key", BOOTSTRAP_KEY_ID, "BACKEND_API_KEY", BOOTSTRAP_SCOPES
         )
         self._pool_of = pool_of  # the pool exists once the service has started
+        self.sessions = LiveSessions(pool_of)
 
     async def authenticate(self, connection: ASGIConnection) -> Principal:
         authorization = header(connection.scope, b"authorization")
         if authorization is not None:
-            return self._bearer(authorization)
+            return await self._bearer(authorization)
         key = presented_key(connection.scope)
         if key:
             return await self._api_key(key)
         raise _unauthorized("Authentication required: a Bearer token or an X-API-Key")
 
-    def _bearer(self, authorization: str) -> Principal:
+    async def _bearer(self, authorization: str) -> Principal:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized(
@@ -140,12 +167,15 @@ class Authenticator:
             claims = self.keys.verify_access(token.strip())
         except TokenError:
             raise _unauthorized("The access token is invalid or expired", "INVALID_TOKEN") from None
+        access = await self.sessions.access(claims.session_id, claims.user_id)
+        if access is None:
+            raise _unauthorized("The session has ended: sign in again", "INVALID_TOKEN")
         return Principal(
             kind="user",
             id=str(claims.user_id),
-            label=claims.email,
-            permissions=claims.permissions,
-            roles=claims.roles,
+            label=access.email,
+            permissions=access.permissions,
+            roles=access.roles,
             session_id=claims.session_id,
         )
 
@@ -156,12 +186,19 @@ class Authenticator:
             row = await api_keys.find_active(conn, key)
         if row is None:
             raise _unauthorized("The API key is not valid", "INVALID_API_KEY")
-        return Principal("api_key", str(row["id"]), row["name"], tuple(row["scopes"]))
+        bound = row["creator_permissions"]
+        return Principal(
+            "api_key",
+            str(row["id"]),
+            row["name"],
+            tuple(row["scopes"]),
+            creator_user_id=row["creator_user_id"],
+            creator_permissions=None if bound is None else tuple(bound),
+        )
 
     def require(self, permission: str) -> Guard:
-        """A guard admitting callers that hold `permission`."""
-        if not permissions.is_valid(permission) or "*" in permission:
-            raise ValueError(f"not a permission a route can require: {permission!r}")
+        """A guard admitting callers that hold `permission` (a catalogue name)."""
+        catalogue.required(permission)
 
         async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
             principal = await self.authenticate(connection)

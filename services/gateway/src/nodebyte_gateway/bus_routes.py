@@ -15,6 +15,7 @@ from aio_pika.exceptions import AMQPError
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit, bus_outbox
 from nodebyte_gateway.auth import caller
@@ -46,7 +47,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
     runtime = ctx.runtime
     letters = DeadLetterQueues(ctx.settings.amqp_url, ctx.settings.amqp_prefix)
     runtime.on_stop(letters.aclose)
-    read, write = ctx.require("admin.bus.read"), ctx.require("admin.bus.write")
+    read, write = ctx.require(catalogue.ADMIN_BUS_READ), ctx.require(catalogue.ADMIN_BUS_WRITE)
 
     async def audited(request: Request, action: str, letter: DeadLetter) -> None:
         summary = {

@@ -75,11 +75,12 @@ def cli_actor() -> audit.Actor:
 
 
 @asynccontextmanager
-async def gateway_database() -> AsyncIterator[asyncpg.Connection]:
+async def gateway_database(database_url: str | None = None) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the gateway schema, its migrations applied (so the CLI can
-    bootstrap a database the gateway has not started on yet)."""
-    settings = database_settings()
-    pool = await create_pool(settings.database_url, "gateway", min_size=1, max_size=1)
+    bootstrap a database the gateway has not started on yet); DATABASE_URL's
+    database unless told another."""
+    url = database_url or database_settings().database_url
+    pool = await create_pool(url, "gateway", min_size=1, max_size=1)
     try:
         async with pool.acquire() as conn:
             await migrate(conn, "gateway", MIGRATIONS)
@@ -143,12 +144,17 @@ async def create_user(
     return view
 
 
-async def create_key(*, name: str, scopes: list[str], expires_days: int | None) -> dict[str, Any]:
-    invalid = [s for s in scopes if not permissions.is_valid(s)]
+async def create_key(
+    *, name: str, scopes: list[str], expires_days: int | None, database_url: str | None = None
+) -> dict[str, Any]:
+    """An operator's key: attributed to the operating-system user, no user creator."""
+    invalid = [s for s in scopes if not permissions.is_grantable(s)]
     if invalid or not scopes:
-        raise CliFailure(f"scopes must be dot permissions (sync.write, admin.*, *): {invalid}")
+        raise CliFailure(
+            f"scopes must be catalogue permissions (sync.write, admin.*, *): {invalid}"
+        )
     actor = cli_actor()
-    async with gateway_database() as conn, conn.transaction():
+    async with gateway_database(database_url) as conn, conn.transaction():
         expires_at = None
         if expires_days:
             expires_at = await conn.fetchval(
@@ -159,6 +165,7 @@ async def create_key(*, name: str, scopes: list[str], expires_days: int | None) 
             name=name,
             scopes=sorted(set(scopes)),
             created_by=actor.label or "cli",
+            creator_user_id=None,
             expires_at=expires_at,
         )
         view = api_keys.view(row)

@@ -24,6 +24,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
@@ -77,10 +78,10 @@ def _may_type(socket: WebSocket) -> None:
 def routes(ctx: GatewayContext) -> list[Any]:
     feed = LiveFeed(ctx)
     commands = CommandQueue(ctx)
-    follow = ctx.require("server.read")
+    follow = ctx.require(catalogue.SERVER_READ)
     # Browsers open these with `?ticket=` (POST /api/v1/ws-ticket); other clients use headers.
     tickets = WsTickets(lambda: ctx.runtime.pool, ctx.settings.ws_ticket_ttl_seconds)
-    follow_live = tickets.guard("server.read", follow)
+    follow_live = tickets.guard(catalogue.SERVER_READ, follow)
 
     async def console_input(socket: WebSocket, frame: dict[str, Any]) -> str:
         """Turn a client's console_input into a queued console command; the reply frame."""

@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.internal_client import ServiceClient
@@ -152,7 +153,7 @@ OAUTH_ROUTES = (
 
 def routes(ctx: GatewayContext) -> list[Any]:
     hytale = ctx.client("hytale-auth")
-    write, read = ctx.require("hytale.write"), ctx.require("hytale.read")
+    write, read = ctx.require(catalogue.HYTALE_WRITE), ctx.require(catalogue.HYTALE_READ)
     handlers = [
         _forwarding_post(hytale, path, body, write, summary) for path, body, summary in OAUTH_ROUTES
     ]
@@ -198,7 +199,7 @@ def _query_routes(hytale: ServiceClient, read: Any) -> list[Any]:
 
 
 def _admin_routes(hytale: ServiceClient, ctx: GatewayContext) -> list[Any]:
-    read, write = ctx.require("admin.read"), ctx.require("admin.write")
+    read, write = ctx.require(catalogue.ADMIN_READ), ctx.require(catalogue.ADMIN_WRITE)
 
     @get(
         f"{ADMIN_PREFIX}/accounts",

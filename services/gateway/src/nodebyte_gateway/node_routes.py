@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
@@ -76,7 +77,7 @@ def query(request: Request) -> dict[str, str]:
 
 def routes(ctx: GatewayContext) -> list[Any]:
     agents = ctx.client(AGENTS)
-    read, write = ctx.require("node.read"), ctx.require("admin.write")
+    read, write = ctx.require(catalogue.NODE_READ), ctx.require(catalogue.NODE_WRITE)
 
     @get("/api/nodes", guards=[read], tags=TAGS, summary="List nodes")
     async def list_nodes(request: Request) -> Any:

@@ -19,6 +19,7 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery
 
 from nodebyte_common import events, outbox
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_gateway.context import GatewayContext
@@ -105,7 +106,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/v1/email/queue",
-        guards=[ctx.require("email.send")],
+        guards=[ctx.require(catalogue.EMAIL_SEND)],
         status_code=202,
         summary="Queue an email from a template",
         tags=["email"],
@@ -136,7 +137,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/v1/email/{email_id:uuid}",
-        guards=[ctx.require("email.send")],
+        guards=[ctx.require(catalogue.EMAIL_SEND)],
         summary="Delivery of a queued email",
         tags=["email"],
     )
@@ -154,7 +155,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/v1/webhook/dispatch",
-        guards=[ctx.require("webhook.dispatch")],
+        guards=[ctx.require(catalogue.WEBHOOK_DISPATCH)],
         status_code=202,
         summary="Send an event to the Discord webhooks that want it",
         tags=["webhooks"],
@@ -184,7 +185,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/v1/webhook/dispatch/{dispatch_id:uuid}",
-        guards=[ctx.require("webhook.dispatch")],
+        guards=[ctx.require(catalogue.WEBHOOK_DISPATCH)],
         summary="Deliveries of a webhook dispatch",
         tags=["webhooks"],
     )
@@ -203,7 +204,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
 def _admin_routes(ctx: GatewayContext) -> list[Any]:
     notifier = ctx.client("notifier")
-    read, write = ctx.require("admin.read"), ctx.require("admin.write")
+    read, write = ctx.require(catalogue.ADMIN_READ), ctx.require(catalogue.ADMIN_WRITE)
     tags = ["admin: webhooks"]
 
     @get(WEBHOOKS_PATH, guards=[read], summary="Discord webhooks", tags=tags)

@@ -14,6 +14,7 @@ import msgspec
 from litestar import Request, get, patch
 from litestar.params import FromQuery
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.page_query import (
     LocationId,
@@ -50,7 +51,7 @@ def _paging(page: int, page_size: int, search: str | None, sort: str, order: str
 def routes(ctx: GatewayContext) -> list[Any]:
     sync = ctx.client("sync")
     pool_of = lambda: ctx.runtime.pool  # noqa: E731 - the pool exists once the app started
-    read, write = [ctx.require("admin.read")], [ctx.require("admin.write")]
+    read, write = [ctx.require(catalogue.ADMIN_READ)], [ctx.require(catalogue.ADMIN_WRITE)]
 
     @get("/api/admin/nodes", guards=read, tags=TAGS, summary="Nodes of the panel mirror")
     async def admin_nodes(

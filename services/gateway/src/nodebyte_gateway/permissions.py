@@ -2,7 +2,8 @@
 
 A granted permission grants a wanted one when it is the same, when it is `*`,
 or when it ends in `.*` and the wanted one lies under it (`admin.*` grants
-`admin.read` and `admin.users.write`, never `administrator.read`).
+`admin.read` and `admin.users.write`, never `administrator.read`). Which names
+exist is the catalogue's to say (`nodebyte_common.permission_catalogue`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-WILDCARD = "*"
+from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.permission_catalogue import WILDCARD
+
 _SEGMENT = r"[a-z][a-z0-9_-]*"
 _PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*(\.\*)?)$")
 MAX_LENGTH = 100
 
 
 def is_valid(permission: str) -> bool:
+    """Well-formed: dot segments, optionally ending in `.*`, or `*`."""
     return len(permission) <= MAX_LENGTH and bool(_PATTERN.match(permission))
+
+
+def is_grantable(permission: str) -> bool:
+    """Well-formed and granting catalogue permissions (what a role or key may hold)."""
+    return is_valid(permission) and catalogue.is_grantable(permission)
 
 
 def grants_one(granted: str, wanted: str) -> bool:

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, delete, get, post, put
 from litestar.params import QueryParameter
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import audit, github_repos
 from nodebyte_gateway.auth import caller
@@ -27,7 +28,7 @@ class RenameBody(msgspec.Struct, forbid_unknown_fields=True):
 
 def routes(ctx: GatewayContext) -> list[Any]:
     runtime = ctx.runtime
-    write = ctx.require("admin.write")
+    write = ctx.require(catalogue.ADMIN_WRITE)
 
     async def audited(conn: Any, request: Request, action: str, repo: str, before: Any) -> None:
         after = None if action == "github_repo.removed" else repo
@@ -35,7 +36,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
             conn, caller(request), action, ("github_repo", repo), before, after, request
         )
 
-    @get(PATH, guards=[ctx.require("admin.read")], tags=["admin"], summary="GitHub repositories")
+    @get(
+        PATH,
+        guards=[ctx.require(catalogue.ADMIN_READ)],
+        tags=["admin"],
+        summary="GitHub repositories",
+    )
     async def list_repos() -> Any:
         async with runtime.pool.acquire() as conn:
             rows = await github_repos.list_all(conn)

@@ -21,6 +21,7 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath
 
 from nodebyte_common import events, outbox
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import decode_body, ok
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.node_routes import (
@@ -36,6 +37,14 @@ SOURCE = "nodebyte/gateway"
 TAGS = ["servers"]
 BACKUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
+POWER_PERMISSIONS = {
+    "start": catalogue.SERVER_START,
+    "stop": catalogue.SERVER_STOP,
+    "restart": catalogue.SERVER_RESTART,
+    "kill": catalogue.SERVER_KILL,
+    "install": catalogue.SERVER_INSTALL,
+    "command": catalogue.SERVER_CONSOLE,
+}
 ACTION_MESSAGES = {
     "start": "Server start initiated",
     "stop": "Server stop initiated",
@@ -122,13 +131,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
     commands = CommandQueue(ctx)
     require = ctx.require
 
-    @get("/api/servers", guards=[require("server.read")], tags=TAGS, summary="List servers")
+    @get("/api/servers", guards=[require(catalogue.SERVER_READ)], tags=TAGS, summary="List servers")
     async def list_servers(request: Request) -> Any:
         return await forward(agents, "GET", "/servers", params=query(request))
 
     @get(
         "/api/servers/{server_id:uuid}",
-        guards=[require("server.read")],
+        guards=[require(catalogue.SERVER_READ)],
         tags=TAGS,
         summary="Server details",
     )
@@ -137,7 +146,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/servers",
-        guards=[require("server.create")],
+        guards=[require(catalogue.SERVER_CREATE)],
         tags=TAGS,
         status_code=201,
         summary="Register a server on a node",
@@ -147,7 +156,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @put(
         "/api/servers/{server_id:uuid}",
-        guards=[require("server.update")],
+        guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         summary="Update a server (resources only while stopped)",
     )
@@ -157,7 +166,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @delete(
         "/api/servers/{server_id:uuid}",
-        guards=[require("server.delete")],
+        guards=[require(catalogue.SERVER_DELETE)],
         tags=TAGS,
         status_code=200,
         summary="Delete a stopped server",
@@ -167,7 +176,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         [f"/api/servers/{{server_id:uuid}}/{state}" for state in ("suspend", "unsuspend")],
-        guards=[require("server.suspend")],
+        guards=[require(catalogue.SERVER_SUSPEND)],
         tags=TAGS,
         status_code=200,
         summary="Suspend (stops it, blocks actions) or unsuspend a server",
@@ -180,7 +189,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
     def power_action(action: str, body_type: type[msgspec.Struct]) -> Any:
         @post(
             f"/api/servers/{{server_id:uuid}}/{action}",
-            guards=[require(f"server.{'console' if action == 'command' else action}")],
+            guards=[require(POWER_PERMISSIONS[action])],
             tags=TAGS,
             status_code=200,
             summary=ACTION_MESSAGES[action],
@@ -205,7 +214,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/servers/{server_id:uuid}/commands/{request_id:uuid}",
-        guards=[require("server.read")],
+        guards=[require(catalogue.SERVER_READ)],
         tags=TAGS,
         summary="Where a command is: pending, routed, delivered, acknowledged or failed",
     )
@@ -221,7 +230,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/servers/{server_id:uuid}/reset-crash-count",
-        guards=[require("server.update")],
+        guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         status_code=200,
         summary="Reset the crash count (lets the restart policy restart it again)",
@@ -231,7 +240,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @patch(
         "/api/servers/{server_id:uuid}/restart-policy",
-        guards=[require("server.update")],
+        guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         summary="Set the restart policy (always, on-failure, never) and crash limit",
     )
@@ -241,7 +250,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/servers/{server_id:uuid}/logs",
-        guards=[require("server.logs.read")],
+        guards=[require(catalogue.SERVER_LOGS_READ)],
         tags=TAGS,
         summary="Past console lines (limit, stream, before)",
     )
@@ -250,7 +259,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/servers/{server_id:uuid}/backups",
-        guards=[require("backup.read")],
+        guards=[require(catalogue.BACKUP_READ)],
         tags=TAGS,
         summary="List backups",
     )
@@ -259,7 +268,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/servers/{server_id:uuid}/backups",
-        guards=[require("backup.create")],
+        guards=[require(catalogue.BACKUP_CREATE)],
         tags=TAGS,
         status_code=200,
         summary="Create a backup on the node",
@@ -279,7 +288,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/servers/{server_id:uuid}/usage/{period:str}",
-        guards=[require("server.read")],
+        guards=[require(catalogue.SERVER_READ)],
         tags=TAGS,
         summary="Server usage chart: daily, weekly or monthly",
     )

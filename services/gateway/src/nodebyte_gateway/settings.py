@@ -7,8 +7,9 @@ from nodebyte_common.settings import CommonSettings
 
 class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     port: int = msgspec.field(default=8080, name="backend_port")
-    # A bootstrap key for service callers (the reference's BACKEND_API_KEY);
-    # keys created by the CLI or admin API are stored hashed.
+    # The frontend server's key (the reference's BACKEND_API_KEY): it queues and
+    # follows syncs and reads stats, nothing more. Admin keys are minted with
+    # `nodebyte api-keys create` (scoped, revocable, stored hashed).
     backend_api_key: str = ""
     sync_url: str = "http://127.0.0.1:8081"
     hytale_auth_url: str = "http://127.0.0.1:8082"

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from litestar import Request, get, post
 
 from nodebyte_common import events, outbox
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.egress.policy import EgressRefused, check_form
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_common.sealing import mask
@@ -76,7 +77,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/admin/settings",
-        guards=[ctx.require("admin.read")],
+        guards=[ctx.require(catalogue.ADMIN_READ)],
         tags=["admin"],
         summary="Every service's settings in one object (secrets masked)",
     )
@@ -88,7 +89,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/admin/settings",
-        guards=[ctx.require("admin.write")],
+        guards=[ctx.require(catalogue.ADMIN_WRITE)],
         tags=["admin"],
         status_code=200,
         summary="Change settings; each key goes to the service that owns it",
@@ -111,7 +112,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/admin/settings/test",
-        guards=[ctx.require("admin.write")],
+        guards=[ctx.require(catalogue.ADMIN_WRITE)],
         tags=["admin"],
         status_code=200,
         summary="Check the panel and mail connections (optionally a panel URL/key not yet saved)",

@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from nodebyte_common import events
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.progress_hub import ProgressHub
@@ -40,7 +41,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/admin/sync/stream/{log_id:uuid}",
-        guards=[tickets.guard("admin.read", ctx.require("admin.read"))],
+        guards=[tickets.guard(catalogue.ADMIN_READ, ctx.require(catalogue.ADMIN_READ))],
         tags=["admin"],
         summary="Live progress of a sync (Server-Sent Events)",
         opt={"rate_limit": "default"},

@@ -13,6 +13,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.page_query import PageNumber, PageSize, Search, SortOrder
 from nodebyte_gateway.context import GatewayContext
@@ -72,8 +73,9 @@ def _queued_message(kind: str) -> str:
 def routes(ctx: GatewayContext) -> list[Any]:
     pool_of = lambda: ctx.runtime.pool  # noqa: E731 - the pool exists once the app started
     sync = ctx.client("sync")
-    write, read = ctx.require("sync.write"), ctx.require("sync.read")
-    admin_read, admin_write = ctx.require("admin.read"), ctx.require("admin.write")
+    write, read = ctx.require(catalogue.SYNC_WRITE), ctx.require(catalogue.SYNC_READ)
+    admin_read, admin_write = ctx.require(catalogue.ADMIN_READ), ctx.require(catalogue.ADMIN_WRITE)
+    stats_read = ctx.require(catalogue.STATS_READ)
 
     reads = SyncReads(sync)
     ctx.hub.listen(reads.on_event)
@@ -241,15 +243,15 @@ def routes(ctx: GatewayContext) -> list[Any]:
     ) -> Any:
         return await query(sync, f"/panel/live/{kind}", {"page": page, "per_page": per_page})
 
-    @get("/api/v1/stats/overview", guards=[admin_read], tags=["stats"])
+    @get("/api/v1/stats/overview", guards=[stats_read], tags=["stats"])
     async def stats_overview() -> Any:
         return await query(sync, "/stats")
 
-    @get("/api/v1/stats/servers", guards=[admin_read], tags=["stats"])
+    @get("/api/v1/stats/servers", guards=[stats_read], tags=["stats"])
     async def stats_servers() -> Any:
         return await query(sync, "/stats/servers")
 
-    @get("/api/v1/stats/users", guards=[admin_read], tags=["stats"])
+    @get("/api/v1/stats/users", guards=[stats_read], tags=["stats"])
     async def stats_users() -> Any:
         return await query(sync, "/stats/users")
 

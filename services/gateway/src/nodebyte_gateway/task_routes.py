@@ -14,6 +14,7 @@ from uuid import UUID
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath
 
+from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_gateway import audit, settings_owners
 from nodebyte_gateway.auth import caller
@@ -40,17 +41,32 @@ def routes(ctx: GatewayContext) -> list[Any]:
     return [
         *_definition_routes(ctx, "/api/tasks", "/tasks", "task", "tasks", "server task"),
         *_definition_routes(
-            ctx, "/api/admin/scheduler/jobs", "/jobs", "admin", "scheduler", "scheduled job"
+            ctx, "/api/admin/scheduler/jobs", "/jobs", "scheduler", "scheduler", "scheduled job"
         ),
         *_status_routes(ctx),
         *_sync_settings_routes(ctx),
     ]
 
 
+DEFINITION_PERMISSIONS = {
+    "task": {
+        "read": catalogue.TASK_READ,
+        "create": catalogue.TASK_CREATE,
+        "update": catalogue.TASK_UPDATE,
+        "delete": catalogue.TASK_DELETE,
+        "execute": catalogue.TASK_EXECUTE,
+    },
+    "scheduler": {
+        "read": catalogue.SCHEDULER_READ,
+        **dict.fromkeys(("create", "update", "delete", "execute"), catalogue.SCHEDULER_WRITE),
+    },
+}
+
+
 def _definition_routes(
     ctx: GatewayContext, public: str, internal: str, permission: str, tag: str, noun: str
 ) -> list[Any]:
-    """CRUD, run now and history of tasks (task.*) or system jobs (admin.*)."""
+    """CRUD, run now and history of tasks (task.*) or system jobs (scheduler.*)."""
     scheduler = ctx.client("scheduler")
     kind = "task" if permission == "task" else "scheduler_job"
 
@@ -61,8 +77,7 @@ def _definition_routes(
         return response
 
     def can(action: str) -> Any:
-        admin = {"read": "admin.read"}.get(action, "admin.write")
-        return ctx.require(f"task.{action}" if permission == "task" else admin)
+        return ctx.require(DEFINITION_PERMISSIONS[permission][action])
 
     @get(public, guards=[can("read")], tags=[tag], summary=f"List {noun}s", name=f"{tag}-list")
     async def list_all(request: Request) -> Any:
@@ -136,7 +151,7 @@ def _status_routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/admin/scheduler",
-        guards=[ctx.require("admin.read")],
+        guards=[ctx.require(catalogue.ADMIN_READ)],
         tags=["scheduler"],
         summary="Scheduler liveness: leader, last heartbeat, overdue jobs",
     )
@@ -154,7 +169,7 @@ def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
 
     @get(
         "/api/admin/sync/settings",
-        guards=[ctx.require("admin.read")],
+        guards=[ctx.require(catalogue.ADMIN_READ)],
         tags=["sync"],
         summary="Sync settings (auto sync from the scheduler, the rest from sync)",
     )
@@ -163,7 +178,7 @@ def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
 
     @post(
         "/api/admin/sync/settings",
-        guards=[ctx.require("admin.write")],
+        guards=[ctx.require(catalogue.ADMIN_WRITE)],
         tags=["sync"],
         status_code=200,
         summary="Change sync settings",
