@@ -43,7 +43,7 @@ class Workload:
         self._serial = itertools.count(1)
         self.gateway = httpx.AsyncClient(
             base_url=stack.config.url("gateway"),
-            headers={"X-API-Key": stack.config.api_key},
+            headers={"X-API-Key": stack.config.admin_api_key},
             # Longer than a SIGSTOP: a stopped gateway delays an answer, never loses it.
             timeout=httpx.Timeout(40.0, connect=5.0),
         )
