@@ -37,6 +37,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What an HTTP handler answers 503 with Retry-After for: the database or broker
+# out of reach right now. Not every OSError: an upstream's is the handler's to map.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    AMQPConnectionError,
+    ConnectionRefusedError,
+    ConnectionResetError,
+)
+RETRY_AFTER_SECONDS = 2  # what a caller is told to wait before trying again
+
+
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT_ERRORS)
 

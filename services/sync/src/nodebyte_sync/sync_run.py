@@ -30,7 +30,7 @@ import asyncpg
 
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.pterodactyl import PanelClient, RawPage, raw_items, relationship
-from nodebyte_common.transient import retry_transient
+from nodebyte_common.transient import TRANSIENT_ERRORS, retry_transient
 from nodebyte_sync import page_digests, store
 from nodebyte_sync.environment_secrets import EnvironmentSecrets
 from nodebyte_sync.mirror_lease import Lease, LeaseLost
@@ -41,6 +41,7 @@ from nodebyte_sync.steps import MAPPING_VERSION, Row, Step, steps_for
 
 PROGRESS_EVENT_INTERVAL = 0.25  # seconds: a few progress events per second at most
 PROGRESS_SAVE_INTERVAL = 0.1  # seconds: how stale the log may be while pages are unchanged
+CANCEL_POLL_INTERVAL = 0.5  # seconds: a cancel interrupts any wait (a Retry-After) this fast
 SOURCE = "nodebyte/sync"
 T = TypeVar("T")
 
@@ -134,8 +135,11 @@ class SyncRun:
         self.finished = {step.name: asyncio.Event() for step in steps}
         try:
             async with asyncio.TaskGroup() as group:
-                for step in steps:
-                    group.create_task(self._run_step(step), name=f"sync-{step.name}")
+                watcher = group.create_task(self._watch_cancel(), name="sync-cancel-watch")
+                await asyncio.gather(
+                    *(group.create_task(self._run_step(s), name=f"sync-{s.name}") for s in steps)
+                )
+                watcher.cancel()
         except BaseExceptionGroup as errors:
             first = _first_leaf(errors)
             if isinstance(first, LeaseLost):
@@ -148,6 +152,19 @@ class SyncRun:
             await self._finish("FAILED", str(first)[:1000])
         else:
             await self._finish("COMPLETED", None)
+
+    async def _watch_cancel(self) -> None:
+        """Raise SyncCancelled once an admin asked, whatever the steps are waiting on
+        (the checks at each write alone would wait out a panel's Retry-After)."""
+        while True:
+            await asyncio.sleep(CANCEL_POLL_INTERVAL)
+            try:
+                async with self.pool.acquire() as conn:
+                    requested = await store.cancel_requested(conn, self.log_id)
+            except TRANSIENT_ERRORS:
+                requested = False  # an outage is the writes' to ride out or report
+            if requested:
+                raise SyncCancelled
 
     async def _run_step(self, step: Step) -> None:
         """Take the step's pages, then link and prune once what that reads is there."""
