@@ -32,6 +32,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,  # pg_terminate_backend, a restart
     asyncpg.CrashShutdownError,
     asyncpg.InterfaceError,  # "connection is closed" and the like
+    # A connection killed mid-COPY leaves its protocol mid-operation, and the
+    # rollback then fails with this instead of the connection error.
+    asyncpg.InternalClientError,
     AMQPConnectionError,
     OSError,  # refused, reset, unreachable, timed out
 )
@@ -45,6 +48,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    asyncpg.InternalClientError,  # a pooled connection the server had closed
     AMQPConnectionError,
     ConnectionRefusedError,
     ConnectionResetError,
