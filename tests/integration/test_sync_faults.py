@@ -161,12 +161,19 @@ async def test_a_replica_started_while_the_database_refuses_comes_up_once_it_acc
     stack: Stack, admin_conn: asyncpg.Connection
 ) -> None:
     database = stack.config.database
+    before = set(stack.log_dir.glob("sync-replica-*.log"))
     await admin_conn.execute(f'ALTER DATABASE "{database}" CONNECTION LIMIT 0')
     try:
         starting = asyncio.create_task(
-            asyncio.to_thread(stack.start_extra_replica, "sync", None, 60.0)
+            asyncio.to_thread(stack.start_extra_replica, "sync", None, 90.0)
         )
-        await asyncio.sleep(4.0)  # its first pool connections are refused meanwhile
+
+        async def refused() -> bool:
+            logs = set(stack.log_dir.glob("sync-replica-*.log")) - before
+            return any("TooManyConnections" in log.read_text(errors="replace") for log in logs)
+
+        await eventually(refused, timeout=60, interval=0.2)
+        await asyncio.sleep(1.0)  # refused again meanwhile: it keeps trying
         assert not starting.done()
     finally:
         await admin_conn.execute(f'ALTER DATABASE "{database}" CONNECTION LIMIT -1')
