@@ -138,6 +138,21 @@ async def test_unchanged_resync_writes_no_row(
     assert await admin_conn.fetchval("SELECT max(synced_at) FROM sync.servers") == before
 
 
+async def test_one_changed_item_on_a_full_page_writes_exactly_one_row(
+    gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient, admin_conn: asyncpg.Connection
+) -> None:
+    """The page changed, so it is written; of its rows only the changed one is."""
+    await run_sync(gateway)
+    page = (await fresh_panel.get("/_emulator/dataset")).json()["users"]
+    assert len(page) > 10
+    await fresh_panel.patch("/_emulator/users/2", json={"email": "one-change@nodebyte.test"})
+    again = await run_sync(gateway, "users")
+    assert again["metadata"]["rowsWritten"] == 1
+    assert await admin_conn.fetchval("SELECT email FROM sync.panel_users WHERE id = 2") == (
+        "one-change@nodebyte.test"
+    )
+
+
 async def test_partial_syncs_touch_only_their_entities(
     gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient, admin_conn: asyncpg.Connection
 ) -> None:
@@ -177,6 +192,8 @@ async def test_things_deleted_on_the_panel_are_pruned(
     )
     await run_sync(gateway)
     dataset = (await fresh_panel.get("/_emulator/dataset")).json()
+    survivor = await admin_conn.fetchval("SELECT name FROM sync.servers WHERE id = 999999")
+    assert survivor == "local server"  # outside the prune's scope
     await admin_conn.execute("DELETE FROM sync.servers WHERE id = 999999")
     await assert_mirror_matches(admin_conn, dataset)
 
