@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -335,3 +336,35 @@ async def test_admin_views(gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncC
     assert all(type(n["memoryMb"]) is int and type(n["diskMb"]) is int for n in by_node), by_node
     reset = await gateway.post("/api/admin/sync/panel/reset")
     assert reset.json()["data"]["circuit"]["state"] == "closed"
+
+
+async def test_a_server_removed_from_the_panel_ends_its_game_session_after_a_sync(
+    gateway: httpx.AsyncClient,
+    fresh_panel: httpx.AsyncClient,
+    hytale: httpx.AsyncClient,
+    hytale_auth: httpx.AsyncClient,
+    hytale_account: Callable[..., Awaitable[dict[str, Any]]],
+    hytale_server: Callable[[], Awaitable[int]],
+) -> None:
+    """ServerPruned end to end: the sync's prune announces it, hytale-auth acts on it."""
+    account = await hytale_account()
+    server_id = await hytale_server()
+    await run_sync(gateway, "servers")
+    created = await hytale_auth.post(
+        "/hytale/oauth/game-session/new",
+        json={"account_id": account["account_id"], "server_id": server_id},
+    )
+    assert created.status_code == 201, created.text
+    session_id = created.json()["data"]["session_id"]
+    removed = await fresh_panel.delete(f"/_emulator/servers/{server_id}")
+    assert removed.status_code in (200, 204), removed.text
+    await run_sync(gateway, "servers")
+
+    async def ended() -> dict[str, Any] | None:
+        view = (await hytale_auth.get(f"/hytale/sessions/{session_id}")).json()["data"]
+        return view if view["status"] == "ended" else None
+
+    view = await eventually(ended, timeout=20)
+    assert view["end_reason"] == "server_pruned"
+    upstream = await hytale.get("/_emulator/sessions", params={"account_id": account["account_id"]})
+    assert [s["active"] for s in upstream.json()] == [False]
