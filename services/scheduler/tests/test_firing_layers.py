@@ -124,3 +124,19 @@ async def test_a_due_time_another_leader_recorded_moves_the_job_on_without_a_run
         assert after["last_run_id"] is None
         _, total = await store.job_runs(conn, job["id"], 10, 0)
         assert total == 1
+
+
+async def test_the_leader_fires_a_due_job_once_with_its_event(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        job = await due_job(conn)
+        term = await store.claim_lease(conn, "a", 30, None)
+    leader = firer(pool, "a")
+    assert await leader.fire_due(term) == 1
+    assert await leader.fire_due(term) == 0  # moved on to tomorrow
+    async with pool.acquire() as conn:
+        history, total = await store.job_runs(conn, job["id"], 10, 0)
+        assert total == 1
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 1
+        assert await conn.fetchval("SELECT id FROM outbox") == history[0]["event_id"]
+        after = await store.get_job(conn, job["id"], "task")
+        assert (after["last_run_id"], after["run_count"]) == (history[0]["id"], 1)
