@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := .venv/bin/python
 
-.PHONY: install up reset test lint format bench clean deploy-check deploy-rules chaos
+.PHONY: install up reset test lint format bench clean deploy-check deploy-rules chaos mutate
 
 install: .venv/.synced
 
@@ -57,3 +57,26 @@ bench: install
 
 clean:
 	rm -rf .venv .tools .stack .pytest_cache .ruff_cache
+
+# Mutation testing of one module against the tests that guard it (not part of `make test`):
+#   make mutate MODULE=libs/common/src/nodebyte_common/outbox.py \
+#               TESTS="libs/common/tests/test_bus.py libs/common/tests/test_bus_guarantees.py"
+# cosmic-ray mutates the file in place one mutant at a time (so services the tests start
+# run the mutant too), runs TESTS, restores it, then lists the survivors and the score.
+MUTATE_VENV := .tools/mutate
+MUTATE_TIMEOUT ?= 300
+
+$(MUTATE_VENV)/bin/cosmic-ray:
+	python3 -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/pip install --quiet --disable-pip-version-check 'cosmic-ray>=8.4,<9'
+
+mutate: install $(MUTATE_VENV)/bin/cosmic-ray
+	@test -n "$(MODULE)" -a -n "$(TESTS)" || { echo 'usage: make mutate MODULE=path/to/module.py TESTS="test paths"'; exit 2; }
+	@mkdir -p .mutate
+	@printf '[cosmic-ray]\nmodule-path = "%s"\ntimeout = %s\nexcluded-modules = []\ntest-command = "%s -m pytest -x -q -p no:randomly %s"\n\n[cosmic-ray.distributor]\nname = "local"\n' \
+		"$(MODULE)" "$(MUTATE_TIMEOUT)" "$(PY)" "$(TESTS)" > .mutate/config.toml
+	$(MUTATE_VENV)/bin/cosmic-ray init .mutate/config.toml .mutate/session.sqlite --force
+	$(MUTATE_VENV)/bin/cosmic-ray exec .mutate/config.toml .mutate/session.sqlite
+	@git diff --quiet -- "$(MODULE)" || { echo "$(MODULE) was left mutated"; exit 1; }
+	@$(MUTATE_VENV)/bin/cr-report .mutate/session.sqlite --surviving-only --show-diff
+	@echo "survival rate (%, lower is better):" && $(MUTATE_VENV)/bin/cr-rate .mutate/session.sqlite

@@ -15,7 +15,11 @@ from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
 from nodebyte_devstack.waiting import eventually
 
-MIRROR_LOCK = "nodebyte.sync.mirror"
+HOLD_LEASE = """INSERT INTO sync.sync_mirror_lease (name, token, holder, expires_at)
+    VALUES ('mirror', 1, 'test', now() + interval '1 hour')
+    ON CONFLICT (name) DO UPDATE SET token = sync_mirror_lease.token + 1, holder = 'test',
+        expires_at = now() + interval '1 hour'"""
+RELEASE_LEASE = "UPDATE sync.sync_mirror_lease SET holder = NULL WHERE holder = 'test'"
 
 
 async def status_of(gateway: httpx.AsyncClient, log_id: str) -> dict[str, Any]:
@@ -52,8 +56,8 @@ async def test_full_sync_from_request_to_discord(
     discord: httpx.AsyncClient,
     admin_conn: asyncpg.Connection,
 ) -> None:
-    # Hold the mirror lock so the request is provably seen as PENDING first.
-    await admin_conn.execute("SELECT pg_advisory_lock(hashtext($1))", MIRROR_LOCK)
+    # Hold the mirror lease so the request is provably seen as PENDING first.
+    await admin_conn.execute(HOLD_LEASE)
     try:
         response = await gateway.post("/api/v1/sync/full", json={"requested_by": "me"})
         assert response.status_code == 202, response.text
@@ -68,7 +72,7 @@ async def test_full_sync_from_request_to_discord(
         assert (await status_of(gateway, log_id))["status"] == "PENDING"
         await panel.post("/_emulator/faults", json={"latency_ms": 700})
     finally:
-        await admin_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", MIRROR_LOCK)
+        await admin_conn.execute(RELEASE_LEASE)
 
     running = await wait_status(gateway, log_id, "RUNNING")
     assert running["startedAt"] is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -138,6 +139,21 @@ async def test_unchanged_resync_writes_no_row(
     assert await admin_conn.fetchval("SELECT max(synced_at) FROM sync.servers") == before
 
 
+async def test_one_changed_item_on_a_full_page_writes_exactly_one_row(
+    gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient, admin_conn: asyncpg.Connection
+) -> None:
+    """The page changed, so it is written; of its rows only the changed one is."""
+    await run_sync(gateway)
+    page = (await fresh_panel.get("/_emulator/dataset")).json()["users"]
+    assert len(page) > 10
+    await fresh_panel.patch("/_emulator/users/2", json={"email": "one-change@nodebyte.test"})
+    again = await run_sync(gateway, "users")
+    assert again["metadata"]["rowsWritten"] == 1
+    assert await admin_conn.fetchval("SELECT email FROM sync.panel_users WHERE id = 2") == (
+        "one-change@nodebyte.test"
+    )
+
+
 async def test_partial_syncs_touch_only_their_entities(
     gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient, admin_conn: asyncpg.Connection
 ) -> None:
@@ -177,6 +193,8 @@ async def test_things_deleted_on_the_panel_are_pruned(
     )
     await run_sync(gateway)
     dataset = (await fresh_panel.get("/_emulator/dataset")).json()
+    survivor = await admin_conn.fetchval("SELECT name FROM sync.servers WHERE id = 999999")
+    assert survivor == "local server"  # outside the prune's scope
     await admin_conn.execute("DELETE FROM sync.servers WHERE id = 999999")
     await assert_mirror_matches(admin_conn, dataset)
 
@@ -318,3 +336,35 @@ async def test_admin_views(gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncC
     assert all(type(n["memoryMb"]) is int and type(n["diskMb"]) is int for n in by_node), by_node
     reset = await gateway.post("/api/admin/sync/panel/reset")
     assert reset.json()["data"]["circuit"]["state"] == "closed"
+
+
+async def test_a_server_removed_from_the_panel_ends_its_game_session_after_a_sync(
+    gateway: httpx.AsyncClient,
+    fresh_panel: httpx.AsyncClient,
+    hytale: httpx.AsyncClient,
+    hytale_auth: httpx.AsyncClient,
+    hytale_account: Callable[..., Awaitable[dict[str, Any]]],
+    hytale_server: Callable[[], Awaitable[int]],
+) -> None:
+    """ServerPruned end to end: the sync's prune announces it, hytale-auth acts on it."""
+    account = await hytale_account()
+    server_id = await hytale_server()
+    await run_sync(gateway, "servers")
+    created = await hytale_auth.post(
+        "/hytale/oauth/game-session/new",
+        json={"account_id": account["account_id"], "server_id": server_id},
+    )
+    assert created.status_code == 201, created.text
+    session_id = created.json()["data"]["session_id"]
+    removed = await fresh_panel.delete(f"/_emulator/servers/{server_id}")
+    assert removed.status_code in (200, 204), removed.text
+    await run_sync(gateway, "servers")
+
+    async def ended() -> dict[str, Any] | None:
+        view = (await hytale_auth.get(f"/hytale/sessions/{session_id}")).json()["data"]
+        return view if view["status"] == "ended" else None
+
+    view = await eventually(ended, timeout=20)
+    assert view["end_reason"] == "server_pruned"
+    upstream = await hytale.get("/_emulator/sessions", params={"account_id": account["account_id"]})
+    assert [s["active"] for s in upstream.json()] == [False]

@@ -55,6 +55,16 @@ OUTBOX_BACKLOG = Gauge("nodebyte_outbox_backlog", "Outbox rows not yet published
 OUTBOX_OLDEST_AGE = Gauge(
     "nodebyte_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
 )
+BROKER_CONNECTED = Gauge(
+    "nodebyte_broker_connected",
+    "1 while this connection to the broker is open (connection: relay or consumers)",
+    ["service", "connection"],
+)
+OUTBOX_RELAY_ALIVE = Gauge(
+    "nodebyte_outbox_relay_alive",
+    "1 while the outbox relay's workers run on an open broker connection",
+    ["service"],
+)
 DB_POOL_SIZE = Gauge("nodebyte_db_pool_connections", "Connections open in the pool", ["service"])
 DB_POOL_IN_USE = Gauge("nodebyte_db_pool_in_use", "Pool connections checked out", ["service"])
 

@@ -203,6 +203,15 @@ class OutboxRelay:
             await self._connection.close()
         self._connection = self._channel = self._exchange = None
 
+    def connected(self) -> bool:
+        connection = self._connection
+        return connection is not None and connection.connected.is_set()
+
+    def alive(self) -> bool:
+        """Whether it can publish: its workers run and its connection is open."""
+        running = bool(self._tasks) and not any(task.done() for task in self._tasks)
+        return running and self.connected()
+
     def nudge(self) -> None:
         self._nudged_at = time.monotonic()
         self._wake.set()

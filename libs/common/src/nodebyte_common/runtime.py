@@ -3,7 +3,16 @@
 Every service's `app.py` builds one `Runtime`, registers its consumers and
 background loops, and hands `create_app` the routes; the Litestar lifespan
 starts everything in order (pool → migrations → relay → consumers → loops) and
-stops it in reverse.
+stops it in reverse. Each start-up step retries a database or broker that is not
+there yet (transient.py) until `STARTUP_DEADLINE_SECONDS`, instead of exiting.
+
+Ready (`/health/ready`) means "can serve its callers": the database answers.
+The broker is not part of it: the outbox rides a broker outage out, and taking
+every pod out of its Service for one would turn a blip into an outage. Broker
+and relay health are exported instead (`nodebyte_broker_connected`,
+`nodebyte_outbox_relay_alive`, the outbox backlog and oldest unsent age) and
+alerted on (deploy/prometheus/alerts.yaml). A consumer-only service needs the
+same: its database to apply what it consumes; its broker is watched the same way.
 """
 
 from __future__ import annotations
@@ -24,8 +33,10 @@ from nodebyte_common.consuming import ConsumerConnection
 from nodebyte_common.db import create_pool, ping
 from nodebyte_common.migrations import migrate
 from nodebyte_common.observability import (
+    BROKER_CONNECTED,
     DB_POOL_IN_USE,
     DB_POOL_SIZE,
+    OUTBOX_RELAY_ALIVE,
     configure_logging,
     configure_tracing,
 )
@@ -33,6 +44,7 @@ from nodebyte_common.outbox import OutboxRelay
 from nodebyte_common.outbox_status import outbox_status_route
 from nodebyte_common.settings import CommonSettings
 from nodebyte_common.topology import subscription
+from nodebyte_common.transient import retry_transient
 from nodebyte_common.webapp import create_app, internal_router
 
 log = logging.getLogger(__name__)
@@ -89,29 +101,52 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
-        self._pool = await create_pool(
-            s.database_url,
-            self.schema,
-            min_size=s.db_pool_min,
-            max_size=s.db_pool_max,
-            statement_cache_size=s.db_statement_cache_size,
-        )
-        async with self._pool.acquire() as conn:
-            await migrate(conn, self.schema, self.migrations_dir)
+        self._pool = await self._starting("database pool", self._create_pool)
+        await self._starting("migrations", self._migrate)
         for callback in self._on_start:
-            await callback()
-        self.relay = OutboxRelay(
+            await self._starting("start-up callback", callback)
+        self.relay = relay = OutboxRelay(
             self._pool,
             schema=self.schema,
             service=self.service,
             amqp_url=s.amqp_url,
             prefix=s.amqp_prefix,
         )
-        await self.relay.start()  # declares the topology before anyone consumes
-        await self.consuming.start(self.consumers, self._pool)
+        await self._starting("broker (relay)", relay.connect)  # declares the topology
+        await relay.start()
+        await self._starting("broker (consumers)", self._start_consuming)
+        BROKER_CONNECTED.labels(self.service, "relay").set_function(relay.connected)
+        BROKER_CONNECTED.labels(self.service, "consumers").set_function(self.consuming.ready)
+        OUTBOX_RELAY_ALIVE.labels(self.service).set_function(relay.alive)
         self.loop("gauges", self._refresh_gauges)
         self._tasks = [asyncio.create_task(_forever(n, b), name=n) for n, b in self._loops]
         log.info("service started", extra={"schema": self.schema})
+
+    async def _starting(self, what: str, step: Callable[[], Awaitable[Any]]) -> Any:
+        deadline = self.settings.startup_deadline_seconds
+        return await retry_transient(step, deadline_seconds=deadline, what=f"start: {what}")
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        s = self.settings
+        return await create_pool(
+            s.database_url,
+            self.schema,
+            min_size=s.db_pool_min,
+            max_size=s.db_pool_max,
+            statement_cache_size=s.db_statement_cache_size,
+        )
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as conn:
+            await migrate(conn, self.schema, self.migrations_dir)
+
+    async def _start_consuming(self) -> None:
+        try:
+            await self.consuming.start(self.consumers, self.pool)
+        except BaseException:
+            with contextlib.suppress(Exception):  # a half-made connection is not reused
+                await self.consuming.stop()
+            raise
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -131,9 +166,6 @@ class Runtime:
 
     async def ready_db(self) -> bool:
         return self._pool is not None and await ping(self._pool)
-
-    async def ready_broker(self) -> bool:
-        return self.consuming.ready()
 
     async def _refresh_gauges(self) -> None:
         while True:
@@ -166,7 +198,7 @@ class Runtime:
         return create_app(
             service=self.service,
             route_handlers=route_handlers,
-            readiness={"database": self.ready_db, "broker": self.ready_broker},
+            readiness={"database": self.ready_db},
             lifespan=[self.lifespan],
             cors_origins=self.settings.cors_origins,
             max_body_bytes=self.settings.max_body_bytes,

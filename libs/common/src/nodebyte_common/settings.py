@@ -106,3 +106,8 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     encryption_keys: str = ""
     # The key new values are sealed with (default: the first).
     encryption_key_id: str = ""
+    # How long work that can resume (a sync's writes) retries a database or broker
+    # outage before the work fails.
+    transient_deadline_seconds: float = 60.0
+    # How long start-up waits for the database and the broker before the service exits.
+    startup_deadline_seconds: float = 300.0

@@ -31,6 +31,7 @@ from nodebyte_common.observability import (
     tracer,
 )
 from nodebyte_common.settings import csv
+from nodebyte_common.transient import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 TRACER = tracer()  # a proxy: follows the provider configured at start
@@ -68,9 +69,22 @@ def _on_unexpected(request: Request, exc: Exception) -> Response[Any]:
     return Response(error_body("Internal server error", "INTERNAL_ERROR"), status_code=500)
 
 
+def _on_unavailable(request: Request, exc: Exception) -> Response[Any]:
+    """The database or broker is briefly out of reach: the caller may retry."""
+    log.warning(
+        "dependency unavailable", extra={"path": request.url.path, "error": type(exc).__name__}
+    )
+    return Response(
+        error_body("The service is briefly unavailable; retry shortly", "SERVICE_UNAVAILABLE"),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: _on_api_error,
     HTTPException: _on_http_exception,
+    **dict.fromkeys(UNAVAILABLE_ERRORS, _on_unavailable),
     Exception: _on_unexpected,
 }
 

@@ -14,6 +14,7 @@ from nodebyte_common.settings import csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_sync import api, consumers, mirror_api
 from nodebyte_sync.environment_secrets import EnvironmentSecrets
+from nodebyte_sync.mirror_lease import MirrorLease
 from nodebyte_sync.panel_connection import PanelConnection
 from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
 from nodebyte_sync.settings import SyncSettings
@@ -54,8 +55,9 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
 
     runtime.on_start(seed_settings)
     runtime.on_stop(panel.aclose)
-    runtime.loop("interrupted-sync-watchdog", lambda: consumers.watch_interrupted(runtime))
-    consumers.register(runtime, panel, secrets)
+    lease = MirrorLease(runtime, seconds=settings.sync_lease_seconds)
+    runtime.loop("interrupted-sync-watchdog", lambda: consumers.watch_interrupted(runtime, lease))
+    consumers.register(runtime, panel, secrets, lease)
     handlers = api.internal_routes(runtime, panel, settings_store, secrets)
     handlers += mirror_api.mirror_routes(runtime, panel)
     routes = [internal_router(settings.service_token, handlers)]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -13,32 +11,21 @@ from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
 from nodebyte_sync import store
 from nodebyte_sync.environment_secrets import EnvironmentSecrets
+from nodebyte_sync.mirror_lease import Lease, MirrorLease
 from nodebyte_sync.panel_connection import PanelConnection
 from nodebyte_sync.sync_run import SOURCE, SyncRun
 
-MIRROR_LOCK = "nodebyte.sync.mirror"
 LOGS_CLEANUP_JOB = "sync.logs_cleanup"
 
 
-@contextlib.asynccontextmanager
-async def mirror_lock(pool: asyncpg.Pool) -> AsyncIterator[None]:
-    """One sync writes the mirror at a time, across every replica.
-
-    A request arriving while another sync runs waits its turn (it stays
-    PENDING until then). The session lock dies with the connection, so a
-    crashed replica never leaves it held.
-    """
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", MIRROR_LOCK)
-        try:
-            yield
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", MIRROR_LOCK)
-
-
-def register(runtime: Runtime, panel: PanelConnection, secrets: EnvironmentSecrets) -> None:
+def register(
+    runtime: Runtime, panel: PanelConnection, secrets: EnvironmentSecrets, lease: MirrorLease
+) -> None:
+    """A request arriving while another sync runs waits for the mirror lease (it
+    stays PENDING until then); a sync whose lease was taken over is retried later,
+    and resumes."""
     consumer = runtime.consumer("requests")
-    one_at_a_time = asyncio.Lock()  # only one connection per replica waits for the mirror lock
+    one_at_a_time = asyncio.Lock()  # only one request per replica waits for the lease
 
     @consumer.on_long(events.SyncRequested)
     async def on_sync_requested(event: events.SyncRequested, meta: EventMeta) -> None:
@@ -47,8 +34,9 @@ def register(runtime: Runtime, panel: PanelConnection, secrets: EnvironmentSecre
             await store.record_pending(
                 conn, event.sync_log_id, event.kind, event.requested_by, event.skip_users
             )
-        async with one_at_a_time, mirror_lock(pool):
-            async with pool.acquire() as conn:
+        async with one_at_a_time, lease.held() as held:
+            async with pool.acquire() as conn, conn.transaction():
+                await held.check(conn)
                 status = await store.status_of(conn, event.sync_log_id)
                 if status in store.TERMINAL or await inbox.seen(conn, consumer.name, meta.id):
                     return  # a redelivery of a sync that already ended, or cancelled while queued
@@ -63,12 +51,14 @@ def register(runtime: Runtime, panel: PanelConnection, secrets: EnvironmentSecre
                     event_id=meta.id,
                     settings=settings,
                     secrets=secrets,
+                    lease=held,
+                    transient_deadline=runtime.settings.transient_deadline_seconds,
                 )
                 if settings.panel_url
                 else None
             )
             if run is None:
-                await _fail_unconfigured(pool, event, consumer.name, meta)
+                await _fail_unconfigured(pool, held, event, consumer.name, meta)
                 return
             await run.execute()
 
@@ -102,10 +92,11 @@ def register(runtime: Runtime, panel: PanelConnection, secrets: EnvironmentSecre
 
 
 async def _fail_unconfigured(
-    pool: asyncpg.Pool, event: events.SyncRequested, consumer: str, meta: EventMeta
+    pool: asyncpg.Pool, held: Lease, event: events.SyncRequested, consumer: str, meta: EventMeta
 ) -> None:
     error = "the panel is not configured (URL and application key)"
     async with pool.acquire() as conn, conn.transaction():
+        await held.check(conn)
         await store.finish(conn, event.sync_log_id, "FAILED", error=error)
         await inbox.claim(conn, consumer, meta.id)
         await outbox.enqueue(
@@ -120,32 +111,32 @@ async def _fail_unconfigured(
         )
 
 
-async def watch_interrupted(runtime: Runtime, interval: float = 30.0, stale: float = 120.0) -> None:
+async def watch_interrupted(
+    runtime: Runtime, lease: MirrorLease, interval: float = 30.0, stale: float = 120.0
+) -> None:
     """Mark syncs left RUNNING by a dead worker as FAILED, so none stays RUNNING forever.
 
-    Only when no replica holds the mirror lock, i.e. no sync is really running;
+    Only while this holds the mirror lease, i.e. no sync is really running;
     a redelivered request resumes its sync before this would call it dead.
     """
     while True:
         await asyncio.sleep(interval)
-        async with runtime.pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", MIRROR_LOCK):
+        async with lease.try_held() as held:
+            if held is None:
                 continue
-            try:
-                async with conn.transaction():
-                    for row in await store.orphaned_runs(conn, stale):
-                        await store.finish(
-                            conn, row["id"], "FAILED", error="interrupted: the sync worker stopped"
-                        )
-                        await outbox.enqueue(
-                            conn,
-                            events.SyncFailed(
-                                sync_log_id=row["id"],
-                                kind=row["type"],
-                                error="interrupted",
-                                duration_seconds=0,
-                            ),
-                            source=SOURCE,
-                        )
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", MIRROR_LOCK)
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await held.check(conn)
+                for row in await store.orphaned_runs(conn, stale):
+                    await store.finish(
+                        conn, row["id"], "FAILED", error="interrupted: the sync worker stopped"
+                    )
+                    await outbox.enqueue(
+                        conn,
+                        events.SyncFailed(
+                            sync_log_id=row["id"],
+                            kind=row["type"],
+                            error="interrupted",
+                            duration_seconds=0,
+                        ),
+                        source=SOURCE,
+                    )

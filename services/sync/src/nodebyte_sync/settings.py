@@ -21,3 +21,6 @@ class SyncSettings(CommonSettings, kw_only=True, frozen=True):
     panel_timeout_seconds: float = 15.0
     panel_retry_base_delay: float = 0.5
     panel_max_attempts: int = 5
+    # The one-sync-at-a-time lease: renewed every third of it while a sync runs; another
+    # replica takes a sync over this long after its holder went silent.
+    sync_lease_seconds: float = 15.0

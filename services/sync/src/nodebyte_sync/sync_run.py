@@ -7,8 +7,11 @@ the mirror already holds is skipped (page_digests.py); the changed ones of a
 batch are written in one transaction with the progress they represent (COPY into
 a staging table, then one upsert that skips unchanged rows), so a crash loses at
 most the batch in flight and the log always says how far the sync got.
-Cancellation is checked before every write. After a step, rows the panel no
-longer has are pruned.
+Cancellation and the mirror lease (mirror_lease.py) are checked in every write
+transaction. After a step, rows the panel no longer has are pruned. A write that
+fails for a transient reason (a lost connection, the database out of slots) is
+retried as a whole until `transient_deadline` seconds; only a longer outage
+fails the sync.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ import asyncio
 import hashlib
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
 
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.pterodactyl import PanelClient, RawPage, raw_items, relationship
+from nodebyte_common.transient import TRANSIENT_ERRORS, retry_transient
 from nodebyte_sync import page_digests, store
 from nodebyte_sync.environment_secrets import EnvironmentSecrets
+from nodebyte_sync.mirror_lease import Lease, LeaseLost
 from nodebyte_sync.page_digests import PageRecord
 from nodebyte_sync.page_fetcher import Fetched, ListRequest, fetch_batches
 from nodebyte_sync.panel_settings import PanelSettings
@@ -35,7 +41,9 @@ from nodebyte_sync.steps import MAPPING_VERSION, Row, Step, steps_for
 
 PROGRESS_EVENT_INTERVAL = 0.25  # seconds: a few progress events per second at most
 PROGRESS_SAVE_INTERVAL = 0.1  # seconds: how stale the log may be while pages are unchanged
+CANCEL_POLL_INTERVAL = 0.5  # seconds: a cancel interrupts any wait (a Retry-After) this fast
 SOURCE = "nodebyte/sync"
+T = TypeVar("T")
 
 
 class SyncCancelled(Exception):
@@ -100,8 +108,12 @@ class SyncRun:
         event_id: UUID,
         settings: PanelSettings,
         secrets: EnvironmentSecrets,
+        lease: Lease,
+        transient_deadline: float,
     ) -> None:
         self.pool = pool
+        self.lease = lease
+        self.transient_deadline = transient_deadline
         self.panel = panel
         self.request = request
         self.log_id = request.sync_log_id
@@ -123,10 +135,15 @@ class SyncRun:
         self.finished = {step.name: asyncio.Event() for step in steps}
         try:
             async with asyncio.TaskGroup() as group:
-                for step in steps:
-                    group.create_task(self._run_step(step), name=f"sync-{step.name}")
+                watcher = group.create_task(self._watch_cancel(), name="sync-cancel-watch")
+                await asyncio.gather(
+                    *(group.create_task(self._run_step(s), name=f"sync-{s.name}") for s in steps)
+                )
+                watcher.cancel()
         except BaseExceptionGroup as errors:
             first = _first_leaf(errors)
+            if isinstance(first, LeaseLost):
+                raise first from None  # the delivery is retried and resumes the sync
             if isinstance(first, SyncCancelled):
                 await self._finish("CANCELLED", None)
                 return
@@ -136,13 +153,26 @@ class SyncRun:
         else:
             await self._finish("COMPLETED", None)
 
+    async def _watch_cancel(self) -> None:
+        """Raise SyncCancelled once an admin asked, whatever the steps are waiting on
+        (the checks at each write alone would wait out a panel's Retry-After)."""
+        while True:
+            await asyncio.sleep(CANCEL_POLL_INTERVAL)
+            try:
+                async with self.pool.acquire() as conn:
+                    requested = await store.cancel_requested(conn, self.log_id)
+            except TRANSIENT_ERRORS:
+                requested = False  # an outage is the writes' to ride out or report
+            if requested:
+                raise SyncCancelled
+
     async def _run_step(self, step: Step) -> None:
         """Take the step's pages, then link and prune once what that reads is there."""
         await self._wait_for(step.starts_after)
         started = time.monotonic()
         try:
             state = await self._take_pages(step)
-        except SyncCancelled:
+        except (SyncCancelled, LeaseLost):
             raise
         except Exception as exc:
             if not step.optional:
@@ -156,6 +186,8 @@ class SyncRun:
         finishing = time.monotonic()
         try:
             await self._after_step(state)
+        except LeaseLost:
+            raise
         except Exception as exc:
             raise StepFailed(step.name, exc) from exc
         seconds = paging + time.monotonic() - finishing  # the waits excluded
@@ -167,11 +199,32 @@ class SyncRun:
             if name in self.finished:  # a partial sync may not run it
                 await self.finished[name].wait()
 
+    async def _write(self, what: str, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run `body` in a transaction that holds the lease; retry it through transient
+        failures until the deadline."""
+
+        async def attempt() -> T:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self.lease.check(conn)
+                return await body(conn)
+
+        return await retry_transient(attempt, deadline_seconds=self.transient_deadline, what=what)
+
+    async def _read(self, what: str, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        async def attempt() -> T:
+            async with self.pool.acquire() as conn:
+                return await body(conn)
+
+        return await retry_transient(attempt, deadline_seconds=self.transient_deadline, what=what)
+
     async def _take_pages(self, step: Step) -> StepState:
         per_page = self._page_size(step)
-        async with self.pool.acquire() as conn:
+
+        async def prepare(conn: asyncpg.Connection) -> tuple[StepState, list[ListRequest]]:
             state = StepState(step, await page_digests.load(conn, step.name))
-            requests = step.requests(await self._parent_ids(conn, step))
+            return state, step.requests(await self._parent_ids(conn, step))
+
+        state, requests = await self._read(f"{step.name}: prepare", prepare)
         async for batch in fetch_batches(self.panel, requests, per_page=per_page, slots=self.slots):
             await self._take_batch(state, batch, per_page)
         return state
@@ -204,20 +257,23 @@ class SyncRun:
                 record, rows = _decode(step, request, page, digest, self.secrets)
                 fresh.append((key, record, rows))
             taken.append((key, page, record))
+        self._take(state, taken)
         if not fresh and time.monotonic() - self.progress.saved_at < PROGRESS_SAVE_INTERVAL:
-            # Nothing to write: the log catches up with the next save.
-            self._take(state, taken)
-            return
-        async with self.pool.acquire() as conn, conn.transaction():
+            return  # nothing to write: the log catches up with the next save
+
+        async def write(conn: asyncpg.Connection) -> int:
             if await store.cancel_requested(conn, self.log_id):
                 raise SyncCancelled
+            written = 0
             for mirror in step.mirrors:
                 rows = [row for _, _, by_table in fresh for row in by_table[mirror.table]]
-                written = await store.upsert_changed(conn, mirror.table, mirror.columns, rows)
-                self.progress.written += written  # not `+= await`: steps run concurrently
+                written += await store.upsert_changed(conn, mirror.table, mirror.columns, rows)
             await page_digests.save(conn, step.name, [(key, record) for key, record, _ in fresh])
-            self._take(state, taken)
             await self._save_progress(conn, step.name)
+            return written
+
+        written = await self._write(f"{step.name}: write a batch", write)
+        self.progress.written += written  # not `+= await`: steps run concurrently
 
     def _take(self, state: StepState, taken: list[tuple[str, RawPage, PageRecord]]) -> None:
         p, name = self.progress, state.step.name
@@ -230,25 +286,26 @@ class SyncRun:
 
     async def _after_step(self, state: StepState) -> None:
         step, seen = state.step, state.seen
-        repeated = state.repeated()  # before the owners join the subusers
-        async with self.pool.acquire() as conn, conn.transaction():
+        repeated = state.repeated()
+
+        async def finish_step(conn: asyncpg.Connection) -> int:
+            linked = 0
             if step.links_allocations:
                 linked = await store.link_allocations(conn, seen["links"])
-                self.progress.written += linked
-            if step.name == "subusers":
-                seen["server_subusers"].extend(await store.mark_owners(conn))
             for mirror in step.mirrors:
+                keep = list(seen[mirror.table])
+                if step.name == "subusers" and mirror.table == "server_subusers":
+                    keep += await store.mark_owners(conn)
                 pruned = await store.prune(
-                    conn,
-                    mirror.table,
-                    seen[mirror.table],
-                    key_type=mirror.key_type,
-                    scope=mirror.prune_scope,
+                    conn, mirror.table, keep, key_type=mirror.key_type, scope=mirror.prune_scope
                 )
                 if mirror.table == "servers":
                     await self._announce_pruned_servers(conn, pruned)
             await page_digests.settle(conn, step.name, [] if repeated else state.visited)
             await self._save_progress(conn, step.name)
+            return linked
+
+        self.progress.written += await self._write(f"{step.name}: prune", finish_step)
 
     async def _announce_pruned_servers(
         self, conn: asyncpg.Connection, pruned: list[asyncpg.Record]
@@ -263,8 +320,10 @@ class SyncRun:
             )
 
     async def _note(self, step: str, message: str) -> None:
-        async with self.pool.acquire() as conn:
+        async def note(conn: asyncpg.Connection) -> None:
             await self._save_progress(conn, step, message, force_event=True)
+
+        await self._write(f"{step}: note", note)
 
     async def _save_progress(
         self,
@@ -310,7 +369,12 @@ class SyncRun:
             )
 
     async def _finish(self, status: str, error: str | None) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
+        """Record the outcome and its event once: a sync that already finished (its
+        request was claimed) records nothing more."""
+
+        async def finish(conn: asyncpg.Connection) -> None:
+            if not await inbox.claim(conn, self.consumer, self.event_id):
+                return
             await store.finish(
                 conn,
                 self.log_id,
@@ -319,8 +383,9 @@ class SyncRun:
                 rows_written=self.progress.written,
                 step_seconds=self.progress.step_seconds,
             )
-            await inbox.claim(conn, self.consumer, self.event_id)
             await outbox.enqueue(conn, self._outcome_event(status, error), source=SOURCE)
+
+        await self._write("finish", finish)
 
     def _outcome_event(self, status: str, error: str | None) -> events.Event:
         p, kind = self.progress, self.request.kind

@@ -1,0 +1,171 @@
+"""The bus's promises that effects alone would hide: counted on the broker itself.
+
+Each test here was written against a way the code could break silently (publishing
+without `mandatory`, purging by age of creation, re-publishing, acknowledging past a
+delivery still being handled) and fails on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import UUID
+
+import aio_pika
+import asyncpg
+import pytest
+from aiormq.exceptions import PublishError
+
+from nodebyte_common import events, inbox, outbox
+from nodebyte_common.cloudevents import EventMeta
+from nodebyte_common.topology import declare_topology, exchange_name, unrouted_queue_name
+from nodebyte_devstack.bus_harness import Bus, bus
+from nodebyte_devstack.waiting import eventually
+
+TYPES = ("settings.changed",)
+
+
+@pytest.fixture
+async def harness(
+    database: str, amqp_url: str, amqp_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Bus]:
+    schema = "busg_" + request.node.name.removeprefix("test_")[:40]
+    async with bus(database, amqp_url, amqp_prefix, schema, TYPES, tmp_path) as h:
+        async with h.pool.acquire() as conn:
+            await conn.execute("CREATE TABLE effects (event_id uuid, owner text)")
+        yield h
+
+
+async def commit(pool: asyncpg.Pool, event: events.Event) -> UUID:
+    async with pool.acquire() as conn, conn.transaction():
+        return await outbox.enqueue(conn, event, source="test")
+
+
+async def effects(h: Bus) -> list[asyncpg.Record]:
+    async with h.pool.acquire() as conn:
+        return await conn.fetch("SELECT * FROM effects")
+
+
+class BrokerTap:
+    """Every message the exchange routes with one key, as published (no inbox between)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self.ids.append(message.message_id or "")
+        await message.ack()
+
+
+async def tap(h: Bus, routing_key: str) -> BrokerTap:
+    seen = BrokerTap()
+    exchange = await h.channel.get_exchange(exchange_name(h.prefix))
+    queue = await h.channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, routing_key=routing_key)
+    await queue.consume(seen.on_message)
+    return seen
+
+
+def changed(owner: str) -> events.SettingsChanged:
+    return events.SettingsChanged(owner=owner, keys=["a"])
+
+
+def progress() -> events.SyncProgress:
+    """An event no queue is bound to: it can only go to the unrouted queue."""
+    return events.SyncProgress(
+        sync_log_id=UUID(int=1),
+        step="nodes",
+        items_total=1,
+        items_processed=1,
+        items_failed=0,
+        percentage=100.0,
+        message="m",
+    )
+
+
+async def test_an_event_nothing_can_route_stays_unsent_until_it_can_be(harness: Bus) -> None:
+    await harness.relay.connect()  # declares the topology, the unrouted queue included
+    unrouted = unrouted_queue_name(harness.prefix)
+    await harness.channel.queue_delete(unrouted)  # the alternate exchange now routes nowhere
+    event_id = await commit(harness.pool, progress())
+    with pytest.raises(PublishError):
+        await harness.relay.flush_once()  # the broker returned it: not marked sent
+    await declare_topology(harness.channel, harness.prefix, (harness.subscription,))
+    assert await harness.relay.flush_once() == 1
+    queue = await harness.channel.declare_queue(unrouted, passive=True)
+    message = await eventually(lambda: queue.get(fail=False), timeout=10)
+    assert message.message_id == str(event_id)
+    await message.ack()
+
+
+async def test_the_purge_keeps_unsent_events_however_old(harness: Bus) -> None:
+    """A day-long broker outage must not delete the backlog it left."""
+    event_id = await commit(harness.pool, changed("old"))
+    async with harness.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE outbox SET created_at = now() - interval '3 days' WHERE id = $1", event_id
+        )
+    await harness.relay.refresh_gauges()  # purges sent rows older than a day
+    seen = await tap(harness, "settings.changed")
+    await harness.relay.start()
+    await eventually(lambda: _has(seen.ids), timeout=10)
+    assert seen.ids == [str(event_id)]
+
+
+async def test_the_relay_publishes_each_event_exactly_once(harness: Bus) -> None:
+    seen = await tap(harness, "settings.changed")
+    harness.relay.idle_poll_seconds = 0.05  # many looks at the outbox meanwhile
+    await harness.relay.start()
+    ids = [
+        await commit(harness.pool, events.SettingsChanged(owner=str(n), keys=["a"]))
+        for n in range(5)
+    ]
+    await eventually(lambda: _count(seen.ids, 5), timeout=10)
+    await asyncio.sleep(1.0)  # twenty polls: a re-publish would have come by now
+    assert sorted(seen.ids) == sorted(str(i) for i in ids)
+
+
+async def test_a_slow_delivery_that_fails_after_a_later_one_succeeded_is_not_lost(
+    harness: Bus,
+) -> None:
+    """Out-of-order completion: the later delivery's ack must not cover the slow one."""
+    consumer = harness.consumer()
+    release_slow = asyncio.Event()
+
+    @consumer.on_long(events.SettingsChanged)
+    async def handle(event: events.SettingsChanged, meta: EventMeta) -> None:
+        if event.owner == "slow":
+            await release_slow.wait()
+            if meta.attempt == 1:
+                raise RuntimeError("the slow handler fails on its first attempt")
+        async with harness.pool.acquire() as conn, conn.transaction():
+            if await inbox.claim(conn, consumer.name, meta.id):
+                await conn.execute("INSERT INTO effects VALUES ($1, $2)", meta.id, event.owner)
+
+    await harness.run_consumer(consumer)
+    async with harness.pool.acquire() as conn, conn.transaction():  # one batch, in order
+        slow = await outbox.enqueue(
+            conn, events.SettingsChanged(owner="slow", keys=["a"]), source="t"
+        )
+        fast = await outbox.enqueue(
+            conn, events.SettingsChanged(owner="fast", keys=["a"]), source="t"
+        )
+    await harness.relay.start()
+    await eventually(lambda: effects(harness), timeout=10)  # the fast one, while slow waits
+    assert [r["event_id"] for r in await effects(harness)] == [fast]
+    release_slow.set()
+
+    async def both() -> bool:
+        return len(await effects(harness)) == 2
+
+    await eventually(both, timeout=15)
+    assert sorted(r["event_id"] for r in await effects(harness)) == sorted([slow, fast])
+
+
+async def _has(items: list) -> bool:
+    return bool(items)
+
+
+async def _count(items: list, n: int) -> bool:
+    return len(items) >= n
