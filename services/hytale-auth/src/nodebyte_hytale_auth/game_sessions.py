@@ -94,6 +94,8 @@ class GameSessions:
             await self._refuse_if_server_has_one(wanted.server_id)
         candidates = await self._candidates(wanted)
         explicit = wanted.account_id is not None or wanted.profile_uuid is not None
+        if explicit:
+            await self._refuse_if_account_is_full(candidates[0][0])
         for account_id, profile_uuid in candidates:
             try:
                 grant = await self.accounts.with_access_token(
@@ -121,6 +123,14 @@ class GameSessions:
                 "The server already has a game session; delete it first",
                 "SESSION_EXISTS",
                 {"session_id": str(existing)},
+            )
+
+    async def _refuse_if_account_is_full(self, account_id: UUID) -> None:
+        """An account named by the caller keeps to its session limit as the pool's picks do."""
+        capacity = await self.account_pool.capacity_of(account_id)
+        if capacity is not None and capacity.free == 0:
+            raise errors.session_limit(
+                {"account_id": str(account_id), "session_limit": capacity.session_limit}
             )
 
     async def _candidates(self, wanted: NewSession) -> list[tuple[UUID, UUID]]:
