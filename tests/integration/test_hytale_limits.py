@@ -3,6 +3,7 @@ gateway, and an account's own session limit whoever picks the account."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import uuid4
@@ -72,3 +73,41 @@ async def test_a_named_account_keeps_to_its_session_limit(
     listed = await gateway.get("/api/v1/hytale/sessions", params={"status": "active"})
     mine = [s for s in listed.json()["data"] if s["account_id"] == account_id]
     assert len(mine) == 2
+
+
+async def test_device_codes_keep_to_our_caps_unless_hytale_says_less(
+    stack: Stack, hytale: httpx.AsyncClient
+) -> None:
+    """A hytale-auth whose caps are seconds, not the CHANGELOG's 30 and 15 minutes: the
+    code lives the shorter of ours and Hytale's, and polling stops at our polling cap
+    even when Hytale would still grant."""
+    caps = {"HYTALE_DEVICE_CODE_MAX_SECONDS": "4", "HYTALE_DEVICE_POLL_MAX_SECONDS": "2"}
+    port = stack.start_extra_replica("hytale-auth", caps)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}/internal/v1/hytale",
+            headers={"X-Service-Token": stack.config.service_token},
+            timeout=20,
+        ) as replica:
+            await hytale.post("/_emulator/settings", json={"device_expires_in": 600, "interval": 1})
+            flow = (await replica.post("/oauth/device-code", json={})).json()["data"]
+            assert flow["expires_in"] == 4  # ours, not Hytale's 600
+            poll = {"device_code": flow["device_code"]}
+            pending = await replica.post("/oauth/token", json=poll)
+            assert pending.json()["data"]["status"] == "authorization_pending", pending.text
+            account = (await hytale.post("/_emulator/accounts", json={"profiles": 1})).json()
+            await asyncio.sleep(2.2)
+            approve = {"account_id": account["account_id"]}
+            approved = await hytale.post(
+                f"/_emulator/device-codes/{flow['user_code']}/approve", json=approve
+            )
+            assert approved.status_code == 200, approved.text
+            late = await replica.post("/oauth/token", json=poll)
+            assert late.status_code == 400, late.text
+            assert late.json()["details"]["reason"] == "expired_token"
+
+            await hytale.post("/_emulator/settings", json={"device_expires_in": 1})
+            short = (await replica.post("/oauth/device-code", json={})).json()["data"]
+            assert short["expires_in"] == 1  # Hytale's, shorter than ours
+    finally:
+        stack.kill(f"hytale-auth-replica-{port}")
