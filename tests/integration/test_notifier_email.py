@@ -18,7 +18,11 @@ from nodebyte_devstack.waiting import eventually
 QUEUE = "/api/v1/email/queue"
 TRICKY = 'Ann <b>&</b> "Co"'
 TEMPLATES: dict[str, dict[str, Any]] = {
-    "welcome": {"name": TRICKY, "dashboardUrl": "https://app.nodebyte.test/dash"},
+    "welcome": {
+        "name": TRICKY,
+        "dashboardUrl": "https://app.nodebyte.test/dash",
+        "verifyUrl": "https://app.nodebyte.test/verify/abc123",
+    },
     "verify-email": {"name": TRICKY, "verifyUrl": "https://app.nodebyte.test/verify/abc"},
     "password-reset": {"name": TRICKY, "resetUrl": "https://app.nodebyte.test/reset/xyz"},
     "email-change": {

@@ -28,9 +28,11 @@ class EmailData(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
 class Welcome(EmailData):
     TEMPLATE: ClassVar[str] = "welcome"
     SUBJECT: ClassVar[str] = "Welcome to NodeByte"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("verifyUrl",)
     name: Text
     email: str | None = None
     dashboard_url: WebUrl | None = None
+    verify_url: WebUrl | None = None  # the README's queue example sends one
 
 
 class VerifyEmail(EmailData):

@@ -38,6 +38,10 @@ MAIL_RESEND_KEY = "re_dev_" + "0" * 24
 
 
 TEST_RATE_LIMITS = "default=100000/60,public=100000/60,sync=100000/60,auth=100000/60"
+# The Hytale routes' classes too (their real limits are tested on a replica of their own).
+HYTALE_CLASSES = ("device-code", "token", "refresh", "profiles", "select-profile")
+HYTALE_CLASSES += ("session-new", "session-refresh", "session-delete")
+TEST_RATE_LIMITS += "".join(f",hytale-{name}=100000/60" for name in HYTALE_CLASSES)
 
 
 def new_jwt_private_key() -> str:

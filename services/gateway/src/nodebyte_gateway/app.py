@@ -157,7 +157,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
 
 def rate_limiter(settings: GatewaySettings, runtime: Runtime) -> RateLimiter:
     try:
-        limits = parse_limits(settings.rate_limits)
+        limits = {**hytale_routes.RATE_LIMITS, **parse_limits(settings.rate_limits)}
     except ValueError as exc:
         raise SettingsError(f"environment variable RATE_LIMITS is invalid: {exc}") from None
     return RateLimiter(lambda: runtime.pool, csv(settings.trusted_proxies), limits)

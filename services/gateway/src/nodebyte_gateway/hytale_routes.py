@@ -21,21 +21,27 @@ from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.rate_limit import Limit
 
 PREFIX = "/api/v1/hytale"
 ADMIN_PREFIX = "/api/admin/hytale"
 
-# The reference's limits for the shared gateway limiter: route -> (requests, seconds, key).
-# `ip` keys on the client address; `account` on the authenticated caller.
-HYTALE_RATE_LIMITS: dict[str, tuple[int, int, Literal["ip", "account"]]] = {
-    f"{PREFIX}/oauth/device-code": (5, 900, "ip"),
-    f"{PREFIX}/oauth/token": (10, 300, "account"),
-    f"{PREFIX}/oauth/refresh": (6, 3600, "account"),
-    f"{PREFIX}/oauth/profiles": (20, 3600, "account"),
-    f"{PREFIX}/oauth/select-profile": (20, 3600, "account"),
-    f"{PREFIX}/oauth/game-session/new": (20, 3600, "account"),
-    f"{PREFIX}/oauth/game-session/refresh": (20, 3600, "account"),
-    f"{PREFIX}/oauth/game-session/delete": (20, 3600, "account"),
+# The reference's per-endpoint limits, as route classes of the gateway's limiter (each
+# spent per caller credential and, at three times the size, per client address;
+# RATE_LIMITS overrides them by class name). Token polling is the exception: the
+# reference's 10 per 5 min would cut a client polling at RFC 8628's 5 s interval off
+# after a minute, so the class holds a whole 15-minute flow's polls at 5 s and refills
+# at that pace; polls faster than a flow's interval are answered `slow_down` by
+# hytale-auth from its own state.
+RATE_LIMITS: dict[str, Limit] = {
+    "hytale-device-code": Limit(5, 900),
+    "hytale-token": Limit(180, 900),
+    "hytale-refresh": Limit(6, 3600),
+    "hytale-profiles": Limit(20, 3600),
+    "hytale-select-profile": Limit(20, 3600),
+    "hytale-session-new": Limit(20, 3600),
+    "hytale-session-refresh": Limit(20, 3600),
+    "hytale-session-delete": Limit(20, 3600),
 }
 
 ServerId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
@@ -124,7 +130,12 @@ def _caller(request: Request) -> dict[str, str | None]:
 
 
 def _forwarding_post(
-    hytale: ServiceClient, path: str, body_type: type[Any], guard: Any, summary: str
+    hytale: ServiceClient,
+    path: str,
+    body_type: type[Any],
+    guard: Any,
+    summary: str,
+    rate_limit: str = "default",
 ) -> Any:
     """A POST route whose checked body goes to hytale-auth with the caller attached."""
 
@@ -135,19 +146,49 @@ def _forwarding_post(
 
     forward.__name__ = "hytale_" + path.strip("/").replace("/", "_").replace("-", "_")
     return post(
-        f"{PREFIX}{path}", guards=[guard], status_code=200, summary=summary, tags=["hytale"]
+        f"{PREFIX}{path}",
+        guards=[guard],
+        status_code=200,
+        summary=summary,
+        tags=["hytale"],
+        opt={"rate_limit": rate_limit},
     )(forward)
 
 
-OAUTH_ROUTES = (
-    ("/oauth/device-code", NoBody, "Request a device code for browser authorisation"),
-    ("/oauth/token", TokenPoll, "Poll for the authorisation of a device code"),
-    ("/oauth/refresh", AccountBody, "Refresh an account's OAuth tokens"),
-    ("/oauth/profiles", AccountBody, "List an account's game profiles"),
-    ("/oauth/select-profile", SelectProfile, "Bind a profile to the account's sessions"),
-    ("/oauth/game-session/new", NewSession, "Create a game session (optionally for a server)"),
-    ("/oauth/game-session/refresh", SessionBody, "Extend a game session"),
-    ("/oauth/game-session/delete", SessionBody, "Terminate a game session"),
+OAUTH_ROUTES = (  # path, body, summary, rate-limit class
+    (
+        "/oauth/device-code",
+        NoBody,
+        "Request a device code for browser authorisation",
+        "hytale-device-code",
+    ),
+    ("/oauth/token", TokenPoll, "Poll for the authorisation of a device code", "hytale-token"),
+    ("/oauth/refresh", AccountBody, "Refresh an account's OAuth tokens", "hytale-refresh"),
+    ("/oauth/profiles", AccountBody, "List an account's game profiles", "hytale-profiles"),
+    (
+        "/oauth/select-profile",
+        SelectProfile,
+        "Bind a profile to the account's sessions",
+        "hytale-select-profile",
+    ),
+    (
+        "/oauth/game-session/new",
+        NewSession,
+        "Create a game session (optionally for a server)",
+        "hytale-session-new",
+    ),
+    (
+        "/oauth/game-session/refresh",
+        SessionBody,
+        "Extend a game session",
+        "hytale-session-refresh",
+    ),
+    (
+        "/oauth/game-session/delete",
+        SessionBody,
+        "Terminate a game session",
+        "hytale-session-delete",
+    ),
 )
 
 
@@ -155,7 +196,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
     hytale = ctx.client("hytale-auth")
     write, read = ctx.require(catalogue.HYTALE_WRITE), ctx.require(catalogue.HYTALE_READ)
     handlers = [
-        _forwarding_post(hytale, path, body, write, summary) for path, body, summary in OAUTH_ROUTES
+        _forwarding_post(hytale, path, body, write, summary, limit)
+        for path, body, summary, limit in OAUTH_ROUTES
     ]
     handlers.append(
         _forwarding_post(

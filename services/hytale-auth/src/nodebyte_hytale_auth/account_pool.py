@@ -71,6 +71,9 @@ class AccountPool:
             for r in rows
         ]
 
+    async def capacity_of(self, account_id: UUID) -> Capacity | None:
+        return next((c for c in await self.capacities() if c.account_id == account_id), None)
+
     async def candidates(self) -> tuple[list[Capacity], int]:
         """Usable accounts with a free slot, least loaded first; and how many are usable."""
         usable = [c for c in await self.capacities() if c.usable]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from litestar import Litestar
 
 from nodebyte_common.pterodactyl import PanelClient
@@ -30,6 +32,8 @@ from nodebyte_hytale_auth.settings import HytaleAuthSettings, endpoints
 from nodebyte_hytale_auth.upstream import HytaleUpstream
 
 SERVICE = "hytale-auth"
+
+log = logging.getLogger(__name__)
 
 
 def _validator(settings: HytaleAuthSettings, upstream: HytaleUpstream) -> TokenValidator:
@@ -91,6 +95,29 @@ def _periodic(
             ),
         ],
     )
+
+
+def _renew_on_key_removal(
+    validator: TokenValidator, sessions: GameSessions, periodic: PeriodicTasks
+) -> None:
+    """When keys leave the JWKS, the sessions they signed are renewed at once."""
+    renewals: set[asyncio.Task[None]] = set()
+
+    async def renew(kids: set[str]) -> None:
+        try:
+            if await sessions.renew_signed_by(kids):
+                periodic.trigger("hytale.refresh")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # The sessions still renew at their usual time.
+            log.warning("sessions of a dropped key not renewed early", extra={"error": str(exc)})
+
+    def keys_removed(kids: set[str]) -> None:
+        validator.forget_keys(kids)
+        task = asyncio.get_running_loop().create_task(renew(kids))
+        renewals.add(task)
+        task.add_done_callback(renewals.discard)
+
+    validator.jwks.on_keys_removed = keys_removed
 
 
 def build_app(settings: HytaleAuthSettings | None = None) -> Litestar:
@@ -157,6 +184,7 @@ def build_app(settings: HytaleAuthSettings | None = None) -> Litestar:
     )
     flows = DeviceFlows(pool, upstream, accounts, audit, settings)
     periodic = _periodic(settings, pool, accounts, sessions, logs, flows)
+    _renew_on_key_removal(validator, sessions, periodic)
 
     async def publish_metrics() -> None:
         while True:

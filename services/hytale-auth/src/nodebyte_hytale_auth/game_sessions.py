@@ -34,7 +34,7 @@ from nodebyte_hytale_auth.metrics import REFRESHES
 from nodebyte_hytale_auth.panel_push import SessionPusher
 from nodebyte_hytale_auth.refresh_timing import renew_at, retry_delay
 from nodebyte_hytale_auth.sealed import identity_context, session_context
-from nodebyte_hytale_auth.session_tokens import TokenRefused, TokenValidator
+from nodebyte_hytale_auth.session_tokens import TokenRefused, TokenValidator, signing_kid
 from nodebyte_hytale_auth.session_views import COLUMNS, session_view
 from nodebyte_hytale_auth.settings import HytaleAuthSettings
 from nodebyte_hytale_auth.upstream import HytaleUpstream, SessionGrant, UpstreamError
@@ -94,6 +94,8 @@ class GameSessions:
             await self._refuse_if_server_has_one(wanted.server_id)
         candidates = await self._candidates(wanted)
         explicit = wanted.account_id is not None or wanted.profile_uuid is not None
+        if explicit:
+            await self._refuse_if_account_is_full(candidates[0][0])
         for account_id, profile_uuid in candidates:
             try:
                 grant = await self.accounts.with_access_token(
@@ -121,6 +123,14 @@ class GameSessions:
                 "The server already has a game session; delete it first",
                 "SESSION_EXISTS",
                 {"session_id": str(existing)},
+            )
+
+    async def _refuse_if_account_is_full(self, account_id: UUID) -> None:
+        """An account named by the caller keeps to its session limit as the pool's picks do."""
+        capacity = await self.account_pool.capacity_of(account_id)
+        if capacity is not None and capacity.free == 0:
+            raise errors.session_limit(
+                {"account_id": str(account_id), "session_limit": capacity.session_limit}
             )
 
     async def _candidates(self, wanted: NewSession) -> list[tuple[UUID, UUID]]:
@@ -404,6 +414,32 @@ class GameSessions:
             failure.code,
             {"replaced_by": successor["session_id"]},
         )
+
+    async def renew_signed_by(self, kids: set[str]) -> int:
+        """Make the sessions whose tokens a dropped key signed due now; return how many.
+
+        Their tokens no longer validate anywhere, so a server must not keep them
+        until their usual refresh time.
+        """
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT id, session_token_sealed, identity_token_sealed
+                   FROM game_sessions WHERE status = 'active'"""
+            )
+            stale = [r["id"] for r in rows if self._signed_by(r, kids)]
+            if stale:
+                await conn.execute(
+                    "UPDATE game_sessions SET refresh_at = now() WHERE id = ANY($1::uuid[])", stale
+                )
+        if stale:
+            log.info("sessions signed by a dropped key are due", extra={"sessions": len(stale)})
+        return len(stale)
+
+    def _signed_by(self, row: asyncpg.Record, kids: set[str]) -> bool:
+        session_id = row["id"]
+        session = self.sealer.open(row["session_token_sealed"], session_context(session_id))
+        identity = self.sealer.open(row["identity_token_sealed"], identity_context(session_id))
+        return signing_kid(session) in kids or signing_kid(identity) in kids
 
     async def refresh_due(self, guard: asyncio.Semaphore) -> int:
         """The sweep: renew every session past its refresh time; return how many."""

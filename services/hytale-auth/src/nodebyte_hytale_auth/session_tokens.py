@@ -84,6 +84,15 @@ def _b64(part: bytes) -> bytes:
     return binascii.a2b_base64(part.translate(_URLSAFE) + b"=" * (-len(part) % 4), strict_mode=True)
 
 
+def signing_kid(token: str) -> str:
+    """The `kid` a token's header names, unverified ("" when it names none or is malformed)."""
+    encoded = token.partition(".")[0].encode()
+    try:
+        return _header_decoder.decode(_b64(encoded)).kid
+    except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+
+
 class TokenValidator:
     def __init__(
         self,
