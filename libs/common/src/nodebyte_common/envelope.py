@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from litestar import Response
+from litestar.background_tasks import BackgroundTask
 
 from nodebyte_common.decoding import BadInput, decode_json
 
@@ -58,9 +59,10 @@ def ok(
     status: int = 200,
     pagination: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
 ) -> Response[dict[str, Any]]:
     body = ok_body(data, message=message, pagination=pagination)
-    return Response(body, status_code=status, headers=headers)
+    return Response(body, status_code=status, headers=headers, background=background)
 
 
 def ok_body(

@@ -37,7 +37,10 @@ MAIL_SMTP_PASSWORD = "mail-dev-password"  # noqa: S105 - a local emulator's
 MAIL_RESEND_KEY = "re_dev_" + "0" * 24
 
 
-TEST_RATE_LIMITS = "default=100000/60,public=100000/60,sync=100000/60,auth=100000/60"
+TEST_RATE_LIMITS = (
+    "default=100000/60,public=100000/60,sync=100000/60,auth=100000/60,"
+    "account=100000/60,mail=100000/60"
+)
 
 
 def new_jwt_private_key() -> str:
