@@ -32,6 +32,11 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     },
     "sync-report": {"syncType": "full", "status": "COMPLETED", "duration": TRICKY},
     "alert": {"title": "Disk full", "message": TRICKY, "severity": "critical"},
+    "account-unlock": {
+        "name": TRICKY,
+        "unlockUrl": "https://app.nodebyte.test/auth/unlock?token=u",
+        "lockedUntil": "2026-12-07T15:00:00Z",
+    },
 }
 
 

@@ -77,6 +77,19 @@ class MagicLink(EmailData):
     expires_at: str | None = None
 
 
+class AccountUnlock(EmailData):
+    """Sent when failed sign-ins lock an account: its link ends the lock."""
+
+    TEMPLATE: ClassVar[str] = "account-unlock"
+    SUBJECT: ClassVar[str] = "Your NodeByte account was locked"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("unlockUrl",)
+    name: Text
+    unlock_url: WebUrl
+    locked_until: Text
+    email: str | None = None
+    expires_at: str | None = None
+
+
 class SyncReport(EmailData):
     TEMPLATE: ClassVar[str] = "sync-report"
     SUBJECT: ClassVar[str] = "NodeByte sync report"
@@ -99,7 +112,16 @@ class Alert(EmailData):
 
 TEMPLATES: dict[str, type[EmailData]] = {
     kind.TEMPLATE: kind
-    for kind in (Welcome, VerifyEmail, EmailChange, PasswordReset, MagicLink, SyncReport, Alert)
+    for kind in (
+        Welcome,
+        VerifyEmail,
+        EmailChange,
+        PasswordReset,
+        MagicLink,
+        AccountUnlock,
+        SyncReport,
+        Alert,
+    )
 }
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import msgspec
 from litestar import Response
+from litestar.background_tasks import BackgroundTask
+
+from nodebyte_common.decoding import BadInput, decode_json
 
 T = TypeVar("T")
 
@@ -57,9 +59,10 @@ def ok(
     status: int = 200,
     pagination: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
 ) -> Response[dict[str, Any]]:
     body = ok_body(data, message=message, pagination=pagination)
-    return Response(body, status_code=status, headers=headers)
+    return Response(body, status_code=status, headers=headers, background=background)
 
 
 def ok_body(
@@ -96,8 +99,6 @@ def decode_body(raw: bytes, type_: type[T], *, empty_ok: bool = True) -> T:
         else:
             raise ApiError(400, "A JSON body is required")
     try:
-        return msgspec.json.decode(raw, type=type_)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, f"Invalid request body: {exc}") from None
-    except msgspec.DecodeError:
-        raise ApiError(400, "The request body is not valid JSON") from None
+        return decode_json(raw, type_)
+    except BadInput as exc:
+        raise ApiError(400, str(exc)) from None

@@ -22,6 +22,7 @@ from opentelemetry import context, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nodebyte_common.deadlines import Deadlines
+from nodebyte_common.decoding import json_body_problem, path_problem, query_problem
 from nodebyte_common.envelope import STATUS_CODES, ApiError, error_body, error_response, ok
 from nodebyte_common.observability import (
     HTTP_LATENCY,
@@ -228,15 +229,104 @@ def _span_failed(span: trace.Span, exc: BaseException) -> None:
 
 
 async def _send_timeout(send: Send) -> None:
-    body = error_body("The request took too long", "TIMEOUT")
+    await _send_error(send, 504, "The request took too long", "TIMEOUT")
+
+
+# Bodies of these types are not JSON and are left to their route.
+_OPAQUE_BODIES = (b"multipart/", b"application/octet-stream")
+
+
+def refuse_bad_input(max_body_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware: a path, query string or JSON body that `decoding` refuses is a
+    400 in the envelope before any route sees it (a body over `max_body_bytes`, 413).
+
+    A body is read whole here and handed on as one message, so routes read it as usual.
+    """
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            problem = path_problem(scope["path"], scope.get("raw_path")) or query_problem(
+                scope["query_string"]
+            )
+            if problem:
+                await _send_error(send, 400, problem, "VALIDATION_ERROR")
+                return
+            if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and not _has_body(scope):
+                await app(scope, receive, send)
+                return
+            body = await _read_body(receive, max_body_bytes)
+            if body is None:
+                await _send_error(send, 413, "The request body is too large", "PAYLOAD_TOO_LARGE")
+                return
+            if not _is_opaque(scope) and (problem := json_body_problem(body)):
+                await _send_error(send, 400, problem, "VALIDATION_ERROR")
+                return
+            await app(scope, _replay(body, receive), send)
+
+        return wrapped
+
+    return middleware
+
+
+def _has_body(scope: Scope) -> bool:
+    return any(
+        key in (b"content-length", b"transfer-encoding") and value != b"0"
+        for key, value in scope["headers"]
+    )
+
+
+def _is_opaque(scope: Scope) -> bool:
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            return value.lower().startswith(_OPAQUE_BODIES)
+    return False
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None once it is longer than `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client left: the route sees an empty body and the app the disconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def _send_error(send: Send, status: int, message: str, code: str) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 504,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )
-    await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
+    await send(
+        {"type": "http.response.body", "body": msgspec.json.encode(error_body(message, code))}
+    )
 
 
 def health_routes(checks: dict[str, ReadinessCheck]) -> list[Any]:
@@ -304,7 +394,13 @@ def create_app(
         route_handlers=[*health_routes(readiness), *route_handlers],
         lifespan=list(lifespan),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_requests(service, request_timeout_seconds), *middleware],
+        # Bad input is refused last, inside the services' own middleware (the gateway's
+        # admission): a stranger's body is not read before their credentials are.
+        middleware=[
+            observe_requests(service, request_timeout_seconds),
+            *middleware,
+            refuse_bad_input(max_body_bytes),
+        ],
         cors_config=CORSConfig(allow_origins=origins, allow_credentials=True) if origins else None,
         request_max_body_size=max_body_bytes,
         openapi_config=openapi_config,

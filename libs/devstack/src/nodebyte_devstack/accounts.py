@@ -136,11 +136,21 @@ class Mailbox:
             m for m in found if to in m["to"] and (template is None or m["template"] == template)
         ]
 
-    async def latest(self, to: str, template: str) -> dict[str, Any]:
-        messages = await self.messages(to, template)
-        if not messages:
-            raise AssertionError(f"no {template} email to {to}")
-        return messages[-1]
+    async def latest(self, to: str, template: str, timeout: float = 10) -> dict[str, Any]:
+        """The latest `template` email queued for `to`, waited for: flows that must not
+        show in their answer's timing (forgot-password, magic link) queue after answering."""
+        return (await self.at_least(to, template, 1, timeout))[-1]
+
+    async def at_least(
+        self, to: str, template: str, count: int, timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        """The `template` emails queued for `to`, once there are `count` of them."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(messages := await self.messages(to, template)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {count} {template} emails to {to}")
+            await asyncio.sleep(0.05)
+        return messages
 
     def secrets(self, message: dict[str, Any]) -> dict[str, Any]:
         """What the gateway sealed for the notifier (the link), opened."""

@@ -8,6 +8,7 @@ sealed in `sealed_data`, opened only by the notifier. The gateway never logs the
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 import asyncpg
@@ -81,6 +82,16 @@ class AccountEmails:
         await self._send(
             conn, user["email"], email_catalogue.MagicLink(**self._base(user, t), login_url=url)
         )
+
+    async def unlock(
+        self, conn: asyncpg.Connection, user: asyncpg.Record, t: Issued, locked_until: datetime
+    ) -> None:
+        email = email_catalogue.AccountUnlock(
+            **self._base(user, t),
+            unlock_url=self._link("/auth/unlock", t.token),
+            locked_until=iso(locked_until),
+        )
+        await self._send(conn, user["email"], email)
 
     async def welcome(self, conn: asyncpg.Connection, user: asyncpg.Record) -> None:
         email = email_catalogue.Welcome(

@@ -14,11 +14,13 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_gateway import account_input, accounts_store, user_views
+from nodebyte_gateway.account_throttle import AccountThrottle
 from nodebyte_gateway.accounts import AccountFlows, Registration
 from nodebyte_gateway.auth import signed_in_user
 from nodebyte_gateway.context import GatewayContext
@@ -71,18 +73,28 @@ class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
 GENERIC_RESET = "If an account exists with that email, you will receive a password reset link"
 GENERIC_MAGIC = "If an account exists with that email, a magic link will be sent"
 GENERIC_REGISTER = "Registration successful. Please verify your email."
+# The `auth` class: a few requests a minute per address (see rate_limit.LIMITS).
+AUTH_LIMITED = {"rate_limit": "auth"}
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
     sign_in = SignIn(ctx.runtime, ctx.auth, ctx.settings)
     flows = AccountFlows(ctx.runtime, ctx.auth, ctx.settings, sign_in)
     runtime = ctx.runtime
+    throttle = AccountThrottle(ctx.limiter)
     tags = ["auth"]
 
-    @post("/api/v1/auth/register", tags=tags, status_code=201, summary="Create an account")
+    @post(
+        "/api/v1/auth/register",
+        tags=tags,
+        status_code=201,
+        summary="Create an account",
+        opt=AUTH_LIMITED,
+    )
     async def register(request: Request) -> Any:
         body = decode_body(await request.body(), RegisterBody, empty_ok=False)
         email = account_input.email(body.email)
+        await throttle.spend(email)
         account_input.new_password(body.password, body.confirmPassword)
         username = account_input.username(body.username) if body.username else None
         await flows.register(
@@ -92,12 +104,18 @@ def routes(ctx: GatewayContext) -> list[Any]:
             {"email": email, "verificationRequired": True}, message=GENERIC_REGISTER, status=201
         )
 
-    @post("/api/v1/auth/login", tags=tags, status_code=200, summary="Sign in with a password")
+    @post(
+        "/api/v1/auth/login",
+        tags=tags,
+        status_code=200,
+        summary="Sign in with a password",
+        opt=AUTH_LIMITED,
+    )
     async def login(request: Request) -> Any:
         body = decode_body(await request.body(), CredentialsBody, empty_ok=False)
-        signed_in = await sign_in.with_password(
-            account_input.email(body.email), body.password, request
-        )
+        email = account_input.email(body.email)
+        await throttle.spend(email)
+        signed_in = await sign_in.with_password(email, body.password, request)
         return ok(signed_in.view(), message="Login successful")
 
     @post(
@@ -105,10 +123,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=200,
         summary="Check credentials without opening a session (NextAuth credentials provider)",
+        opt=AUTH_LIMITED,
     )
     async def validate(request: Request) -> Any:
         body = decode_body(await request.body(), CredentialsBody, empty_ok=False)
-        user = await sign_in.check_password(account_input.email(body.email), body.password)
+        email = account_input.email(body.email)
+        await throttle.spend(email)
+        user = await sign_in.check_password(email, body.password)
         async with runtime.pool.acquire() as conn:
             await accounts_store.record_login(conn, user["id"])
             granted = await accounts_store.permissions_of(conn, list(user["roles"]))
@@ -167,7 +188,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
             raise ApiError(404, "User not found")
         return ok({"user": user_views.auth_user(user)})
 
-    @post("/api/v1/auth/verify-email", tags=tags, status_code=200, summary="Use a verify link")
+    @post(
+        "/api/v1/auth/verify-email",
+        tags=tags,
+        status_code=200,
+        summary="Use a verify link",
+        opt=AUTH_LIMITED,
+    )
     async def verify_email(request: Request) -> Any:
         body = decode_body(await request.body(), VerifyEmailBody, empty_ok=False)
         user = await flows.verify_email(body.token, body.id)
@@ -176,35 +203,72 @@ def routes(ctx: GatewayContext) -> list[Any]:
             message="Email verified successfully",
         )
 
-    @post("/api/v1/auth/forgot-password", tags=tags, status_code=200, summary="Mail a reset link")
+    @post(
+        "/api/v1/auth/forgot-password",
+        tags=tags,
+        status_code=200,
+        summary="Mail a reset link",
+        opt=AUTH_LIMITED,
+    )
     async def forgot_password(request: Request) -> Any:
         body = decode_body(await request.body(), EmailBody, empty_ok=False)
-        await flows.forgot_password(account_input.email(body.email))
-        return ok(None, message=GENERIC_RESET)
+        email = account_input.email(body.email)
+        await throttle.spend(email)
+        # Mailed after answering: a known and an unknown address answer alike and as fast.
+        return ok(None, message=GENERIC_RESET, background=_mailed(email, flows.forgot_password))
 
-    @post("/api/v1/auth/reset-password", tags=tags, status_code=200, summary="Use a reset link")
+    @post(
+        "/api/v1/auth/reset-password",
+        tags=tags,
+        status_code=200,
+        summary="Use a reset link",
+        opt=AUTH_LIMITED,
+    )
     async def reset_password(request: Request) -> Any:
         body = decode_body(await request.body(), ResetPasswordBody, empty_ok=False)
         account_input.new_password(body.password, body.confirmPassword)
         await flows.reset_password(body.token, body.password, body.id, request)
         return ok(None, message="Password reset successfully")
 
-    @post("/api/v1/auth/magic-link", tags=tags, status_code=200, summary="Mail a sign-in link")
+    @post(
+        "/api/v1/auth/magic-link",
+        tags=tags,
+        status_code=200,
+        summary="Mail a sign-in link",
+        opt=AUTH_LIMITED,
+    )
     async def magic_link(request: Request) -> Any:
         body = decode_body(await request.body(), EmailBody, empty_ok=False)
-        await flows.request_magic_link(account_input.email(body.email))
-        return ok(None, message=GENERIC_MAGIC)
+        email = account_input.email(body.email)
+        await throttle.spend(email)
+        return ok(None, message=GENERIC_MAGIC, background=_mailed(email, flows.request_magic_link))
 
     @post(
         "/api/v1/auth/magic-link/verify",
         tags=tags,
         status_code=200,
         summary="Sign in with a magic link",
+        opt=AUTH_LIMITED,
     )
     async def magic_link_verify(request: Request) -> Any:
         body = decode_body(await request.body(), TokenBody, empty_ok=False)
         signed_in = await flows.magic_link_sign_in(body.token, request)
         return ok(signed_in.view(), message="Magic link verified")
+
+    @post(
+        "/api/v1/auth/unlock",
+        tags=tags,
+        status_code=200,
+        summary="Use an unlock link: end a lockout after failed sign-ins",
+        opt=AUTH_LIMITED,
+    )
+    async def unlock(request: Request) -> Any:
+        body = decode_body(await request.body(), TokenBody, empty_ok=False)
+        await sign_in.lockout.unlock(body.token)
+        return ok(None, message="Account unlocked: you can sign in again")
+
+    def _mailed(email: str, send: Any) -> BackgroundTask:
+        return BackgroundTask(throttle.mail, email, send)
 
     @get(
         "/.well-known/jwks.json",
@@ -235,5 +299,6 @@ def routes(ctx: GatewayContext) -> list[Any]:
         reset_password,
         magic_link,
         magic_link_verify,
+        unlock,
         jwks,
     ]

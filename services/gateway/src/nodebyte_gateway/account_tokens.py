@@ -17,13 +17,14 @@ import uuid6
 
 from nodebyte_gateway import tokens
 
-Purpose = Literal["verify_email", "email_change", "password_reset", "magic_link"]
+Purpose = Literal["verify_email", "email_change", "password_reset", "magic_link", "unlock"]
 
 LIFETIME_SECONDS: dict[Purpose, int] = {
     "verify_email": 24 * 3600,
     "email_change": 24 * 3600,
     "password_reset": 3600,
     "magic_link": 15 * 60,
+    "unlock": 24 * 3600,
 }
 MAX_TOKEN_LENGTH = 128
 
@@ -44,6 +45,9 @@ class Consumed:
 async def issue(
     conn: asyncpg.Connection, user_id: UUID, purpose: Purpose, new_email: str | None = None
 ) -> Issued:
+    """A new token (inside the caller's transaction); the user's row is locked first, so
+    two requests at once still leave only the later one's link working."""
+    await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
     await conn.execute(
         "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
         user_id,

@@ -16,7 +16,8 @@ from litestar import Request
 
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.runtime import Runtime
-from nodebyte_gateway import account_tokens, accounts_store, audit, sessions
+from nodebyte_gateway import account_tokens, accounts_store, audit, sessions, sign_in_lockout
+from nodebyte_gateway import sign_in_lockout_store as lockout_store
 from nodebyte_gateway.account_emails import AccountEmails
 from nodebyte_gateway.audit import Actor
 from nodebyte_gateway.auth import Authenticator, Principal
@@ -131,6 +132,7 @@ class AccountFlows:
             await accounts_store.set_password(conn, used.user_id, password_hash)
             # The link reached the mailbox: that verifies the address too.
             user = await accounts_store.mark_verified(conn, used.user_id)
+            await lockout_store.forget(conn, sign_in_lockout.digest(user["email"].lower()))
             ended = await sessions.revoke_all(conn, used.user_id, "password reset")
             await audit.record(
                 conn,

@@ -27,6 +27,7 @@ from nodebyte_gateway import (
     node_routes,
     notify_routes,
     panel_mirror_routes,
+    rate_bucket_store,
     repo_routes,
     server_routes,
     settings_routes,
@@ -136,7 +137,11 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
     )
     hub = ProgressHub(settings.amqp_url, settings.amqp_prefix)
     runtime.loop("sync-progress-hub", hub.run)
-    ctx = GatewayContext(runtime, settings, auth.require, clients, auth=auth, hub=hub)
+    limiter = rate_limiter(settings, runtime)
+    runtime.loop("idle-rate-buckets", rate_bucket_store.purge_loop(lambda: runtime.pool))
+    ctx = GatewayContext(
+        runtime, settings, auth.require, clients, auth=auth, hub=hub, limiter=limiter
+    )
     runtime.loop(
         "expired-account-rows",
         expired_rows.purge_loop(lambda: runtime.pool, settings.refresh_token_ttl_seconds),
@@ -147,7 +152,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
     app = runtime.create_app(
         handlers,
         openapi_config=openapi_config(),
-        middleware=[admission(rate_limiter(settings, runtime))],
+        middleware=[admission(limiter, auth.authenticate)],
         request_timeout_seconds=settings.request_timeout_seconds,
         outbox_status=False,  # no /internal route on the public edge
     )

@@ -19,6 +19,7 @@ from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime
 from nodebyte_gateway.auth import Authenticator, Guard
 from nodebyte_gateway.progress_hub import ProgressHub
+from nodebyte_gateway.rate_limit import RateLimiter
 from nodebyte_gateway.settings import GatewaySettings
 
 
@@ -31,6 +32,7 @@ class GatewayContext:
     clients: dict[str, ServiceClient] = field(default_factory=dict)
     auth: Authenticator = field(kw_only=True)
     hub: ProgressHub = field(kw_only=True)  # every sync event this replica receives
+    limiter: RateLimiter = field(kw_only=True)  # for limits a handler applies (per account)
 
     def client(self, service: str) -> ServiceClient:
         return self.clients[service]

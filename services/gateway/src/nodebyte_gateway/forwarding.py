@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Request, Response
 
 from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
-from nodebyte_common.envelope import ApiError, ok, ok_body
+from nodebyte_common.envelope import ApiError, decode_body, ok, ok_body
 from nodebyte_common.internal_client import ServiceClient
 
 
@@ -70,10 +69,7 @@ def answer(status: int, body: Any) -> dict[str, Any]:
 async def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object (the owning service validates its fields)."""
     raw = await request.body()
-    try:
-        body = msgspec.json.decode(raw) if raw.strip() else None
-    except msgspec.DecodeError:
-        raise ApiError(400, "The request body is not valid JSON") from None
+    body = decode_body(raw, Any, empty_ok=False) if raw.strip() else None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object")
     return body

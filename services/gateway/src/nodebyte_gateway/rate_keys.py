@@ -1,7 +1,10 @@
 """Which shared buckets a request spends from, and the client address behind it.
 
-Keyed by the caller's credential when one is presented and always by client
-address too, so guessing keys from one address is limited as well. The client
+Keyed by the caller's credential when it checked out (`vouched`) and always by
+client address too. A credential that did not check out counts for nothing: its
+caller spends from the address's anonymous bucket, so a junk key neither raises
+an anonymous caller's limit nor creates buckets of its own. Account flows also
+spend from a bucket per account (`of_subject`: the email they name). The client
 address is the peer, or the nearest untrusted hop of X-Forwarded-For when the
 peer is a trusted proxy: never the proxy itself.
 
@@ -38,9 +41,11 @@ class BucketKeys:
         self._buckets: dict[tuple[str, str, str], Buckets] = {}
         self._trusted_addresses: dict[str, bool] = {}
 
-    def of(self, route_class: str, limit: Limit, scope: Scope) -> Buckets:
-        """The buckets a request of `route_class` (limited by `limit`) spends from."""
-        caller = (route_class, self.client_address(scope), _credential(scope))
+    def of(self, route_class: str, limit: Limit, scope: Scope, *, vouched: bool) -> Buckets:
+        """The buckets a request of `route_class` (limited by `limit`) spends from;
+        `vouched` when its credential checked out."""
+        credential = _credential(scope) if vouched else ""
+        caller = (route_class, self.client_address(scope), credential)
         buckets = self._buckets.get(caller)
         if buckets is None:
             if len(self._buckets) >= MAX_REMEMBERED:
@@ -77,15 +82,28 @@ class BucketKeys:
         return any(ip in net for net in self.trusted)
 
 
+def of_subject(route_class: str, limit: Limit, subject: str) -> Buckets:
+    """The bucket of one account (by its email) in `route_class`, whoever asks for it."""
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:24]
+    return (f"{_prefix(route_class, limit)}:acct:{digest}",), (float(limit.requests),)
+
+
+def _prefix(route_class: str, limit: Limit) -> str:
+    # The limit is part of the key: replicas configured alike share buckets, and the
+    # purge reads the window from it (`rate_bucket_store`).
+    return f"{route_class}:{limit.requests}/{limit.per_seconds:g}"
+
+
 def _buckets(route_class: str, address: str, credential: str, limit: Limit) -> Buckets:
-    # The limit is part of the key: replicas configured alike share buckets.
-    prefix = f"{route_class}:{limit.requests}/{limit.per_seconds:g}"
+    prefix = _prefix(route_class, limit)
     by_address = f"{prefix}:ip:{address}"
     if not credential:
         return (by_address,), (float(limit.requests),)
     digest = hashlib.sha256(credential.encode()).hexdigest()[:24]
+    # The address's credentialed callers share a bucket apart from its anonymous ones:
+    # one key never has two capacities.
     return (
-        (by_address, f"{prefix}:cred:{digest}"),
+        (f"{prefix}:ip-cred:{address}", f"{prefix}:cred:{digest}"),
         (float(limit.requests * ADDRESS_FACTOR), float(limit.requests)),
     )
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import asyncpg
 from litestar.types import Scope
 
-from nodebyte_gateway.rate_keys import BucketKeys, Caps, Keys
+from nodebyte_gateway.rate_keys import BucketKeys, Caps, Keys, of_subject
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ LIMITS: dict[str, Limit] = {
     "default": Limit(300, 60),
     "public": Limit(120, 60),
     "auth": Limit(10, 60),  # register, login, password and magic-link flows (Catalyst)
+    "account": Limit(10, 60),  # the same flows, per account (the email they name)
+    "mail": Limit(3, 3600),  # account emails a stranger can make us send to one address
     "sync": Limit(20, 60),  # commands that start work on the panel
 }
 
@@ -126,7 +128,8 @@ class Lease:
         self.spent = 0
 
     def verdict(self, allowed: bool) -> Verdict:
-        remaining = max(0, math.floor(self.shared_left + self.tokens))
+        # Unspent leased tokens plus a refilled bucket may add up past the cap: never say so.
+        remaining = min(int(self.cap), max(0, math.floor(self.shared_left + self.tokens)))
         return Verdict(
             allowed=allowed,
             limit=int(self.cap),
@@ -148,9 +151,21 @@ class RateLimiter:
         self._leases: dict[Keys, Lease] = {}
         self._renewals: set[asyncio.Task[None]] = set()
 
-    async def check(self, route_class: str, scope: Scope) -> Verdict:
-        limit = self.limits.get(route_class, self.limits["default"])
-        keys, caps = self.keys.of(route_class, limit, scope)
+    def limit_of(self, route_class: str) -> Limit:
+        return self.limits.get(route_class, self.limits["default"])
+
+    async def check(self, route_class: str, scope: Scope, *, vouched: bool = False) -> Verdict:
+        """Spend one request of `route_class` by this caller (`vouched`: its credential
+        checked out, so it has buckets of its own)."""
+        limit = self.limit_of(route_class)
+        return await self._spend(*self.keys.of(route_class, limit, scope, vouched=vouched), limit)
+
+    async def check_subject(self, route_class: str, subject: str) -> Verdict:
+        """Spend one request of `route_class` from the bucket of `subject` (an account)."""
+        limit = self.limit_of(route_class)
+        return await self._spend(*of_subject(route_class, limit, subject), limit)
+
+    async def _spend(self, keys: Keys, caps: Caps, limit: Limit) -> Verdict:
         lease = self._lease_of(keys, caps, limit)
         if not lease.usable(time.monotonic()):
             async with lease.lock:  # one round trip per caller at a time, not one per request

@@ -20,6 +20,7 @@ from nodebyte_gateway.account_emails import AccountEmails
 from nodebyte_gateway.audit import client_ip, user_agent
 from nodebyte_gateway.auth import Authenticator
 from nodebyte_gateway.settings import GatewaySettings
+from nodebyte_gateway.sign_in_lockout import Lockout
 
 
 @dataclass(frozen=True)
@@ -53,20 +54,25 @@ class SignIn:
         self.emails = AccountEmails(
             settings.app_url, settings.encryption_keys, settings.encryption_key_id
         )
+        self.lockout = Lockout(runtime, self.emails)
 
     async def check_password(self, email: str, password: str) -> asyncpg.Record:
         """The user these credentials prove, allowed to sign in; 401/403 otherwise.
 
         An unknown email costs the same hashing time as a wrong password, and
         both answer the same, so neither reveals whether an account exists.
+        Repeated failures lock the address (423, see `sign_in_lockout`).
         """
+        await self.lockout.ensure_unlocked(email)
         async with self.runtime.pool.acquire() as conn:
             user = await accounts_store.by_email(conn, email)
         verdict = await self.auth.passwords.verify_async(
             user["password_hash"] if user else None, password
         )
         if user is None or not verdict.ok:
+            await self.lockout.failed(email)
             raise invalid_credentials()
+        await self.lockout.succeeded(email)
         await self._ensure_may_sign_in(user)
         if verdict.needs_rehash:  # bcrypt from the old stack, or weaker argon2 parameters
             upgraded = await self.auth.passwords.hash_async(password)
