@@ -28,15 +28,15 @@ class DiscordSender:
         try:
             parse_webhook_url(url, self.allowed_hosts)
         except WebhookUrlError as exc:
-            return Attempt(False, error=f"URL refused: {exc}", permanent=True)
+            return Attempt(sent=False, error=f"URL refused: {exc}", permanent=True)
         self.buckets.started(target)
         try:
             response = await self.http.post(url, params={"wait": "true"}, json=payload)
         except httpx.HTTPError as exc:
             self.buckets.finished(target, None)
             if str(exc).startswith(REFUSED):
-                return Attempt(False, error="refused: not a public address", permanent=True)
-            return Attempt(False, error=type(exc).__name__)
+                return Attempt(sent=False, error="refused: not a public address", permanent=True)
+            return Attempt(sent=False, error=type(exc).__name__)
         except BaseException:
             self.buckets.finished(target, None)
             raise
@@ -47,17 +47,27 @@ class DiscordSender:
         if code == 429:
             retry_after, is_global = _rate_limit(response)
             self.buckets.finished(target, response.headers, retry_after, is_global)
-            return Attempt(False, code, "rate limited", retry_after=retry_after)
+            return Attempt(
+                sent=False, status_code=code, error="rate limited", retry_after=retry_after
+            )
         self.buckets.finished(target, response.headers)
         if code < 300:
-            return Attempt(True, code, message_id=_message_id(response))
+            return Attempt(sent=True, status_code=code, message_id=_message_id(response))
         if 300 <= code < 400:
-            return Attempt(False, code, f"HTTP {code}: redirect refused", permanent=True)
+            return Attempt(
+                sent=False, status_code=code, error=f"HTTP {code}: redirect refused", permanent=True
+            )
         if code in GONE:
             return Attempt(
-                False, code, f"HTTP {code}: {_discord_message(response)}", True, gone=True
+                sent=False,
+                status_code=code,
+                error=f"HTTP {code}: {_discord_message(response)}",
+                permanent=True,
+                gone=True,
             )
-        return Attempt(False, code, f"HTTP {code}", permanent=400 <= code < 500)
+        return Attempt(
+            sent=False, status_code=code, error=f"HTTP {code}", permanent=400 <= code < 500
+        )
 
 
 def _message_id(response: httpx.Response) -> str | None:

@@ -62,10 +62,10 @@ class EmailWorker(LeaseWorker):
 
     async def send(self, row: Any) -> Attempt:
         if self.provider is None:
-            return Attempt(False, error="no email provider is configured", permanent=True)
+            return Attempt(sent=False, error="no email provider is configured", permanent=True)
         content = self._content(row)
         if content is None:
-            return Attempt(False, error="the email content does not open", permanent=True)
+            return Attempt(sent=False, error="the email content does not open", permanent=True)
         email = OutgoingEmail(
             id=row["id"],
             sender=self.sender,

@@ -119,7 +119,7 @@ class LeaseWorker(ABC):
                 attempt = await self.send(row)
         except Exception as exc:  # a bug must not strand the lease until it expires
             log.exception("delivery attempt crashed", extra={"delivery_id": str(row["id"])})
-            attempt = Attempt(False, error=f"internal error: {type(exc).__name__}")
+            attempt = Attempt(sent=False, error=f"internal error: {type(exc).__name__}")
         self._outcomes.put_nowait((row, attempt))
 
     async def recover(self) -> int:

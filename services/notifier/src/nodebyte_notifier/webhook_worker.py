@@ -104,7 +104,7 @@ class WebhookWorker(LeaseWorker):
 
     async def send(self, row: Any) -> Attempt:
         if row["url"] is None:
-            return Attempt(False, error="webhook disabled or deleted", permanent=True)
+            return Attempt(sent=False, error="webhook disabled or deleted", permanent=True)
         return await self.sender.post(row["target"], row["url"], row["payload"])
 
     async def settle(self, conn: asyncpg.Connection, outcomes: list[tuple[Any, Attempt]]) -> None:
