@@ -80,16 +80,23 @@ async def _client_left(receive: Callable[[], Awaitable[dict]], seconds: float) -
     return True
 
 
+RESEND = "resend"  # the key of Resend's rate limit among the strict counters
+
+
+def _throttled(wait: float) -> Response:
+    headers = {
+        "ratelimit-limit": "2",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": str(whole_seconds(wait)),
+        "retry-after": str(whole_seconds(wait)),
+    }
+    return _error(429, "rate_limit_exceeded", "Too many requests.", headers)
+
+
 async def _fault(failure: Failure, hub: MailHub) -> Response:
     if failure is Failure.RATE_LIMIT:
-        wait = hub.faults.retry_after
-        headers = {
-            "ratelimit-limit": "2",
-            "ratelimit-remaining": "0",
-            "ratelimit-reset": str(whole_seconds(wait)),
-            "retry-after": str(whole_seconds(wait)),
-        }
-        return _error(429, "rate_limit_exceeded", "Too many requests.", headers)
+        hub.counters.told_to_wait(RESEND, hub.faults.retry_after)
+        return _throttled(hub.faults.retry_after)
     status = hub.faults.error_status
     return _error(status, "internal_server_error", http.HTTPStatus(status).phrase)
 
@@ -108,6 +115,10 @@ async def _send(request: Request, hub: MailHub) -> Response:
     if refusal is not None:
         return refusal
     raw = await request.body()
+    waiting = hub.counters.waiting_for(RESEND)
+    if waiting > 0:  # sent before the Retry-After of an earlier 429 ran out
+        hub.counters.limited_request()
+        return _throttled(waiting)
     faults = hub.faults
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)

@@ -11,6 +11,7 @@ import msgspec
 
 from .faults import Faults
 from .stats import RequestStats
+from .strict_counters import StrictCounters, content_digest
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
@@ -83,6 +84,7 @@ class MailHub:
     mail_faults: MailFaults = field(default_factory=MailFaults)
     stats: RequestStats = field(default_factory=RequestStats)
     idempotency: dict[str, Remembered] = field(default_factory=dict)
+    counters: StrictCounters = field(default_factory=StrictCounters)
     smtp_server: asyncio.Server | None = None
 
     def record(self, via: str, **fields: object) -> dict:
@@ -93,7 +95,16 @@ class MailHub:
             **fields,
         }
         self.messages.append(entry)
+        self.counters.delivered(_content_of(fields))
         return entry
+
+
+def _content_of(fields: dict[str, object]) -> str:
+    """Same sender, recipients, subject and bodies: the same email, by whichever path."""
+    to = fields.get("to")
+    recipients = sorted(to) if isinstance(to, list) else to
+    parts = ("sender", "subject", "html", "text")
+    return content_digest(recipients, *(fields.get(name) for name in parts))
 
 
 def digest(body: bytes) -> str:
