@@ -86,7 +86,7 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
             system_url=system_url,
             policy=RetryPolicy(settings.webhook_max_attempts, settings.webhook_retry_base_delay),
             max_in_flight=settings.webhook_max_in_flight,
-            lease_seconds=settings.webhook_timeout_seconds * 2 + 10,
+            lease_seconds=settings.delivery_lease_seconds,
             drain_seconds=settings.webhook_timeout_seconds,
         ).run()
 
@@ -98,7 +98,7 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
             sender=settings.email_from,
             policy=RetryPolicy(settings.email_max_attempts, settings.email_retry_base_delay),
             max_in_flight=EMAIL_IN_FLIGHT,
-            lease_seconds=settings.email_timeout_seconds * 2 + 10,
+            lease_seconds=settings.delivery_lease_seconds,
             drain_seconds=settings.email_timeout_seconds,
         ).run()
 

@@ -73,7 +73,7 @@ class WebhookWorker(LeaseWorker):
                 room[target] = left - 1
         if not chosen:
             return []
-        leased = await delivery_store.lease(conn, chosen, self.owner, self.lease_seconds)
+        leased = await delivery_store.lease(conn, chosen, self.lease_seconds)
         urls = await self._urls(conn, {row["target"] for row in leased})
         return [{**dict(row), "url": urls.get(row["target"])} for row in leased]
 
@@ -109,14 +109,19 @@ class WebhookWorker(LeaseWorker):
 
     async def settle(self, conn: asyncpg.Connection, outcomes: list[tuple[Any, Attempt]]) -> None:
         plans = [
-            (row["id"], a, self.policy.settle(row["attempts"], row["throttles"], a))
+            (
+                row["id"],
+                row["lease_token"],
+                a,
+                self.policy.settle(row["attempts"], row["throttles"], a),
+            )
             for row, a in outcomes
         ]
-        written = {row["id"]: row for row in await delivery_store.settle(conn, self.owner, plans)}
+        written = {row["id"]: row for row in await delivery_store.settle(conn, plans)}
         for row, attempt in outcomes:
             done = written.get(row["id"])
             if done is None:
-                continue  # recovered by another worker meanwhile: its outcome is not ours
+                continue  # our lease ran out and another claim took it: the outcome is not ours
             if done["status"] == "sent":
                 await outbox.enqueue(conn, _delivered(done), source=SOURCE)
             elif done["status"] == "failed":
