@@ -9,6 +9,7 @@ import pytest
 
 from nodebyte_emulators.mail import MailConfig, create_mail_app
 from nodebyte_emulators.server import BackgroundServer
+from nodebyte_emulators.strict_counters import IN_FLIGHT_GRACE
 
 KEY = "re_test_key"
 
@@ -64,13 +65,16 @@ def test_counts_requests_sent_before_retry_after(
     clients: tuple[httpx.Client, httpx.Client],
 ) -> None:
     api, control = clients
-    control.post("/faults", json={"rate_limit_next": 1, "retry_after": 0.4})
+    control.post("/faults", json={"rate_limit_next": 1, "retry_after": 0.8})
     limited = api.post("/emails", json=email("d@nodebyte.test"))
     assert limited.status_code == 429
     assert limited.headers["retry-after"] == "1"
     assert control.get("/counters").json()["sent_while_limited"] == 0  # it could not know
+    assert api.post("/emails", json=email("d@nodebyte.test")).status_code == 429  # in flight
+    assert control.get("/counters").json()["sent_while_limited"] == 0
+    time.sleep(IN_FLIGHT_GRACE)
     assert api.post("/emails", json=email("d@nodebyte.test")).status_code == 429
     assert control.get("/counters").json()["sent_while_limited"] == 1
-    time.sleep(0.4)
+    time.sleep(0.8 - IN_FLIGHT_GRACE)
     assert api.post("/emails", json=email("d@nodebyte.test")).status_code == 200
     assert control.get("/counters").json()["sent_while_limited"] == 1

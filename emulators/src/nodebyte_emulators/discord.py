@@ -56,7 +56,6 @@ async def _execute(request: Request, webhook_id: str, token: str) -> Response:
     verdict = hub.limiter.hit(webhook_id)
     if not verdict.allowed:  # the answer that emptied the bucket said Remaining: 0
         hub.counters.limited_request()
-        hub.counters.told_to_wait(webhook_id, verdict.reset_after)
         body, headers = throttled(verdict, bucket, verdict.reset_after)
         return json_response(body, status=429, headers=headers)
     headers = limit_headers(verdict, bucket)

@@ -17,7 +17,8 @@ class SettingsRequest(msgspec.Struct, forbid_unknown_fields=True):
     rate_limit: bool | None = None
     limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
     window: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    global_limit: Annotated[int, msgspec.Meta(ge=0)] | None = None  # per second; 0: none
+    global_limit: Annotated[int, msgspec.Meta(ge=0)] | None = None  # per window; 0: none
+    global_window: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 @post("/faults", status_code=200)
@@ -86,9 +87,10 @@ async def update_settings(request: Request) -> Response:
     hub = hub_of(request)
     limiter = hub.limiter
     limiter.reconfigure(settings.limit, settings.window, settings.rate_limit)
-    if settings.global_limit is not None:
-        on = settings.global_limit > 0
-        hub.global_limiter.reconfigure(settings.global_limit if on else None, None, on)
+    if settings.global_limit is not None or settings.global_window is not None:
+        on = settings.global_limit > 0 if settings.global_limit is not None else None
+        limit = settings.global_limit or None
+        hub.global_limiter.reconfigure(limit, settings.global_window, on)
     glob = hub.global_limiter
     return json_response(
         {
@@ -96,6 +98,7 @@ async def update_settings(request: Request) -> Response:
             "limit": limiter.limit,
             "window": limiter.period,
             "global_limit": glob.limit if glob.enabled else 0,
+            "global_window": glob.period,
         }
     )
 

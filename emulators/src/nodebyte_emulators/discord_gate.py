@@ -42,7 +42,7 @@ class DiscordGate:
         for key in (GLOBAL, webhook_id):
             wait = counters.waiting_for(key)
             if wait > 0:
-                counters.limited_request()
+                counters.limited_request(key)
                 if key == GLOBAL:
                     body, headers = global_throttled(wait)
                 else:

@@ -21,8 +21,10 @@ class DiscordConfig:
     rate_limit: bool = False
     limit: int = 5
     window: float = 2.0
-    # Requests per second across all webhooks before a global 429 (0: no global limit).
+    # Requests per `global_window` seconds across all webhooks before a global 429
+    # (Discord: about 50 a second); 0: no global limit.
     global_limit: int = 0
+    global_window: float = 1.0
 
 
 GLOBAL = "*global*"  # the key of the global limit among the buckets
@@ -74,7 +76,7 @@ class Hub:
         self.stats = RequestStats()
         self.limiter = FixedWindowLimiter(config.limit, config.window, config.rate_limit)
         limit = config.global_limit
-        self.global_limiter = FixedWindowLimiter(limit or 50, 1.0, limit > 0)
+        self.global_limiter = FixedWindowLimiter(limit or 50, config.global_window, limit > 0)
         self.counters = StrictCounters()
         self.messages: list[dict] = []
         self.states: dict[tuple[str, str], int] = {}

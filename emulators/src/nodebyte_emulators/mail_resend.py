@@ -117,7 +117,7 @@ async def _send(request: Request, hub: MailHub) -> Response:
     raw = await request.body()
     waiting = hub.counters.waiting_for(RESEND)
     if waiting > 0:  # sent before the Retry-After of an earlier 429 ran out
-        hub.counters.limited_request()
+        hub.counters.limited_request(RESEND)
         return _throttled(waiting)
     faults = hub.faults
     if faults.latency_ms:

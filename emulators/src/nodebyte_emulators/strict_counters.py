@@ -10,6 +10,10 @@ from collections import Counter
 
 from .asgi import encode
 
+# Requests already on their way when a 429 told the client to wait cannot have
+# heard it; those arriving this soon after it are refused but not held against it.
+IN_FLIGHT_GRACE = 0.5
+
 
 def content_digest(*parts: object) -> str:
     """One digest for a message's content (JSON-encoded parts, key order kept)."""
@@ -22,17 +26,23 @@ class StrictCounters:
         self.duplicates = 0
         self._seen: Counter[str] = Counter()
         self._blocked_until: dict[str, float] = {}  # key -> epoch the client was told to wait to
+        self._told_at: dict[str, float] = {}  # key -> epoch of the 429 that first said so
 
     def told_to_wait(self, key: str, seconds: float) -> None:
         """A 429 told the client not to send to `key` for `seconds`."""
-        until = time.time() + seconds
-        self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), until)
+        now = time.time()
+        if self.waiting_for(key) == 0:
+            self._told_at[key] = now
+        self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), now + seconds)
 
     def waiting_for(self, key: str) -> float:
         """Seconds the client was told to keep away from `key` still (0 when free)."""
         return max(0.0, self._blocked_until.get(key, 0.0) - time.time())
 
-    def limited_request(self) -> None:
+    def limited_request(self, key: str | None = None) -> None:
+        """A request sent while limited; with `key`, unless it left before the 429 did."""
+        if key is not None and time.time() - self._told_at.get(key, 0.0) < IN_FLIGHT_GRACE:
+            return
         self.sent_while_limited += 1
 
     def delivered(self, digest: str) -> bool:
@@ -55,3 +65,4 @@ class StrictCounters:
         self.duplicates = 0
         self._seen.clear()
         self._blocked_until.clear()
+        self._told_at.clear()
