@@ -80,6 +80,17 @@ async def _client_left(receive: Callable[[], Awaitable[dict]], seconds: float) -
     return True
 
 
+# Resend's error names (https://resend.com/docs/api-reference/errors).
+RESEND_ERRORS = {
+    400: "validation_error",
+    401: "missing_api_key",
+    403: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    422: "validation_error",
+    451: "security_error",
+    500: "application_error",
+}
 RESEND = "resend"  # the key of Resend's rate limit among the strict counters
 
 
@@ -127,6 +138,9 @@ async def _send(request: Request, hub: MailHub) -> Response:
     failure = faults.take_failure()
     if failure is not None:
         return await _fault(failure, hub)
+    if hub.mail_faults.take("resend_error_next"):
+        status = hub.mail_faults.resend_error_status
+        return _error(status, RESEND_ERRORS.get(status, "application_error"), "Emulated error.")
     try:
         email = msgspec.json.decode(raw, type=ResendEmail)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

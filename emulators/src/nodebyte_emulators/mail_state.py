@@ -36,6 +36,8 @@ class MailFaultRequest(msgspec.Struct, forbid_unknown_fields=True):
     smtp_fail_code: Annotated[int, msgspec.Meta(ge=400, le=599)] | None = None
     hold_after_accept_next: Count | None = None
     hold_after_accept_seconds: Seconds | None = None
+    resend_error_next: Count | None = None
+    resend_error_status: Annotated[int, msgspec.Meta(ge=400, le=599)] | None = None
 
 
 @dataclass(slots=True)
@@ -46,6 +48,8 @@ class MailFaults:
     smtp_fail_code: int = 451
     hold_after_accept_next: int = 0
     hold_after_accept_seconds: float = 30.0
+    resend_error_next: int = 0  # Resend answers these with `resend_error_status`
+    resend_error_status: int = 451
 
     def configure(self, request: MailFaultRequest) -> None:
         for name in request.__struct_fields__:

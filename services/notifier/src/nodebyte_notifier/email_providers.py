@@ -24,8 +24,9 @@ from nodebyte_common.observability import tracer
 from nodebyte_notifier.retry_policy import Attempt
 from nodebyte_notifier.settings import NotifierSettings
 
-# Resend answers these when the request itself is wrong: sending it again cannot help.
-PERMANENT_HTTP = frozenset({400, 401, 403, 404, 405, 413, 422})
+# A 4xx from Resend says the request itself is wrong (key, body, address, a security
+# refusal): sending it again cannot help. These 4xx are the exceptions, worth a retry.
+TRANSIENT_4XX = frozenset({408, 429})
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _resend_outcome(response: httpx.Response) -> Attempt:
         sent=False,
         status_code=code,
         error=error,
-        permanent=code in PERMANENT_HTTP or code == 409,
+        permanent=400 <= code < 500 and code not in TRANSIENT_4XX,
     )
 
 
