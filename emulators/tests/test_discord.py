@@ -1,5 +1,6 @@
 """The Discord webhook emulator over real HTTP: recording, validation, limits, faults."""
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -7,6 +8,7 @@ import pytest
 
 from nodebyte_emulators.discord import create_discord_app
 from nodebyte_emulators.server import BackgroundServer
+from nodebyte_emulators.strict_counters import IN_FLIGHT_GRACE
 
 HOOK = "/api/webhooks/1234567890/tok-en"
 
@@ -34,9 +36,15 @@ def control(clients: dict[str, httpx.Client]) -> Iterator[httpx.Client]:
     client = clients["control"]
     client.delete("/messages")
     client.delete("/stats")
+    client.delete("/counters")
     yield client
     client.delete("/faults")
-    client.post("/settings", json={"rate_limit": False, "limit": 5, "window": 2})
+    client.post(
+        "/settings",
+        json={"rate_limit": False, "limit": 5, "window": 2, "global_limit": 0, "global_window": 1},
+    )
+    time.sleep(0.01)  # past any short retry_after a test was given
+    client.delete("/counters")
     client.post("/webhooks/1234567890/tok-en/state", json={"status": 200})
 
 
@@ -82,17 +90,74 @@ def test_rejects_bodies_like_discord(api: httpx.Client, control: httpx.Client) -
 
 
 def test_rate_limit_fault_then_recovery(api: httpx.Client, control: httpx.Client) -> None:
-    control.post("/faults", json={"rate_limit_next": 1, "retry_after": 2.5})
+    control.post("/faults", json={"rate_limit_next": 1, "retry_after": 0.8})
     limited = api.post(HOOK, json={"content": "hi"})
     assert limited.status_code == 429
     assert limited.json() == {
         "message": "You are being rate limited.",
-        "retry_after": 2.5,
+        "retry_after": 0.8,
         "global": False,
     }
-    assert limited.headers["retry-after"] == "3"
+    assert limited.headers["retry-after"] == "1"
+    assert control.get("/counters").json()["sent_while_limited"] == 0  # it could not know
+    time.sleep(IN_FLIGHT_GRACE)  # sooner, it may have been on its way before the 429
+    early = api.post(HOOK, json={"content": "hi"})  # before retry_after ran out
+    assert early.status_code == 429
+    assert 0 < early.json()["retry_after"] <= 0.8 - IN_FLIGHT_GRACE
+    assert api.post("/api/webhooks/42/t", json={"content": "other bucket"}).status_code == 204
+    time.sleep(0.8 - IN_FLIGHT_GRACE)
     assert api.post(HOOK, json={"content": "hi"}).status_code == 204
-    assert len(control.get("/messages").json()) == 1
+    assert len(control.get("/messages").json()) == 2
+    assert control.get("/counters").json()["sent_while_limited"] == 1
+
+
+def test_counts_requests_sent_to_a_bucket_known_empty(
+    api: httpx.Client, control: httpx.Client
+) -> None:
+    control.post("/settings", json={"rate_limit": True, "limit": 2, "window": 0.5})
+    for n in range(2):
+        assert api.post(HOOK, json={"content": f"m{n}"}).status_code == 204
+    assert api.post(HOOK, json={"content": "m2"}).status_code == 429
+    assert api.post(HOOK, json={"content": "m2"}).status_code == 429
+    assert control.get("/counters").json()["sent_while_limited"] == 2
+    time.sleep(0.55)
+    assert api.post(HOOK, json={"content": "m2"}).status_code == 204
+    assert control.get("/counters").json()["sent_while_limited"] == 2
+
+
+def test_the_global_limit_answers_like_discord_and_counts_what_ignores_it(
+    api: httpx.Client, control: httpx.Client
+) -> None:
+    control.post("/settings", json={"global_limit": 2, "global_window": 2})
+    assert api.post(HOOK, json={"content": "a"}).status_code == 204
+    assert api.post("/api/webhooks/42/t", json={"content": "b"}).status_code == 204
+    limited = api.post("/api/webhooks/43/t", json={"content": "c"})
+    assert limited.status_code == 429
+    assert limited.headers["x-ratelimit-global"] == "true"
+    assert limited.headers["x-ratelimit-scope"] == "global"
+    assert "x-ratelimit-bucket" not in limited.headers
+    assert limited.json()["global"] is True
+    assert 0 < limited.json()["retry_after"] <= 2
+    assert control.get("/counters").json()["sent_while_limited"] == 0
+    assert api.post("/api/webhooks/44/t", json={"content": "d"}).status_code == 429  # in flight
+    assert control.get("/counters").json()["sent_while_limited"] == 0
+    time.sleep(IN_FLIGHT_GRACE)
+    assert api.post("/api/webhooks/44/t", json={"content": "d"}).status_code == 429
+    assert control.get("/counters").json()["sent_while_limited"] == 1
+
+
+def test_counts_the_same_content_delivered_twice(api: httpx.Client, control: httpx.Client) -> None:
+    api.post(HOOK, json={"content": "once"})
+    api.post(HOOK, json={"content": "twice"})
+    api.post("/api/webhooks/42/t", json={"content": "twice"})  # another webhook: not a copy
+    api.post(HOOK, json={"content": "twice"})
+    api.post(HOOK, json={"content": "twice"})
+    counters = control.get("/counters").json()
+    assert counters["duplicates"] == 2
+    assert counters["duplicated_contents"] == 1
+    assert counters["messages"] == 5
+    control.delete("/counters")
+    assert control.get("/counters").json()["duplicates"] == 0
 
 
 def test_error_fault(api: httpx.Client, control: httpx.Client) -> None:

@@ -180,6 +180,37 @@ async def test_a_resend_429_is_waited_out_and_sent_once(
     assert len(await inbox(mail, to)) == 1
 
 
+async def test_transient_resend_failures_are_retried_and_kept_once(
+    gateway: httpx.AsyncClient, mail: httpx.AsyncClient
+) -> None:
+    to = address()
+    await mail.delete("/_emulator/counters")
+    await mail.post("/_emulator/faults", json={"error_next": 2, "error_status": 503})
+    email_id = await queue(gateway, to=to, template="welcome", data={"name": "T"})
+    sent = await reaches(gateway, email_id, "SENT")
+    assert sent["attempts"] == 3
+    assert len(await inbox(mail, to)) == 1
+    counters = (await mail.get("/_emulator/counters")).json()
+    assert counters["duplicates"] == 0
+    assert counters["sent_while_limited"] == 0
+
+
+async def test_a_resend_4xx_fails_after_one_request(
+    gateway: httpx.AsyncClient, mail: httpx.AsyncClient
+) -> None:
+    to = address()
+    await mail.delete("/_emulator/stats")
+    refusal = {"resend_error_next": 1, "resend_error_status": 451}  # security_error
+    await mail.post("/_emulator/mail-faults", json=refusal)
+    email_id = await queue(gateway, to=to, template="welcome", data={"name": "S"})
+    failed = await reaches(gateway, email_id, "FAILED")
+    assert failed["attempts"] == 1
+    assert failed["lastStatusCode"] == 451
+    await asyncio.sleep(1.0)  # a retry (0.2 s base delay) would have come by now
+    assert (await mail.get("/_emulator/stats")).json()["statuses"] == {"451": 1}
+    assert await inbox(mail, to) == []
+
+
 @pytest.mark.timeout(300)  # restarts a service; slow when the machine is shared
 async def test_killed_after_the_upstream_accepted_sends_once(
     stack: Stack,

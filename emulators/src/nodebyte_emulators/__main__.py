@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     discord_defaults = DiscordConfig()
     discord.add_argument("--limit", type=int, default=discord_defaults.limit)
     discord.add_argument("--window", type=float, default=discord_defaults.window)
+    discord.add_argument(
+        "--global-limit", type=int, default=0, help="requests/s across webhooks (0: none)"
+    )
     _add_mail_parser(emulators)
     _add_hytale(emulators)
     agent = emulators.add_parser("agent", help="reference node agents (simulated containers)")
@@ -144,7 +147,9 @@ def _pterodactyl(args: argparse.Namespace) -> Litestar:
 
 
 def _discord(args: argparse.Namespace) -> Litestar:
-    return create_discord_app(DiscordConfig(args.rate_limit, args.limit, args.window))
+    return create_discord_app(
+        DiscordConfig(args.rate_limit, args.limit, args.window, args.global_limit)
+    )
 
 
 def _hytale(args: argparse.Namespace) -> Litestar:

@@ -18,9 +18,11 @@ from .discord_control import control_router
 from .discord_gate import DiscordGate
 from .discord_http import BadControlRequest, hub_of, json_response
 from .discord_state import (
+    GLOBAL,
     DiscordConfig,
     Hub,
     bucket_of,
+    global_throttled,
     limit_headers,
     message_object,
     throttled,
@@ -45,9 +47,15 @@ async def _execute(request: Request, webhook_id: str, token: str) -> Response:
     refusal = hub.refusal(webhook_id, token)
     if refusal is not None:
         return json_response(refusal[1], status=refusal[0])
+    first_over = hub.global_limiter.hit(GLOBAL)
+    if not first_over.allowed:  # the client could not know: it is told to wait from now on
+        hub.counters.told_to_wait(GLOBAL, first_over.reset_after)
+        body, headers = global_throttled(first_over.reset_after)
+        return json_response(body, status=429, headers=headers)
     bucket = bucket_of(webhook_id)
     verdict = hub.limiter.hit(webhook_id)
-    if not verdict.allowed:
+    if not verdict.allowed:  # the answer that emptied the bucket said Remaining: 0
+        hub.counters.limited_request()
         body, headers = throttled(verdict, bucket, verdict.reset_after)
         return json_response(body, status=429, headers=headers)
     headers = limit_headers(verdict, bucket)

@@ -1,4 +1,4 @@
-"""`/_emulator/...` for the Discord emulator: faults, messages, stats, webhook states."""
+"""`/_emulator/...` for the Discord emulator: faults, messages, stats, counters, states."""
 
 from typing import Annotated
 
@@ -17,6 +17,8 @@ class SettingsRequest(msgspec.Struct, forbid_unknown_fields=True):
     rate_limit: bool | None = None
     limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
     window: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    global_limit: Annotated[int, msgspec.Meta(ge=0)] | None = None  # per window; 0: none
+    global_window: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 @post("/faults", status_code=200)
@@ -82,11 +84,37 @@ async def set_webhook_state(
 @post("/settings", status_code=200)
 async def update_settings(request: Request) -> Response:
     settings = decode_struct(await request.body(), SettingsRequest)
-    limiter = hub_of(request).limiter
+    hub = hub_of(request)
+    limiter = hub.limiter
     limiter.reconfigure(settings.limit, settings.window, settings.rate_limit)
+    if settings.global_limit is not None or settings.global_window is not None:
+        on = settings.global_limit > 0 if settings.global_limit is not None else None
+        limit = settings.global_limit or None
+        hub.global_limiter.reconfigure(limit, settings.global_window, on)
+    glob = hub.global_limiter
     return json_response(
-        {"rate_limit": limiter.enabled, "limit": limiter.limit, "window": limiter.period}
+        {
+            "rate_limit": limiter.enabled,
+            "limit": limiter.limit,
+            "window": limiter.period,
+            "global_limit": glob.limit if glob.enabled else 0,
+            "global_window": glob.period,
+        }
     )
+
+
+@get("/counters")
+async def get_counters(request: Request) -> Response:
+    """What a strict Discord holds against the client: requests sent while told to wait
+    (a bucket known empty, a 429's retry_after, the global limit), and messages whose
+    content (webhook and body) arrived more than once."""
+    hub = hub_of(request)
+    return json_response({**hub.counters.snapshot(), "messages": len(hub.messages)})
+
+
+@delete("/counters")
+async def clear_counters(request: Request) -> None:
+    hub_of(request).counters.clear()
 
 
 control_router = Router(
@@ -101,5 +129,7 @@ control_router = Router(
         clear_stats,
         set_webhook_state,
         update_settings,
+        get_counters,
+        clear_counters,
     ],
 )

@@ -4,7 +4,7 @@ import http
 import time
 
 from .asgi import ASGIApp, Receive, Scope, Send, add_headers, encode, send_body
-from .discord_state import Hub, bucket_of, throttled
+from .discord_state import GLOBAL, Hub, bucket_of, global_throttled, throttled
 from .faults import Failure, apply_faults
 from .ratelimit import Verdict
 
@@ -26,6 +26,8 @@ class DiscordGate:
             return
         self.hub.stats.record_path(scope["path"])
         send = add_headers(send, [], self.hub.stats.record_status)
+        if await self._still_limited(_webhook_of(scope["path"]), send):
+            return
 
         async def respond(failure: Failure) -> None:
             await self._fail(failure, scope["path"], send)
@@ -34,9 +36,27 @@ class DiscordGate:
         if resumed is not None:
             await self.app(scope, resumed, send)
 
+    async def _still_limited(self, webhook_id: str, send: Send) -> bool:
+        """A request sent while an earlier 429 said to wait: counted, and refused again."""
+        counters = self.hub.counters
+        for key in (GLOBAL, webhook_id):
+            wait = counters.waiting_for(key)
+            if wait > 0:
+                counters.limited_request(key)
+                if key == GLOBAL:
+                    body, headers = global_throttled(wait)
+                else:
+                    verdict = Verdict(False, self.hub.limiter.limit, 0, time.time() + wait)
+                    body, headers = throttled(verdict, bucket_of(webhook_id), wait)
+                pairs = [(k.encode(), v.encode()) for k, v in headers.items()]
+                await send_body(send, 429, encode(body), pairs)
+                return True
+        return False
+
     async def _fail(self, failure: Failure, path: str, send: Send) -> None:
         faults = self.hub.faults
         if failure is Failure.RATE_LIMIT:
+            self.hub.counters.told_to_wait(_webhook_of(path), faults.retry_after)
             reset_at = time.time() + faults.retry_after
             verdict = Verdict(False, self.hub.limiter.limit, 0, reset_at)
             body, headers = throttled(verdict, bucket_of(_webhook_of(path)), faults.retry_after)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from .faults import Faults
 from .ratelimit import FixedWindowLimiter, Verdict, whole_seconds
 from .stats import RequestStats
+from .strict_counters import StrictCounters, content_digest
 
 _DISCORD_EPOCH_MS = 1_420_070_400_000
 UNKNOWN_WEBHOOK = {"message": "Unknown Webhook", "code": 10015}
@@ -20,6 +21,13 @@ class DiscordConfig:
     rate_limit: bool = False
     limit: int = 5
     window: float = 2.0
+    # Requests per `global_window` seconds across all webhooks before a global 429
+    # (Discord: about 50 a second); 0: no global limit.
+    global_limit: int = 0
+    global_window: float = 1.0
+
+
+GLOBAL = "*global*"  # the key of the global limit among the buckets
 
 
 def bucket_of(webhook_id: str) -> str:
@@ -48,6 +56,17 @@ def throttled(verdict: Verdict, bucket: str, retry_after: float) -> tuple[dict, 
     return {**body, "global": False}, headers
 
 
+def global_throttled(retry_after: float) -> tuple[dict, dict[str, str]]:
+    """Discord's answer when the global limit is hit: no bucket headers, `global: true`."""
+    headers = {
+        "retry-after": str(whole_seconds(retry_after)),
+        "x-ratelimit-global": "true",
+        "x-ratelimit-scope": "global",
+    }
+    body = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3)}
+    return {**body, "global": True}, headers
+
+
 class Hub:
     """Everything the Discord routes and gate share."""
 
@@ -56,6 +75,9 @@ class Hub:
         self.faults = Faults()
         self.stats = RequestStats()
         self.limiter = FixedWindowLimiter(config.limit, config.window, config.rate_limit)
+        limit = config.global_limit
+        self.global_limiter = FixedWindowLimiter(limit or 50, config.global_window, limit > 0)
+        self.counters = StrictCounters()
         self.messages: list[dict] = []
         self.states: dict[tuple[str, str], int] = {}
         self._sequence = 0
@@ -84,6 +106,7 @@ class Hub:
             **meta,
         }
         self.messages.append(entry)
+        self.counters.delivered(content_digest(webhook_id, payload))
         return entry
 
 

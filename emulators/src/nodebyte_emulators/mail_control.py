@@ -1,4 +1,4 @@
-"""`/_emulator/...` for the mail sink: messages, faults, stats (no auth)."""
+"""`/_emulator/...` for the mail sink: messages, faults, stats, counters (no auth)."""
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
@@ -76,6 +76,20 @@ async def clear_stats(request: Request) -> None:
     _hub(request).stats.clear()
 
 
+@get("/counters")
+async def get_counters(request: Request) -> Response:
+    """What a strict provider holds against the client: Resend requests sent before an
+    earlier 429's Retry-After ran out, and emails (sender, recipients, subject, bodies)
+    kept more than once."""
+    hub = _hub(request)
+    return json_response({**hub.counters.snapshot(), "messages": len(hub.messages)})
+
+
+@delete("/counters")
+async def clear_counters(request: Request) -> None:
+    _hub(request).counters.clear()
+
+
 control_router = Router(
     path="/_emulator",
     route_handlers=[
@@ -87,5 +101,7 @@ control_router = Router(
         set_mail_faults,
         get_stats,
         clear_stats,
+        get_counters,
+        clear_counters,
     ],
 )

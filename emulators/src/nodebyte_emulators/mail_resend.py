@@ -80,16 +80,34 @@ async def _client_left(receive: Callable[[], Awaitable[dict]], seconds: float) -
     return True
 
 
+# Resend's error names (https://resend.com/docs/api-reference/errors).
+RESEND_ERRORS = {
+    400: "validation_error",
+    401: "missing_api_key",
+    403: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    422: "validation_error",
+    451: "security_error",
+    500: "application_error",
+}
+RESEND = "resend"  # the key of Resend's rate limit among the strict counters
+
+
+def _throttled(wait: float) -> Response:
+    headers = {
+        "ratelimit-limit": "2",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": str(whole_seconds(wait)),
+        "retry-after": str(whole_seconds(wait)),
+    }
+    return _error(429, "rate_limit_exceeded", "Too many requests.", headers)
+
+
 async def _fault(failure: Failure, hub: MailHub) -> Response:
     if failure is Failure.RATE_LIMIT:
-        wait = hub.faults.retry_after
-        headers = {
-            "ratelimit-limit": "2",
-            "ratelimit-remaining": "0",
-            "ratelimit-reset": str(whole_seconds(wait)),
-            "retry-after": str(whole_seconds(wait)),
-        }
-        return _error(429, "rate_limit_exceeded", "Too many requests.", headers)
+        hub.counters.told_to_wait(RESEND, hub.faults.retry_after)
+        return _throttled(hub.faults.retry_after)
     status = hub.faults.error_status
     return _error(status, "internal_server_error", http.HTTPStatus(status).phrase)
 
@@ -108,6 +126,10 @@ async def _send(request: Request, hub: MailHub) -> Response:
     if refusal is not None:
         return refusal
     raw = await request.body()
+    waiting = hub.counters.waiting_for(RESEND)
+    if waiting > 0:  # sent before the Retry-After of an earlier 429 ran out
+        hub.counters.limited_request(RESEND)
+        return _throttled(waiting)
     faults = hub.faults
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
@@ -116,6 +138,9 @@ async def _send(request: Request, hub: MailHub) -> Response:
     failure = faults.take_failure()
     if failure is not None:
         return await _fault(failure, hub)
+    if hub.mail_faults.take("resend_error_next"):
+        status = hub.mail_faults.resend_error_status
+        return _error(status, RESEND_ERRORS.get(status, "application_error"), "Emulated error.")
     try:
         email = msgspec.json.decode(raw, type=ResendEmail)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -11,6 +11,7 @@ import msgspec
 
 from .faults import Faults
 from .stats import RequestStats
+from .strict_counters import StrictCounters, content_digest
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
@@ -35,6 +36,8 @@ class MailFaultRequest(msgspec.Struct, forbid_unknown_fields=True):
     smtp_fail_code: Annotated[int, msgspec.Meta(ge=400, le=599)] | None = None
     hold_after_accept_next: Count | None = None
     hold_after_accept_seconds: Seconds | None = None
+    resend_error_next: Count | None = None
+    resend_error_status: Annotated[int, msgspec.Meta(ge=400, le=599)] | None = None
 
 
 @dataclass(slots=True)
@@ -45,6 +48,8 @@ class MailFaults:
     smtp_fail_code: int = 451
     hold_after_accept_next: int = 0
     hold_after_accept_seconds: float = 30.0
+    resend_error_next: int = 0  # Resend answers these with `resend_error_status`
+    resend_error_status: int = 451
 
     def configure(self, request: MailFaultRequest) -> None:
         for name in request.__struct_fields__:
@@ -83,6 +88,7 @@ class MailHub:
     mail_faults: MailFaults = field(default_factory=MailFaults)
     stats: RequestStats = field(default_factory=RequestStats)
     idempotency: dict[str, Remembered] = field(default_factory=dict)
+    counters: StrictCounters = field(default_factory=StrictCounters)
     smtp_server: asyncio.Server | None = None
 
     def record(self, via: str, **fields: object) -> dict:
@@ -93,7 +99,16 @@ class MailHub:
             **fields,
         }
         self.messages.append(entry)
+        self.counters.delivered(_content_of(fields))
         return entry
+
+
+def _content_of(fields: dict[str, object]) -> str:
+    """Same sender, recipients, subject and bodies: the same email, by whichever path."""
+    to = fields.get("to")
+    recipients = sorted(to) if isinstance(to, list) else to
+    parts = ("sender", "subject", "html", "text")
+    return content_digest(recipients, *(fields.get(name) for name in parts))
 
 
 def digest(body: bytes) -> str:

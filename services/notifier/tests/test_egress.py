@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from nodebyte_common.egress import is_public
 from nodebyte_common.egress.httpx_transport import guarded_client
 from nodebyte_emulators.server import BackgroundServer
-from nodebyte_notifier.discord_limits import WebhookBuckets
+from nodebyte_notifier.discord_limits import DiscordLimiter
 from nodebyte_notifier.discord_sender import DiscordSender
 
 
@@ -82,8 +82,10 @@ async def test_a_public_name_that_resolves_privately_is_refused() -> None:
 async def test_a_redirect_is_never_followed(server: str) -> None:
     allowed = frozenset({host_of(server)})
     async with guarded_client(allowed, timeout=5) as client:
-        sender = DiscordSender(client, WebhookBuckets(), allowed)
-        attempt = await sender.post("t", f"{server}/api/webhooks/302/t", {"content": "x"})
+        sender = DiscordSender(client, DiscordLimiter(), allowed)
+        attempt = await sender.post(
+            "t", f"{server}/api/webhooks/302/t", {"content": "x"}, max_wait=1.0
+        )
     assert attempt.sent is False
     assert attempt.permanent is True
     assert attempt.status_code == 302
@@ -92,8 +94,10 @@ async def test_a_redirect_is_never_followed(server: str) -> None:
 
 async def test_the_sender_checks_the_url_again(server: str) -> None:
     async with guarded_client([], timeout=5) as client:
-        sender = DiscordSender(client, WebhookBuckets(), frozenset())
-        attempt = await sender.post("t", f"{server}/api/webhooks/1/t", {"content": "x"})
+        sender = DiscordSender(client, DiscordLimiter(), frozenset())
+        attempt = await sender.post(
+            "t", f"{server}/api/webhooks/1/t", {"content": "x"}, max_wait=1.0
+        )
     assert attempt.permanent is True
     assert attempt.error is not None
     assert attempt.error.startswith("URL refused")

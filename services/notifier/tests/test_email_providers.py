@@ -14,6 +14,7 @@ import pytest
 from nodebyte_emulators.mail import MailConfig, create_mail_app
 from nodebyte_emulators.server import BackgroundServer
 from nodebyte_notifier.email_providers import OutgoingEmail, ResendProvider, SmtpProvider
+from nodebyte_notifier.retry_policy import RetryPolicy
 from nodebyte_notifier.settings import NotifierSettings
 
 KEY = "re_test_key"
@@ -85,6 +86,36 @@ async def test_resend_refusals_are_permanent_and_429_waits(sink: tuple[str, int,
     assert invalid.status_code == 422
     assert throttled.retry_after == 2.0
     assert not throttled.permanent
+    async with httpx.AsyncClient() as client:  # forget the 429's wait for the next tests
+        await client.delete(f"{url}/_emulator/counters")
+
+
+@pytest.mark.parametrize(("status", "permanent"), [(451, True), (410, True), (503, False)])
+async def test_resend_4xx_fail_for_good_and_5xx_are_retried(
+    sink: tuple[str, int, Path], status: int, permanent: bool
+) -> None:
+    url, _, _ = sink
+    await control(url, "mail-faults", {"resend_error_next": 1, "resend_error_status": status})
+    provider = ResendProvider(url, KEY, timeout=5)
+    attempt = await provider.send(email("e@nodebyte.test"))
+    await provider.aclose()
+    assert not attempt.sent
+    assert attempt.status_code == status
+    assert attempt.permanent is permanent
+    assert attempt.retry_after is None
+
+
+async def test_a_resend_timeout_is_retried(sink: tuple[str, int, Path]) -> None:
+    url, _, _ = sink
+    await control(url, "faults", {"hang_next": 1, "hang_seconds": 5})
+    provider = ResendProvider(url, KEY, timeout=0.5)
+    attempt = await provider.send(email("f@nodebyte.test"))
+    await provider.aclose()
+    assert not attempt.sent
+    assert not attempt.permanent
+    assert attempt.error == "ReadTimeout"
+    assert RetryPolicy(3, 1.0).settle(1, 0, attempt).status == "queued"
+    assert await messages(url, "f@nodebyte.test") == []
 
 
 async def test_smtp_uses_starttls_and_auth(sink: tuple[str, int, Path]) -> None:

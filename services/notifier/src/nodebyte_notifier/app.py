@@ -16,7 +16,7 @@ from nodebyte_common.settings import SettingsError, csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_common.webhook_url import WebhookUrlError, check_webhook_url
 from nodebyte_notifier import api, consumers, delivery_store, email_store
-from nodebyte_notifier.discord_limits import WebhookBuckets
+from nodebyte_notifier.discord_limits import DiscordLimiter
 from nodebyte_notifier.discord_sender import DiscordSender
 from nodebyte_notifier.email_intake import EmailIntake
 from nodebyte_notifier.email_providers import build_provider
@@ -70,7 +70,7 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
         timeout=settings.webhook_timeout_seconds,
         max_connections=settings.webhook_max_in_flight,
     )
-    sender = DiscordSender(http, WebhookBuckets(), allowed)
+    sender = DiscordSender(http, DiscordLimiter(), allowed)  # every Discord call goes through it
     runtime.on_stop(http.aclose)
     if provider is not None:
         runtime.on_stop(provider.aclose)
@@ -86,7 +86,7 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
             system_url=system_url,
             policy=RetryPolicy(settings.webhook_max_attempts, settings.webhook_retry_base_delay),
             max_in_flight=settings.webhook_max_in_flight,
-            lease_seconds=settings.webhook_timeout_seconds * 2 + 10,
+            lease_seconds=settings.delivery_lease_seconds,
             drain_seconds=settings.webhook_timeout_seconds,
         ).run()
 
@@ -98,7 +98,7 @@ def build_app(settings: NotifierSettings | None = None) -> Litestar:
             sender=settings.email_from,
             policy=RetryPolicy(settings.email_max_attempts, settings.email_retry_base_delay),
             max_in_flight=EMAIL_IN_FLIGHT,
-            lease_seconds=settings.email_timeout_seconds * 2 + 10,
+            lease_seconds=settings.delivery_lease_seconds,
             drain_seconds=settings.email_timeout_seconds,
         ).run()
 

@@ -70,25 +70,25 @@ async def candidates(
 
 
 async def lease(
-    conn: asyncpg.Connection, ids: list[UUID], owner: int, lease_seconds: float
+    conn: asyncpg.Connection, ids: list[UUID], lease_seconds: float
 ) -> list[asyncpg.Record]:
+    """Claim deliveries (locked by `candidates`), each with a fresh fencing token."""
     return await conn.fetch(
         """UPDATE webhook_deliveries
-           SET status = 'sending', attempts = attempts + 1, lease_owner = $2,
-               lease_until = now() + make_interval(secs => $3), updated_at = now()
+           SET status = 'sending', attempts = attempts + 1, lease_token = gen_random_uuid(),
+               lease_until = now() + make_interval(secs => $2), updated_at = now()
            WHERE id = ANY($1::uuid[])
            RETURNING id, target, payload, attempts, throttles, source_event_id, event_type,
-                     traceparent""",
+                     traceparent, lease_token""",
         ids,
-        owner,
         lease_seconds,
     )
 
 
 async def settle(
-    conn: asyncpg.Connection, owner: int, rows: list[tuple[UUID, Attempt, Settlement]]
+    conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, Attempt, Settlement]]
 ) -> list[asyncpg.Record]:
-    """Write outcomes of deliveries this owner still holds; return the rows written."""
+    """Write outcomes of (id, lease token, …) still leased by that token; the rows written."""
     return await conn.fetch(
         """UPDATE webhook_deliveries d
            SET status = u.status,
@@ -98,20 +98,21 @@ async def settle(
                last_status_code = u.code, last_error = u.error,
                message_id = coalesce(u.message_id, d.message_id),
                sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE d.sent_at END,
-               lease_owner = NULL, lease_until = NULL, updated_at = now()
+               lease_token = NULL, lease_until = NULL, updated_at = now()
            FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::int[], $5::text[], $6::text[],
-                       $7::bool[]) AS u(id, status, delay, code, error, message_id, throttled)
-           WHERE d.id = u.id AND d.status = 'sending' AND d.lease_owner = $8
+                       $7::bool[], $8::uuid[])
+                AS u(id, status, delay, code, error, message_id, throttled, token)
+           WHERE d.id = u.id AND d.status = 'sending' AND d.lease_token = u.token
            RETURNING d.id, d.target, d.source_event_id, d.attempts, d.status,
                      d.last_status_code, d.message_id, d.last_error""",
         [r[0] for r in rows],
-        [r[2].status for r in rows],
-        [r[2].delay for r in rows],
-        [r[1].status_code for r in rows],
-        [r[1].error for r in rows],
-        [r[1].message_id for r in rows],
-        [r[2].throttled for r in rows],
-        owner,
+        [r[3].status for r in rows],
+        [r[3].delay for r in rows],
+        [r[2].status_code for r in rows],
+        [r[2].error for r in rows],
+        [r[2].message_id for r in rows],
+        [r[3].throttled for r in rows],
+        [r[1] for r in rows],
     )
 
 

@@ -24,8 +24,9 @@ from nodebyte_common.observability import tracer
 from nodebyte_notifier.retry_policy import Attempt
 from nodebyte_notifier.settings import NotifierSettings
 
-# Resend answers these when the request itself is wrong: sending it again cannot help.
-PERMANENT_HTTP = frozenset({400, 401, 403, 404, 405, 413, 422})
+# A 4xx from Resend says the request itself is wrong (key, body, address, a security
+# refusal): sending it again cannot help. These 4xx are the exceptions, worth a retry.
+TRANSIENT_4XX = frozenset({408, 429})
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class ResendProvider:
                 "/emails", json=body, headers={"Idempotency-Key": str(email.id)}
             )
         except httpx.HTTPError as exc:
-            return Attempt(False, error=type(exc).__name__)
+            return Attempt(sent=False, error=type(exc).__name__)
         return _resend_outcome(response)
 
     async def check(self) -> str | None:
@@ -99,17 +100,29 @@ def _resend_outcome(response: httpx.Response) -> Attempt:
     code = response.status_code
     if code < 300:
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            return Attempt(True, code, message_id=str(response.json()["id"]))
-        return Attempt(True, code)
+            return Attempt(sent=True, status_code=code, message_id=str(response.json()["id"]))
+        return Attempt(sent=True, status_code=code)
     name = ""
     with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
         name = str(response.json().get("name") or "")[:100]
     error = f"HTTP {code}" + (f": {name}" if name else "")
     if code == 429:
-        return Attempt(False, code, error, retry_after=_retry_after_header(response))
+        return Attempt(
+            sent=False,
+            status_code=code,
+            error=error,
+            retry_after=_retry_after_header(response),
+        )
     if code == 409 and name == "concurrent_idempotent_requests":
-        return Attempt(False, code, error)  # the first request is still being handled
-    return Attempt(False, code, error, permanent=code in PERMANENT_HTTP or code == 409)
+        return Attempt(
+            sent=False, status_code=code, error=error
+        )  # the first request is still being handled
+    return Attempt(
+        sent=False,
+        status_code=code,
+        error=error,
+        permanent=400 <= code < 500 and code not in TRANSIENT_4XX,
+    )
 
 
 def _retry_after_header(response: httpx.Response) -> float:
@@ -151,12 +164,22 @@ class SmtpProvider:
                 )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = sorted({r.code for r in exc.recipients})
-            return Attempt(False, codes[0] if codes else None, "recipients refused", permanent=True)
+            return Attempt(
+                sent=False,
+                status_code=codes[0] if codes else None,
+                error="recipients refused",
+                permanent=True,
+            )
         except aiosmtplib.SMTPResponseException as exc:
-            return Attempt(False, exc.code, f"SMTP {exc.code}", permanent=500 <= exc.code < 600)
+            return Attempt(
+                sent=False,
+                status_code=exc.code,
+                error=f"SMTP {exc.code}",
+                permanent=500 <= exc.code < 600,
+            )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            return Attempt(False, error=type(exc).__name__)
-        return Attempt(True, 250, message_id=message["Message-ID"])
+            return Attempt(sent=False, error=type(exc).__name__)
+        return Attempt(sent=True, status_code=250, message_id=message["Message-ID"])
 
     async def check(self) -> str | None:
         """Connect, STARTTLS and log in as a send would, then quit."""

@@ -54,27 +54,27 @@ async def enqueue(
 
 
 async def lease_due(
-    conn: asyncpg.Connection, limit: int, owner: int, lease_seconds: float
+    conn: asyncpg.Connection, limit: int, lease_seconds: float
 ) -> list[asyncpg.Record]:
+    """Claim due emails, each with a fresh fencing token."""
     return await conn.fetch(
         """UPDATE email_deliveries
-           SET status = 'sending', attempts = attempts + 1, lease_owner = $2,
-               lease_until = now() + make_interval(secs => $3), updated_at = now()
+           SET status = 'sending', attempts = attempts + 1, lease_token = gen_random_uuid(),
+               lease_until = now() + make_interval(secs => $2), updated_at = now()
            WHERE id IN (SELECT id FROM email_deliveries
                         WHERE status = 'queued' AND next_attempt_at <= now()
                         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, recipients, subject, template, content_sealed, attempts, throttles,
-                     traceparent""",
+                     traceparent, lease_token""",
         limit,
-        owner,
         lease_seconds,
     )
 
 
 async def settle(
-    conn: asyncpg.Connection, owner: int, email_id: UUID, a: Attempt, s: Settlement
+    conn: asyncpg.Connection, email_id: UUID, token: UUID, a: Attempt, s: Settlement
 ) -> asyncpg.Record | None:
-    """Write an outcome if this owner still holds the lease; the row written, else None."""
+    """Write an outcome if the lease is still `token`'s; the row written, else None."""
     return await conn.fetchrow(
         """UPDATE email_deliveries
            SET status = $3,
@@ -84,11 +84,11 @@ async def settle(
                last_status_code = $5, last_error = $6,
                message_id = coalesce($7, message_id),
                sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
-               lease_owner = NULL, lease_until = NULL, updated_at = now()
-           WHERE id = $1 AND status = 'sending' AND lease_owner = $2
+               lease_token = NULL, lease_until = NULL, updated_at = now()
+           WHERE id = $1 AND status = 'sending' AND lease_token = $2
            RETURNING id, template, attempts, status, last_error""",
         email_id,
-        owner,
+        token,
         s.status,
         s.delay,
         a.status_code,

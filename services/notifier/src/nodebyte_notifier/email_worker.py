@@ -58,14 +58,14 @@ class EmailWorker(LeaseWorker):
         self.policy = policy
 
     async def claim(self, conn: asyncpg.Connection, free: int) -> list[Any]:
-        return await email_store.lease_due(conn, free, self.owner, self.lease_seconds)
+        return await email_store.lease_due(conn, free, self.lease_seconds)
 
     async def send(self, row: Any) -> Attempt:
         if self.provider is None:
-            return Attempt(False, error="no email provider is configured", permanent=True)
+            return Attempt(sent=False, error="no email provider is configured", permanent=True)
         content = self._content(row)
         if content is None:
-            return Attempt(False, error="the email content does not open", permanent=True)
+            return Attempt(sent=False, error="the email content does not open", permanent=True)
         email = OutgoingEmail(
             id=row["id"],
             sender=self.sender,
@@ -88,7 +88,7 @@ class EmailWorker(LeaseWorker):
     async def settle(self, conn: asyncpg.Connection, outcomes: list[tuple[Any, Attempt]]) -> None:
         for row, attempt in outcomes:
             plan = self.policy.settle(row["attempts"], row["throttles"], attempt)
-            done = await email_store.settle(conn, self.owner, row["id"], attempt, plan)
+            done = await email_store.settle(conn, row["id"], row["lease_token"], attempt, plan)
             if done is not None:
                 await _announce(conn, done)
 

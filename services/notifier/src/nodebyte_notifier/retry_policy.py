@@ -7,16 +7,23 @@ attempt, up to `MAX_THROTTLES` so a webhook that always answers 429 still ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from nodebyte_common.backoff import exponential_delay
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 MAX_THROTTLES = 50
 MAX_DELAY_SECONDS = 300.0
 
 
-@dataclass(frozen=True)
+def jitter() -> float:
+    """±25%, so deliveries that failed together do not retry together."""
+    return random.uniform(0.75, 1.25)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Attempt:
+    """Keyword-only: a positional `True` once meant `permanent` and was read as `retry_after`."""
+
     sent: bool
     status_code: int | None = None
     error: str | None = None
@@ -35,8 +42,11 @@ class Settlement:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Failure n (1-based) waits base·2^(n-1), capped at MAX_DELAY_SECONDS, times `spread()`."""
+
     max_attempts: int
     base_delay: float
+    spread: Callable[[], float] = field(default=jitter, compare=False)
 
     def settle(self, attempts: int, throttles: int, attempt: Attempt) -> Settlement:
         """`attempts` counts this one; `throttles` the 429s before it."""
@@ -50,5 +60,5 @@ class RetryPolicy:
             return Settlement("queued", min(attempt.retry_after, MAX_DELAY_SECONDS), throttled=True)
         if attempts >= self.max_attempts:
             return Settlement("failed")
-        delay = exponential_delay(attempts, base=self.base_delay, cap=MAX_DELAY_SECONDS)
-        return Settlement("queued", delay)
+        delay = min(MAX_DELAY_SECONDS, self.base_delay * 2 ** max(0, attempts - 1))
+        return Settlement("queued", delay * self.spread())

@@ -36,5 +36,9 @@ class NotifierSettings(CommonSettings, kw_only=True, frozen=True):
     # Who hears about critical alerts, failed syncs and disabled webhooks by email.
     admin_email_to: str = ""
 
+    # A claimed delivery's lease, renewed every third of it while its request runs: a
+    # worker that dies (or loses the database this long) has its deliveries re-sent.
+    delivery_lease_seconds: float = 15.0
+
     # Sent and failed deliveries are kept this long, then purged.
     delivery_retention_days: int = 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -24,6 +25,9 @@ from nodebyte_notifier.webhook_store import WebhookFields
 log = logging.getLogger(__name__)
 
 SOURCE = "nodebyte/notifier"
+# A test waits this long for a slot in its webhook's bucket, then is answered 429:
+# the gateway gives the notifier 5 s, and the request to Discord needs some too.
+TEST_WAIT_SECONDS = 3.0
 WebhookScope = Literal["ADMIN", "USER", "PUBLIC"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Description = Annotated[str, msgspec.Meta(max_length=500)]
@@ -132,7 +136,11 @@ class WebhookAdmin:
             )
         except SealingError:
             raise ApiError(500, "The webhook URL cannot be read", "WEBHOOK_UNREADABLE") from None
-        attempt = await self.sender.post(str(webhook_id), url, embeds.test_message(row["name"]))
+        attempt = await self.sender.post(
+            str(webhook_id), url, embeds.test_message(row["name"]), max_wait=TEST_WAIT_SECONDS
+        )
+        if attempt.retry_after is not None:
+            raise _rate_limited(attempt)
         disabled = False
         async with pool.acquire() as conn, conn.transaction():
             if attempt.sent:
@@ -147,6 +155,18 @@ class WebhookAdmin:
             "retryAfter": attempt.retry_after,
             "disabled": disabled,
         }
+
+
+def _rate_limited(attempt: Attempt) -> ApiError:
+    """Discord's bucket for this webhook is empty: the caller tries again later."""
+    seconds = max(1, math.ceil(attempt.retry_after or 1.0))
+    return ApiError(
+        429,
+        f"Discord rate-limits this webhook; try again in {seconds} s",
+        "RATE_LIMITED",
+        {"retryAfter": attempt.retry_after, "sent": attempt.status_code is not None},
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def _unique(names: list[str]) -> list[str]:

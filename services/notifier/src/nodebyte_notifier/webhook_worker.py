@@ -19,13 +19,14 @@ from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_notifier import delivery_store, rule_webhooks, webhook_store
 from nodebyte_notifier.delivery_store import SYSTEM_TARGET
 from nodebyte_notifier.discord_sender import DiscordSender
-from nodebyte_notifier.lease_worker import LeaseWorker
+from nodebyte_notifier.lease_worker import IDLE_WAIT, LeaseWorker
 from nodebyte_notifier.retry_policy import Attempt, RetryPolicy
 from nodebyte_notifier.webhook_admin import disable_refused
 
 log = logging.getLogger(__name__)
 
 SOURCE = "nodebyte/notifier"
+SLOT_WAIT_SECONDS = 10.0  # then the delivery is requeued for when the bucket has room
 CANDIDATES_PER_SLOT = 4  # rows looked at per free slot, so busy webhooks do not starve others
 
 
@@ -58,22 +59,22 @@ class WebhookWorker(LeaseWorker):
         self._opened: dict[str, str] = {}  # sealed URL -> URL, so each is opened once
 
     def wait_hint(self) -> float:
-        return self.sender.buckets.wait_seconds() or super().wait_hint()
+        return min(self.sender.limiter.wait_seconds() or IDLE_WAIT, IDLE_WAIT)
 
     async def claim(self, conn: asyncpg.Connection, free: int) -> list[Any]:
-        buckets = self.sender.buckets
-        rows = await delivery_store.candidates(conn, free * CANDIDATES_PER_SLOT, buckets.blocked())
+        limiter = self.sender.limiter
+        rows = await delivery_store.candidates(conn, free * CANDIDATES_PER_SLOT, limiter.blocked())
         room: dict[str, int] = {}
         chosen: list[UUID] = []
         for row in rows:
             target = row["target"]
-            left = room.setdefault(target, buckets.room(target))
+            left = room.setdefault(target, limiter.room(target))
             if left > 0 and len(chosen) < free:
                 chosen.append(row["id"])
                 room[target] = left - 1
         if not chosen:
             return []
-        leased = await delivery_store.lease(conn, chosen, self.owner, self.lease_seconds)
+        leased = await delivery_store.lease(conn, chosen, self.lease_seconds)
         urls = await self._urls(conn, {row["target"] for row in leased})
         return [{**dict(row), "url": urls.get(row["target"])} for row in leased]
 
@@ -104,19 +105,27 @@ class WebhookWorker(LeaseWorker):
 
     async def send(self, row: Any) -> Attempt:
         if row["url"] is None:
-            return Attempt(False, error="webhook disabled or deleted", permanent=True)
-        return await self.sender.post(row["target"], row["url"], row["payload"])
+            return Attempt(sent=False, error="webhook disabled or deleted", permanent=True)
+        # Claimed only with room in its bucket: the wait is for a slot a test took meanwhile.
+        return await self.sender.post(
+            row["target"], row["url"], row["payload"], max_wait=SLOT_WAIT_SECONDS
+        )
 
     async def settle(self, conn: asyncpg.Connection, outcomes: list[tuple[Any, Attempt]]) -> None:
         plans = [
-            (row["id"], a, self.policy.settle(row["attempts"], row["throttles"], a))
+            (
+                row["id"],
+                row["lease_token"],
+                a,
+                self.policy.settle(row["attempts"], row["throttles"], a),
+            )
             for row, a in outcomes
         ]
-        written = {row["id"]: row for row in await delivery_store.settle(conn, self.owner, plans)}
+        written = {row["id"]: row for row in await delivery_store.settle(conn, plans)}
         for row, attempt in outcomes:
             done = written.get(row["id"])
             if done is None:
-                continue  # recovered by another worker meanwhile: its outcome is not ours
+                continue  # our lease ran out and another claim took it: the outcome is not ours
             if done["status"] == "sent":
                 await outbox.enqueue(conn, _delivered(done), source=SOURCE)
             elif done["status"] == "failed":
