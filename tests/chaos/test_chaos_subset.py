@@ -12,10 +12,7 @@ from chaos.runner import isolated_stack, run_faults
 from chaos.tally import summary, totals
 from chaos.workload import KINDS
 
-# Discord dispatches are left out here until the notifier stops re-sending deliveries
-# still in flight (issue 17, notifier-faults): on main a Discord message now and then
-# arrives twice under load whatever the fault. `make chaos` counts them in full.
-WORK = tuple(kind for kind in KINDS if kind != "hook")
+WORK = KINDS  # mails, Discord dispatches, syncs, agent commands and scheduled tasks
 
 
 @pytest.mark.timeout(300)
