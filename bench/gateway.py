@@ -2,8 +2,10 @@
 
 In the same run: a bare Litestar app on the same server settings (uvicorn,
 uvloop, httptools, no access log) answering a constant JSON, then the gateway's
-`GET /api/v1/sync/status/{id}` and `GET /api/stats` (each through auth, rate
-limit, metrics and an internal call to the sync service). 64 connections, 2
+`GET /api/v1/sync/status/{id}` with the bootstrap key and again with a signed-in
+user's Bearer token (whose session, account and roles are checked on every request,
+cached 2 s per replica), and `GET /api/stats` (each through auth, rate limit, metrics
+and an internal call to the sync service). 64 connections, 2
 wrk threads, each target warmed up for 3 s first. The ratio to the ceiling is the figure.
 
     .venv/bin/python bench/gateway.py [--seconds 15]   (needs `wrk`)
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from nodebyte_devstack.accounts import create_signed_in_user, mint_admin_key
 from nodebyte_devstack.cleanup import discard_stack
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.processes import Stack
@@ -89,9 +92,12 @@ def main() -> None:
         stack.wait_healthy(["gateway", "sync", "notifier"])
         headers = {"X-API-Key": config.api_key}
         log_id = _completed_sync(config.url("gateway"), headers)
+        bearer = {"Authorization": f"Bearer {asyncio.run(_tech_team_token(config))}"}
         time.sleep(1)
+        status_url = f"{config.url('gateway')}/api/v1/sync/status/{log_id}"
         ceiling = wrk(f"http://127.0.0.1:{port}/constant", args.seconds, {})
-        status = wrk(f"{config.url('gateway')}/api/v1/sync/status/{log_id}", args.seconds, headers)
+        status = wrk(status_url, args.seconds, headers)
+        status_bearer = wrk(status_url, args.seconds, bearer)
         stats = wrk(f"{config.url('gateway')}/api/stats", args.seconds, {})
     finally:
         constant.terminate()
@@ -100,6 +106,7 @@ def main() -> None:
     for name, figures in (
         ("constant_json", ceiling),
         ("sync_status", status),
+        ("sync_status_bearer", status_bearer),
         ("public_stats", stats),
     ):
         print(f"{name}_rps: {figures['rps']:.0f}")
@@ -107,7 +114,15 @@ def main() -> None:
         print(f"{name}_p99_ms: {figures['p99_ms']:.2f}")
         print(f"{name}_non_2xx: {figures['non_2xx']:.0f}")
     print(f"sync_status_ratio: {status['rps'] / ceiling['rps']:.2f}")
+    print(f"sync_status_bearer_ratio: {status_bearer['rps'] / ceiling['rps']:.2f}")
     print(f"public_stats_ratio: {stats['rps'] / ceiling['rps']:.2f}")
+
+
+async def _tech_team_token(config: StackConfig) -> str:
+    """A signed-in TECH_TEAM member's access token (it holds sync.read through its role)."""
+    admin_key = await mint_admin_key(config)
+    user = await create_signed_in_user(config.url("gateway"), admin_key, roles=["TECH_TEAM"])
+    return user.access_token
 
 
 def _completed_sync(gateway: str, headers: dict[str, str]) -> str:

@@ -49,7 +49,7 @@ def own_stack(admin_dsn: str, amqp_url: str, logs_dir: Path) -> Iterator[Stack]:
 def test_no_operation_answers_5xx(own_stack: Stack, tmp_path: Path) -> None:
     gateway = own_stack.config.url("gateway")
     admin = asyncio.run(
-        create_signed_in_user(gateway, own_stack.config.api_key, roles=["SUPER_ADMIN"])
+        create_signed_in_user(gateway, own_stack.config.admin_api_key, roles=["SUPER_ADMIN"])
     )
     command = [
         str(Path(sys.executable).with_name("schemathesis")),

@@ -23,7 +23,7 @@ async def test_hytale_routes_keep_the_reference_limits(stack: Stack) -> None:
     try:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
-            headers={"X-API-Key": stack.config.api_key},
+            headers={"X-API-Key": stack.config.admin_api_key},
             timeout=20,
         ) as client:
             flows = [await client.post(f"{OAUTH}/device-code") for _ in range(5)]

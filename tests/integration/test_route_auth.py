@@ -42,6 +42,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/reset-password"),
     ("POST", "/api/v1/auth/magic-link"),
     ("POST", "/api/v1/auth/magic-link/verify"),
+    ("POST", "/api/v1/auth/unlock"),  # the emailed link's token is the credential
     ("GET", "/api/stats"),  # the reference's public statistics
     ("GET", "/api/panel/counts"),
     ("GET", "/asyncapi"),  # the event catalogue's description

@@ -21,13 +21,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # What runs again through PgBouncer: the bus (outbox, relay, inbox, consumers) and the
-# sync (its fenced lease, bulk writes, prune and cancel) over a whole stack.
+# sync (its fenced lease, bulk writes and prune) over a whole stack.
 SUITES = {
     # Broker reconnects: nothing of the database's, and the slowest of them.
     "bus": ("libs/common/tests/test_bus.py", "not closes_its_connection"),
     "sync": (
         "tests/integration/test_sync_mirror.py",
-        "full_sync or unchanged_resync or pruned or cancel_mid_sync or never_interleave",
+        "full_sync or unchanged_resync or pruned or never_interleave",
     ),
 }
 

@@ -72,7 +72,7 @@ async def bus(
     else:
         owner = f"{schema}_{urlsplit(database).path.rsplit('_', 1)[-1]}"[:63]
         await _fresh_schema(database, schema, owner=owner)
-        await pgbouncer.allow_new_roles()
+        await pgbouncer.allow_new_role(owner)
         dsn, cache = pgbouncer.dsn(owner), 0
     conn = await asyncpg.connect(dsn, statement_cache_size=cache)
     try:

@@ -100,12 +100,21 @@ class PgBouncer:
         self._process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    async def allow_new_roles(self) -> None:
-        """Re-read the login roles (after one was created) into the bouncer's user list."""
+    async def allow_new_role(self, role: str, timeout: float = 10.0) -> None:
+        """Re-read the login roles (after `role` was created) into the bouncer's user list,
+        and return once the bouncer lets `role` in (it reloads on a loop turn of its own)."""
         self._write_users(await self._login_roles())
         assert self._process is not None
         self._process.send_signal(signal.SIGHUP)
-        await asyncio.sleep(0.2)  # the bouncer reloads on its next loop turn
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await (await asyncpg.connect(self.dsn(role), statement_cache_size=0)).close()
+                return
+            except asyncpg.PostgresError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
     # --- files -------------------------------------------------------------------------
 
