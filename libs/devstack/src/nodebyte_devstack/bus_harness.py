@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,9 @@ async def bus(
         dsn, cache = database, 100
         await _fresh_schema(database, schema, owner=None)
     else:
-        owner = f"{schema}_{urlsplit(database).path.rsplit('_', 1)[-1]}"[:63]
+        # A short role name: PgBouncer 1.18 lets in no user whose name is much longer.
+        run = urlsplit(database).path.rsplit("_", 1)[-1]
+        owner = "bus_" + hashlib.sha256(f"{schema}_{run}".encode()).hexdigest()[:16]
         await _fresh_schema(database, schema, owner=owner)
         await pgbouncer.allow_new_role(owner)
         dsn, cache = pgbouncer.dsn(owner), 0

@@ -48,6 +48,7 @@ class PgBouncer:
         self.directory = Path(tempfile.mkdtemp(prefix="nodebyte-pgbouncer-"))
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
+        self._users_mtime = 0.0
 
     def dsn(self, role: str) -> str:
         """`role`'s URL of the database through the bouncer."""
@@ -142,7 +143,12 @@ pidfile = {d / "pgbouncer.pid"}
 
     def _write_users(self, roles: list[str]) -> None:
         lines = [f'"{role}" ""' for role in sorted({*roles, self.admin_user})]
-        (self.directory / "userlist.txt").write_text("\n".join(lines) + "\n")
+        path = self.directory / "userlist.txt"
+        path.write_text("\n".join(lines) + "\n")
+        # PgBouncer re-reads the file on a reload only when its mtime (in whole seconds)
+        # moved: two roles created within one second would leave the second one out.
+        self._users_mtime = max(time.time(), self._users_mtime + 1)
+        os.utime(path, (self._users_mtime, self._users_mtime))
 
     async def _login_roles(self) -> list[str]:
         conn = await asyncpg.connect(self.admin_dsn)
