@@ -11,12 +11,13 @@ delivery and the HTTP POST that reaches the Discord emulator.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from nodebyte_devstack.cleanup import discard_stack
@@ -57,6 +58,24 @@ def traced_stack(
         asyncio.run(discard_stack(config))
 
 
+def start_sync(gateway: str, api_key: str, traceparent: str) -> dict:
+    """POST /api/v1/sync/full with our traceparent, through urllib: other tests may have
+    instrumented httpx in this process, and its client spans would replace our header."""
+    request = urllib.request.Request(  # noqa: S310 - the test stack's own gateway
+        f"{gateway}/api/v1/sync/full",
+        data=json.dumps({"requested_by": "trace-test"}).encode(),
+        headers={
+            "X-API-Key": api_key,
+            "Content-Type": "application/json",
+            "traceparent": traceparent,
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=20) as answer:  # noqa: S310
+        assert answer.status == 202
+        return json.loads(answer.read())
+
+
 def targets(span: ReceivedSpan, port: int) -> bool:
     return any(f"127.0.0.1:{port}/" in str(v) for v in span.attributes.values())
 
@@ -74,16 +93,10 @@ async def test_a_full_sync_is_one_trace_from_the_request_to_the_discord_post(
 ) -> None:
     config = traced_stack.config
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    async with httpx.AsyncClient(
-        base_url=config.url("gateway"), headers={"X-API-Key": config.api_key}, timeout=20
-    ) as gateway:
-        started = await gateway.post(
-            "/api/v1/sync/full",
-            json={"requested_by": "trace-test"},
-            headers={"traceparent": f"00-{trace_id}-{caller_span}-01"},
-        )
-        assert started.status_code == 202, started.text
-        log_id = started.json()["data"]["sync_log_id"]
+    started = await asyncio.to_thread(
+        start_sync, config.url("gateway"), config.api_key, f"00-{trace_id}-{caller_span}-01"
+    )
+    log_id = started["data"]["sync_log_id"]
 
     discord_post = lambda s: s.kind == CLIENT and targets(s, config.ports["discord"])  # noqa: E731
     deadline = time.monotonic() + 60
