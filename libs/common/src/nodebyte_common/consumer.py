@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry import trace
 
@@ -82,6 +82,8 @@ class EventConsumer:
         # Half the prefetch per batch: the other half arrives while one is applied.
         self._batches = _Batcher(self.apply_batch, max_batch=max(1, prefetch // 2))
         self._acks = _AckCoalescer()
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
         count_consumed_from_zero(subscription.service, self.queue, subscription.event_types)
 
     def on(self, event_cls: type[Event]) -> Callable[[TxHandler], TxHandler]:
@@ -108,7 +110,22 @@ class EventConsumer:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         queue = await channel.get_queue(self.queue)  # passive: robust, so restored on reconnect
-        await queue.consume(self._deliver)
+        self._consumer_tag = await queue.consume(self._deliver)
+        self._queue = queue
+
+    async def drain(self, deadline: float) -> None:
+        """Take no new deliveries, then wait (until the loop time `deadline`) for those
+        being handled to settle, so a stopping service finishes what it started
+        instead of leaving half-done work to a redelivery."""
+        queue, tag = self._queue, self._consumer_tag
+        self._queue = self._consumer_tag = None
+        if queue is not None and tag is not None:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        loop = asyncio.get_running_loop()
+        # Polled: settlements happen in several places, and a stop is rare.
+        while self._acks.unsettled() and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
         body = message.body
@@ -242,6 +259,9 @@ class _AckCoalescer:
             self._in_flight.clear()
             self._settled.clear()
         self._in_flight[_tag(message)] = message
+
+    def unsettled(self) -> int:
+        return len(self._in_flight)
 
     def _forget(self, message: AbstractIncomingMessage) -> bool:
         """Stop tracking `message`; False when it is not a delivery of the current channel."""

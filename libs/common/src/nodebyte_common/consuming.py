@@ -12,6 +12,7 @@ channels, restores their prefetch and resumes every consumer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import aio_pika
@@ -26,14 +27,21 @@ class ConsumerConnection:
         self.amqp_url = amqp_url
         self.name = name
         self._connection: AbstractRobustConnection | None = None
+        self._consumers: Sequence[EventConsumer] = ()
 
     async def start(self, consumers: Sequence[EventConsumer], pool: asyncpg.Pool) -> None:
         """Connect, then start consuming each consumer's queue (declared by the topology)."""
         self._connection = await aio_pika.connect_robust(
             self.amqp_url, client_properties={"connection_name": self.name}
         )
+        self._consumers = consumers
         for consumer in consumers:
             await consumer.consume(self._connection, pool)
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking deliveries and let those in hand settle, for at most `timeout` s."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        await asyncio.gather(*(c.drain(deadline) for c in self._consumers))
 
     async def stop(self) -> None:
         if self._connection is not None:

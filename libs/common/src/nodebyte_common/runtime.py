@@ -3,8 +3,10 @@
 Every service's `app.py` builds one `Runtime`, registers its consumers and
 background loops, and hands `create_app` the routes; the Litestar lifespan
 starts everything in order (pool → migrations → relay → consumers → loops) and
-stops it in reverse. Each start-up step retries a database or broker that is not
-there yet (transient.py) until `STARTUP_DEADLINE_SECONDS`, instead of exiting.
+stops it in reverse, the consumers draining first: on SIGTERM no new event is
+taken and those in hand finish (`SHUTDOWN_DRAIN_SECONDS`). Each start-up step
+retries a database or broker that is not there yet (transient.py) until
+`STARTUP_DEADLINE_SECONDS`, instead of exiting.
 
 Ready (`/health/ready`) means "can serve its callers": the database answers.
 The broker is not part of it: the outbox rides a broker outage out, and taking
@@ -149,6 +151,10 @@ class Runtime:
             raise
 
     async def stop(self) -> None:
+        # Consumers first: the events in hand finish while the loops they may rely on
+        # (a broker link, a flush) still run.
+        with contextlib.suppress(Exception):
+            await self.consuming.drain(self.settings.shutdown_drain_seconds)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

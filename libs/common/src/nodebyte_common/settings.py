@@ -111,3 +111,6 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     transient_deadline_seconds: float = 60.0
     # How long start-up waits for the database and the broker before the service exits.
     startup_deadline_seconds: float = 300.0
+    # On SIGTERM, how long the service keeps handling the events it already took
+    # (taking no new ones) before it closes; keep it under the pod's grace period.
+    shutdown_drain_seconds: float = 10.0

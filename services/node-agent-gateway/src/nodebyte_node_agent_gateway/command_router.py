@@ -36,6 +36,8 @@ from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
 
 log = logging.getLogger(__name__)
 
+LINK_WAIT_SECONDS = 5.0
+
 
 class RoutedCommand(msgspec.Struct, frozen=True, rename="camel"):
     """What travels to the holding replica: the agent frame and whom it concerns."""
@@ -69,6 +71,10 @@ class CommandRouter:
         consumer.on_long(events.ServerCommandRequested)(self.route)
 
     async def route(self, event: events.ServerCommandRequested, meta: EventMeta) -> None:
+        # A replica that is starting takes commands before its node link is up: wait for
+        # it, or hand the command back (retried, maybe by another replica), never fail it.
+        if not await self.link.wait_ready(LINK_WAIT_SECONDS):
+            raise ConnectionError("the node link is not ready")
         async with self.runtime.pool.acquire() as conn:
             server = await server_store.get(conn, event.server_id)
             decision = self._decide(event, server)
