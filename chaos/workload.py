@@ -126,7 +126,9 @@ class Workload:
 
     async def _cmd(self, n: int) -> str:
         path = f"/api/servers/{self.server_id}/command"
-        data = await _accepted(self.gateway.post(path, json={"command": f"say chaos {n}"}))
+        key = {"Idempotency-Key": f"chaos-{self.run}-cmd-{n}"}  # a retry is the same command
+        body = {"command": f"say chaos {n}"}
+        data = await _accepted(self.gateway.post(path, json=body, headers=key))
         return f"cmd:{data['requestId']}"
 
     async def _job(self, n: int) -> str:
@@ -141,7 +143,9 @@ class Workload:
         }
         if n not in self._tasks:  # a retried ask runs the task it made, never a second one
             self._tasks[n] = (await _accepted(self.gateway.post("/api/tasks", json=body)))["id"]
-        await _accepted(self.gateway.post(f"/api/tasks/{self._tasks[n]}/execute"))
+        execute = f"/api/tasks/{self._tasks[n]}/execute"
+        # The key makes a retry after an unclear answer run the task once, not twice.
+        await _accepted(self.gateway.post(execute, headers={"Idempotency-Key": marker}))
         return f"job:{marker}"
 
     async def _job_failed(self, marker: str) -> bool:

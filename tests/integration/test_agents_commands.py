@@ -389,3 +389,24 @@ async def test_server_crud_checks_capacity_and_state(gateway: httpx.AsyncClient)
     assert bad.status_code == 400
     bad_env = await gateway.put(f"/api/servers/{server['id']}", json={"environment": {"1BAD": "x"}})
     assert bad_env.status_code == 400
+
+
+async def test_a_command_retried_with_its_idempotency_key_reaches_the_agent_once(
+    stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent], tap: EventTap
+) -> None:
+    """A client that lost the answer sends again with the same key: one command, one id."""
+    node = await register_node(gateway)
+    server = await register_server(gateway, node["id"])
+    agent = await connect_agent(agents, stack.config.url("node-agent-gateway"), node)
+    path = f"/api/servers/{server['id']}/install"
+    answers = [
+        await gateway.post(path, json={}, headers={"Idempotency-Key": "install-once"})
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200], answers[0].text
+    ids = {a.json()["data"]["requestId"] for a in answers}
+    assert len(ids) == 1
+    await tap.wait_for("server.command_acknowledged", request_id=ids.pop())
+    await wait_state(gateway, server["id"], "stopped")
+    await asyncio.sleep(1.0)  # a second command would have arrived by now
+    assert [f["type"] for f in agent.record.received] == ["install_server"]

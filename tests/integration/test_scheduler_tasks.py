@@ -305,3 +305,25 @@ async def test_scheduler_status_and_jobs(gateway: httpx.AsyncClient) -> None:
     names = {j["name"] for j in (await gateway.get("/api/admin/scheduler/jobs")).json()["data"]}
     assert "test.bad" not in names
     assert "test.both" not in names
+
+
+async def test_a_retried_run_now_with_its_idempotency_key_runs_once(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """A client that lost the answer to "run now" retries with the same key: one run."""
+    task = await create_task(gateway, task_body(uuid4()))
+    path = f"/api/tasks/{task['id']}/execute"
+    first = await gateway.post(path, headers={"Idempotency-Key": "retry-me-1"})
+    again = await gateway.post(path, headers={"Idempotency-Key": "retry-me-1"})
+    other = await gateway.post(path, headers={"Idempotency-Key": "retry-me-2"})
+    assert first.status_code == again.status_code == other.status_code == 200, first.text
+    assert again.json()["data"]["runId"] == first.json()["data"]["runId"]
+    assert other.json()["data"]["runId"] != first.json()["data"]["runId"]
+    runs = (await gateway.get(f"{path.removesuffix('/execute')}/runs")).json()
+    assert runs["pagination"]["total"] == 2
+
+    bad = await gateway.post(path, headers={"Idempotency-Key": "has space"})
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["code"] == "INVALID_IDEMPOTENCY_KEY"
+    runs = (await gateway.get(f"{path.removesuffix('/execute')}/runs")).json()
+    assert runs["pagination"]["total"] == 2

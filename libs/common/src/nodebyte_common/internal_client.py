@@ -45,7 +45,13 @@ class ServiceClient:
             await self._session.close()
 
     async def call(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """(status, decoded body). 5xx, timeouts and an open circuit raise ApiError 502/503/504."""
         try:
@@ -59,7 +65,7 @@ class ServiceClient:
                 self.base_url + path,
                 params=query,
                 json=json,
-                headers=inject_trace_headers(),
+                headers={**inject_trace_headers(), **(headers or {})},
             ) as response:
                 status, content = response.status, await response.read()
         except TimeoutError:

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
+import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath
 
-from nodebyte_common import events, outbox
+from nodebyte_common import events, idempotency, outbox
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import decode_body, ok
+from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.node_routes import (
     AGENTS,
@@ -34,6 +36,8 @@ from nodebyte_gateway.node_routes import (
 )
 
 SOURCE = "nodebyte/gateway"
+# Command ids of requests named by an Idempotency-Key: the same key, the same id.
+RETRY_NAMESPACE = UUID("6f1c2a4e-3b5d-4e8f-9a7c-1d2e3f4a5b6c")
 TAGS = ["servers"]
 BACKUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
@@ -84,13 +88,22 @@ class CommandQueue:
         action: str,
         payload: dict[str, Any] | None = None,
         requested_by: str | None = None,
+        retry_of: str | None = None,
     ) -> UUID:
+        """Queue the command; `retry_of` (the caller's Idempotency-Key, scoped to the
+        caller) names one request: asked again, the same command id comes back and
+        nothing more is queued (the owner, too, routes one command per id)."""
         status, body = await self.agents.call(
             "GET", f"/servers/{server_id}/admission", params={"action": action}
         )
         if status != 200:
             raise upstream_error(status, body)
-        request_id = uuid6.uuid7()
+        if retry_of is None:
+            request_id = uuid6.uuid7()
+        else:
+            request_id = uuid5(RETRY_NAMESPACE, f"{retry_of}:{server_id}:{action}")
+            if await self.accepted_here(server_id, request_id) is not None:
+                return request_id
         event = events.ServerCommandRequested(
             request_id=request_id,
             server_id=server_id,
@@ -99,8 +112,11 @@ class CommandQueue:
             payload=payload or {},
             requested_by=requested_by,
         )
-        async with self.ctx.runtime.pool.acquire() as conn, conn.transaction():
-            await outbox.enqueue(conn, event, source=SOURCE, event_id=request_id)
+        try:
+            async with self.ctx.runtime.pool.acquire() as conn, conn.transaction():
+                await outbox.enqueue(conn, event, source=SOURCE, event_id=request_id)
+        except asyncpg.UniqueViolationError:  # the same retry, asked twice at once
+            pass
         return request_id
 
     async def accepted_here(self, server_id: UUID, request_id: UUID) -> str | None:
@@ -115,6 +131,12 @@ class CommandQueue:
             return None
         event = msgspec.json.decode(payload, type=events.ServerCommandRequested)
         return event.action if event.server_id == server_id else None
+
+
+def retry_key(request: Request) -> str | None:
+    """The caller's Idempotency-Key, made the caller's own (two callers never share one)."""
+    key = idempotency.key_of(request.headers)
+    return None if key is None else f"{caller(request).id}:{key}"
 
 
 def accepted(request_id: UUID, server_id: UUID, action: str) -> dict[str, Any]:
@@ -198,7 +220,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         async def handler(server_id: FromPath[UUID], request: Request) -> Any:
             body = decode_body(await request.body(), body_type)
             payload = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
-            request_id = await commands.submit(server_id, action, payload)
+            retry_of = retry_key(request)
+            request_id = await commands.submit(server_id, action, payload, retry_of=retry_of)
             return ok(accepted(request_id, server_id, action), message=ACTION_MESSAGES[action])
 
         return handler

@@ -14,6 +14,7 @@ from uuid import UUID
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath
 
+from nodebyte_common import idempotency
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_gateway import audit, settings_owners
@@ -128,7 +129,9 @@ def _definition_routes(
         name=f"{tag}-execute",
     )
     async def execute(item_id: FromPath[UUID], request: Request) -> Any:
-        answer = await scheduler.call("POST", f"{internal}/{item_id}/execute")
+        # A retry with the client's Idempotency-Key runs once (the scheduler keeps the key).
+        headers = idempotency.forwarded(request.headers)
+        answer = await scheduler.call("POST", f"{internal}/{item_id}/execute", headers=headers)
         return await changed(request, "executed", answer, item_id)
 
     @get(

@@ -17,6 +17,7 @@ import uuid6
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, Parameter, QueryParameter
 
+from nodebyte_common import idempotency
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_scheduler import definitions, store, views
@@ -149,11 +150,17 @@ def _definition_routes(
         return ok(None, message=f"{label} deleted")
 
     @post(f"{path}/{{job_id:uuid}}/execute", name=f"{kind}-execute", status_code=200)
-    async def execute_definition(job_id: FromPath[UUID]) -> Any:
+    async def execute_definition(job_id: FromPath[UUID], request: Request) -> Any:
+        key = idempotency.key_of(request.headers)
         async with pool().acquire() as conn, conn.transaction():
-            job = await found(conn, job_id, lock=True)
-            run = await fire_now(conn, job, ctx.clock.now(), ctx.replica)
-        data = {"runId": str(run.id), "status": run.status, **run.details}
+            job = await found(conn, job_id, lock=True)  # serialises runs asked with one key
+            earlier = await store.run_with_key(conn, job_id, key) if key else None
+            if earlier is not None:
+                run_id, status, details = earlier["id"], earlier["status"], earlier["details"]
+            else:
+                run = await fire_now(conn, job, ctx.clock.now(), ctx.replica, key)
+                run_id, status, details = run.id, run.status, run.details
+        data = {"runId": str(run_id), "status": status, **details}
         return ok(data, message=f"{label} execution queued")
 
     @get(f"{path}/{{job_id:uuid}}/runs", name=f"{kind}-runs")

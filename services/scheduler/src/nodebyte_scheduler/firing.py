@@ -163,7 +163,11 @@ def _without_run(advance: store.Advance) -> store.Advance:
 
 
 async def fire_now(
-    conn: asyncpg.Connection, job: asyncpg.Record, now: datetime, replica: str
+    conn: asyncpg.Connection,
+    job: asyncpg.Record,
+    now: datetime,
+    replica: str,
+    idempotency_key: str | None = None,
 ) -> store.NewRun:
     """A run requested by hand ("execute now"): its own run, whatever the schedule."""
     run_id = uuid6.uuid7()
@@ -182,6 +186,8 @@ async def fire_now(
     if not await store.insert_runs(conn, [run], replica):
         # Only another run of this job asked for at the same microsecond gets here.
         raise ApiError(409, "This job was just run; try again", "CONFLICT")
+    if idempotency_key is not None:
+        await store.keep_run_key(conn, run.id, idempotency_key)
     await outbox.enqueue(conn, firing.event, source=SOURCE, event_id=run.event_id)
     await store.note_manual_run(conn, run)
     RUNS_RECORDED.labels(run.trigger, run.status).inc()

@@ -225,6 +225,19 @@ class NewRun:
     details: dict[str, Any]
 
 
+async def run_with_key(conn: asyncpg.Connection, job_id: UUID, key: str) -> asyncpg.Record | None:
+    """The run a hand-run request with this Idempotency-Key already made, if any."""
+    return await conn.fetchrow(
+        "SELECT id, status, details FROM runs WHERE job_id = $1 AND idempotency_key = $2",
+        job_id,
+        key,
+    )
+
+
+async def keep_run_key(conn: asyncpg.Connection, run_id: UUID, key: str) -> None:
+    await conn.execute("UPDATE runs SET idempotency_key = $2 WHERE id = $1", run_id, key)
+
+
 async def insert_runs(conn: asyncpg.Connection, runs: Sequence[NewRun], replica: str) -> set[UUID]:
     """Insert runs; one already recorded for its (job, due time) is left alone.
 
