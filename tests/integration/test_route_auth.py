@@ -28,6 +28,7 @@ from nodebyte_gateway.settings import GatewaySettings
 # (method, path template) answered without credentials. Add a route here only
 # when strangers must reach it.
 PUBLIC = {
+    ("GET", "/health"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
     ("GET", "/metrics"),

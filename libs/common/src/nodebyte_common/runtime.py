@@ -252,4 +252,7 @@ def serve(app: Litestar, settings: CommonSettings, service: str) -> None:
         proxy_headers=False,
         log_config=None,
         lifespan="on",
+        # SIGTERM: requests (and agent sockets) in flight get this long, then the
+        # lifespan drains the consumers for as long again.
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
     )

@@ -9,6 +9,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -329,8 +330,19 @@ async def _send_error(send: Send, status: int, message: str, code: str) -> None:
     )
 
 
+class HealthStatus(msgspec.Struct, frozen=True):
+    """`GET /health` as the NodeByte READMEs document it (not in the envelope)."""
+
+    status: str
+    timestamp: datetime
+
+
 def health_routes(checks: dict[str, ReadinessCheck]) -> list[Any]:
     unlimited = {"rate_limit": "none"}
+
+    @get("/health", sync_to_thread=False, tags=["health"], summary="Is it up?", opt=unlimited)
+    def health() -> HealthStatus:
+        return HealthStatus("ok", datetime.now(UTC).replace(microsecond=0))
 
     @get("/health/live", sync_to_thread=False, include_in_schema=False, opt=unlimited)
     def live() -> Response[Any]:
@@ -353,7 +365,7 @@ def health_routes(checks: dict[str, ReadinessCheck]) -> list[Any]:
     def metrics() -> Response[bytes]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return [live, ready, metrics]
+    return [health, live, ready, metrics]
 
 
 def service_token_guard(expected: str) -> Callable[[ASGIConnection, BaseRouteHandler], None]:

@@ -116,4 +116,7 @@ def main() -> None:
         access_log=False,
         log_config=None,
         lifespan="on",
+        # SIGTERM: requests (and agent sockets) in flight get this long, then the
+        # lifespan drains the consumers for as long again.
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
     )
