@@ -65,14 +65,16 @@ class Workload:
         self.agent = SimulatedAgent(ws, node["id"], node["deploymentToken"])
         self.agent.start()
         await asyncio.wait_for(self.agent.connected.wait(), 30)
-        for action in ("install", "start"):
-            await _accepted(self.gateway.post(f"/api/servers/{self.server_id}/{action}", json={}))
-            await asyncio.sleep(0.5)
-        await eventually(self._running, timeout=30, interval=0.2)
+        path = f"/api/servers/{self.server_id}"
+        for action, reached in (("install", "stopped"), ("start", "running")):
+            asked = await _accepted(self.gateway.post(f"{path}/{action}", json={}))
+            done = f"{path}/commands/{asked['requestId']}"
+            await eventually(lambda d=done: self._field(d, "status", "acknowledged"), timeout=60)
+            await eventually(lambda s=reached: self._field(path, "state", s), timeout=60)
 
-    async def _running(self) -> bool:
-        response = await self.gateway.get(f"/api/servers/{self.server_id}")
-        return response.status_code == 200 and response.json()["data"]["state"] == "running"
+    async def _field(self, path: str, name: str, value: str) -> bool:
+        response = await self.gateway.get(path)
+        return response.status_code == 200 and response.json()["data"][name] == value
 
     async def aclose(self) -> None:
         if self.agent is not None:

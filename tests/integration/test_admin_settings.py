@@ -6,7 +6,9 @@ password are looked for in every answer and in the audit log.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -425,3 +427,33 @@ async def test_an_admin_user_may_read_and_test(
     tested = await anonymous.post(TEST, headers=admin_user.headers)
     assert tested.status_code == 200, tested.text
     assert (await anonymous.get(REPOS, headers=admin_user.headers)).status_code == 200
+
+
+@pytest.mark.timeout(240)  # two scheduler processes start
+async def test_the_go_backends_auto_sync_variables_seed_the_first_start_only(
+    gateway: httpx.AsyncClient, stack: Stack, admin_conn: asyncpg.Connection
+) -> None:
+    """AUTO_SYNC_ENABLED / AUTO_SYNC_INTERVAL are the job's initial values: a scheduler
+    starting on a database it never seeded takes them; one after it keeps the admin's."""
+    saved = await settings_of(gateway)
+    env = {"AUTO_SYNC_ENABLED": "false", "AUTO_SYNC_INTERVAL": "900"}
+    await admin_conn.execute("DELETE FROM scheduler.environment_seeds")  # a first start
+    port = await asyncio.to_thread(stack.start_extra_replica, "scheduler", env)
+    try:
+        seeded = await settings_of(gateway)
+        assert (seeded["autoSyncEnabled"], seeded["autoSyncInterval"]) == (False, 900)
+        restored = {"autoSyncEnabled": saved["autoSyncEnabled"], "autoSyncInterval": 1200}
+        assert (await gateway.post(SETTINGS, json=restored)).status_code == 200
+    finally:
+        await asyncio.to_thread(stack.kill, f"scheduler-replica-{port}", signal.SIGTERM)
+    port = await asyncio.to_thread(stack.start_extra_replica, "scheduler", env)
+    try:
+        kept = await settings_of(gateway)  # the admin's choice stands
+        assert (kept["autoSyncEnabled"], kept["autoSyncInterval"]) == (
+            saved["autoSyncEnabled"],
+            1200,
+        )
+    finally:
+        await asyncio.to_thread(stack.kill, f"scheduler-replica-{port}", signal.SIGTERM)
+        back = {"autoSyncInterval": saved["autoSyncInterval"]}
+        await gateway.post(SETTINGS, json=back)

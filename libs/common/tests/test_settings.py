@@ -54,3 +54,26 @@ def test_an_empty_number_is_unset_and_an_empty_required_value_is_missing() -> No
     assert load_settings(TextSettings, {**BASE, "RETRIES": ""}).retries == 3
     with pytest.raises(SettingsError, match="DATABASE_URL is required"):
         load_settings(TextSettings, {**BASE, "DATABASE_URL": ""})
+
+
+def test_the_go_backends_single_encryption_key_still_seals_and_opens() -> None:
+    from nodebyte_common.sealing import optional_sealer
+
+    base = {"DATABASE_URL": "postgresql://x", "SERVICE_TOKEN": "t"}
+    legacy_hex, new_hex = "11" * 32, "22" * 32
+    only_legacy = load_settings(CommonSettings, {**base, "ENCRYPTION_KEY": legacy_hex})
+    old_sealer = optional_sealer(only_legacy)
+    assert old_sealer is not None
+    sealed_before = old_sealer.seal("panel-key", "ctx")
+    assert old_sealer.key_id_of(sealed_before) == "legacy"
+
+    both = load_settings(
+        CommonSettings, {**base, "ENCRYPTION_KEY": legacy_hex, "ENCRYPTION_KEYS": f"k2:{new_hex}"}
+    )
+    sealer = optional_sealer(both)
+    assert sealer is not None
+    assert sealer.open(sealed_before, "ctx") == "panel-key"  # the old key still opens
+    assert sealer.key_id_of(sealer.seal("x", "ctx")) == "k2"  # new values use ENCRYPTION_KEYS
+
+    with pytest.raises(SettingsError, match="ENCRYPTION_KEY"):
+        optional_sealer(load_settings(CommonSettings, {**base, "ENCRYPTION_KEY": "abc"}))

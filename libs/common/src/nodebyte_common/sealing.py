@@ -81,16 +81,19 @@ class Sealer:
 
 
 def optional_sealer(settings: CommonSettings) -> Sealer | None:
-    """The sealer of ENCRYPTION_KEYS (current key ENCRYPTION_KEY_ID); None when unset.
+    """The sealer of ENCRYPTION_KEYS and ENCRYPTION_KEY (current key ENCRYPTION_KEY_ID);
+    None when neither is set.
 
     A malformed value is a SettingsError naming the variable, raised at start.
     """
-    if not settings.encryption_keys:
+    if not settings.sealing_keys:
         return None
     try:
-        return Sealer.from_settings(settings.encryption_keys, settings.encryption_key_id)
+        return Sealer.from_settings(settings.sealing_keys, settings.encryption_key_id)
     except SealingError as exc:
-        raise SettingsError(f"environment variable ENCRYPTION_KEYS is invalid: {exc}") from None
+        raise SettingsError(
+            f"environment variable ENCRYPTION_KEYS or ENCRYPTION_KEY is invalid: {exc}"
+        ) from None
 
 
 def required_sealer(settings: CommonSettings) -> Sealer:

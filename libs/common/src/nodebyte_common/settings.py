@@ -77,6 +77,9 @@ def csv(value: str) -> list[str]:
 DEFAULT_CONSUMER_PREFETCH = 256
 
 
+LEGACY_KEY_ID = "legacy"
+
+
 class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     """What every service reads. Services extend it with their own fields."""
 
@@ -106,6 +109,9 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     encryption_keys: str = ""
     # The key new values are sealed with (default: the first).
     encryption_key_id: str = ""
+    # The Go backend's single key (64 hex), still read: it joins ENCRYPTION_KEYS with the
+    # id `legacy` (and seals new values when ENCRYPTION_KEYS is unset).
+    encryption_key: str = ""
     # How long work that can resume (a sync's writes) retries a database or broker
     # outage before the work fails.
     transient_deadline_seconds: float = 60.0
@@ -114,3 +120,11 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     # On SIGTERM, how long the service keeps handling the events it already took
     # (taking no new ones) before it closes; keep it under the pod's grace period.
     shutdown_drain_seconds: float = 10.0
+
+    @property
+    def sealing_keys(self) -> str:
+        """ENCRYPTION_KEYS, with ENCRYPTION_KEY (the Go backend's one key) as key `legacy`."""
+        if not self.encryption_key:
+            return self.encryption_keys
+        legacy = f"{LEGACY_KEY_ID}:{self.encryption_key}"
+        return f"{self.encryption_keys},{legacy}" if self.encryption_keys else legacy

@@ -50,7 +50,7 @@ class AccountFlows:
         self.auth = auth
         self.sign_in = sign_in
         self.emails = AccountEmails(
-            settings.app_url, settings.encryption_keys, settings.encryption_key_id
+            settings.app_url, settings.sealing_keys, settings.encryption_key_id
         )
 
     async def register(self, form: Registration) -> None:

@@ -80,9 +80,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         if not sealer:
             try:
                 sealer.append(
-                    Sealer.from_settings(
-                        ctx.settings.encryption_keys, ctx.settings.encryption_key_id
-                    )
+                    Sealer.from_settings(ctx.settings.sealing_keys, ctx.settings.encryption_key_id)
                 )
             except SealingError:
                 raise ApiError(503, "Email queueing is not configured (ENCRYPTION_KEYS)") from None

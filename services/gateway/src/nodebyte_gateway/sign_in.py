@@ -52,7 +52,7 @@ class SignIn:
         self.auth = auth
         self.settings = settings
         self.emails = AccountEmails(
-            settings.app_url, settings.encryption_keys, settings.encryption_key_id
+            settings.app_url, settings.sealing_keys, settings.encryption_key_id
         )
         self.lockout = Lockout(runtime, self.emails)
 

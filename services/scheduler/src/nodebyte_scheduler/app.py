@@ -17,6 +17,7 @@ from nodebyte_common.settings import load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_scheduler import api, consumers
 from nodebyte_scheduler.clock import Clock, clock_from_settings
+from nodebyte_scheduler.environment_seed import seed_auto_sync
 from nodebyte_scheduler.firing import Firer
 from nodebyte_scheduler.leadership import Lease
 from nodebyte_scheduler.settings import SchedulerSettings
@@ -36,6 +37,12 @@ def build_app(settings: SchedulerSettings | None = None) -> Litestar:
     replica = settings.replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
     clock = clock_from_settings(settings.clock_speed, settings.clock_start, settings.clock_origin)
     consumers.register(runtime)
+
+    async def seed() -> None:
+        async with runtime.pool.acquire() as conn:
+            await seed_auto_sync(conn, settings, clock)
+
+    runtime.on_start(seed)
     runtime.loop("scheduler", leading(runtime, settings, clock, replica))
     context = api.ApiContext(
         runtime, clock, replica, timedelta(seconds=settings.overdue_after_seconds)

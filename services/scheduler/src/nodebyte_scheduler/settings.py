@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
+
 from nodebyte_common.settings import CommonSettings, SettingsError
+from nodebyte_scheduler.definitions import AUTO_SYNC_MAX_INTERVAL, AUTO_SYNC_MIN_INTERVAL
 
 
 class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
@@ -30,6 +35,12 @@ class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):
     clock_speed: float = 1.0
     # Runs older than this are deleted (each job keeps its latest run).
     run_retention_days: int = 90
+    # The auto-sync job's initial state and interval (seconds, 60 to a week), taken on
+    # the first start; afterwards the admin API (/api/admin/settings) changes them.
+    auto_sync_enabled: bool = True
+    auto_sync_interval: Annotated[
+        int, Meta(ge=AUTO_SYNC_MIN_INTERVAL, le=AUTO_SYNC_MAX_INTERVAL)
+    ] = 3600
 
     def __post_init__(self) -> None:
         if self.leader_renew_seconds <= 0 or self.leader_lease_seconds <= 0:

@@ -46,6 +46,8 @@ def build_app(settings: SyncSettings | None = None) -> Litestar:
         application_key=settings.pterodactyl_api_key,
         client_key=settings.pterodactyl_client_api_key,
         page_size=settings.sync_batch_size,
+        subusers_enabled=settings.sync_subusers_enabled,
+        subusers_batch_size=settings.sync_subusers_batch_size,
     )
 
     async def seed_settings() -> None:

@@ -107,12 +107,15 @@ class PanelSettingsStore:
         """Write the environment's settings unless settings were saved before."""
         await conn.execute(
             """INSERT INTO panel_settings (panel_url, application_key_sealed, client_key_sealed,
-                                           page_size, updated_by)
-               VALUES ($1, $2, $3, $4, 'environment') ON CONFLICT (id) DO NOTHING""",
+                                           page_size, subusers_enabled, subusers_batch_size,
+                                           updated_by)
+               VALUES ($1, $2, $3, $4, $5, $6, 'environment') ON CONFLICT (id) DO NOTHING""",
             initial.panel_url,
             self._seal(initial.application_key, APP_KEY_CONTEXT),
             self._seal(initial.client_key, CLIENT_KEY_CONTEXT),
             initial.page_size,
+            initial.subusers_enabled,
+            initial.subusers_batch_size,
         )
 
     async def load(self, conn: asyncpg.Connection) -> PanelSettings:

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
+
 from nodebyte_common.settings import CommonSettings
 
 
@@ -18,6 +22,9 @@ class SyncSettings(CommonSettings, kw_only=True, frozen=True):
     # names and Hytale's token variables (comma-separated names).
     mirror_secret_variables: str = ""
     sync_batch_size: int = 500  # panel page size
+    # Whether syncs fetch each server's subusers, and how many servers per batch of them.
+    sync_subusers_enabled: bool = True
+    sync_subusers_batch_size: Annotated[int, Meta(ge=1, le=100)] = 100
     panel_timeout_seconds: float = 15.0
     panel_retry_base_delay: float = 0.5
     panel_max_attempts: int = 5
