@@ -24,7 +24,9 @@ from nodebyte_devstack.config import (
     PANEL_APP_KEY,
     PANEL_CLIENT_KEY,
 )
+from nodebyte_devstack.discord_hooks import embed, messages_to
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.waiting import eventually
 
 SETTINGS = "/api/admin/settings"
 TEST = "/api/admin/settings/test"
@@ -457,3 +459,29 @@ async def test_the_go_backends_auto_sync_variables_seed_the_first_start_only(
         await asyncio.to_thread(stack.kill, f"scheduler-replica-{port}", signal.SIGTERM)
         back = {"autoSyncInterval": saved["autoSyncInterval"]}
         await gateway.post(SETTINGS, json=back)
+
+
+async def test_a_settings_change_is_announced_to_the_admin_webhook_with_secrets_masked(
+    gateway: httpx.AsyncClient, discord: httpx.AsyncClient
+) -> None:
+    saved = await settings_of(gateway)
+    size = 321
+    change = {"syncBatchSize": size, "pterodactylApiKey": PANEL_APP_KEY}
+    try:
+        assert (await gateway.post(SETTINGS, json=change)).status_code == 200
+
+        async def announced() -> list[dict[str, Any]]:
+            return [
+                m
+                for m in await messages_to(discord, "1")  # the system webhook
+                if embed(m)["title"] == "⚙️ Settings changed"
+                and {"name": "syncBatchSize", "value": str(size), "inline": True}
+                in embed(m)["fields"]
+            ]
+
+        [message] = await eventually(announced, timeout=30)
+        fields = {f["name"]: f["value"] for f in embed(message)["fields"]}
+        assert fields["pterodactylApiKey"] == "••••" + PANEL_APP_KEY[-4:]
+        assert_no_secret(str(message))
+    finally:
+        await gateway.post(SETTINGS, json={"syncBatchSize": saved["syncBatchSize"]})

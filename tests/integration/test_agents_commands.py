@@ -410,3 +410,31 @@ async def test_a_command_retried_with_its_idempotency_key_reaches_the_agent_once
     await wait_state(gateway, server["id"], "stopped")
     await asyncio.sleep(1.0)  # a second command would have arrived by now
     assert [f["type"] for f in agent.record.received] == ["install_server"]
+
+
+async def test_a_command_waits_for_an_agent_that_is_reconnecting(
+    stack: Stack, gateway: httpx.AsyncClient, tap: EventTap, agents: list[SimulatedAgent]
+) -> None:
+    """The agent dropped a moment ago (a restart, a blip): a scheduled command for it
+    is delivered when it is back, not failed as "node offline"."""
+    base_url = stack.config.url("node-agent-gateway")
+    node = await register_node(gateway)
+    server = await register_server(gateway, node["id"])
+    first = await connect_agent(agents, base_url, node)
+    await first.stop()
+    request_id = uuid6.uuid7()
+    await publish_event(
+        stack.config,
+        events.ServerCommandRequested(
+            request_id=request_id,
+            server_id=UUID(server["id"]),
+            action="install",
+            requested_by="scheduler",
+        ),
+    )
+    await asyncio.sleep(1.5)  # the command is taken while no replica holds the node
+    back = await connect_agent(agents, base_url, node)
+    acked = await tap.wait_for("server.command_acknowledged", request_id=str(request_id))
+    assert acked["acknowledged_by"] == "agent"
+    assert [f["type"] for f in back.record.received] == ["install_server"]
+    assert not tap.of("server.command_failed", request_id=str(request_id))

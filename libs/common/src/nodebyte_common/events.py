@@ -352,6 +352,9 @@ class SettingsChanged(Event, kw_only=True, frozen=True):
     owner: str
     keys: list[str]
     changed_by: str | None = None
+    # The changed settings under their public names, as an admin reads them: secrets
+    # masked ("••••abcd"), other values as text. Announced to the admin webhooks.
+    shown: dict[str, str] = {}
 
 
 class JobFired(Event, kw_only=True, frozen=True):

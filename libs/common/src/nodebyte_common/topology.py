@@ -50,6 +50,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
             "email.requested",
             "webhook.dispatch_requested",
             "webhook.disabled",
+            "settings.changed",
         ),
     ),
     Subscription("scheduler", "outcomes", ("server.command_failed", "server.command_acknowledged")),

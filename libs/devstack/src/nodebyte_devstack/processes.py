@@ -96,7 +96,7 @@ class Stack:
         )
 
     def start_extra_replica(
-        self, service: str, env: dict[str, str] | None = None, timeout: float = 60.0
+        self, service: str, env: dict[str, str] | None = None, timeout: float = 120.0
     ) -> int:
         """Another process of `service` on a port of its own; returns the port."""
         port = free_port()
@@ -113,7 +113,9 @@ class Stack:
         self.wait_healthy([name], timeout)
         return port
 
-    def start_all(self, timeout: float = 60.0) -> None:
+    # Generous: a healthy stack is up in seconds, and only a broken one waits it out, while
+    # six services importing at once on a busy two-core machine can take a minute or more.
+    def start_all(self, timeout: float = 180.0) -> None:
         self.prepare_database()
         self.start_emulators()
         self.wait_healthy(EMULATORS, timeout)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
 from litestar import Request, get, post
 
 from nodebyte_common import events, outbox
@@ -107,7 +108,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         changed = {owners[owner].client.name: sorted(c) for owner, c in parts.items()}
         async with ctx.runtime.pool.acquire() as conn, conn.transaction():
             await _record(conn, request, {k: before[k] for k in body}, {k: after[k] for k in body})
-            await _announce(conn, changed, label)
+            await _announce(conn, changed, label, _shown(body, after, owners))
         return ok(after, message="Settings updated")
 
     @post(
@@ -175,13 +176,30 @@ async def _record(conn: Any, request: Request, before: Any, after: Any) -> None:
     await audit.record(conn, None, "settings.updated", "settings", before, after, request)
 
 
-async def _announce(conn: Any, changed: dict[str, list[str]], label: str | None) -> None:
+async def _announce(
+    conn: Any, changed: dict[str, list[str]], label: str | None, shown: dict[str, dict[str, str]]
+) -> None:
     """`settings.changed` per owning service, sent with the audit entry's transaction."""
     for service, keys in changed.items():
         event = events.SettingsChanged(
-            owner=service, keys=[k for k in keys if k != "changedBy"], changed_by=label
+            owner=service,
+            keys=[k for k in keys if k != "changedBy"],
+            changed_by=label,
+            shown=shown.get(service, {}),
         )
         await outbox.enqueue(conn, event, source=SOURCE)
+
+
+def _shown(
+    body: dict[str, Any], after: dict[str, Any], owners: dict[str, Any]
+) -> dict[str, dict[str, str]]:
+    """The given keys' new values as answered (secrets already masked), per owning service."""
+    shown: dict[str, dict[str, str]] = {}
+    for public in body:
+        value = after.get(public)
+        text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+        shown.setdefault(owners[KEYS[public].owner].client.name, {})[public] = text
+    return shown
 
 
 def split_by_owner(body: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ the request id, which is what makes a redelivered command harmless.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -175,6 +176,25 @@ class CommandRouter:
                 )
 
     async def _publish(self, command: RoutedCommand) -> None:
+        """Hand the command to the replica holding the node; while nobody holds it but its
+        agent was heard from lately, wait (a bounded while) for the agent to come back."""
+        s = self.settings
+        wait = min(s.command_reconnect_wait_seconds, s.command_timeout_seconds / 2)
+        deadline = time.monotonic() + wait
+        pause = 0.25
+        while True:
+            delivered, reason = await self._send(command)
+            if delivered:
+                COMMANDS.labels(command.action, "routed").inc()
+                return
+            if time.monotonic() + pause > deadline or not await self._lately_heard(command):
+                break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
+        async with self.runtime.pool.acquire() as conn, conn.transaction():
+            await command_outcomes.failed(conn, command.request_id, reason)
+
+    async def _send(self, command: RoutedCommand) -> tuple[bool, str]:
         try:
             delivered = await self.link.send_to_node(
                 command.node_id,
@@ -182,12 +202,22 @@ class CommandRouter:
                 msgspec.json.encode(command),
                 expiration=self.settings.command_timeout_seconds,
             )
-            reason = "node offline"
         except Exception:
             log.warning("could not publish a command", exc_info=True)
-            delivered, reason = False, "command routing unavailable"
-        if delivered:
-            COMMANDS.labels(command.action, "routed").inc()
-            return
-        async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await command_outcomes.failed(conn, command.request_id, reason)
+            return False, "command routing unavailable"
+        return delivered, "node offline"
+
+    async def _lately_heard(self, command: RoutedCommand) -> bool:
+        """Whether the node's agent spoke within the silence that makes a node offline
+        (plus the wait): it is probably reconnecting, not gone."""
+        s = self.settings
+        recent = s.offline_after_seconds + s.command_reconnect_wait_seconds
+        async with self.runtime.pool.acquire() as conn:
+            return bool(
+                await conn.fetchval(
+                    """SELECT last_seen_at > now() - make_interval(secs => $2)
+                       FROM nodes WHERE id = $1""",
+                    command.node_id,
+                    recent,
+                )
+            )

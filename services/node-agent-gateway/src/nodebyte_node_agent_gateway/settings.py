@@ -45,6 +45,10 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     server_message_burst: int = 100
     # Undelivered or unacknowledged commands fail after this.
     command_timeout_seconds: float = 15.0
+    # A command for a node whose agent was heard from lately but holds no socket now (a
+    # gateway restart, a network blip) waits this long for it to come back before it
+    # fails as "node offline" (kept under COMMAND_TIMEOUT_SECONDS).
+    command_reconnect_wait_seconds: float = 10.0
     telemetry_flush_seconds: float = 1.0
     # Raw samples; hourly/daily aggregates are kept longer.
     sample_retention_hours: int = 48

@@ -143,6 +143,12 @@ class Notifications:
         )
         await self.intake.to_admins(conn, meta.id, alert, subject="[NodeByte] Webhook disabled")
 
+    async def settings_changed(
+        self, conn: asyncpg.Connection, e: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        """System changes go to the admin webhooks (values as the admin API shows them)."""
+        await self.announce(conn, meta.id, audience_of(e.TYPE), embeds.settings_changed(e))
+
     async def dispatch(
         self, conn: asyncpg.Connection, e: events.WebhookDispatchRequested, meta: EventMeta
     ) -> None:
@@ -186,5 +192,6 @@ def register(runtime: Runtime, notifications: Notifications) -> None:
     consumer.on(events.AlertResolved)(n.alert_resolved)
     consumer.on(events.NodeDisconnected)(n.node_disconnected)
     consumer.on(events.WebhookDisabled)(n.webhook_disabled)
+    consumer.on(events.SettingsChanged)(n.settings_changed)
     consumer.on(events.WebhookDispatchRequested)(n.dispatch)
     consumer.on(events.EmailRequested)(n.email)

@@ -202,3 +202,14 @@ def webhook_disabled(e: events.WebhookDisabled) -> dict[str, Any]:
         "Fix its URL and enable it again in the admin settings.",
         [field("Answer", f"HTTP {e.status_code}: {e.reason}"), field("Webhook", e.webhook_id)],
     )
+
+
+def settings_changed(e: events.SettingsChanged) -> dict[str, Any]:
+    shown = e.shown or dict.fromkeys(e.keys, "changed")
+    return message(
+        "⚙️ Settings changed",
+        BLUE,
+        f"{e.changed_by or 'Someone'} changed the {e.owner} settings.",
+        [field(name, value) for name, value in sorted(shown.items())],
+        footer="NodeByte settings",
+    )
