@@ -342,6 +342,15 @@ async def test_hostile_names_are_refused_and_nothing_is_made(
         )
         assert response.status_code == 400, (name, response.text)
         assert response.json()["success"] is False
+    for raw in (b"{not json", b"[]", b"", b'{"hostId": "%s", "name": "ok", "drop": 1}'):
+        body = raw.replace(b"%s", db_host["id"].encode())
+        response = await gateway.post(
+            f"/api/servers/{server_id}/databases",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, (raw, response.text)
+        assert response.json()["code"] == "VALIDATION_ERROR"
     assert await fetch(root, "SHOW DATABASES LIKE %s", (f"s{short}%",)) == []
     assert await fetch(root, "SHOW DATABASES LIKE 'mysql'") == [("mysql",)]
     unknown_host = await gateway.post(

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, delete, get, post
+from litestar.params import FromPath
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.game_databases import (
@@ -136,7 +137,7 @@ def _host_routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Remove a database host that holds no databases",
     )
-    async def remove_host(host_id: UUID, request: Request) -> DeletedAnswer:
+    async def remove_host(host_id: FromPath[UUID], request: Request) -> DeletedAnswer:
         return await owner.change(
             request,
             "database_host.deleted",
@@ -158,7 +159,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="List a server's databases (never their passwords)",
     )
-    async def list_databases(server_id: UUID) -> GameDatabasesAnswer:
+    async def list_databases(server_id: FromPath[UUID]) -> GameDatabasesAnswer:
         return await owner.read(f"/servers/{server_id}/databases", GameDatabasesAnswer)
 
     @post(
@@ -169,7 +170,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         summary="Create a database and its user on a host (the password is shown only here)",
     )
     async def create_database(
-        server_id: UUID, data: GameDatabaseCreate, request: Request
+        server_id: FromPath[UUID], data: GameDatabaseCreate, request: Request
     ) -> GameDatabaseCredentialsAnswer:
         return await owner.change(
             request,
@@ -188,7 +189,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         summary="Give a database's user a new password (shown only here; old sessions end)",
     )
     async def rotate_password(
-        server_id: UUID, database_id: UUID, request: Request
+        server_id: FromPath[UUID], database_id: FromPath[UUID], request: Request
     ) -> GameDatabaseCredentialsAnswer:
         return await owner.change(
             request,
@@ -207,7 +208,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         summary="Drop a database and its user from the host",
     )
     async def delete_database(
-        server_id: UUID, database_id: UUID, request: Request
+        server_id: FromPath[UUID], database_id: FromPath[UUID], request: Request
     ) -> DeletedAnswer:
         return await owner.change(
             request,
