@@ -183,12 +183,19 @@ async def test_a_host_is_registered_only_with_a_working_admin_login(
     lacking = await gateway.post("/api/admin/database-hosts", json=weak)
     assert lacking.status_code == 400, lacking.text
     assert lacking.json()["code"] == "DATABASE_HOST_PRIVILEGES"
+    no_node = {**body, "password": password, "nodeId": "00000000-0000-7000-8000-000000000000"}
+    unknown_node = await gateway.post("/api/admin/database-hosts", json=no_node)
+    assert unknown_node.status_code == 400, unknown_node.text
+    assert unknown_node.json()["code"] == "NODE_NOT_FOUND"
     listed = (await gateway.get("/api/admin/database-hosts")).json()["data"]
     assert body["name"] not in {h["name"] for h in listed}  # nothing stored
 
-    made = await gateway.post("/api/admin/database-hosts", json={**body, "password": password})
+    node = await register_node(gateway)
+    linked = {**body, "password": password, "nodeId": node["id"], "locationId": "eu-west"}
+    made = await gateway.post("/api/admin/database-hosts", json=linked)
     assert made.status_code == 201, made.text
     host = made.json()["data"]
+    assert (host["nodeId"], host["locationId"]) == (node["id"], "eu-west")
     assert "password" not in host
     assert password not in made.text
     listing = await gateway.get("/api/admin/database-hosts")
