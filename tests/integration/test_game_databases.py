@@ -20,6 +20,7 @@ import pymysql
 import pytest
 
 from nodebyte_devstack.agent_harness import register_node, register_server, unique
+from nodebyte_devstack.processes import Stack
 
 MARIADB_HOST = "127.0.0.1"
 MARIADB_PORT = 3306
@@ -277,6 +278,7 @@ async def test_the_user_works_in_its_database_and_is_refused_everywhere_else(
 
 async def test_rotating_ends_the_old_password_and_deleting_drops_both(
     gateway: httpx.AsyncClient,
+    stack: Stack,
     root: Any,
     db_host: dict[str, Any],
     new_server: Callable[[], Awaitable[str]],
@@ -322,6 +324,10 @@ async def test_rotating_ends_the_old_password_and_deleting_drops_both(
     assert {e["actor"]["type"] for e in entries} == {"api_key"}
     assert new_password not in log.text
     assert database["password"] not in log.text
+    secrets_shown = (new_password, database["password"], db_host["adminPassword"])
+    for service in ("gateway", "node-agent-gateway"):
+        written = stack.processes[service].log_path.read_text()
+        assert not [s for s in secrets_shown if s in written], service
 
 
 async def test_hostile_names_are_refused_and_nothing_is_made(

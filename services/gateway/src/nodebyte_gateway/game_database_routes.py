@@ -70,10 +70,9 @@ class Owner:
         A target without an id (a new host) takes the id of what was made."""
         method, path, body = call
         kind, target_id = target
-        status, reply = await self.client.call(method, path, json=body)
         try:
-            typed = _typed(status, reply, answer)
-        except ApiError as refused:
+            typed = _typed(*await self.client.call(method, path, json=body), answer)
+        except ApiError as refused:  # the owner's refusal, or the owner out of reach
             failed = {"outcome": "failed", "code": refused.code, **(noted or {})}
             await self._note(request, action, target, failed)
             raise
