@@ -207,6 +207,8 @@ def test_each_service_may_reach_dns_the_pooler_and_the_broker(service: str) -> N
     assert {53, 5432, 5672} <= ports, f"{service} may reach only {sorted(ports)}"
     upstreams = service in ("sync", "hytale-auth", "notifier")
     assert (443 in ports) == upstreams, f"{service}: HTTPS to the internet"
+    database_hosts = service == "node-agent-gateway"  # game servers' MySQL/MariaDB hosts
+    assert (3306 in ports) == database_hosts, f"{service}: MySQL to database hosts"
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,12 @@ SERVER_CONSOLE = "server.console"
 SERVER_LOGS_READ = "server.logs.read"
 BACKUP_READ = "backup.read"
 BACKUP_CREATE = "backup.create"
+DATABASE_READ = "database.read"
+DATABASE_CREATE = "database.create"
+DATABASE_ROTATE = "database.rotate"
+DATABASE_DELETE = "database.delete"
+DATABASE_HOST_READ = "database_host.read"
+DATABASE_HOST_WRITE = "database_host.write"
 FILE_READ = "file.read"
 FILE_WRITE = "file.write"
 NODE_READ = "node.read"
@@ -78,6 +84,12 @@ CATALOGUE: dict[str, str] = {
     SERVER_LOGS_READ: "Read servers' logs",
     BACKUP_READ: "List servers' backups",
     BACKUP_CREATE: "Create servers' backups",
+    DATABASE_READ: "List servers' databases (never their passwords)",
+    DATABASE_CREATE: "Create servers' databases on a database host (the password is shown once)",
+    DATABASE_ROTATE: "Rotate the password of servers' databases (the new one is shown once)",
+    DATABASE_DELETE: "Delete servers' databases and their users from the database host",
+    DATABASE_HOST_READ: "Read the database hosts (never their admin passwords)",
+    DATABASE_HOST_WRITE: "Register and remove database hosts (MySQL/MariaDB servers)",
     FILE_READ: "Read files on servers",
     FILE_WRITE: "Write files on servers",
     NODE_READ: "Read nodes and their metrics",

@@ -26,6 +26,7 @@ from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import decode_body, ok
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.forwarding import relay
 from nodebyte_gateway.node_routes import (
     AGENTS,
     forward,
@@ -191,10 +192,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_DELETE)],
         tags=TAGS,
         status_code=200,
-        summary="Delete a stopped server",
+        summary="Delete a stopped server (its databases are dropped from their hosts first)",
     )
     async def delete_server(server_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "DELETE", f"/servers/{server_id}")
+        # relay: a database host that cannot drop the server's databases is a public 503
+        return relay(*await agents.call("DELETE", f"/servers/{server_id}"))
 
     @post(
         [f"/api/servers/{{server_id:uuid}}/{state}" for state in ("suspend", "unsuspend")],

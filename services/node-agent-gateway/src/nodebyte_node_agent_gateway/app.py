@@ -14,6 +14,7 @@ from nodebyte_common.settings import csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_node_agent_gateway import (
     alert_api,
+    database_api,
     housekeeping,
     live_endpoint,
     node_api,
@@ -27,8 +28,11 @@ from nodebyte_node_agent_gateway.alert_evaluation import AlertEvaluation
 from nodebyte_node_agent_gateway.alerts import AlertPolicy
 from nodebyte_node_agent_gateway.command_delivery import CommandDelivery
 from nodebyte_node_agent_gateway.command_router import CommandRouter
+from nodebyte_node_agent_gateway.database_hosts import DatabaseHosts
+from nodebyte_node_agent_gateway.game_databases import GameDatabases
 from nodebyte_node_agent_gateway.live_hub import LiveHub
 from nodebyte_node_agent_gateway.liveness import Liveness
+from nodebyte_node_agent_gateway.mysql_admin import Timeouts
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.session_registry import SessionRegistry
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
@@ -49,7 +53,8 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         return runtime.pool
 
     registry = SessionRegistry()
-    sealer = optional_sealer(settings)  # alert rules' webhook URLs, at rest and for the notifier
+    # Alert rules' webhook URLs (at rest and for the notifier), database hosts' passwords.
+    sealer = optional_sealer(settings)
     alert_policy = AlertPolicy(settings.alert_cooldown_seconds, sealer)
     link = NodeLink(settings.amqp_url, settings.amqp_prefix, settings.replica_id)
     buffer = telemetry.TelemetryBuffer(settings.console_lines_per_server)
@@ -81,9 +86,18 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     runtime.loop("alert-evaluation", AlertEvaluation(pool, settings, alert_policy).run)
     runtime.loop("housekeeping", lambda: housekeeping.run_forever(pool, settings))
 
+    database_hosts = DatabaseHosts(
+        sealer,
+        Timeouts(
+            settings.database_host_connect_timeout_seconds,
+            settings.database_host_operation_timeout_seconds,
+        ),
+    )
+    game_databases = GameDatabases(database_hosts)
     internal = [
         *node_api.routes(runtime, link, settings),
-        *server_api.routes(runtime),
+        *server_api.routes(runtime, game_databases),
+        *database_api.routes(runtime, database_hosts, game_databases),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]

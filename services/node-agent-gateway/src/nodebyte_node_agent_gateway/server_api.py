@@ -23,6 +23,7 @@ from nodebyte_node_agent_gateway import (
     server_store,
     usage,
 )
+from nodebyte_node_agent_gateway.game_databases import GameDatabases
 from nodebyte_node_agent_gateway.lifecycle import ACTION_FROM, ActionRefused, admit
 from nodebyte_node_agent_gateway.node_api import (
     Cores,
@@ -120,7 +121,7 @@ async def _check_capacity(
         raise ApiError(400, "Node does not have enough resources", "INSUFFICIENT_RESOURCES")
 
 
-def routes(runtime: Runtime) -> list[Any]:
+def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
     async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> Any:
         row = await server_store.get(conn, server_id, for_update=lock)
         if row is None:
@@ -190,6 +191,8 @@ def routes(runtime: Runtime) -> list[Any]:
             row = await load(conn, server_id, lock=True)
             if row["state"] not in ("stopped", "crashed"):
                 raise ApiError(409, "Server must be stopped before deletion")
+            # Its databases go from their hosts first; a host that cannot act keeps the server.
+            await databases.remove_all(conn, server_id)
             await server_store.delete(conn, server_id)
         return ok(None, message="Server deleted successfully")
 

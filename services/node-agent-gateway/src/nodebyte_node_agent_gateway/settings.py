@@ -63,6 +63,10 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # Paths on the node handed to the agent with backup commands.
     agent_server_dir: str = "/var/lib/nodebyte/servers"
     agent_backup_dir: str = "/var/lib/nodebyte/backups"
+    # Acts on database hosts (MySQL/MariaDB): the login, then the whole act. Under the
+    # gateway's INTERNAL_TIMEOUT_SECONDS, so a slow host answers 503, not a timeout.
+    database_host_connect_timeout_seconds: float = 3.0
+    database_host_operation_timeout_seconds: float = 4.0
 
     @property
     def offline_after_seconds(self) -> float:
