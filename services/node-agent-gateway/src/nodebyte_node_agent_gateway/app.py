@@ -14,6 +14,7 @@ from nodebyte_common.settings import csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_node_agent_gateway import (
     alert_api,
+    file_api,
     housekeeping,
     live_endpoint,
     node_api,
@@ -27,6 +28,7 @@ from nodebyte_node_agent_gateway.alert_evaluation import AlertEvaluation
 from nodebyte_node_agent_gateway.alerts import AlertPolicy
 from nodebyte_node_agent_gateway.command_delivery import CommandDelivery
 from nodebyte_node_agent_gateway.command_router import CommandRouter
+from nodebyte_node_agent_gateway.file_streams import FileStreams
 from nodebyte_node_agent_gateway.live_hub import LiveHub
 from nodebyte_node_agent_gateway.liveness import Liveness
 from nodebyte_node_agent_gateway.node_link import NodeLink
@@ -57,14 +59,17 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         runtime, registry, settings.replica_id, settings.command_timeout_seconds
     )
     link.on_node_message = delivery.on_node_message
+    files = FileStreams(registry, link, settings.replica_id, settings.file_idle_seconds)
+    link.on_file_message = files.on_link_message
     hub = LiveHub(link)
     CommandRouter(runtime, link, settings).register()
     endpoint = AgentEndpoint(
         pool,
-        AgentConnections(runtime, registry, link, settings.replica_id),
+        AgentConnections(runtime, registry, link, settings.replica_id, files),
         AgentMessages(runtime, buffer, link, settings, alert_policy),
         link,
         settings,
+        files,
     )
 
     runtime.loop("node-link", link.run)
@@ -84,6 +89,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     internal = [
         *node_api.routes(runtime, link, settings),
         *server_api.routes(runtime),
+        *file_api.routes(runtime, files),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]
