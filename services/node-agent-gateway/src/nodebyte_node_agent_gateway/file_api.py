@@ -11,6 +11,7 @@ breaker does not count an agent's trouble against this service.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -27,6 +28,8 @@ from nodebyte_common.webapp import STREAMED_BODY
 from nodebyte_node_agent_gateway import server_store
 from nodebyte_node_agent_gateway.file_streams import FileFailed, FileStream, FileStreams
 from nodebyte_node_agent_gateway.protocol import FileResult
+
+log = logging.getLogger(__name__)
 
 # The agent's (and our) failure codes, as public statuses.
 CLIENT_STATUS = {
@@ -153,6 +156,11 @@ async def _relayed(stream: FileStream, exits: contextlib.AsyncExitStack) -> Asyn
     try:
         async for chunk in stream.body():
             yield chunk
+    except FileFailed as failed:  # the answer has begun: it can only end short
+        log.warning(
+            "a file download ended early", extra={"code": failed.code, "error": str(failed)}
+        )
+        raise
     finally:
         await exits.aclose()
 

@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 
 CHUNK_BYTES = 128 * 1024  # well under the agent socket's frame limit
-WINDOW = 8  # chunks in flight per transfer: at most 1 MiB of a body held per hop
+WINDOW = 32  # chunks in flight per transfer: at most 4 MiB of a body held per hop
 ID_BYTES = 16
 
 FileOperationName = Literal[
@@ -37,12 +37,12 @@ class FileOperation(
     server_id: str
     server_uuid: str
     operation: FileOperationName
+    window: int  # always sent: the agent must not guess the pace
+    chunk_bytes: int
     path: Path | None = None
     paths: list[Path] | None = None
     target: Path | None = None  # rename: the new path; compress: the archive; decompress: where
     max_bytes: int | None = None
-    window: int = WINDOW
-    chunk_bytes: int = CHUNK_BYTES
 
 
 class FileAbort(

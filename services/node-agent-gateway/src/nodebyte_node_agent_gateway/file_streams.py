@@ -226,6 +226,8 @@ class FileStreams:
                 server_id=str(server_id),
                 server_uuid=str(server_id),
                 operation=operation,
+                window=WINDOW,
+                chunk_bytes=CHUNK_BYTES,
                 **fields,  # type: ignore[arg-type]
             )
         )
