@@ -348,3 +348,26 @@ async def test_an_offline_node_is_told_at_once(gateway: httpx.AsyncClient, place
     await asyncio.sleep(0.5)
     body = error_of(await gateway.get(place.files()), 409)
     assert body["code"] == "NODE_OFFLINE"
+
+
+@pytest.fixture(scope="module")
+def small_upload_gateway(stack: Stack) -> str:
+    """Another gateway process of the stack whose uploads stop at 300 000 bytes a file."""
+    port = stack.start_extra_replica("gateway", env={"FILE_UPLOAD_MAX_BYTES": "300000"})
+    return f"http://127.0.0.1:{port}"
+
+
+async def test_an_upload_over_the_limit_is_413_and_leaves_nothing(
+    small_upload_gateway: str, stack: Stack, place: Place
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=small_upload_gateway,
+        headers={"X-API-Key": stack.config.admin_api_key},
+        timeout=20,
+    ) as client:
+        fits = await upload(client, place, "/", "fits.bin", b"f" * 300_000)
+        assert fits.status_code == 200, fits.text
+        body = error_of(await upload(client, place, "/", "huge.bin", os.urandom(2_000_000)), 413)
+        assert body["code"] == "PAYLOAD_TOO_LARGE"
+    await asyncio.sleep(0.5)  # the agent drops the half-written file as the transfer aborts
+    assert sorted(p.name for p in place.root.iterdir()) == ["fits.bin"]
