@@ -16,14 +16,17 @@ import contextlib
 import json
 import logging
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from .agent_files import AgentFiles
 from .agent_runtime import CommandRefused, SimulatedRuntime
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class SimulatedAgent:
         reconnect_cap: float = 10.0,
         record_frames: bool = True,
         seed: int | None = None,
+        servers_dir: Path | None = None,
     ) -> None:
         self.url = url
         self.node_id = node_id
@@ -90,6 +94,9 @@ class SimulatedAgent:
         self._awake.set()
         self.on_command: Callable[[dict[str, Any]], None] | None = None
         self.runtime = SimulatedRuntime(self._send, step_seconds=step_seconds, seed=seed)
+        # Each server's files live in <servers_dir>/<server uuid>, real files on disk.
+        self.servers_dir = servers_dir or Path(tempfile.mkdtemp(prefix="nodebyte-agent-"))
+        self.files = AgentFiles(self.servers_dir, self._send, self._send_bytes)
         self._rng = random.Random(seed)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -166,9 +173,13 @@ class SimulatedAgent:
             beats = asyncio.create_task(self._heartbeats(ws))
             try:
                 async for raw in ws:
-                    await self._on_frame(json.loads(raw))
+                    if isinstance(raw, bytes):  # a chunk of a file body
+                        await self.files.on_data(raw)
+                    else:
+                        await self._on_frame(json.loads(raw))
             finally:
                 beats.cancel()
+                self.files.close_all()
                 self.record.closes.append((ws.close_code, ws.close_reason or ""))
         return 0.0
 
@@ -210,6 +221,9 @@ class SimulatedAgent:
         if frame.get("type") == "error":
             self.record.errors.append(frame)
             return
+        if str(frame.get("type", "")).startswith("file_"):
+            await self.files.on_frame(frame)
+            return
         if self.on_command is not None:
             self.on_command(frame)
         try:
@@ -231,6 +245,17 @@ class SimulatedAgent:
             return
         with contextlib.suppress(ConnectionClosed):
             await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def _send_bytes(self, data: bytes) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(data)
+
+    def server_dir(self, server_id: str) -> Path:
+        """Where the agent keeps the files of `server_id`."""
+        return self.files.disk(server_id).root
 
     # --- controls ---
 

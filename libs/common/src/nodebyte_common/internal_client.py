@@ -10,6 +10,8 @@ calls, and on this machine httpx spends about ten times the CPU per request
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -21,11 +23,23 @@ from nodebyte_common.observability import inject_trace_headers
 
 
 class ServiceClient:
-    def __init__(self, name: str, base_url: str, token: str, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 5.0,
+        stream_idle_timeout: float = 60.0,
+    ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/") + "/internal/v1"
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=2.0)
+        # A streamed body may take as long as it flows, never this long without a byte.
+        self.stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=2.0, sock_read=stream_idle_timeout
+        )
         self.breaker = CircuitBreaker(name, failure_threshold=5, reset_timeout=10.0)
         self._session: aiohttp.ClientSession | None = None
 
@@ -79,3 +93,41 @@ class ServiceClient:
             raise ApiError(502, f"The {self.name} service failed to answer")
         self.breaker.record_success()
         return status, msgspec.json.decode(content) if content else None
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: AsyncIterable[bytes] | bytes | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A call whose bodies stream both ways: `data` is sent as it is produced and the
+        answer is yielded unread (its body read by the caller, chunk by chunk).
+        Failures as `call`'s; a 5xx is a 502."""
+        try:
+            self.breaker.before_call()
+        except CircuitOpenError:
+            raise ApiError(503, f"The {self.name} service is unavailable") from None
+        query = {k: str(v) for k, v in (params or {}).items()}
+        headers = {**inject_trace_headers(), "Content-Type": "application/octet-stream"}
+        try:
+            async with self._http().request(
+                method,
+                self.base_url + path,
+                params=query,
+                data=data,
+                headers=headers,
+                timeout=self.stream_timeout,
+            ) as response:
+                if response.status >= 500:
+                    self.breaker.record_failure(f"HTTP {response.status}")
+                    raise ApiError(502, f"The {self.name} service failed to answer")
+                self.breaker.record_success()
+                yield response
+        except TimeoutError:
+            raise ApiError(504, f"The {self.name} service did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            self.breaker.record_failure(type(exc).__name__)
+            raise ApiError(503, f"The {self.name} service is unavailable") from None

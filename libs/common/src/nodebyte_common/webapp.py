@@ -208,6 +208,9 @@ async def _within_deadline(
     app: ASGIApp, scope: Scope, receive: Receive, sent: _Sent, deadlines: Deadlines
 ) -> None:
     """Run the app; a 504 envelope if its deadline passes before it starts answering."""
+    if _streams_body(scope):  # as long as its body flows (its route has idle timeouts)
+        await app(scope, receive, sent)
+        return
     task = deadlines.start()
     sent.deadline = (deadlines, task)
     try:
@@ -236,6 +239,15 @@ async def _send_timeout(send: Send) -> None:
 # Bodies of these types are not JSON and are left to their route.
 _OPAQUE_BODIES = (b"multipart/", b"application/octet-stream")
 
+# A route handler's `opt` key: the route reads its (large) body as a stream, so it is
+# neither read whole here nor cut off by the request deadline; the route limits it.
+STREAMED_BODY = "streamed_body"
+
+
+def _streams_body(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    return bool(getattr(handler, "opt", None) and handler.opt.get(STREAMED_BODY))
+
 
 def refuse_bad_input(max_body_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
     """ASGI middleware: a path, query string or JSON body that `decoding` refuses is a
@@ -256,6 +268,9 @@ def refuse_bad_input(max_body_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
                 await _send_error(send, 400, problem, "VALIDATION_ERROR")
                 return
             if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and not _has_body(scope):
+                await app(scope, receive, send)
+                return
+            if _streams_body(scope):
                 await app(scope, receive, send)
                 return
             body = await _read_body(receive, max_body_bytes)

@@ -18,6 +18,10 @@ class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     node_agent_gateway_url: str = "http://127.0.0.1:8085"
     internal_timeout_seconds: float = 5.0
     request_timeout_seconds: float = 30.0
+    # Text read or written whole through /files/content (larger: 413, use upload/download).
+    file_content_max_bytes: int = 524_288
+    # One uploaded file at most (the reference's 100 MB); beyond it 413, nothing kept.
+    file_upload_max_bytes: int = 104_857_600
     # Proxies whose X-Forwarded-For is believed (CIDRs, comma-separated).
     trusted_proxies: str = ""
     # Per route class, over the defaults: "sync=20/60,default=300/60" (requests/seconds).

@@ -18,6 +18,7 @@ from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import alerts, node_store
 from nodebyte_node_agent_gateway.agent_session import CLOSE_REPLACED, AgentSession
 from nodebyte_node_agent_gateway.command_delivery import Takeover
+from nodebyte_node_agent_gateway.file_streams import FileStreams
 from nodebyte_node_agent_gateway.metrics import forget_node
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.protocol import encode
@@ -28,12 +29,18 @@ SOURCE = "nodebyte/node-agent-gateway"
 
 class AgentConnections:
     def __init__(
-        self, runtime: Runtime, registry: SessionRegistry, link: NodeLink, replica_id: str
+        self,
+        runtime: Runtime,
+        registry: SessionRegistry,
+        link: NodeLink,
+        replica_id: str,
+        files: FileStreams,
     ) -> None:
         self.runtime = runtime
         self.registry = registry
         self.link = link
         self.replica_id = replica_id
+        self.files = files
 
     async def attach(self, session: AgentSession) -> None:
         previous = self.registry.put(session)
@@ -64,6 +71,7 @@ class AgentConnections:
     async def detach(self, session: AgentSession) -> None:
         if self.registry.remove(session):
             forget_node(session.node_key)
+            self.files.node_gone(session.node_id)
         if session.bound:
             session.bound = False
             await self.link.release_node(session.node_id)

@@ -29,10 +29,14 @@ from nodebyte_node_agent_gateway.agent_session import (
     CLOSE_UNAVAILABLE,
     AgentSession,
 )
+from nodebyte_node_agent_gateway.file_streams import FileStreams
 from nodebyte_node_agent_gateway.metrics import AGENT_MESSAGES, HANDSHAKES
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.protocol import (
     FEATURE_COMMAND_ACK,
+    FileAck,
+    FileReady,
+    FileResult,
     NodeHandshake,
     ProtocolError,
     decode_agent_message,
@@ -76,12 +80,14 @@ class AgentEndpoint:
         messages: AgentMessages,
         link: NodeLink,
         settings: NodeAgentGatewaySettings,
+        files: FileStreams,
     ) -> None:
         self.pool_of = pool_of
         self.connections = connections
         self.messages = messages
         self.link = link
         self.settings = settings
+        self.files = files
 
     def route(self) -> Any:
         @websocket(AGENT_PATH, include_in_schema=False)
@@ -207,10 +213,17 @@ class AgentEndpoint:
         await read_ahead(arrival, handle, self.settings.agent_read_ahead_frames)
 
     async def _one_frame(self, session: AgentSession, raw: str | bytes, arrived: float) -> None:
+        # A file transfer's frames are paced by its window, not charged to the budgets.
+        if isinstance(raw, bytes) and await self.files.from_agent(raw):
+            return
         kind = "unknown"
         try:
             message = decode_agent_message(raw)
             kind = type(message).__name__
+            if isinstance(message, FileReady | FileAck | FileResult) and (
+                await self.files.from_agent(message)
+            ):
+                return
             if not session.allow(self.messages.server_of(message), now=arrived):
                 AGENT_MESSAGES.labels(kind, "rate_limited").inc()
                 if session.should_notify_throttle():

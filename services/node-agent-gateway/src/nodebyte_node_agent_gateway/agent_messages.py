@@ -34,6 +34,9 @@ from nodebyte_node_agent_gateway.protocol import (
     BackupComplete,
     CommandAck,
     ConsoleOutput,
+    FileAck,
+    FileReady,
+    FileResult,
     HealthReport,
     Heartbeat,
     NodeHandshake,
@@ -77,7 +80,10 @@ class AgentMessages:
 
     def server_of(self, message: AgentMessage) -> UUID | None:
         """The server a frame is about (for its rate limit), None for node-level frames."""
-        if isinstance(message, (Heartbeat, HealthReport, CommandAck, NodeHandshake)):
+        if isinstance(
+            message,
+            (Heartbeat, HealthReport, CommandAck, NodeHandshake, FileReady, FileAck, FileResult),
+        ):
             return None
         try:
             return message.server()
@@ -107,6 +113,8 @@ class AgentMessages:
                 await self._ack(session, message)
             case NodeHandshake():
                 raise Refused("ALREADY_AUTHENTICATED", "the handshake was already done")
+            case FileReady() | FileAck() | FileResult():
+                raise Refused("UNKNOWN_TRANSFER", "no file transfer has that requestId")
 
     # --- telemetry ---
 

@@ -82,6 +82,11 @@ class AgentSession:
         async with self._send_lock:
             await self.socket.send_data(frame.decode(), mode="text")
 
+    async def send_bytes(self, frame: bytes) -> None:
+        """A binary frame (a chunk of a file body)."""
+        async with self._send_lock:
+            await self.socket.send_data(frame, mode="binary")
+
     async def close(self, code: int, reason: str) -> None:
         """Close the socket and stop reading it; the endpoint then cleans up."""
         if self._closing:

@@ -15,6 +15,7 @@ from nodebyte_common.webapp import internal_router
 from nodebyte_node_agent_gateway import (
     alert_api,
     database_api,
+    file_api,
     housekeeping,
     live_endpoint,
     node_api,
@@ -30,6 +31,7 @@ from nodebyte_node_agent_gateway.command_delivery import CommandDelivery
 from nodebyte_node_agent_gateway.command_router import CommandRouter
 from nodebyte_node_agent_gateway.database_hosts import DatabaseHosts
 from nodebyte_node_agent_gateway.game_databases import GameDatabases
+from nodebyte_node_agent_gateway.file_streams import FileStreams
 from nodebyte_node_agent_gateway.live_hub import LiveHub
 from nodebyte_node_agent_gateway.liveness import Liveness
 from nodebyte_node_agent_gateway.mysql_admin import Timeouts
@@ -62,14 +64,17 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         runtime, registry, settings.replica_id, settings.command_timeout_seconds
     )
     link.on_node_message = delivery.on_node_message
+    files = FileStreams(registry, link, settings.replica_id, settings.file_idle_seconds)
+    link.on_file_message = files.on_link_message
     hub = LiveHub(link)
     CommandRouter(runtime, link, settings).register()
     endpoint = AgentEndpoint(
         pool,
-        AgentConnections(runtime, registry, link, settings.replica_id),
+        AgentConnections(runtime, registry, link, settings.replica_id, files),
         AgentMessages(runtime, buffer, link, settings, alert_policy),
         link,
         settings,
+        files,
     )
 
     runtime.loop("node-link", link.run)
@@ -98,6 +103,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         *node_api.routes(runtime, link, settings),
         *server_api.routes(runtime, game_databases),
         *database_api.routes(runtime, database_hosts, game_databases),
+        *file_api.routes(runtime, files),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]

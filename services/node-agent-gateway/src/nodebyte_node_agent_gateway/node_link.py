@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 NodeMessageHandler = Callable[[UUID, str, bytes], Awaitable[None]]
 LiveMessageHandler = Callable[[UUID, str, bytes], None]
+# (subject of the routing key, type, body, reply_to): file transfers (see file_streams)
+FileMessageHandler = Callable[[str, str, bytes, str | None], None]
+FILE_KIND_PREFIX = "file_"
 
 NODES = "nodes"
 LIVE = "live"
@@ -55,6 +58,11 @@ def server_key(server_id: UUID) -> str:
     return f"server.{server_id}"
 
 
+def replica_key(replica_id: str) -> str:
+    """The key of one replica's own queue (bound at start), for answers addressed to it."""
+    return f"replica.{replica_id}"
+
+
 class NodeLink:
     def __init__(self, amqp_url: str, prefix: str, replica_id: str) -> None:
         self.amqp_url = amqp_url
@@ -64,10 +72,12 @@ class NodeLink:
         self.ready = asyncio.Event()
         self.on_node_message: NodeMessageHandler | None = None
         self.on_live_message: LiveMessageHandler | None = None
+        self.on_file_message: FileMessageHandler | None = None
         self._queue: AbstractQueue | None = None
         self._bind_exchanges: dict[str, AbstractExchange] = {}
         self._confirmed: AbstractExchange | None = None  # nodes exchange, publisher confirms
         self._live: AbstractExchange | None = None  # live exchange, fire and forget
+        self._streaming: AbstractExchange | None = None  # nodes exchange, fire and forget
         self._refs: dict[tuple[str, str], int] = defaultdict(int)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -81,7 +91,7 @@ class NodeLink:
             await asyncio.Future()
         finally:
             self.ready.clear()
-            self._queue = self._confirmed = self._live = None
+            self._queue = self._confirmed = self._live = self._streaming = None
             await connection.close()
 
     async def _open(self, connection: AbstractRobustConnection) -> None:
@@ -102,6 +112,9 @@ class NodeLink:
         )
         self._live = await firing.declare_exchange(
             self.exchange_names[LIVE], ExchangeType.DIRECT, durable=False, auto_delete=True
+        )
+        self._streaming = await firing.declare_exchange(
+            self.exchange_names[NODES], ExchangeType.DIRECT, durable=False, auto_delete=True
         )
         self._queue = queue
         for (kind, key), count in list(self._refs.items()):
@@ -164,7 +177,13 @@ class NodeLink:
     # --- publishing ---
 
     async def send_to_node(
-        self, node_id: UUID, kind: str, body: bytes, *, expiration: float | None = None
+        self,
+        node_id: UUID,
+        kind: str,
+        body: bytes,
+        *,
+        expiration: float | None = None,
+        reply_to: str | None = None,
     ) -> bool:
         """Publish to the replica holding `node_id`; False when no replica holds it."""
         if self._confirmed is None:
@@ -173,6 +192,7 @@ class NodeLink:
             body,
             type=kind,
             expiration=expiration,
+            reply_to=reply_to,
             delivery_mode=DeliveryMode.NOT_PERSISTENT,
         )
         try:
@@ -180,6 +200,14 @@ class NodeLink:
         except DeliveryError:
             return False
         return True
+
+    async def send_file_frame(self, routing_key: str, kind: str, body: bytes) -> None:
+        """A frame of a file transfer already open (no confirm: the transfer's window and
+        timeouts cover a lost one; publishing on one channel keeps their order)."""
+        if self._streaming is None:
+            raise ConnectionError("the node link is not connected")
+        message = aio_pika.Message(body, type=kind, delivery_mode=DeliveryMode.NOT_PERSISTENT)
+        await self._streaming.publish(message, routing_key=routing_key, mandatory=False)
 
     async def publish_live(self, server_id: UUID, kind: str, body: bytes) -> None:
         """Hand a frame to every replica following `server_id` (dropped when none is)."""
@@ -193,6 +221,10 @@ class NodeLink:
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         key = message.routing_key or ""
         kind = message.type or ""
+        if kind.startswith(FILE_KIND_PREFIX):
+            if self.on_file_message is not None:
+                self.on_file_message(key.split(".", 1)[-1], kind, message.body, message.reply_to)
+            return
         try:
             subject = UUID(key.split(".", 1)[1])
         except (IndexError, ValueError):

@@ -125,6 +125,61 @@ class CommandAck(_Message, tag="command_ack", kw_only=True, frozen=True):
     error: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
 
 
+FileErrorCode = Literal[
+    "INVALID_PATH",
+    "PATH_OUTSIDE_ROOT",
+    "NOT_FOUND",
+    "NOT_A_DIRECTORY",
+    "NOT_A_FILE",
+    "IS_A_DIRECTORY",
+    "ALREADY_EXISTS",
+    "TOO_LARGE",
+    "UNSAFE_ARCHIVE",
+    "BAD_ARCHIVE",
+    "UNSUPPORTED",
+    "IO_ERROR",
+]
+LongText = Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class FileEntry(msgspec.Struct, rename="camel", kw_only=True, frozen=True):
+    name: LongText
+    size: Count = 0
+    is_directory: bool = False
+    is_symlink: bool = False
+    modified: ShortText | None = None
+
+
+class FileReady(_Message, tag="file_ready", kw_only=True, frozen=True):
+    """Our extension: a file body can flow now (`size`: of the file being read)."""
+
+    request_id: ShortText
+    size: Count | None = None
+
+
+class FileAck(_Message, tag="file_ack", kw_only=True, frozen=True):
+    """Our extension, both ways: `received` chunks of a file body consumed so far."""
+
+    request_id: ShortText
+    received: Count
+
+
+class FileResult(_Message, tag="file_result", kw_only=True, frozen=True):
+    """Our extension: how a `file_operation` ended."""
+
+    request_id: ShortText
+    success: bool
+    code: FileErrorCode | None = None
+    error: LongText | None = None
+    path: LongText | None = None
+    size: Count | None = None
+    entries: Annotated[list[FileEntry], msgspec.Meta(max_length=1000)] | None = None
+    truncated: bool = False
+
+
+FileFrame = FileReady | FileAck | FileResult
+
+
 def _one_of(first: float | None, second: float | None, names: str) -> float:
     values = {v for v in (first, second) if v is not None}
     if len(values) != 1:
@@ -141,6 +196,9 @@ AgentMessage = (
     | ResourceStats
     | CommandAck
     | NodeHandshake
+    | FileReady
+    | FileAck
+    | FileResult
 )
 
 _agent_decoder = msgspec.json.Decoder(AgentMessage)

@@ -60,6 +60,8 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     console_line_max_bytes: int = 16_384
     alert_evaluation_interval_seconds: float = 30.0
     alert_cooldown_seconds: float = 300.0
+    # A file transfer whose agent (or relaying replica) says nothing this long fails.
+    file_idle_seconds: float = 30.0
     # Paths on the node handed to the agent with backup commands.
     agent_server_dir: str = "/var/lib/nodebyte/servers"
     agent_backup_dir: str = "/var/lib/nodebyte/backups"
