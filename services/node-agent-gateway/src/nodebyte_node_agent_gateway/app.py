@@ -30,8 +30,8 @@ from nodebyte_node_agent_gateway.alerts import AlertPolicy
 from nodebyte_node_agent_gateway.command_delivery import CommandDelivery
 from nodebyte_node_agent_gateway.command_router import CommandRouter
 from nodebyte_node_agent_gateway.database_hosts import DatabaseHosts
-from nodebyte_node_agent_gateway.game_databases import GameDatabases
 from nodebyte_node_agent_gateway.file_streams import FileStreams
+from nodebyte_node_agent_gateway.game_databases import GameDatabases
 from nodebyte_node_agent_gateway.live_hub import LiveHub
 from nodebyte_node_agent_gateway.liveness import Liveness
 from nodebyte_node_agent_gateway.mysql_admin import Timeouts
