@@ -14,6 +14,7 @@ from nodebyte_common.settings import csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_node_agent_gateway import (
     alert_api,
+    allocation_api,
     housekeeping,
     live_endpoint,
     node_api,
@@ -84,6 +85,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     internal = [
         *node_api.routes(runtime, link, settings),
         *server_api.routes(runtime),
+        *allocation_api.routes(runtime),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]
