@@ -20,6 +20,7 @@ from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
 from nodebyte_node_agent_gateway import allocations
 
+STARTUP_SECONDS = 180.0  # a busy shared machine starts processes slowly
 POOL = {"addresses": ["10.20.0.8/30"], "portRanges": [{"start": 25565, "end": 25567}]}
 
 
@@ -140,6 +141,15 @@ async def test_bad_input_and_a_full_pool(gateway: httpx.AsyncClient) -> None:
     full = await gateway.post(f"/api/servers/{server['id']}/allocations")
     assert full.status_code == 409
     assert full.json()["code"] == "NO_FREE_ALLOCATION"
+    # primaryPort through PUT /api/servers/{id}: one of its allocations, or refused
+    moved = await gateway.put(f"/api/servers/{server['id']}", json={"primaryPort": 2001})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["data"]["primaryPort"] == 2001
+    primary = (await allocations_of(gateway, server["id"]))[0]
+    assert (primary["port"], primary["isPrimary"]) == (2001, True)
+    elsewhere = await gateway.put(f"/api/servers/{server['id']}", json={"primaryPort": 2005})
+    assert elsewhere.status_code == 409
+    assert elsewhere.json()["code"] == "NOT_ALLOCATED"
     no_room = await gateway.post(
         "/api/servers",
         json={
@@ -237,14 +247,16 @@ async def test_the_agent_is_given_the_new_second_port(
 @pytest.fixture(scope="module")
 def second_path(stack: Stack) -> Iterator[str]:
     """A second gateway replica talking to a second node-agent-gateway replica."""
-    agents_port = stack.start_extra_replica("node-agent-gateway", {"REPLICA_ID": "alloc-b"})
-    agents_url = f"http://127.0.0.1:{agents_port}"
-    gateway_port = stack.start_extra_replica("gateway", {"NODE_AGENT_GATEWAY_URL": agents_url})
+    env = {"REPLICA_ID": "alloc-b"}
+    agents_port = stack.start_extra_replica("node-agent-gateway", env, STARTUP_SECONDS)
+    env = {"NODE_AGENT_GATEWAY_URL": f"http://127.0.0.1:{agents_port}"}
+    gateway_port = stack.start_extra_replica("gateway", env, STARTUP_SECONDS)
     yield f"http://127.0.0.1:{gateway_port}"
     stack.kill(f"gateway-replica-{gateway_port}")
     stack.kill(f"node-agent-gateway-replica-{agents_port}")
 
 
+@pytest.mark.timeout(600)  # starting the replicas on a busy machine
 async def test_concurrent_allocations_on_two_replicas_never_collide(
     stack: Stack, gateway: httpx.AsyncClient, second_path: str
 ) -> None:
@@ -268,6 +280,7 @@ async def test_concurrent_allocations_on_two_replicas_never_collide(
     assert len(set(addresses)) == 24  # nobody got an allocation twice
 
 
+@pytest.mark.timeout(600)  # starting the replicas on a busy machine
 async def test_concurrent_server_creation_takes_distinct_primaries(
     stack: Stack, gateway: httpx.AsyncClient, second_path: str
 ) -> None:
