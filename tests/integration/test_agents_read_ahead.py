@@ -89,7 +89,7 @@ async def test_a_frame_stuck_on_the_store_holds_back_neither_pings_nor_commands(
 ) -> None:
     node = await register_node(gateway)
     stuck = await register_server(gateway, node["id"])
-    other = await register_server(gateway, node["id"])
+    other = await register_server(gateway, node["id"], primaryPort=25566)
     ws = await socket_of(node)
     lines = [f"line {n:02d}" for n in range(30)]
 

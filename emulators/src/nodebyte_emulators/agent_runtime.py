@@ -34,6 +34,8 @@ class Container:
     network_received: int = 0
     disk_mb: float = 128.0
     console: list[str] = field(default_factory=list)
+    # "ip:port->containerPort" the container was last created/started with
+    bindings: list[str] = field(default_factory=list)
 
 
 class SimulatedRuntime:
@@ -155,17 +157,32 @@ class SimulatedRuntime:
             }
         )
 
+    async def _bind(self, c: Container, frame: dict[str, Any] | None) -> None:
+        """Take the frame's port bindings (allocations) and say what is published."""
+        allocations = (frame or {}).get("allocations")
+        if not isinstance(allocations, list):
+            return
+        c.bindings = [
+            f"{a.get('ip')}:{a.get('port')}->{a.get('containerPort')}"
+            for a in allocations
+            if isinstance(a, dict)
+        ]
+        for binding in c.bindings:
+            await self._print(c, "system", f"Publishing {binding}/tcp")
+
     async def _install(self, c: Container, frame: dict[str, Any]) -> None:
         image = (frame.get("template") or {}).get("dockerImage", "unknown")
         await self._set(c, "installing")
         await self._print(c, "system", f"Pulling image {image}")
         await asyncio.sleep(self.step)
+        await self._bind(c, frame)
         await self._print(c, "system", "Container created")
         c.installed = True
         await self._set(c, "stopped")
 
     async def _start(self, c: Container, frame: dict[str, Any] | None = None) -> None:
         await self._set(c, "starting")
+        await self._bind(c, frame)
         await asyncio.sleep(self.step)
         if c.crash_on_next_start:
             c.crash_on_next_start = False
@@ -185,7 +202,7 @@ class SimulatedRuntime:
     async def _restart(self, c: Container, frame: dict[str, Any]) -> None:
         if c.state in ("starting", "running"):
             await self._stop(c)
-        await self._start(c)
+        await self._start(c, frame)
 
     async def _kill(self, c: Container, frame: dict[str, Any]) -> None:
         c.cpu = c.memory_mb = 0.0

@@ -69,3 +69,22 @@ def test_commands_and_backups_check_their_payload() -> None:
     ]:
         with pytest.raises(InvalidPayload):
             frame(action, payload)
+
+
+def test_install_and_start_carry_the_port_bindings() -> None:
+    bindings = [
+        {"address": "10.0.0.5", "port": 25565, "container_port": 25565, "is_primary": True},
+        {"address": "10.0.0.6", "port": 25565, "container_port": 25575, "is_primary": False},
+    ]
+    for action in ("install", "start"):
+        sent = agent_frame(
+            action, SERVER, {}, uuid4(), server_dir="/s", backup_dir="/b", allocations=bindings
+        )
+        assert sent["portBindings"] == {"25565": 25565, "25575": 25565}
+        assert sent["allocations"][1] == {
+            "ip": "10.0.0.6",
+            "port": 25565,
+            "containerPort": 25575,
+            "isPrimary": False,
+        }
+    assert "portBindings" not in frame("stop")

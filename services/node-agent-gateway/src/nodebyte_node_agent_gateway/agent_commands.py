@@ -7,6 +7,7 @@ Every frame carries `requestId` (our extension) so an agent that announced the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +15,8 @@ import asyncpg
 
 BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_COMMAND_LENGTH = 4096
+# The actions whose frames carry the server's port bindings (the container is made/run).
+BINDING_ACTIONS = frozenset({"install", "start", "restart"})
 
 
 class InvalidPayload(ValueError):
@@ -27,6 +30,22 @@ def _resources(server: asyncpg.Record) -> dict[str, Any]:
         "allocatedDiskMb": server["allocated_disk_mb"],
         "primaryPort": server["primary_port"],
         "networkMode": server["network_mode"],
+    }
+
+
+def _bindings(allocations: Sequence[asyncpg.Record]) -> dict[str, Any]:
+    """The server's allocations, and as the reference's `portBindings` (container → host)."""
+    return {
+        "allocations": [
+            {
+                "ip": a["address"],
+                "port": a["port"],
+                "containerPort": a["container_port"],
+                "isPrimary": a["is_primary"],
+            }
+            for a in allocations
+        ],
+        "portBindings": {str(a["container_port"]): a["port"] for a in allocations},
     }
 
 
@@ -45,6 +64,7 @@ def agent_frame(
     *,
     server_dir: str,
     backup_dir: str,
+    allocations: Sequence[asyncpg.Record] = (),
 ) -> dict[str, Any]:
     """The frame for `action` on `server`; InvalidPayload when the payload is wrong."""
     uuid = str(server["id"])
@@ -56,7 +76,13 @@ def agent_frame(
     }
     if action == "install":
         template = {"dockerImage": server["docker_image"], "environment": server["environment"]}
-        return {"type": "install_server", **base, "template": template, **_resources(server)}
+        return {
+            "type": "install_server",
+            **base,
+            "template": template,
+            **_resources(server),
+            **_bindings(allocations),
+        }
     if action == "start":
         return {
             "type": "start_server",
@@ -64,6 +90,7 @@ def agent_frame(
             "template": {"startCommand": server["startup_command"]},
             "environment": server["environment"],
             **_resources(server),
+            **_bindings(allocations),
         }
     if action == "stop":
         timeout = payload.get("timeout", 30)
@@ -71,7 +98,7 @@ def agent_frame(
             raise InvalidPayload("timeout must be whole seconds between 1 and 3600")
         return {"type": "stop_server", **base, "timeout": timeout}
     if action == "restart":
-        return {"type": "restart_server", **base}
+        return {"type": "restart_server", **base, **_bindings(allocations)}
     if action == "kill":
         return {"type": "kill_server", **base}
     if action == "command":

@@ -14,6 +14,7 @@ from nodebyte_common.settings import csv, load_settings
 from nodebyte_common.webapp import internal_router
 from nodebyte_node_agent_gateway import (
     alert_api,
+    allocation_api,
     database_api,
     file_api,
     housekeeping,
@@ -104,6 +105,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         *server_api.routes(runtime, game_databases),
         *database_api.routes(runtime, database_hosts, game_databases),
         *file_api.routes(runtime, files),
+        *allocation_api.routes(runtime),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]

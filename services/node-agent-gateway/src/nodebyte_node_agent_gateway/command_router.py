@@ -24,12 +24,18 @@ from nodebyte_common import events, inbox
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import (
+    allocation_store,
     backup_store,
     command_outcomes,
     command_store,
     server_store,
 )
-from nodebyte_node_agent_gateway.agent_commands import InvalidPayload, agent_frame, backup_name
+from nodebyte_node_agent_gateway.agent_commands import (
+    BINDING_ACTIONS,
+    InvalidPayload,
+    agent_frame,
+    backup_name,
+)
 from nodebyte_node_agent_gateway.lifecycle import DESIRED_AFTER, ActionRefused, admit
 from nodebyte_node_agent_gateway.metrics import COMMANDS
 from nodebyte_node_agent_gateway.node_link import NodeLink
@@ -78,7 +84,10 @@ class CommandRouter:
             raise ConnectionError("the node link is not ready")
         async with self.runtime.pool.acquire() as conn:
             server = await server_store.get(conn, event.server_id)
-            decision = self._decide(event, server)
+            bindings = []
+            if server is not None and event.action in BINDING_ACTIONS:
+                bindings = await allocation_store.of_server(conn, event.server_id)
+            decision = self._decide(event, server, bindings)
             if isinstance(decision, _Refusal):
                 await self._refuse(conn, event, meta, decision)
                 return
@@ -87,7 +96,10 @@ class CommandRouter:
         await self._publish(decision)
 
     def _decide(
-        self, event: events.ServerCommandRequested, server: asyncpg.Record | None
+        self,
+        event: events.ServerCommandRequested,
+        server: asyncpg.Record | None,
+        bindings: list[asyncpg.Record],
     ) -> RoutedCommand | _Refusal:
         if server is None:
             return _Refusal("server not found", None)
@@ -101,6 +113,7 @@ class CommandRouter:
                 event.request_id,
                 server_dir=self.settings.agent_server_dir,
                 backup_dir=self.settings.agent_backup_dir,
+                allocations=bindings,
             )
         except ActionRefused as refused:
             return _Refusal(refused.reason, node_id)

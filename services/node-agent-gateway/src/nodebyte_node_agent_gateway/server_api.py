@@ -16,6 +16,7 @@ from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import (
+    allocations,
     backup_store,
     command_store,
     console_store,
@@ -23,6 +24,7 @@ from nodebyte_node_agent_gateway import (
     server_store,
     usage,
 )
+from nodebyte_node_agent_gateway.allocations import AllocationRefused
 from nodebyte_node_agent_gateway.game_databases import GameDatabases
 from nodebyte_node_agent_gateway.lifecycle import ACTION_FROM, ActionRefused, admit
 from nodebyte_node_agent_gateway.node_api import (
@@ -66,7 +68,7 @@ class ServerCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", f
     allocated_memory_mb: MemoryMb
     allocated_cpu_cores: Cores
     allocated_disk_mb: DiskMb
-    primary_port: Port
+    primary_port: Port | None = None  # the first free port of the node's pool when left out
     description: Text | None = None
     startup_command: Command = ""
     environment: Environment = {}
@@ -121,6 +123,13 @@ async def _check_capacity(
         raise ApiError(400, "Node does not have enough resources", "INSUFFICIENT_RESOURCES")
 
 
+async def _primary_to_port(conn: asyncpg.Connection, server_id: UUID, port: int) -> None:
+    try:
+        await allocations.primary_to_port(conn, server_id, port)
+    except AllocationRefused as exc:
+        raise ApiError(exc.status, exc.message, exc.code) from None
+
+
 def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
     async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> Any:
         row = await server_store.get(conn, server_id, for_update=lock)
@@ -159,7 +168,14 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
             await _check_capacity(
                 conn, body.node_id, body.allocated_memory_mb, body.allocated_cpu_cores
             )
-            row = await server_store.insert(conn, server_id, given_fields(body))
+            fields = given_fields(body)
+            fields["primary_port"] = body.primary_port or 0  # set by its primary allocation
+            await server_store.insert(conn, server_id, fields)
+            try:
+                await allocations.assign_primary(conn, server_id, body.node_id, body.primary_port)
+            except AllocationRefused as exc:
+                raise ApiError(exc.status, exc.message, exc.code) from None
+            row = await server_store.get(conn, server_id)
         return ok(server_view(row), message="Server created", status=201)
 
     @put("/servers/{server_id:uuid}")
@@ -182,6 +198,8 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
                     fields.get("allocated_cpu_cores", row["allocated_cpu_cores"]),
                     excluding=server_id,
                 )
+            if "primary_port" in fields:
+                await _primary_to_port(conn, server_id, fields.pop("primary_port"))
             row = await server_store.update(conn, server_id, fields)
         return ok(server_view(row))
 
