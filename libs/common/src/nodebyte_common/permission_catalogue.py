@@ -34,6 +34,8 @@ SERVER_CONSOLE = "server.console"
 SERVER_LOGS_READ = "server.logs.read"
 BACKUP_READ = "backup.read"
 BACKUP_CREATE = "backup.create"
+BACKUP_RESTORE = "backup.restore"
+BACKUP_DELETE = "backup.delete"
 FILE_READ = "file.read"
 FILE_WRITE = "file.write"
 NODE_READ = "node.read"
@@ -78,6 +80,8 @@ CATALOGUE: dict[str, str] = {
     SERVER_LOGS_READ: "Read servers' logs",
     BACKUP_READ: "List servers' backups",
     BACKUP_CREATE: "Create servers' backups",
+    BACKUP_RESTORE: "Restore a stopped server's files from one of its backups",
+    BACKUP_DELETE: "Delete servers' backups",
     FILE_READ: "Read files on servers",
     FILE_WRITE: "Write files on servers",
     NODE_READ: "Read nodes and their metrics",

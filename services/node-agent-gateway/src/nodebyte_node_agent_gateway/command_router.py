@@ -23,12 +23,18 @@ from nodebyte_common import events, inbox
 from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import (
+    backup_commands,
     backup_store,
     command_outcomes,
     command_store,
     server_store,
 )
-from nodebyte_node_agent_gateway.agent_commands import InvalidPayload, agent_frame, backup_name
+from nodebyte_node_agent_gateway.agent_commands import (
+    BACKUP_ACTIONS,
+    InvalidPayload,
+    agent_frame,
+    backup_id,
+)
 from nodebyte_node_agent_gateway.lifecycle import DESIRED_AFTER, ActionRefused, admit
 from nodebyte_node_agent_gateway.metrics import COMMANDS
 from nodebyte_node_agent_gateway.node_link import NodeLink
@@ -77,7 +83,8 @@ class CommandRouter:
             raise ConnectionError("the node link is not ready")
         async with self.runtime.pool.acquire() as conn:
             server = await server_store.get(conn, event.server_id)
-            decision = self._decide(event, server)
+            backup = await self._backup_of(conn, event)
+            decision = self._decide(event, server, backup)
             if isinstance(decision, _Refusal):
                 await self._refuse(conn, event, meta, decision)
                 return
@@ -85,8 +92,22 @@ class CommandRouter:
                 return
         await self._publish(decision)
 
+    async def _backup_of(
+        self, conn: asyncpg.Connection, event: events.ServerCommandRequested
+    ) -> asyncpg.Record | None:
+        """The backup a restore or delete names, when it is one of the server's."""
+        if event.action not in BACKUP_ACTIONS:
+            return None
+        try:
+            return await backup_store.get(conn, event.server_id, backup_id(event.payload))
+        except InvalidPayload:
+            return None  # refused by agent_frame
+
     def _decide(
-        self, event: events.ServerCommandRequested, server: asyncpg.Record | None
+        self,
+        event: events.ServerCommandRequested,
+        server: asyncpg.Record | None,
+        backup: asyncpg.Record | None,
     ) -> RoutedCommand | _Refusal:
         if server is None:
             return _Refusal("server not found", None)
@@ -100,6 +121,7 @@ class CommandRouter:
                 event.request_id,
                 server_dir=self.settings.agent_server_dir,
                 backup_dir=self.settings.agent_backup_dir,
+                backup=backup,
             )
         except ActionRefused as refused:
             return _Refusal(refused.reason, node_id)
@@ -129,18 +151,18 @@ class CommandRouter:
             "requested_by": event.requested_by,
             "desired": DESIRED_AFTER.get(command.action),
         }
-        if command.action != "backup":
+        if command.action not in backup_commands.PREPARED:
             return await command_store.record_routed(conn, **fields)
         async with conn.transaction():
             if not await command_store.record_routed(conn, **fields):
                 return False
-            if await backup_store.start(
-                conn, command.request_id, command.server_id, backup_name(event.payload)
-            ):
-                return True
-            await command_outcomes.failed(
-                conn, command.request_id, "a backup with this name already exists"
+            refusal = await backup_commands.on_routed(
+                conn, command.request_id, command.server_id, command.action, event.payload
             )
+            if refusal is None:
+                return True
+            # nothing was prepared: undoing would touch what another command prepared
+            await command_outcomes.failed(conn, command.request_id, refusal, undo=False)
             return False
 
     async def _refuse(

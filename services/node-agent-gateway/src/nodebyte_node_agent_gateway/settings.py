@@ -59,6 +59,9 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # Paths on the node handed to the agent with backup commands.
     agent_server_dir: str = "/var/lib/nodebyte/servers"
     agent_backup_dir: str = "/var/lib/nodebyte/backups"
+    # Completed backups a server keeps (its own `backupLimit` overrides this); the
+    # oldest beyond it are deleted on the agent as a new one completes. 0: no limit.
+    backup_limit_per_server: int = 10
 
     @property
     def offline_after_seconds(self) -> float:
