@@ -25,9 +25,7 @@ World = tuple[SimulatedAgent, str]
 
 
 @pytest.fixture
-async def world(
-    stack: Stack, gateway: httpx.AsyncClient, tmp_path: Path
-) -> AsyncIterator[World]:
+async def world(stack: Stack, gateway: httpx.AsyncClient, tmp_path: Path) -> AsyncIterator[World]:
     """A connected agent keeping its files in `tmp_path`, and one server on its node."""
     node = await register_node(gateway)
     server = await register_server(gateway, node["id"])
