@@ -69,6 +69,9 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # gateway's INTERNAL_TIMEOUT_SECONDS, so a slow host answers 503, not a timeout.
     database_host_connect_timeout_seconds: float = 3.0
     database_host_operation_timeout_seconds: float = 4.0
+    # Completed backups a server keeps (its own `backupLimit` overrides this); the
+    # oldest beyond it are deleted on the agent as a new one completes. 0: no limit.
+    backup_limit_per_server: int = 10
 
     @property
     def offline_after_seconds(self) -> float:
