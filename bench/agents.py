@@ -16,7 +16,14 @@ run: the idle service's RSS before any agent connects (so RSS per agent), and
 a bare aio-pika publish → consume round trip at the same rate (one broker hop,
 the floor under any bus round trip).
 
-    .venv/bin/python bench/agents.py [--agents 2000] [--window 60] [--rate 10]
+With `--replicas R` there are R node-agent-gateway processes on the same
+database and broker, and the agents are spread round-robin over their ports
+(as a TCP balancer in front of them would spread them). Commands are still
+published once, on the event exchange: whichever replica takes one off the
+shared queue routes it to the replica holding the node's socket. RSS and CPU
+are then the sum over the replicas.
+
+    .venv/bin/python bench/agents.py [--agents 2000] [--window 60] [--rate 10] [--replicas 1]
 """
 
 from __future__ import annotations
@@ -70,20 +77,27 @@ REFERENCE_CADENCE = {  # the reference's intervals, not the dev stack's short on
 
 
 class ProcessGauge:
-    """RSS and CPU of one process, from /proc."""
+    """RSS and CPU of some processes (the replicas), summed, from /proc."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
         self.ticks = os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+        return sum(self._rss_mb(pid) for pid in self.pids)
+
+    @staticmethod
+    def _rss_mb(pid: int) -> float:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(self._cpu_seconds(pid) for pid in self.pids)
+
+    def _cpu_seconds(self, pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / self.ticks
 
 
@@ -95,6 +109,14 @@ async def register_fleet(api: httpx.AsyncClient, count: int) -> list[dict[str, s
     gate = asyncio.Semaphore(16)
 
     async def one(n: int) -> dict[str, str]:
+        for attempt in range(5):  # a busy shared machine drops the odd keep-alive connection
+            try:
+                return await register_one(n)
+            except httpx.TransportError:
+                await asyncio.sleep(0.5 * (attempt + 1))
+        return await register_one(n)
+
+    async def register_one(n: int) -> dict[str, str]:
         async with gate:
             node = (
                 await api.post(
@@ -218,16 +240,22 @@ async def bare_round_trip(rate: float, count: int) -> list[float]:
 # --- the fleet (a child process) -------------------------------------------
 
 
-async def run_fleet(url: str, credentials_file: str, per_second: float) -> None:
-    """Child: connect every agent, say how many, serve until told, report receipts."""
+async def run_fleet(urls: list[str], credentials_file: str, per_second: float) -> None:
+    """Child: connect every agent (round-robin over `urls`), say how many, serve until
+    told, report receipts."""
     with open(credentials_file) as file:  # noqa: ASYNC230 - once, before anything runs
         credentials = json.load(file)
-    fleet = AgentFleet(
-        url,
-        [(c["nodeId"], c["token"]) for c in credentials],
-        record_frames=False,
-        step_seconds=0.05,
-    )
+    fleets = [
+        AgentFleet(
+            url,
+            [(c["nodeId"], c["token"]) for c in credentials[i :: len(urls)]],
+            record_frames=False,
+            step_seconds=0.05,
+        )
+        for i, url in enumerate(urls)
+    ]
+    fleet = AgentFleet(urls[0], [])
+    fleet.agents = [agent for part in fleets for agent in part.agents]
     await fleet.start(per_second)
     connected = await fleet.wait_connected(timeout=300)
     print(f"connected {connected}", flush=True)
@@ -274,8 +302,14 @@ async def main(args: argparse.Namespace) -> None:
     try:
         stack.start_service(SERVICE)
         stack.wait_healthy([SERVICE], 120)
-        gauge = ProcessGauge(stack.processes[SERVICE].popen.pid)
         base = config.url(SERVICE)
+        bases = [base]
+        for n in range(1, args.replicas):
+            env = {"REPLICA_ID": f"{config.prefix}-agents-{n}"}  # names its own queue
+            port = stack.start_extra_replica(SERVICE, env, timeout=120)
+            bases.append(f"http://127.0.0.1:{port}")
+        replicas = [p for n, p in stack.processes.items() if n.startswith(SERVICE)]
+        gauge = ProcessGauge([p.popen.pid for p in replicas])
         async with httpx.AsyncClient(
             base_url=f"{base}/internal/v1",
             headers={"X-Service-Token": config.service_token},
@@ -297,7 +331,7 @@ async def main(args: argparse.Namespace) -> None:
             sys.executable,
             __file__,
             "--fleet",
-            agent_url(base),
+            ",".join(agent_url(b) for b in bases),
             str(creds_file),
             str(args.per_second),
             stdin=asyncio.subprocess.PIPE,
@@ -362,7 +396,7 @@ async def main(args: argparse.Namespace) -> None:
             await fleet.wait()
         stack.stop_all()
         await discard_stack(config)
-    _print(figures, args.agents)
+    _print(figures, args.agents, args.replicas)
 
 
 async def _wait_all_running(
@@ -406,12 +440,13 @@ async def _settled(commands: CommandBus, ids: list[str]) -> bool:
     return all(r in commands.acked or r in commands.failed for r in ids)
 
 
-def _print(f: dict[str, Any], agents: int) -> None:
+def _print(f: dict[str, Any], agents: int, replicas: int) -> None:
     ms = 1000.0
     bare_p50, bare_p99 = percentile(f["bare"], 50) * ms, percentile(f["bare"], 99) * ms
     rt_p50, rt_p99 = percentile(f["round_trip"], 50) * ms, percentile(f["round_trip"], 99) * ms
     lines = {
         "agents": agents,
+        "replicas": replicas,
         "agents_connected": f["agents_connected"],
         "agents_still_connected": f["agents_still_connected"],
         "agent_reconnects": f["agent_reconnects"],
@@ -441,11 +476,12 @@ def _print(f: dict[str, Any], agents: int) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--fleet":
-        asyncio.run(run_fleet(sys.argv[2], sys.argv[3], float(sys.argv[4])))
+        asyncio.run(run_fleet(sys.argv[2].split(","), sys.argv[3], float(sys.argv[4])))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--window", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--rate", type=float, default=10.0, help="commands per second")
     parser.add_argument("--per-second", type=float, default=100.0, help="agent connect ramp")
+    parser.add_argument("--replicas", type=int, default=1, help="node-agent-gateway processes")
     asyncio.run(main(parser.parse_args()))
