@@ -40,13 +40,13 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import aio_pika
 import asyncpg
-import httpx
 import uuid6
 
 from nodebyte_common import events
@@ -59,6 +59,7 @@ from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent_fleet import AgentFleet
+from nodebyte_node_agent_gateway.deployment_tokens import hash_token
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -104,52 +105,56 @@ class ProcessGauge:
 # --- nodes, servers, commands ----------------------------------------------
 
 
-async def register_fleet(api: httpx.AsyncClient, count: int) -> list[dict[str, str]]:
-    """count nodes with one server each; their credentials and server ids."""
-    gate = asyncio.Semaphore(16)
-
-    async def one(n: int) -> dict[str, str]:
-        for attempt in range(5):  # a busy shared machine drops the odd keep-alive connection
-            try:
-                return await register_one(n)
-            except httpx.TransportError:
-                await asyncio.sleep(0.5 * (attempt + 1))
-        return await register_one(n)
-
-    async def register_one(n: int) -> dict[str, str]:
-        async with gate:
-            node = (
-                await api.post(
-                    "/nodes",
-                    json={
-                        "name": f"bench-{n:05d}",
-                        "hostname": f"n{n}.bench",
-                        "maxMemoryMb": 65536,
-                        "maxCpuCores": 32,
-                    },
-                )
-            ).json()["data"]
-            server = (
-                await api.post(
-                    "/servers",
-                    json={
-                        "name": f"srv-{n:05d}",
-                        "nodeId": node["id"],
-                        "dockerImage": "img",
-                        "allocatedMemoryMb": 1024,
-                        "allocatedCpuCores": 1,
-                        "allocatedDiskMb": 1024,
-                        "primaryPort": 25565,
-                    },
-                )
-            ).json()["data"]
-            return {
-                "nodeId": node["id"],
-                "token": node["deploymentToken"],
-                "serverId": server["id"],
-            }
-
-    return list(await asyncio.gather(*(one(n) for n in range(count))))
+async def seed_fleet(database: str, count: int) -> list[dict[str, str]]:
+    """count nodes with one server and a deployment token each, written straight into
+    the service's tables (COPY): registering 10,000 through the API takes minutes on a
+    busy machine and is not what is measured. Their credentials and server ids."""
+    fleet = []
+    nodes, servers, tokens = [], [], []
+    for n in range(count):
+        node_id, server_id, token = (
+            uuid6.uuid7(),
+            uuid6.uuid7(),
+            f"nbdt_{secrets.token_urlsafe(32)}",
+        )
+        nodes.append((node_id, f"bench-{n:05d}", f"n{n}.bench", 65536, 32))
+        servers.append((server_id, f"srv-{n:05d}", node_id, "img", 1024, 1, 1024, 25565))
+        expires = datetime.now(UTC) + timedelta(days=30)
+        tokens.append((uuid6.uuid7(), node_id, hash_token(token), expires))
+        fleet.append({"nodeId": str(node_id), "token": token, "serverId": str(server_id)})
+    conn = await asyncpg.connect(database)
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "nodes",
+                schema_name="agents",
+                records=nodes,
+                columns=["id", "name", "hostname", "max_memory_mb", "max_cpu_cores"],
+            )
+            await conn.copy_records_to_table(
+                "servers",
+                schema_name="agents",
+                records=servers,
+                columns=[
+                    "id",
+                    "name",
+                    "node_id",
+                    "docker_image",
+                    "allocated_memory_mb",
+                    "allocated_cpu_cores",
+                    "allocated_disk_mb",
+                    "primary_port",
+                ],
+            )
+            await conn.copy_records_to_table(
+                "deployment_tokens",
+                schema_name="agents",
+                records=tokens,
+                columns=["id", "node_id", "token_hash", "expires_at"],
+            )
+    finally:
+        await conn.close()
+    return fleet
 
 
 class CommandBus:
@@ -310,17 +315,7 @@ async def main(args: argparse.Namespace) -> None:
             bases.append(f"http://127.0.0.1:{port}")
         replicas = [p for n, p in stack.processes.items() if n.startswith(SERVICE)]
         gauge = ProcessGauge([p.popen.pid for p in replicas])
-        async with httpx.AsyncClient(
-            base_url=f"{base}/internal/v1",
-            headers={"X-Service-Token": config.service_token},
-            timeout=60,
-        ) as api:
-            started = time.perf_counter()
-            credentials = await register_fleet(api, args.agents)
-            print(
-                f"registered {args.agents} nodes in {time.perf_counter() - started:.1f}s",
-                file=sys.stderr,
-            )
+        credentials = await seed_fleet(config.database_dsn, args.agents)
         await asyncio.sleep(2)
         figures["rss_idle_mb"] = gauge.rss_mb()
 
@@ -346,11 +341,12 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{line[1]} agents connected in {figures['connect_seconds']:.1f}s", file=sys.stderr)
 
         await commands.open()
+        targets = credentials[: args.warm or len(credentials)]
         started = time.perf_counter()
-        for c in credentials:
+        for c in targets:
             await commands.send(c["serverId"], "start", {})
-        await _wait_all_running(config.database_dsn, args.agents, commands, credentials)
-        figures["warmup_starts_per_s"] = args.agents / (time.perf_counter() - started)
+        await _wait_all_running(config.database_dsn, len(targets), commands, targets)
+        figures["warmup_starts_per_s"] = len(targets) / (time.perf_counter() - started)
         print(f"all servers running ({figures['warmup_starts_per_s']:.0f}/s)", file=sys.stderr)
         commands.sent.clear()
         commands.acked.clear()
@@ -361,7 +357,7 @@ async def main(args: argparse.Namespace) -> None:
         deadline = wall_before + args.window
         next_sample = 0.0
         while time.perf_counter() < deadline:
-            target = random.choice(credentials)["serverId"]
+            target = random.choice(targets)["serverId"]
             sent_ids.append(await commands.send(target, "command", {"command": "say bench"}))
             if time.perf_counter() >= next_sample:
                 rss_peak = max(rss_peak, gauge.rss_mb())
@@ -484,4 +480,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=10.0, help="commands per second")
     parser.add_argument("--per-second", type=float, default=100.0, help="agent connect ramp")
     parser.add_argument("--replicas", type=int, default=1, help="node-agent-gateway processes")
+    parser.add_argument(
+        "--warm", type=int, default=0, help="servers started and commanded (0: every agent's)"
+    )
     asyncio.run(main(parser.parse_args()))
