@@ -124,10 +124,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument(
+        "--panel-timeout", type=float, default=15.0, help="seconds (a starved emulator is slow)"
+    )
     args = parser.parse_args()
     config = StackConfig.isolated(ADMIN, AMQP, f"bench{secrets.token_hex(3)}")
     config.panel_args = panel(args.scale)
-    config.extra_env["sync"] = {"SYNC_BATCH_SIZE": str(args.page_size)}
+    config.extra_env["sync"] = {
+        "SYNC_BATCH_SIZE": str(args.page_size),
+        "PANEL_TIMEOUT_SECONDS": str(args.panel_timeout),
+    }
     stack = Stack(config, Path(tempfile.mkdtemp(prefix="nb-bench-sync-")))
     try:
         stack.prepare_database()
