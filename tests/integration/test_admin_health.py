@@ -20,6 +20,8 @@ from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
 
+STARTUP_SECONDS = 150  # a process's start on a loaded machine
+
 
 @pytest.fixture
 async def agents() -> AsyncIterator[list[SimulatedAgent]]:
@@ -106,13 +108,16 @@ async def test_health_and_stats_show_each_service_and_the_fleet_as_it_is(
     assert "sync" in stats
 
 
+@pytest.mark.timeout(2 * STARTUP_SECONDS + 120)  # starts two more processes
 async def test_a_stopped_service_is_reported_down_and_health_still_answers(
     stack: Stack,
 ) -> None:
     """A gateway replica whose scheduler is a replica of its own, which is then stopped."""
-    scheduler = stack.start_extra_replica("scheduler", {"REPLICA_ID": "scheduler-health-test"})
+    scheduler = stack.start_extra_replica(
+        "scheduler", {"REPLICA_ID": "scheduler-health-test"}, timeout=STARTUP_SECONDS
+    )
     gateway_port = stack.start_extra_replica(
-        "gateway", {"SCHEDULER_URL": f"http://127.0.0.1:{scheduler}"}
+        "gateway", {"SCHEDULER_URL": f"http://127.0.0.1:{scheduler}"}, timeout=STARTUP_SECONDS
     )
     try:
         async with httpx.AsyncClient(

@@ -6,12 +6,14 @@ node with a connected reference agent; an admin then finds each action in
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from nodebyte_devstack.accounts import SignedInUser
 from nodebyte_devstack.agent_harness import agent_url, register_node, register_server
@@ -81,6 +83,15 @@ async def test_a_staff_members_server_and_node_actions_are_audited_with_outcomes
     assert sent.status_code == 200, sent.text
     bad = await staff.post(f"/api/servers/{sid}/command", json={"command": ""})
     assert bad.status_code == 400
+    # A console line typed on the client socket is a command too.
+    ws_url = "ws" + stack.config.url("gateway").removeprefix("http") + "/ws"
+    async with connect(ws_url, additional_headers=staff.member.headers) as ws:  # type: ignore[attr-defined]
+        line = {"type": "console_input", "serverId": sid, "data": "say typed"}
+        await ws.send(json.dumps(line))
+        while (frame := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != (
+            "console_input_accepted"
+        ):
+            assert frame["type"] != "error", frame
     stopped = await staff.post(f"/api/servers/{sid}/stop")
     assert stopped.status_code == 200, stopped.text
     await wait_state(staff, sid, "stopped")
@@ -116,8 +127,12 @@ async def test_a_staff_members_server_and_node_actions_are_audited_with_outcomes
     commands = await entries(gateway, action="server.command", actorId=me, targetId=sid)
     assert sorted((r["outcome"], r["after"]["request"].get("command")) for r in commands) == [
         ("accepted", "say hello"),
+        ("accepted", "say typed"),
         ("refused", ""),
     ]
+    assert [
+        r["after"].get("via") for r in commands if r["after"]["request"] == {"command": "say typed"}
+    ] == ["websocket"]
     expected = {
         "server.create": sid,
         "server.stop": sid,
@@ -142,11 +157,14 @@ async def test_a_staff_members_server_and_node_actions_are_audited_with_outcomes
     assert {r["action"] for r in everything} == {"server.start", "server.command"}
 
 
+@pytest.mark.timeout(300)  # starts another gateway replica (slowly, on a loaded machine)
 async def test_an_action_the_owner_cannot_take_is_audited_as_failed(
     stack: Stack, user_factory: Callable[..., Awaitable[SignedInUser]], gateway: httpx.AsyncClient
 ) -> None:
     """A gateway replica whose node-agent-gateway does not answer: the action fails (503)."""
-    port = stack.start_extra_replica("gateway", {"NODE_AGENT_GATEWAY_URL": "http://127.0.0.1:9"})
+    port = stack.start_extra_replica(
+        "gateway", {"NODE_AGENT_GATEWAY_URL": "http://127.0.0.1:9"}, timeout=150
+    )
     try:
         member = await user_factory(["ADMINISTRATOR"])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as replica:

@@ -22,6 +22,10 @@ Two ways in:
    `check_declared` refuses to start the gateway when a route that changes
    something under AUDITED_PREFIXES names no action.
 
+   An action taken another way (a console line typed on the `/ws` socket)
+   records the same entry with `record_action(pool, principal, "server.command",
+   ("server", id), status, detail, connection)`.
+
 2. A route that makes the change itself calls, inside the transaction that
    makes it:
 
@@ -36,6 +40,7 @@ secret, key, webhook URL, …) is masked before it is stored, at any depth.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,11 +48,13 @@ from uuid import UUID
 
 import asyncpg
 import uuid6
-from litestar import Request
+from litestar.connection import ASGIConnection
 
 from nodebyte_common.observability import request_id_var
 from nodebyte_common.sealing import mask
 from nodebyte_gateway.auth import Principal, principal_of
+
+log = logging.getLogger(__name__)
 
 SECRET_KEY = re.compile(
     r"pass(word)?|secret|token|api_?key|key_hash|private|credential|authorization|cookie"
@@ -155,13 +162,13 @@ def _split_target(target: Target) -> tuple[str | None, str | None]:
     return kind, ident or None
 
 
-def client_ip(request: Request | None) -> str | None:
+def client_ip(request: ASGIConnection | None) -> str | None:
     if request is None or request.client is None:
         return None
     return request.client.host
 
 
-def user_agent(request: Request | None) -> str | None:
+def user_agent(request: ASGIConnection | None) -> str | None:
     if request is None:
         return None
     return request.headers.get("user-agent", "")[:512] or None
@@ -174,7 +181,7 @@ async def record(
     target: Target = None,
     before: Any = None,
     after: Any = None,
-    request: Request | None = None,
+    request: ASGIConnection | None = None,
     *,
     outcome: Outcome = "accepted",
 ) -> UUID:
@@ -204,3 +211,31 @@ async def record(
         outcome,
     )
     return entry_id
+
+
+async def record_action(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    name: str,
+    target: Target,
+    status: int,
+    detail: dict[str, Any],
+    connection: ASGIConnection | None = None,
+) -> None:
+    """Record an action's outcome in its own transaction (the owner made the change);
+    the HTTP status it was answered with decides the outcome. A failed write is
+    logged, never turned into a failure of the action, which has happened."""
+    try:
+        async with pool.acquire() as conn:
+            await record(
+                conn,
+                principal,
+                name,
+                target,
+                None,
+                {"status": status, **detail},
+                connection,
+                outcome=outcome_of(status),
+            )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        log.exception("audit entry not written", extra={"action": name})

@@ -11,7 +11,6 @@ Writing the entry never changes the answer: a failed write is logged.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +23,6 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit
 from nodebyte_gateway.auth import PRINCIPAL_STATE, Principal
-
-log = logging.getLogger(__name__)
 
 MAX_KEPT_BODY = 65_536  # bytes of request body read for `keep=` fields
 _background: set[asyncio.Task[None]] = set()
@@ -111,28 +108,17 @@ async def _write(
     params = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
     answer = _decoded(exchange.answer)
     ids = _answer_ids(answer) if status < 400 else {}
-    detail: dict[str, Any] = {"status": status, "path": params}
+    detail: dict[str, Any] = {"path": params}
     if declared.keep:
         detail["request"] = _kept(bytes(exchange.request_body), declared.keep)
     if ids:
         detail["answer"] = ids
     if status >= 400:
         detail.update(_refusal(answer, error))
-    target_id = params.get(declared.param) or ids.get("id")
-    try:
-        async with pool_of().acquire() as conn:
-            await audit.record(
-                conn,
-                principal,
-                declared.name,
-                (declared.target_type, target_id),
-                None,
-                detail,
-                Request(scope),
-                outcome=audit.outcome_of(status),
-            )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        log.exception("audit entry not written", extra={"action": declared.name})
+    target = (declared.target_type, params.get(declared.param) or ids.get("id"))
+    await audit.record_action(
+        pool_of(), principal, declared.name, target, status, detail, Request(scope)
+    )
 
 
 def _decoded(raw: bytes) -> Any:

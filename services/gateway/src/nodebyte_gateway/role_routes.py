@@ -202,12 +202,14 @@ def routes(ctx: GatewayContext) -> list[Any]:
         principal = caller(request)
         async with pool_of().acquire() as conn, conn.transaction():
             role = role_view(_changeable(await role_store.by_id(conn, role_id, for_update=True)))
-            if role.userCount:
+            # Counted after the lock: a user being given the role meanwhile has been.
+            held_by = await role_store.holders(conn, role.name)
+            if held_by:
                 raise ApiError(
                     409,
-                    f"{role.name} is held by {role.userCount} user(s); take it from them first",
+                    f"{role.name} is held by {held_by} user(s); take it from them first",
                     "ROLE_IN_USE",
-                    details={"userCount": role.userCount},
+                    details={"userCount": held_by},
                 )
             checked_permissions(principal, [], role.permissions)
             await role_store.delete(conn, role_id)

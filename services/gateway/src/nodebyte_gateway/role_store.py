@@ -70,5 +70,10 @@ async def update(
     return await by_id(conn, before["id"])  # type: ignore[return-value]
 
 
+async def holders(conn: asyncpg.Connection, name: str) -> int:
+    """How many users hold the role now (read after the role's row is locked)."""
+    return await conn.fetchval("SELECT count(*) FROM users WHERE $1 = ANY(roles)", name)
+
+
 async def delete(conn: asyncpg.Connection, role_id: UUID) -> None:
     await conn.execute("DELETE FROM roles WHERE id = $1 AND NOT is_builtin", role_id)
