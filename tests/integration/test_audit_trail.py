@@ -55,6 +55,7 @@ async def wait_state(client: httpx.AsyncClient, server_id: str, state: str) -> N
     await eventually(reached, timeout=20)
 
 
+@pytest.mark.timeout(300)  # a dozen actions through a real agent, on a loaded machine
 async def test_a_staff_members_server_and_node_actions_are_audited_with_outcomes(
     stack: Stack,
     gateway: httpx.AsyncClient,
