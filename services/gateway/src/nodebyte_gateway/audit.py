@@ -88,6 +88,14 @@ def action(
     return {OPT: AuditedAction(name, target_type, param or f"{target_type}_id", keep)}
 
 
+IN_HANDLER = "audit_in_handler"
+
+
+def in_handler() -> dict[str, bool]:
+    """A route's `opt` saying its handler records its own audit entries (audit.record)."""
+    return {IN_HANDLER: True}
+
+
 def declared(opt: dict[str, Any] | None) -> AuditedAction | None:
     found = (opt or {}).get(OPT)
     return found if isinstance(found, AuditedAction) else None
@@ -105,7 +113,9 @@ def check_declared(handlers: list[Any]) -> None:
         f"{method} {path}"
         for handler in handlers
         for method in sorted(getattr(handler, "http_methods", ()) or ())
-        if method in CHANGING_METHODS and not declared(getattr(handler, "opt", None))
+        if method in CHANGING_METHODS
+        and not declared(getattr(handler, "opt", None))
+        and not (getattr(handler, "opt", None) or {}).get(IN_HANDLER)
         for path in sorted(getattr(handler, "paths", ()) or ())
         if path.startswith(AUDITED_PREFIXES)
     ]
