@@ -366,6 +366,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Restore a stopped server's files from a completed backup",
+        opt=audit.in_handler(),  # audited_backup_command records it
     )
     async def restore_backup(
         server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
@@ -388,6 +389,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Delete a backup (its archive on the node, then its record)",
+        opt=audit.in_handler(),  # audited_backup_command records it
     )
     async def delete_backup(
         server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
