@@ -19,6 +19,7 @@ from litestar.params import FromPath
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
+from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
 
 AGENTS = "node-agent-gateway"
@@ -93,11 +94,18 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=201,
         summary="Register a node (answers its first deployment token, once)",
+        opt=audit.action("node.create"),
     )
     async def create_node(request: Request) -> Any:
         return await forward(agents, "POST", "/nodes", json=await json_object(request))
 
-    @put("/api/nodes/{node_id:uuid}", guards=[write], tags=TAGS, summary="Update a node")
+    @put(
+        "/api/nodes/{node_id:uuid}",
+        guards=[write],
+        tags=TAGS,
+        summary="Update a node",
+        opt=audit.action("node.update"),
+    )
     async def update_node(node_id: FromPath[UUID], request: Request) -> Any:
         return await forward(agents, "PUT", f"/nodes/{node_id}", json=await json_object(request))
 
@@ -107,6 +115,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Delete a node without servers",
+        opt=audit.action("node.delete"),
     )
     async def delete_node(node_id: FromPath[UUID]) -> Any:
         return await forward(agents, "DELETE", f"/nodes/{node_id}")
@@ -117,6 +126,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Issue a new deployment token (revokes the previous ones)",
+        opt=audit.action("node.token.rotate"),
     )
     async def rotate_token(node_id: FromPath[UUID]) -> Any:
         return await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")

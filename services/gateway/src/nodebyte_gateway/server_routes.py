@@ -52,6 +52,8 @@ POWER_PERMISSIONS = {
     "install": catalogue.SERVER_INSTALL,
     "command": catalogue.SERVER_CONSOLE,
 }
+# Request fields worth keeping in the audit entry of an action.
+AUDIT_KEEP = {"command": ("command",), "stop": ("timeout",)}
 ACTION_MESSAGES = {
     "start": "Server start initiated",
     "stop": "Server stop initiated",
@@ -208,6 +210,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_CREATE)],
         tags=TAGS,
         status_code=201,
+        opt=audit.action("server.create"),
         summary="Register a server on a node",
     )
     async def create_server(request: Request) -> Any:
@@ -218,6 +221,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         summary="Update a server (resources only while stopped)",
+        opt=audit.action("server.update"),
     )
     async def update_server(server_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
@@ -228,23 +232,28 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_DELETE)],
         tags=TAGS,
         status_code=200,
+        opt=audit.action("server.delete"),
         summary="Delete a stopped server (its databases are dropped from their hosts first)",
     )
     async def delete_server(server_id: FromPath[UUID]) -> Any:
         # relay: a database host that cannot drop the server's databases is a public 503
         return relay(*await agents.call("DELETE", f"/servers/{server_id}"))
 
-    @post(
-        [f"/api/servers/{{server_id:uuid}}/{state}" for state in ("suspend", "unsuspend")],
-        guards=[require(catalogue.SERVER_SUSPEND)],
-        tags=TAGS,
-        status_code=200,
-        summary="Suspend (stops it, blocks actions) or unsuspend a server",
-    )
-    async def suspension(server_id: FromPath[UUID], request: Request) -> Any:
-        which = request.url.path.rstrip("/").rsplit("/", 1)[-1]
-        body = await json_object(request) if which == "suspend" else None
-        return await forward(agents, "POST", f"/servers/{server_id}/{which}", json=body)
+    def suspension(which: str) -> Any:
+        @post(
+            f"/api/servers/{{server_id:uuid}}/{which}",
+            guards=[require(catalogue.SERVER_SUSPEND)],
+            tags=TAGS,
+            status_code=200,
+            summary="Suspend (stops it, blocks actions) or unsuspend a server",
+            name=f"server-{which}",
+            opt=audit.action(f"server.{which}", keep=("reason",)),
+        )
+        async def handler(server_id: FromPath[UUID], request: Request) -> Any:
+            body = await json_object(request) if which == "suspend" else None
+            return await forward(agents, "POST", f"/servers/{server_id}/{which}", json=body)
+
+        return handler
 
     def power_action(action: str, body_type: type[msgspec.Struct]) -> Any:
         @post(
@@ -254,6 +263,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             status_code=200,
             summary=ACTION_MESSAGES[action],
             name=f"server-{action}",
+            opt=audit.action(f"server.{action}", keep=AUDIT_KEEP.get(action, ())),
         )
         async def handler(server_id: FromPath[UUID], request: Request) -> Any:
             body = decode_body(await request.body(), body_type)
@@ -295,6 +305,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Reset the crash count (lets the restart policy restart it again)",
+        opt=audit.action("server.crash_count.reset"),
     )
     async def reset_crash_count(server_id: FromPath[UUID]) -> Any:
         return await forward(agents, "POST", f"/servers/{server_id}/reset-crash-count")
@@ -304,6 +315,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         summary="Set the restart policy (always, on-failure, never) and crash limit",
+        opt=audit.action("server.restart_policy.update", keep=("restartPolicy", "maxCrashCount")),
     )
     async def restart_policy(server_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
@@ -332,6 +344,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.BACKUP_CREATE)],
         tags=TAGS,
         status_code=200,
+        opt=audit.action("server.backup.create", keep=("name",)),
         summary="Create a backup on the node",
     )
     async def create_backup(server_id: FromPath[UUID], request: Request) -> Any:
@@ -353,6 +366,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Restore a stopped server's files from a completed backup",
+        opt=audit.in_handler(),  # audited_backup_command records it
     )
     async def restore_backup(
         server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
@@ -375,6 +389,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Delete a backup (its archive on the node, then its record)",
+        opt=audit.in_handler(),  # audited_backup_command records it
     )
     async def delete_backup(
         server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
@@ -408,7 +423,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         create_server,
         update_server,
         delete_server,
-        suspension,
+        suspension("suspend"),
+        suspension("unsuspend"),
         *actions,
         command_status,
         reset_crash_count,
