@@ -36,6 +36,8 @@ BACKUP_READ = "backup.read"
 BACKUP_CREATE = "backup.create"
 FILE_READ = "file.read"
 FILE_WRITE = "file.write"
+TEMPLATE_READ = "template.read"
+TEMPLATE_WRITE = "template.write"
 NODE_READ = "node.read"
 NODE_WRITE = "node.write"
 ALERT_READ = "alert.read"
@@ -80,6 +82,8 @@ CATALOGUE: dict[str, str] = {
     BACKUP_CREATE: "Create servers' backups",
     FILE_READ: "Read files on servers",
     FILE_WRITE: "Write files on servers",
+    TEMPLATE_READ: "Read server templates",
+    TEMPLATE_WRITE: "Create, change and delete server templates",
     NODE_READ: "Read nodes and their metrics",
     NODE_WRITE: "Register, change, remove nodes and rotate their agent tokens",
     ALERT_READ: "Read alerts and their statistics",

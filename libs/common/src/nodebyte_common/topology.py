@@ -52,7 +52,11 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
             "webhook.disabled",
         ),
     ),
-    Subscription("scheduler", "outcomes", ("server.command_failed", "server.command_acknowledged")),
+    Subscription(
+        "scheduler",
+        "outcomes",
+        ("server.command_failed", "server.command_acknowledged", "server.deleted"),
+    ),
     Subscription("hytale-auth", "events", ("job.fired", "server.pruned")),
     Subscription("node-agent-gateway", "commands", ("server.command_requested",)),
 )

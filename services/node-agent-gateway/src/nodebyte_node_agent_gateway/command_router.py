@@ -27,6 +27,7 @@ from nodebyte_node_agent_gateway import (
     command_outcomes,
     command_store,
     server_store,
+    template_store,
 )
 from nodebyte_node_agent_gateway.agent_commands import InvalidPayload, agent_frame, backup_name
 from nodebyte_node_agent_gateway.lifecycle import DESIRED_AFTER, ActionRefused, admit
@@ -77,7 +78,10 @@ class CommandRouter:
             raise ConnectionError("the node link is not ready")
         async with self.runtime.pool.acquire() as conn:
             server = await server_store.get(conn, event.server_id)
-            decision = self._decide(event, server)
+            template = None
+            if server is not None and server["template_id"] is not None:
+                template = await template_store.get(conn, server["template_id"])
+            decision = self._decide(event, server, template)
             if isinstance(decision, _Refusal):
                 await self._refuse(conn, event, meta, decision)
                 return
@@ -86,7 +90,10 @@ class CommandRouter:
         await self._publish(decision)
 
     def _decide(
-        self, event: events.ServerCommandRequested, server: asyncpg.Record | None
+        self,
+        event: events.ServerCommandRequested,
+        server: asyncpg.Record | None,
+        template: asyncpg.Record | None,
     ) -> RoutedCommand | _Refusal:
         if server is None:
             return _Refusal("server not found", None)
@@ -100,6 +107,7 @@ class CommandRouter:
                 event.request_id,
                 server_dir=self.settings.agent_server_dir,
                 backup_dir=self.settings.agent_backup_dir,
+                template=template,
             )
         except ActionRefused as refused:
             return _Refusal(refused.reason, node_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -15,12 +16,15 @@ from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
+from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
 from nodebyte_node_agent_gateway import (
     backup_store,
     command_store,
     console_store,
     node_store,
+    server_provisioning,
     server_store,
+    template_store,
     usage,
 )
 from nodebyte_node_agent_gateway.lifecycle import ACTION_FROM, ActionRefused, admit
@@ -34,6 +38,8 @@ from nodebyte_node_agent_gateway.node_api import (
     given_fields,
     parse_date,
 )
+from nodebyte_node_agent_gateway.startup_render import render_server
+from nodebyte_node_agent_gateway.template_variables import declared, refuse, resolve
 from nodebyte_node_agent_gateway.views import (
     backup_view,
     command_view,
@@ -59,15 +65,19 @@ Reason = Annotated[str, msgspec.Meta(max_length=500)]
 
 
 class ServerCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    """Without `templateId` the image and resources must be given; with it, what is left
+    out comes from the template and `environment` holds its variables' values."""
+
     name: Name
     node_id: UUID
-    docker_image: Image
-    allocated_memory_mb: MemoryMb
-    allocated_cpu_cores: Cores
-    allocated_disk_mb: DiskMb
-    primary_port: Port
+    template_id: UUID | None = None
+    docker_image: Image | None = None
+    allocated_memory_mb: MemoryMb | None = None
+    allocated_cpu_cores: Cores | None = None
+    allocated_disk_mb: DiskMb | None = None
+    primary_port: Port | None = None
     description: Text | None = None
-    startup_command: Command = ""
+    startup_command: Command | None = None
     environment: Environment = {}
     network_mode: Literal["bridge", "host"] = "bridge"
     restart_policy: Policy = "on-failure"
@@ -120,6 +130,36 @@ async def _check_capacity(
         raise ApiError(400, "Node does not have enough resources", "INSUFFICIENT_RESOURCES")
 
 
+async def _node_online(conn: asyncpg.Connection, server: asyncpg.Record) -> bool:
+    online = await conn.fetchval("SELECT is_online FROM nodes WHERE id = $1", server["node_id"])
+    return bool(online)
+
+
+async def _variables_change(
+    conn: asyncpg.Connection, server: asyncpg.Record, given: dict[str, str]
+) -> dict[str, Any]:
+    """The server's fields after `given`: its template's rules, or its environment."""
+    if server["template_id"] is None:
+        _check_environment(given)
+        return {"environment": {**server["environment"], **given}}
+    template = await template_store.get(conn, server["template_id"])
+    variables = declared(template["variables"])
+    values, problems = resolve(variables, server["variables"], given, editable_only=True)
+    if problems:
+        raise refuse(problems)
+    return {"variables": values}
+
+
+def variables_view(row: asyncpg.Record) -> ServerVariables:
+    return ServerVariables(
+        server_id=row["id"],
+        template_id=row["template_id"],
+        variables=row["variables"] if row["template_id"] is not None else row["environment"],
+        startup_command=row["startup_command"],
+        rendered_startup_command=render_server(row, None).startup_command,
+    )
+
+
 def routes(runtime: Runtime) -> list[Any]:
     async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> Any:
         row = await server_store.get(conn, server_id, for_update=lock)
@@ -154,11 +194,18 @@ def routes(runtime: Runtime) -> list[Any]:
         body = decode_body(await request.body(), ServerCreate, empty_ok=False)
         _check_environment(body.environment)
         server_id = uuid6.uuid7()
+        fields = {k: v for k, v in given_fields(body).items() if v is not None}
         async with runtime.pool.acquire() as conn, conn.transaction():
+            if body.template_id is not None:
+                template = await template_store.get(conn, body.template_id)
+                if template is None:
+                    raise ApiError(404, "Template not found")
+                fields = server_provisioning.from_template(fields, template)
+            fields = server_provisioning.complete(fields)
             await _check_capacity(
-                conn, body.node_id, body.allocated_memory_mb, body.allocated_cpu_cores
+                conn, body.node_id, fields["allocated_memory_mb"], fields["allocated_cpu_cores"]
             )
-            row = await server_store.insert(conn, server_id, given_fields(body))
+            row = await server_store.insert(conn, server_id, fields)
         return ok(server_view(row), message="Server created", status=201)
 
     @put("/servers/{server_id:uuid}")
@@ -171,6 +218,7 @@ def routes(runtime: Runtime) -> list[Any]:
             raise ApiError(400, "name cannot be null")
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
+            server_provisioning.check_placeholders({**dict(row), **fields})
             if fields.keys() & server_store.RESOURCE_FIELDS:
                 if row["state"] not in ("stopped", "crashed"):
                     raise ApiError(409, "Server must be stopped to update resource allocations")
@@ -186,12 +234,58 @@ def routes(runtime: Runtime) -> list[Any]:
 
     @delete("/servers/{server_id:uuid}", status_code=200)
     async def delete_server(server_id: FromPath[UUID]) -> Any:
+        """A stopped server, or one on a node that is offline (nothing left to stop it)."""
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
-            if row["state"] not in ("stopped", "crashed"):
+            if row["state"] not in ("stopped", "crashed") and await _node_online(conn, row):
                 raise ApiError(409, "Server must be stopped before deletion")
             await server_store.delete(conn, server_id)
+            await outbox.enqueue(
+                conn,
+                events.ServerDeleted(
+                    server_id=server_id, node_id=row["node_id"], deleted_at=datetime.now(UTC)
+                ),
+                source=SOURCE,
+            )
         return ok(None, message="Server deleted successfully")
+
+    @post("/servers/{server_id:uuid}/mark-stopped", status_code=200)
+    async def mark_stopped(server_id: FromPath[UUID]) -> Any:
+        """Record as stopped a server whose node is offline: no agent can be told."""
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            if await _node_online(conn, row):
+                raise ApiError(409, "The server's node is online: stop it through its agent")
+            if row["state"] == "stopped":
+                raise ApiError(409, "Server is already stopped")
+            await server_store.record_state(
+                conn, server_id, state="stopped", desired="stopped", crashed=False, exit_code=None
+            )
+            await outbox.enqueue(
+                conn,
+                events.ServerStateChanged(
+                    server_id=server_id,
+                    node_id=row["node_id"],
+                    previous_state=row["state"],
+                    state="stopped",
+                    changed_at=datetime.now(UTC),
+                ),
+                source=SOURCE,
+            )
+        return ok(
+            StopMarked(server_id=server_id, action="stop", status="stopped"),
+            message="The node is offline: the server is marked stopped",
+        )
+
+    @put("/servers/{server_id:uuid}/variables")
+    async def update_variables(server_id: FromPath[UUID], request: Request) -> Any:
+        """New values of the server's variables; its startup is rendered with them from now."""
+        body = decode_body(await request.body(), VariablesUpdate, empty_ok=False)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            fields = await _variables_change(conn, row, body.variables)
+            row = await server_store.update(conn, server_id, fields)
+        return ok(variables_view(row), message="Variables updated")
 
     @get("/servers/{server_id:uuid}/admission")
     async def admission(server_id: FromPath[UUID], action: FromQuery[str]) -> Any:
@@ -323,6 +417,8 @@ def routes(runtime: Runtime) -> list[Any]:
         create_server,
         update_server,
         delete_server,
+        mark_stopped,
+        update_variables,
         admission,
         suspend,
         unsuspend,
