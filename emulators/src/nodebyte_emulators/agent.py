@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -72,6 +73,7 @@ class SimulatedAgent:
         reconnect_cap: float = 10.0,
         record_frames: bool = True,
         seed: int | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.url = url
         self.node_id = node_id
@@ -89,7 +91,9 @@ class SimulatedAgent:
         self._awake = asyncio.Event()  # cleared while silent: a hung agent does not reconnect
         self._awake.set()
         self.on_command: Callable[[dict[str, Any]], None] | None = None
-        self.runtime = SimulatedRuntime(self._send, step_seconds=step_seconds, seed=seed)
+        self.runtime = SimulatedRuntime(
+            self._send, step_seconds=step_seconds, seed=seed, data_dir=data_dir
+        )
         self._rng = random.Random(seed)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None

@@ -3,7 +3,8 @@
 Each server is a container that moves through the reference's lifecycle in
 small steps (`step_seconds`), prints console lines as it goes, reports usage
 while running, and crashes when told to (or on its next start when armed).
-Everything it reports goes through `emit`, the agent's send.
+Everything it reports goes through `emit`, the agent's send. Given a `data_dir`,
+an install writes the template's config files under `<data_dir>/<server id>/`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -37,8 +39,16 @@ class Container:
 
 
 class SimulatedRuntime:
-    def __init__(self, emit: Emit, *, step_seconds: float = 0.05, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        *,
+        step_seconds: float = 0.05,
+        seed: int | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.emit = emit
+        self.data_dir = data_dir
         self.step = step_seconds
         self.containers: dict[str, Container] = {}
         self._random = random.Random(seed)
@@ -160,9 +170,23 @@ class SimulatedRuntime:
         await self._set(c, "installing")
         await self._print(c, "system", f"Pulling image {image}")
         await asyncio.sleep(self.step)
+        for config in (frame.get("template") or {}).get("configFiles") or []:
+            self._write_config(c, str(config.get("path", "")), str(config.get("content", "")))
+            await self._print(c, "system", f"Wrote {config.get('path')}")
         await self._print(c, "system", "Container created")
         c.installed = True
         await self._set(c, "stopped")
+
+    def _write_config(self, c: Container, path: str, content: str) -> None:
+        """A config file in the server's directory; a path leaving it is not written."""
+        if self.data_dir is None:
+            return
+        root = (self.data_dir / c.server_id).resolve()
+        target = (root / path.lstrip("/")).resolve()
+        if not target.is_relative_to(root) or target == root:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
 
     async def _start(self, c: Container, frame: dict[str, Any] | None = None) -> None:
         await self._set(c, "starting")
