@@ -26,13 +26,17 @@ TAGS = ["templates"]
 
 
 class TemplateAnswer(msgspec.Struct, frozen=True):
+    """The envelope: `{"success": true, "data": {…template…}, "message": …}`."""
+
     data: TemplateView
     message: str | None = None
+    success: bool = True
 
 
 class TemplatesAnswer(msgspec.Struct, frozen=True):
     data: list[TemplateView]
-    pagination: dict[str, int] | None = None
+    pagination: dict[str, int]
+    success: bool = True
 
 
 def _decoded(status: int, body: Any, answer: type[msgspec.Struct]) -> Any:
@@ -58,15 +62,14 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return answer.data
 
     @get("/api/templates", guards=[read], tags=TAGS, summary="List server templates")
-    async def list_templates(request: Request) -> Response[Any]:
-        found = _decoded(
-            *await agents.call("GET", "/templates", params=query(request)), TemplatesAnswer
-        )
-        return ok(found.data, pagination=found.pagination)
+    async def list_templates(request: Request) -> TemplatesAnswer:
+        answer = await agents.call("GET", "/templates", params=query(request))
+        found: TemplatesAnswer = _decoded(*answer, TemplatesAnswer)
+        return found
 
     @get("/api/templates/{template_id:uuid}", guards=[read], tags=TAGS, summary="A template")
-    async def get_template(template_id: FromPath[UUID]) -> Response[Any]:
-        return ok(await current(template_id))
+    async def get_template(template_id: FromPath[UUID]) -> TemplateAnswer:
+        return TemplateAnswer(await current(template_id))
 
     @post(
         "/api/templates",
@@ -75,13 +78,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="Create a template: image, {{VAR}} startup, variables, stop command, files",
     )
-    async def create_template(request: Request) -> Response[Any]:
+    async def create_template(request: Request) -> Response[TemplateAnswer]:
         body = decode_body(await request.body(), TemplateCreate, empty_ok=False)
         status, answer = await agents.call("POST", "/templates", json=msgspec.to_builtins(body))
         created = _decoded(status, answer, TemplateAnswer).data
         after = msgspec.to_builtins(created)
         await audited(request, "template.created", created.id, None, after)
-        return ok(created, message="Template created", status=201)
+        return Response(TemplateAnswer(created, "Template created"), status_code=201)
 
     @put(
         "/api/templates/{template_id:uuid}",
@@ -89,7 +92,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Change a template (fields left out keep their values)",
     )
-    async def update_template(template_id: FromPath[UUID], request: Request) -> Response[Any]:
+    async def update_template(template_id: FromPath[UUID], request: Request) -> TemplateAnswer:
         body = decode_body(await request.body(), TemplateUpdate)
         before = msgspec.to_builtins(await current(template_id))
         path = f"/templates/{template_id}"
@@ -98,7 +101,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         ).data
         after = msgspec.to_builtins(updated)
         await audited(request, "template.updated", template_id, before, after)
-        return ok(updated, message="Template updated")
+        return TemplateAnswer(updated, "Template updated")
 
     @delete(
         "/api/templates/{template_id:uuid}",
