@@ -70,8 +70,14 @@ def _environment(server: Mapping[str, Any], variables: dict[str, str]) -> dict[s
 
 
 def render_server(server: Mapping[str, Any], template: Mapping[str, Any] | None) -> Rendered:
-    """What the agent is told: every placeholder of the server (and its template) filled."""
-    variables = dict(server.get("variables") or {})
+    """What the agent is told: every placeholder of the server (and its template) filled.
+    A variable the template gained after the server was made takes its default."""
+    defaults = {
+        v["name"]: v["default"]
+        for v in (template["variables"] if template is not None else [])
+        if v.get("default") not in (None, "")
+    }
+    variables = {**defaults, **(server.get("variables") or {})}
     environment = {**_environment(server, variables), **variables}
     values = {**builtins(server), **environment}
     stop = template["stop_command"] if template is not None else "stop"
