@@ -49,12 +49,13 @@ def piped_to_sh(script: bytes) -> subprocess.Popen[bytes]:
 async def test_the_deploy_script_brings_the_agent_online(
     stack: Stack,
     gateway: httpx.AsyncClient,
-    anonymous: httpx.AsyncClient,
     shells: list[subprocess.Popen[bytes]],
 ) -> None:
     node = await register_node(gateway)
     token = node["deploymentToken"]
-    response = await anonymous.get(f"/api/deploy/{token}")
+    assert node["deployUrl"] == f"{stack.config.url('gateway')}/api/deploy/{token}"
+    async with httpx.AsyncClient(timeout=10) as curl:
+        response = await curl.get(node["deployUrl"])
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/x-shellscript")
     script = response.text
@@ -80,6 +81,7 @@ async def test_a_token_that_is_not_current_finds_no_script(
     rotated = await gateway.post(f"/api/nodes/{node['id']}/deployment-token")
     assert rotated.status_code == 200, rotated.text
     new = rotated.json()["data"]["deploymentToken"]
+    assert rotated.json()["data"]["deployUrl"].endswith(f"/api/deploy/{new}")
     assert (await anonymous.get(f"/api/deploy/{new}")).status_code == 200
     for token in (old, "nbdt_" + "x" * 43, "not a token", "a" * 300):
         response = await anonymous.get(f"/api/deploy/{token}")

@@ -27,6 +27,7 @@ def gateway_env(c: StackConfig) -> dict[str, str]:
         "NOTIFIER_URL": c.url("notifier"),
         "SCHEDULER_URL": c.url("scheduler"),
         "NODE_AGENT_GATEWAY_URL": c.url("node-agent-gateway"),
+        "API_PUBLIC_URL": c.url("gateway"),
         "AGENT_PUBLIC_URL": "ws" + c.url("node-agent-gateway").removeprefix("http") + "/ws",
         "RATE_LIMITS": c.gateway_rate_limits,
         "JWT_PRIVATE_KEY": c.jwt_private_key,
