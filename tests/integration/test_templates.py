@@ -13,10 +13,18 @@ import httpx
 import pytest
 
 from nodebyte_devstack.accounts import SignedInUser
-from nodebyte_devstack.agent_harness import agent_url, register_node, unique, until
+from nodebyte_devstack.agent_harness import (
+    EventTap,
+    agent_url,
+    event_tap,
+    register_node,
+    unique,
+)
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
+
+STATE_CHANGED = "server.state_changed"
 
 
 def minecraft(**overrides: Any) -> dict[str, Any]:
@@ -93,10 +101,17 @@ async def wait_state(gateway: httpx.AsyncClient, server_id: str, state: str) -> 
     await eventually(reached, timeout=20)
 
 
-async def installed(gateway: httpx.AsyncClient, agent: SimulatedAgent, server_id: str) -> None:
-    """The agent finished installing, and the server is recorded as stopped again."""
-    await until(lambda: agent.runtime.container(server_id).installed)
-    await wait_state(gateway, server_id, "stopped")
+@pytest.fixture
+async def tap(stack: Stack) -> AsyncIterator[EventTap]:
+    async with event_tap(stack.config.amqp_url, stack.config.prefix, [STATE_CHANGED]) as tap:
+        yield tap
+
+
+async def installed(tap: EventTap, server_id: str) -> None:
+    """The install finished: the server was recorded going from installing to stopped."""
+    await tap.wait_for(
+        STATE_CHANGED, server_id=server_id, previous_state="installing", state="stopped"
+    )
 
 
 async def test_template_lifecycle_is_checked_and_audited(
@@ -171,7 +186,11 @@ async def test_a_template_that_cannot_render_is_refused(
 
 
 async def test_a_server_from_a_template_runs_its_rendered_startup(
-    stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent], tmp_path: Path
+    stack: Stack,
+    gateway: httpx.AsyncClient,
+    agents: list[SimulatedAgent],
+    tap: EventTap,
+    tmp_path: Path,
 ) -> None:
     template = await create_template(gateway)
     node = await register_node(gateway)
@@ -201,7 +220,7 @@ async def test_a_server_from_a_template_runs_its_rendered_startup(
     assert server["renderedStartupCommand"] == "java -Xmx1024M -jar server.jar"
 
     await act(gateway, server["id"], "install")
-    await installed(gateway, agent, server["id"])
+    await installed(tap, server["id"])
     properties = tmp_path / server["id"] / "server.properties"
     assert properties.read_text() == "server-port=25565\nlevel-name=world\nseed=42\n"
     install = agent.frames("install_server")[-1]
