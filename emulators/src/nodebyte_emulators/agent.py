@@ -93,10 +93,13 @@ class SimulatedAgent:
         self._awake = asyncio.Event()  # cleared while silent: a hung agent does not reconnect
         self._awake.set()
         self.on_command: Callable[[dict[str, Any]], None] | None = None
-        self.runtime = SimulatedRuntime(self._send, step_seconds=step_seconds, seed=seed)
-        # Each server's files live in <servers_dir>/<server uuid>, real files on disk.
+        # Each server's files live in <servers_dir>/<server uuid>, real files on disk:
+        # what file operations read and write and where an install writes config files.
         self.servers_dir = servers_dir or Path(tempfile.mkdtemp(prefix="nodebyte-agent-"))
         self.files = AgentFiles(self.servers_dir, self._send, self._send_bytes)
+        self.runtime = SimulatedRuntime(
+            self._send, step_seconds=step_seconds, seed=seed, disk=self.files.disk
+        )
         self._rng = random.Random(seed)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None

@@ -3,7 +3,9 @@
 Each server is a container that moves through the reference's lifecycle in
 small steps (`step_seconds`), prints console lines as it goes, reports usage
 while running, and crashes when told to (or on its next start when armed).
-Everything it reports goes through `emit`, the agent's send.
+Everything it reports goes through `emit`, the agent's send. Given `disk` (the
+agent's server directories), an install writes the template's config files into
+the server's directory, confined to it like any file operation.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .agent_disk import FileRefused, ServerDisk
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -39,8 +43,16 @@ class Container:
 
 
 class SimulatedRuntime:
-    def __init__(self, emit: Emit, *, step_seconds: float = 0.05, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        *,
+        step_seconds: float = 0.05,
+        seed: int | None = None,
+        disk: Callable[[str], ServerDisk] | None = None,
+    ) -> None:
         self.emit = emit
+        self.disk = disk
         self.step = step_seconds
         self.containers: dict[str, Container] = {}
         self._random = random.Random(seed)
@@ -176,9 +188,21 @@ class SimulatedRuntime:
         await self._print(c, "system", f"Pulling image {image}")
         await asyncio.sleep(self.step)
         await self._bind(c, frame)
+        for config in (frame.get("template") or {}).get("configFiles") or []:
+            self._write_config(c, str(config.get("path", "")), str(config.get("content", "")))
+            await self._print(c, "system", f"Wrote {config.get('path')}")
         await self._print(c, "system", "Container created")
         c.installed = True
         await self._set(c, "stopped")
+
+    def _write_config(self, c: Container, path: str, content: str) -> None:
+        """A config file in the server's directory; a path leaving it is not written."""
+        if self.disk is None:
+            return
+        try:
+            self.disk(c.server_id).writable(path).write_text(content)
+        except (FileRefused, ValueError):
+            return
 
     async def _start(self, c: Container, frame: dict[str, Any] | None = None) -> None:
         await self._set(c, "starting")

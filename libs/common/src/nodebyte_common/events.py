@@ -283,6 +283,15 @@ class ServerCommandRequested(Event, kw_only=True, frozen=True):
     requested_by: str | None = None
 
 
+class ServerDeleted(Event, kw_only=True, frozen=True):
+    """A server is gone: what hangs off it elsewhere (its scheduled tasks) goes too."""
+
+    TYPE: ClassVar[str] = "server.deleted"
+    server_id: UUID
+    node_id: UUID
+    deleted_at: datetime
+
+
 class ServerCommandFailed(Event, kw_only=True, frozen=True):
     TYPE: ClassVar[str] = "server.command_failed"
     request_id: UUID
@@ -393,6 +402,7 @@ CATALOGUE: dict[str, type[Event]] = {
         NodeHealthReported,
         ServerStateChanged,
         ServerCommandRequested,
+        ServerDeleted,
         ServerCommandFailed,
         ServerCommandAcknowledged,
         BackupCompleted,

@@ -42,6 +42,8 @@ DATABASE_HOST_READ = "database_host.read"
 DATABASE_HOST_WRITE = "database_host.write"
 FILE_READ = "file.read"
 FILE_WRITE = "file.write"
+TEMPLATE_READ = "template.read"
+TEMPLATE_WRITE = "template.write"
 NODE_READ = "node.read"
 NODE_WRITE = "node.write"
 ALERT_READ = "alert.read"
@@ -92,6 +94,8 @@ CATALOGUE: dict[str, str] = {
     DATABASE_HOST_WRITE: "Register and remove database hosts (MySQL/MariaDB servers)",
     FILE_READ: "Read files on servers",
     FILE_WRITE: "Write files on servers",
+    TEMPLATE_READ: "Read server templates",
+    TEMPLATE_WRITE: "Create, change and delete server templates",
     NODE_READ: "Read nodes, their metrics and IP pools",
     NODE_WRITE: "Register, change, remove nodes, set their IP pools and rotate their agent tokens",
     ALERT_READ: "Read alerts and their statistics",

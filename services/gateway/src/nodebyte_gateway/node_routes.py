@@ -61,6 +61,13 @@ async def json_object(request: Request) -> dict[str, Any]:
     return value
 
 
+def with_deploy_url(response: Response[Any], base: str) -> Response[Any]:
+    """The reference's `deployUrl` beside a new deployment token: its agent's deploy script."""
+    data = response.content["data"]
+    data["deployUrl"] = f"{base.rstrip('/')}/api/deploy/{data['deploymentToken']}"
+    return response
+
+
 USAGE_PERIODS = ("daily", "weekly", "monthly")
 
 
@@ -95,7 +102,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Register a node (answers its first deployment token, once)",
     )
     async def create_node(request: Request) -> Any:
-        return await forward(agents, "POST", "/nodes", json=await json_object(request))
+        created = await forward(agents, "POST", "/nodes", json=await json_object(request))
+        return with_deploy_url(created, ctx.settings.api_public_url)
 
     @put("/api/nodes/{node_id:uuid}", guards=[write], tags=TAGS, summary="Update a node")
     async def update_node(node_id: FromPath[UUID], request: Request) -> Any:
@@ -119,7 +127,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Issue a new deployment token (revokes the previous ones)",
     )
     async def rotate_token(node_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")
+        issued = await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")
+        return with_deploy_url(issued, ctx.settings.api_public_url)
 
     @get(
         "/api/nodes/{node_id:uuid}/usage/{period:str}",

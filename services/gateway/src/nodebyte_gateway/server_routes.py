@@ -23,7 +23,9 @@ from litestar.params import FromPath
 
 from nodebyte_common import events, idempotency, outbox
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import decode_body, ok
+from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
+from nodebyte_gateway import audit
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forwarding import relay
@@ -154,6 +156,23 @@ def routes(ctx: GatewayContext) -> list[Any]:
     commands = CommandQueue(ctx)
     require = ctx.require
 
+    async def audited(
+        request: Request, action: str, server_id: Any, before: Any, after: Any
+    ) -> None:
+        async with ctx.runtime.pool.acquire() as conn:
+            await audit.record(
+                conn, caller(request), action, ("server", server_id), before, after, request
+            )
+
+    async def marked_stopped(server_id: UUID, request: Request) -> Any:
+        """A stop with the node gone: no agent to tell, so the server is recorded stopped."""
+        status, answer = await agents.call("POST", f"/servers/{server_id}/mark-stopped")
+        if status >= 400:
+            raise upstream_error(status, answer)
+        marked = msgspec.convert(answer["data"], StopMarked)
+        await audited(request, "server.stop", server_id, None, msgspec.to_builtins(marked))
+        return ok(marked, message=answer.get("message"))
+
     @get("/api/servers", guards=[require(catalogue.SERVER_READ)], tags=TAGS, summary="List servers")
     async def list_servers(request: Request) -> Any:
         return await forward(agents, "GET", "/servers", params=query(request))
@@ -175,7 +194,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Register a server on a node",
     )
     async def create_server(request: Request) -> Any:
-        return await forward(agents, "POST", "/servers", json=await json_object(request))
+        response = await forward(agents, "POST", "/servers", json=await json_object(request))
+        created = response.content["data"]
+        await audited(request, "server.created", created["id"], None, created)
+        return response
 
     @put(
         "/api/servers/{server_id:uuid}",
@@ -194,9 +216,28 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Delete a stopped server (its databases are dropped from their hosts first)",
     )
-    async def delete_server(server_id: FromPath[UUID]) -> Any:
+    async def delete_server(server_id: FromPath[UUID], request: Request) -> Any:
         # relay: a database host that cannot drop the server's databases is a public 503
-        return relay(*await agents.call("DELETE", f"/servers/{server_id}"))
+        response = relay(*await agents.call("DELETE", f"/servers/{server_id}"))
+        await audited(request, "server.deleted", server_id, None, None)
+        return response
+
+    @put(
+        "/api/servers/{server_id:uuid}/variables",
+        guards=[require(catalogue.SERVER_UPDATE)],
+        tags=TAGS,
+        summary="Change the server's variables (its startup is rendered with them)",
+    )
+    async def update_variables(server_id: FromPath[UUID], request: Request) -> Any:
+        body = decode_body(await request.body(), VariablesUpdate, empty_ok=False)
+        path = f"/servers/{server_id}/variables"
+        status, answer = await agents.call("PUT", path, json=msgspec.to_builtins(body))
+        if status >= 400:
+            raise upstream_error(status, answer)
+        changed = msgspec.convert(answer["data"], ServerVariables)
+        after = msgspec.to_builtins(changed)
+        await audited(request, "server.variables_updated", server_id, body.variables, after)
+        return ok(changed, message="Variables updated")
 
     @post(
         [f"/api/servers/{{server_id:uuid}}/{state}" for state in ("suspend", "unsuspend")],
@@ -223,7 +264,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
             body = decode_body(await request.body(), body_type)
             payload = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
             retry_of = retry_key(request)
-            request_id = await commands.submit(server_id, action, payload, retry_of=retry_of)
+            try:
+                request_id = await commands.submit(server_id, action, payload, retry_of=retry_of)
+            except ApiError as refused:
+                if action != "stop" or refused.code != "NODE_OFFLINE":
+                    raise
+                return await marked_stopped(server_id, request)
+            await audited(request, f"server.{action}", server_id, None, {"requestId": request_id})
             return ok(accepted(request_id, server_id, action), message=ACTION_MESSAGES[action])
 
         return handler
@@ -329,6 +376,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         create_server,
         update_server,
         delete_server,
+        update_variables,
         suspension,
         *actions,
         command_status,

@@ -13,6 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
+from nodebyte_node_agent_gateway.startup_render import render_server
+
 BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_COMMAND_LENGTH = 4096
 # The actions whose frames carry the server's port bindings (the container is made/run).
@@ -65,8 +67,10 @@ def agent_frame(
     server_dir: str,
     backup_dir: str,
     allocations: Sequence[asyncpg.Record] = (),
+    template: asyncpg.Record | None = None,
 ) -> dict[str, Any]:
-    """The frame for `action` on `server`; InvalidPayload when the payload is wrong."""
+    """The frame for `action` on `server` (made from `template`, if any), its `{{VAR}}`s
+    rendered; InvalidPayload when the payload is wrong."""
     uuid = str(server["id"])
     base: dict[str, Any] = {
         "serverId": uuid,
@@ -74,12 +78,18 @@ def agent_frame(
         "requestId": str(request_id),
         "suspended": server["suspended_at"] is not None,
     }
+    rendered = render_server(server, template)
     if action == "install":
-        template = {"dockerImage": server["docker_image"], "environment": server["environment"]}
+        install: dict[str, Any] = {
+            "dockerImage": server["docker_image"],
+            "environment": rendered.environment,
+        }
+        if rendered.config_files:
+            install["configFiles"] = rendered.config_files
         return {
             "type": "install_server",
             **base,
-            "template": template,
+            "template": install,
             **_resources(server),
             **_bindings(allocations),
         }
@@ -87,8 +97,8 @@ def agent_frame(
         return {
             "type": "start_server",
             **base,
-            "template": {"startCommand": server["startup_command"]},
-            "environment": server["environment"],
+            "template": {"startCommand": rendered.startup_command},
+            "environment": rendered.environment,
             **_resources(server),
             **_bindings(allocations),
         }
@@ -96,7 +106,12 @@ def agent_frame(
         timeout = payload.get("timeout", 30)
         if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 3600:
             raise InvalidPayload("timeout must be whole seconds between 1 and 3600")
-        return {"type": "stop_server", **base, "timeout": timeout}
+        return {
+            "type": "stop_server",
+            **base,
+            "timeout": timeout,
+            "stopCommand": rendered.stop_command,
+        }
     if action == "restart":
         return {"type": "restart_server", **base, **_bindings(allocations)}
     if action == "kill":

@@ -22,6 +22,7 @@ from nodebyte_node_agent_gateway import (
     node_api,
     server_api,
     telemetry,
+    template_api,
 )
 from nodebyte_node_agent_gateway.agent_connections import AgentConnections
 from nodebyte_node_agent_gateway.agent_endpoint import AgentEndpoint
@@ -106,6 +107,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         *database_api.routes(runtime, database_hosts, game_databases),
         *file_api.routes(runtime, files),
         *allocation_api.routes(runtime),
+        *template_api.routes(runtime),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]

@@ -29,6 +29,7 @@ from nodebyte_node_agent_gateway import (
     command_outcomes,
     command_store,
     server_store,
+    template_store,
 )
 from nodebyte_node_agent_gateway.agent_commands import (
     BINDING_ACTIONS,
@@ -87,7 +88,10 @@ class CommandRouter:
             bindings = []
             if server is not None and event.action in BINDING_ACTIONS:
                 bindings = await allocation_store.of_server(conn, event.server_id)
-            decision = self._decide(event, server, bindings)
+            template = None
+            if server is not None and server["template_id"] is not None:
+                template = await template_store.get(conn, server["template_id"])
+            decision = self._decide(event, server, bindings, template)
             if isinstance(decision, _Refusal):
                 await self._refuse(conn, event, meta, decision)
                 return
@@ -100,6 +104,7 @@ class CommandRouter:
         event: events.ServerCommandRequested,
         server: asyncpg.Record | None,
         bindings: list[asyncpg.Record],
+        template: asyncpg.Record | None,
     ) -> RoutedCommand | _Refusal:
         if server is None:
             return _Refusal("server not found", None)
@@ -114,6 +119,7 @@ class CommandRouter:
                 server_dir=self.settings.agent_server_dir,
                 backup_dir=self.settings.agent_backup_dir,
                 allocations=bindings,
+                template=template,
             )
         except ActionRefused as refused:
             return _Refusal(refused.reason, node_id)
