@@ -7,6 +7,8 @@ acknowledges them (`command_ack`, announced as a feature). When the connection
 drops or is refused it reconnects after a growing, jittered delay (honouring
 `retryAfterSeconds` of a lockout). Tests and benchmarks drive it in-process:
 `crash()`, `go_silent()`, `print_lines()`, `set_usage()`, `send_raw()`.
+Transfers between nodes are done for real on its disk, in `data_dir` (a fresh
+temporary directory unless given; see agent_transfers).
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ import contextlib
 import json
 import logging
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from . import agent_transfers
+from .agent_disk import AgentDisk
 from .agent_runtime import CommandRefused, SimulatedRuntime
 
 log = logging.getLogger(__name__)
@@ -72,7 +78,10 @@ class SimulatedAgent:
         reconnect_cap: float = 10.0,
         record_frames: bool = True,
         seed: int | None = None,
+        data_dir: Path | None = None,
     ) -> None:
+        self._data_dir = data_dir
+        self._transfers: agent_transfers.AgentTransfers | None = None
         self.url = url
         self.node_id = node_id
         self.token = token
@@ -102,8 +111,22 @@ class SimulatedAgent:
         self._task = asyncio.create_task(self.run(), name=f"agent-{self.node_id}")
         return self._task
 
+    @property
+    def transfers(self) -> agent_transfers.AgentTransfers:
+        """The agent's disk and transfers (made on first use)."""
+        if self._transfers is None:
+            data_dir = self._data_dir or Path(tempfile.mkdtemp(prefix="nodebyte-agent-"))
+            self._transfers = agent_transfers.AgentTransfers(AgentDisk(data_dir), self._send)
+        return self._transfers
+
+    def server_dir(self, server_id: str) -> Path:
+        """Where the server's files are on this agent's disk."""
+        return self.transfers.disk.server_dir(server_id)
+
     async def stop(self) -> None:
         self._stopping = True
+        if self._transfers is not None:
+            await self._transfers.close()
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
@@ -159,6 +182,8 @@ class SimulatedAgent:
                 await self._drain_close(ws)
                 return float(first.get("retryAfterSeconds") or 0.0)
             self.record.handshakes += 1
+            if self._transfers is not None:
+                self._transfers.forget_all()
             if self.heartbeat_override is None:
                 self.heartbeat_seconds = float(first.get("heartbeatIntervalSeconds", 30.0))
             self._started = time.monotonic()
@@ -212,6 +237,9 @@ class SimulatedAgent:
             return
         if self.on_command is not None:
             self.on_command(frame)
+        if frame.get("type") in agent_transfers.FRAMES:
+            await self.transfers.on_frame(frame)
+            return
         try:
             self.runtime.accept(frame)
             ack: dict[str, Any] = {"type": "command_ack", "requestId": request_id, "success": True}

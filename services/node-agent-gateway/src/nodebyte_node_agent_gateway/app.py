@@ -32,6 +32,7 @@ from nodebyte_node_agent_gateway.liveness import Liveness
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.session_registry import SessionRegistry
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
+from nodebyte_node_agent_gateway.transfers import Transfers
 
 SERVICE = "node-agent-gateway"
 
@@ -59,10 +60,13 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     link.on_node_message = delivery.on_node_message
     hub = LiveHub(link)
     CommandRouter(runtime, link, settings).register()
+    transfers = Transfers(runtime, link, settings)
+    connections = AgentConnections(runtime, registry, link, settings.replica_id)
+    connections.on_node_left = transfers.node_left
     endpoint = AgentEndpoint(
         pool,
-        AgentConnections(runtime, registry, link, settings.replica_id),
-        AgentMessages(runtime, buffer, link, settings, alert_policy),
+        connections,
+        AgentMessages(runtime, buffer, link, settings, alert_policy, transfers),
         link,
         settings,
     )
@@ -79,11 +83,12 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     )
     runtime.loop("liveness", Liveness(pool, registry, settings, alert_policy).run)
     runtime.loop("alert-evaluation", AlertEvaluation(pool, settings, alert_policy).run)
+    runtime.loop("transfer-sweep", lambda: transfers.sweep_forever(pool))
     runtime.loop("housekeeping", lambda: housekeeping.run_forever(pool, settings))
 
     internal = [
         *node_api.routes(runtime, link, settings),
-        *server_api.routes(runtime),
+        *server_api.routes(runtime, transfers),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]
