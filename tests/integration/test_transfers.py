@@ -9,7 +9,7 @@ import hashlib
 import io
 import os
 import tarfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from nodebyte_devstack.agent_harness import (
     EventTap,
+    ExtraReplica,
     agent_url,
     event_tap,
     register_node,
@@ -49,20 +50,29 @@ async def agents() -> AsyncIterator[list[SimulatedAgent]]:
     await asyncio.gather(*(agent.stop() for agent in started))
 
 
+@pytest.fixture(scope="module")
+def replica_b(stack: Stack, logs_dir: Path) -> Iterator[ExtraReplica]:
+    """A second node-agent-gateway replica on the same database and broker."""
+    replica = ExtraReplica(stack.config, logs_dir, name="transfers-b")
+    try:
+        replica.wait_healthy()
+        yield replica
+    finally:
+        replica.stop()
+
+
 class Pair:
     def __init__(self, nodes: list[dict[str, Any]], agents: list[SimulatedAgent]) -> None:
         (self.node_a, self.node_b), (self.agent_a, self.agent_b) = nodes, agents
 
 
-@pytest.fixture
-async def pair(
-    stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent], tmp_path: Path
+async def connect_pair(
+    urls: tuple[str, str], gateway: httpx.AsyncClient, agents: list[SimulatedAgent], tmp_path: Path
 ) -> Pair:
-    """Two nodes, each with its agent connected and its own data directory."""
     nodes = [await register_node(gateway), await register_node(gateway)]
-    for node, disk in zip(nodes, ("disk-a", "disk-b"), strict=True):
+    for node, disk, url in zip(nodes, ("disk-a", "disk-b"), urls, strict=True):
         agent = SimulatedAgent(
-            agent_url(stack.config.url("node-agent-gateway")),
+            agent_url(url),
             node["id"],
             node["deploymentToken"],
             data_dir=tmp_path / disk,
@@ -71,6 +81,15 @@ async def pair(
         agents.append(agent)
         await asyncio.wait_for(agent.connected.wait(), 20)
     return Pair(nodes, agents)
+
+
+@pytest.fixture
+async def pair(
+    stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent], tmp_path: Path
+) -> Pair:
+    """Two nodes, each with its agent connected and its own data directory."""
+    url = stack.config.url("node-agent-gateway")
+    return await connect_pair((url, url), gateway, agents, tmp_path)
 
 
 def write_files(root: Path) -> dict[str, bytes]:
@@ -158,6 +177,26 @@ async def test_a_stopped_server_moves_with_its_files(
     )
     [entry] = audit.json()["data"]
     assert entry["after"]["outcome"] == "started"
+
+
+async def test_the_archive_crosses_replicas_when_the_agents_are_on_two(
+    stack: Stack,
+    replica_b: ExtraReplica,
+    gateway: httpx.AsyncClient,
+    agents: list[SimulatedAgent],
+    tmp_path: Path,
+) -> None:
+    """Source on one replica, target on another: chunks and acknowledgements go through
+    the broker to the replica holding the other node's socket."""
+    urls = (stack.config.url("node-agent-gateway"), replica_b.url)
+    pair = await connect_pair(urls, gateway, agents, tmp_path)
+    server = await register_server(gateway, pair.node_a["id"])
+    files = write_files(pair.agent_a.server_dir(server["id"]))
+
+    await start_transfer(gateway, server["id"], pair.node_b["id"])
+    done = await transfer_ends(gateway, server["id"], "completed")
+    assert done["nodeId"] == pair.node_b["id"]
+    assert files_under(pair.agent_b.server_dir(server["id"])) == files
 
 
 async def test_a_running_server_is_stopped_moved_and_started_again(
