@@ -2,8 +2,9 @@
 
 Servers live in `<data_dir>/servers/<server id>`; whatever directory the
 backend names, only its last part (the server's id) is used, so no frame can
-point the agent outside its data directory. Archives are tar.gz files staged
-under `<data_dir>/transfers/`, on disk rather than in memory. Restoring
+point the agent outside its data directory. An archive is a tar.gz streamed
+as it is made; one being received is staged under `<data_dir>/transfers/`, on
+disk rather than in memory. Restoring
 extracts into a staging directory next to the server's, refusing any member
 that would land outside it (absolute paths, `..`, links pointing out, devices:
 the tarfile `data` filter plus our own check for a clear reason), then replaces
@@ -12,15 +13,18 @@ the server's directory.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 SERVER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+
+
+class Writable(Protocol):
+    def write(self, data: bytes) -> int: ...
 
 
 class DiskRefused(Exception):
@@ -47,13 +51,12 @@ class AgentDisk:
 
     # --- source: archive ---
 
-    def archive(self, server_dir: Path, into: Path) -> str:
-        """Write a tar.gz of the server's directory (empty if it has none); its sha256."""
-        with tarfile.open(into, "w:gz") as tar:
+    def archive(self, server_dir: Path, out: Writable) -> None:
+        """Stream a tar.gz of the server's directory (empty if it has none) into `out`."""
+        with tarfile.open(fileobj=out, mode="w|gz") as tar:
             if server_dir.is_dir():
                 for entry in sorted(server_dir.iterdir()):
                     tar.add(entry, arcname=entry.name)
-        return sha256_of(into)
 
     # --- target: restore ---
 
@@ -94,16 +97,3 @@ def _check_member(member: tarfile.TarInfo, root: Path) -> None:
     target = (root / name).resolve()
     if not target.is_relative_to(root.resolve()):
         raise DiskRefused(f"unsafe path in the archive: {member.name!r}")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    for block in read_blocks(path, 1 << 20):
-        digest.update(block)
-    return digest.hexdigest()
-
-
-def read_blocks(path: Path, size: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while block := handle.read(size):
-            yield block

@@ -1,9 +1,9 @@
 """The reference agent's side of server transfers between nodes, on its disk.
 
-Source (`transfer_archive`): archive the server's directory to a staged
-tar.gz, then send it as base64 `transfer_chunk`s, never more than `window`
-ahead of the target's `transfer_chunk_ack`s; the last chunk carries the
-archive's sha256. A failure is a `transfer_result` (role source, success
+Source (`transfer_archive`): make a tar.gz of the server's directory and send
+it as it is made, in base64 `transfer_chunk`s, never more than `window` ahead
+of the target's `transfer_chunk_ack`s; the last chunk carries the archive's
+sha256. A failure is a `transfer_result` (role source, success
 false). `transfer_finished` removes the old copy; `transfer_abort` stops the
 sending and leaves the server's files as they were.
 
@@ -18,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import queue
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .agent_disk import AgentDisk, DiskRefused, read_blocks
+from .agent_disk import AgentDisk, DiskRefused
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,6 @@ FRAMES = frozenset(
 @dataclass
 class _Sending:
     server_id: str
-    archive: Path
     acked: int = -1
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     aborted: bool = False
@@ -116,7 +118,7 @@ class AgentTransfers:
 
     def _start_sending(self, transfer_id: str, server_id: str, frame: dict[str, Any]) -> None:
         server_dir = self.disk.server_dir(str(frame.get("serverDir") or server_id))
-        state = _Sending(server_id, self.disk.staged(transfer_id, ".out.tar.gz"))
+        state = _Sending(server_id)
         self.sending[transfer_id] = state
         task = asyncio.create_task(
             self._send_archive(
@@ -130,29 +132,42 @@ class AgentTransfers:
     async def _send_archive(
         self, transfer_id: str, state: _Sending, server_dir: Path, chunk_bytes: int, window: int
     ) -> None:
+        """Send the archive as the tar thread makes it, one chunk held back so the last
+        one is known (it carries the sha256)."""
+        pipe = ChunkPipe(chunk_bytes)
+        producer = asyncio.create_task(
+            asyncio.to_thread(pipe.produce, functools.partial(self.disk.archive, server_dir))
+        )
+        digest = hashlib.sha256()
         try:
-            digest = await asyncio.to_thread(self.disk.archive, server_dir, state.archive)
-            for seq, block, last in _numbered(state.archive, chunk_bytes):
+            pending = await pipe.next()
+            seq = 0
+            while pending is not None:
+                following = await pipe.next()
                 while not state.aborted and seq - state.acked > window:
                     state.progress.clear()
                     await state.progress.wait()
                 if state.aborted:
                     return
+                digest.update(pending)
+                last = following is None
                 await self.send(
                     {
                         "type": "transfer_chunk",
                         "serverId": state.server_id,
                         "transferId": transfer_id,
                         "seq": seq,
-                        "data": base64.b64encode(block).decode(),
+                        "data": base64.b64encode(pending).decode(),
                         "last": last,
-                        **({"sha256": digest} if last else {}),
+                        **({"sha256": digest.hexdigest()} if last else {}),
                     }
                 )
-        except (OSError, DiskRefused) as exc:
-            await self._result(transfer_id, state.server_id, "source", f"archive failed: {exc}")
+                seq, pending = seq + 1, following
+        except DiskRefused as exc:
+            await self._result(transfer_id, state.server_id, "source", str(exc))
         finally:
-            self.disk.remove(state.archive)
+            pipe.cancelled.set()
+            await asyncio.gather(producer, return_exceptions=True)
 
     def _acked(self, transfer_id: str, seq: int) -> None:
         state = self.sending.get(transfer_id)
@@ -243,9 +258,64 @@ class AgentTransfers:
         await self.send(frame)
 
 
-def _numbered(path: Path, size: int) -> Iterator[tuple[int, bytes, bool]]:
-    """The archive's blocks, read one at a time, with their sequence numbers and the last
-    one flagged (a tar.gz is never empty: it has gzip's header at least)."""
-    count = -(-path.stat().st_size // size)
-    for seq, block in enumerate(read_blocks(path, size)):
-        yield seq, block, seq == count - 1
+class _Cancelled(Exception):
+    pass
+
+
+class ChunkPipe:
+    """What the tar thread writes, cut into chunks and handed over a small bounded queue:
+    the thread waits while the sender is `QUEUED` chunks behind, so an archive of any
+    size holds a few chunks of memory."""
+
+    QUEUED = 4
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.queue: queue.Queue[bytes | DiskRefused | None] = queue.Queue(maxsize=self.QUEUED)
+        self.buffer = bytearray()
+        self.cancelled = threading.Event()
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        while len(self.buffer) >= self.size:
+            self._put(bytes(self.buffer[: self.size]))
+            del self.buffer[: self.size]
+        return len(data)
+
+    def produce(self, archive: Callable[[ChunkPipe], None]) -> None:
+        """In a thread: run `archive` into this pipe, then the rest and the end (None)."""
+        try:
+            archive(self)
+            if self.buffer:
+                self._put(bytes(self.buffer))
+            self._put(None)
+        except _Cancelled:
+            return
+        except Exception as exc:  # anything the archiving met: the source reports it
+            with contextlib.suppress(_Cancelled):
+                self._put(DiskRefused(f"archive failed: {exc}"))
+
+    async def next(self) -> bytes | None:
+        """The next chunk, None at the end; DiskRefused when archiving failed."""
+        item = await asyncio.to_thread(self._get)
+        if isinstance(item, DiskRefused):
+            raise item
+        return item
+
+    def _get(self) -> bytes | DiskRefused | None:
+        while not self.cancelled.is_set():  # never a thread left waiting once cancelled
+            try:
+                return self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        return None
+
+    def _put(self, item: bytes | DiskRefused | None) -> None:
+        while True:
+            if self.cancelled.is_set():
+                raise _Cancelled
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
