@@ -7,6 +7,9 @@ acknowledges them (`command_ack`, announced as a feature). When the connection
 drops or is refused it reconnects after a growing, jittered delay (honouring
 `retryAfterSeconds` of a lockout). Tests and benchmarks drive it in-process:
 `crash()`, `go_silent()`, `print_lines()`, `set_usage()`, `send_raw()`.
+File operations and transfers between nodes are done for real on its disk, in
+`servers_dir` (a fresh temporary directory unless given; see agent_files and
+agent_transfers, both on agent_disk).
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from .agent_disk import AgentDisk
 from .agent_files import AgentFiles
 from .agent_runtime import CommandRefused, SimulatedRuntime
+from .agent_transfers import FRAMES as TRANSFER_FRAMES
+from .agent_transfers import AgentTransfers
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +103,7 @@ class SimulatedAgent:
         # what file operations read and write and where an install writes config files.
         self.servers_dir = servers_dir or Path(tempfile.mkdtemp(prefix="nodebyte-agent-"))
         self.files = AgentFiles(self.servers_dir, self._send, self._send_bytes)
+        self.transfers = AgentTransfers(AgentDisk(self.servers_dir), self._send)
         self.runtime = SimulatedRuntime(
             self._send, step_seconds=step_seconds, seed=seed, disk=self.files.disk
         )
@@ -114,6 +121,7 @@ class SimulatedAgent:
 
     async def stop(self) -> None:
         self._stopping = True
+        await self.transfers.close()
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
@@ -169,6 +177,7 @@ class SimulatedAgent:
                 await self._drain_close(ws)
                 return float(first.get("retryAfterSeconds") or 0.0)
             self.record.handshakes += 1
+            self.transfers.forget_all()
             if self.heartbeat_override is None:
                 self.heartbeat_seconds = float(first.get("heartbeatIntervalSeconds", 30.0))
             self._started = time.monotonic()
@@ -229,6 +238,9 @@ class SimulatedAgent:
             return
         if self.on_command is not None:
             self.on_command(frame)
+        if frame.get("type") in TRANSFER_FRAMES:
+            await self.transfers.on_frame(frame)
+            return
         try:
             self.runtime.accept(frame)
             ack: dict[str, Any] = {"type": "command_ack", "requestId": request_id, "success": True}

@@ -32,6 +32,7 @@ SERVER_KILL = "server.kill"
 SERVER_INSTALL = "server.install"
 SERVER_CONSOLE = "server.console"
 SERVER_LOGS_READ = "server.logs.read"
+SERVER_TRANSFER = "server.transfer"
 BACKUP_READ = "backup.read"
 BACKUP_CREATE = "backup.create"
 DATABASE_READ = "database.read"
@@ -84,6 +85,7 @@ CATALOGUE: dict[str, str] = {
     SERVER_INSTALL: "Reinstall servers",
     SERVER_CONSOLE: "Send console commands to servers",
     SERVER_LOGS_READ: "Read servers' logs",
+    SERVER_TRANSFER: "Move servers and their files to another node",
     BACKUP_READ: "List servers' backups",
     BACKUP_CREATE: "Create servers' backups",
     DATABASE_READ: "List servers' databases (never their passwords)",

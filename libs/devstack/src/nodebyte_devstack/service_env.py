@@ -108,6 +108,7 @@ def node_agent_gateway_env(c: StackConfig) -> dict[str, str]:
         "TELEMETRY_FLUSH_SECONDS": "0.25",
         "LOCKOUT_BASE_SECONDS": "1",
         "AGENT_HANDSHAKE_TIMEOUT_SECONDS": "3",
+        "TRANSFER_STALL_SECONDS": "10",  # a stalled transfer rolls back within a test
         "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{c.ports['discord']}",  # alert-rule webhooks
     }
 

@@ -25,6 +25,7 @@ from nodebyte_common import events, idempotency, outbox
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
+from nodebyte_common.server_transfers import TransferOrder, TransferRequest, TransferView
 from nodebyte_gateway import audit
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
@@ -284,6 +285,34 @@ def routes(ctx: GatewayContext) -> list[Any]:
         power_action("command", CommandBody),
     ]
 
+    @post(
+        "/api/servers/{server_id:uuid}/transfer",
+        guards=[require(catalogue.SERVER_TRANSFER)],
+        tags=TAGS,
+        status_code=200,
+        summary="Move a server and its files to another node (stopped first if running)",
+    )
+    async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
+        body = decode_body(await request.body(), TransferRequest, empty_ok=False)
+        principal = caller(request)
+        order = TransferOrder(target_node_id=body.target_node_id, requested_by=principal.label)
+        path = f"/servers/{server_id}/transfer"
+        status, answer = await agents.call("POST", path, json=msgspec.to_builtins(order))
+        outcome: dict[str, Any] = {"targetNodeId": body.target_node_id, "status": status}
+        if status == 200:
+            outcome |= {"outcome": "started", "transferId": answer["data"]["id"]}
+        else:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            outcome |= {"outcome": "refused", "error": error}
+        async with ctx.runtime.pool.acquire() as conn:
+            await audit.record(
+                conn, principal, "server.transfer", ("server", server_id), None, outcome, request
+            )
+        if status != 200:
+            raise upstream_error(status, answer)
+        view = msgspec.convert(answer["data"], TransferView)
+        return ok(view, message=answer.get("message"))
+
     @get(
         "/api/servers/{server_id:uuid}/commands/{request_id:uuid}",
         guards=[require(catalogue.SERVER_READ)],
@@ -379,6 +408,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         update_variables,
         suspension,
         *actions,
+        transfer,
         command_status,
         reset_crash_count,
         restart_policy,

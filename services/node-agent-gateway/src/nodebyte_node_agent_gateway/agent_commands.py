@@ -132,3 +132,46 @@ def agent_frame(
             "backupPath": f"{backup_dir}/{uuid}/{name}.tar.gz",
         }
     raise InvalidPayload(f"unknown action {action!r}")
+
+
+def _about(server_id: UUID, transfer_id: UUID) -> dict[str, Any]:
+    return {
+        "serverId": str(server_id),
+        "serverUuid": str(server_id),
+        "transferId": str(transfer_id),
+    }
+
+
+def transfer_receive_frame(
+    server_id: UUID, transfer_id: UUID, *, server_dir: str
+) -> dict[str, Any]:
+    """To the target agent: get ready to restore the archive that follows in chunks."""
+    return {
+        "type": "transfer_receive",
+        **_about(server_id, transfer_id),
+        "serverDir": f"{server_dir}/{server_id}",
+    }
+
+
+def transfer_archive_frame(
+    server_id: UUID, transfer_id: UUID, *, server_dir: str, chunk_bytes: int, window: int
+) -> dict[str, Any]:
+    """To the source agent: stream a tar.gz of the server's directory, `window` chunks
+    unacknowledged at most."""
+    return {
+        "type": "transfer_archive",
+        **_about(server_id, transfer_id),
+        "serverDir": f"{server_dir}/{server_id}",
+        "chunkBytes": chunk_bytes,
+        "window": window,
+    }
+
+
+def transfer_abort_frame(server_id: UUID, transfer_id: UUID, reason: str) -> dict[str, Any]:
+    """To both agents on rollback: the source stops sending, the target drops what it got."""
+    return {"type": "transfer_abort", **_about(server_id, transfer_id), "reason": reason}
+
+
+def transfer_finished_frame(server_id: UUID, transfer_id: UUID) -> dict[str, Any]:
+    """To the source agent once the target has the server: remove the old copy."""
+    return {"type": "transfer_finished", **_about(server_id, transfer_id)}

@@ -9,6 +9,10 @@ a restart passes through stopped, kill goes straight to stopped, a crashed
 server can be started (that is what the restart policy does) or reinstalled,
 and an install can fail. `suspended` is an administrative flag, never a state
 an agent moves a server into.
+
+`transferring` is the backend's own state while a server's files move to
+another node (see transfers): no agent report and no action moves a server
+out of it; the transfer itself does, on success or rollback.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-State = Literal["stopped", "installing", "starting", "running", "stopping", "crashed"]
+State = Literal[
+    "stopped", "installing", "starting", "running", "stopping", "crashed", "transferring"
+]
 Desired = Literal["stopped", "running", "restarting"]
 Policy = Literal["always", "on-failure", "never"]
 Action = Literal["start", "stop", "restart", "kill", "install", "backup", "command"]
@@ -40,6 +46,10 @@ ACTION_FROM: dict[str, frozenset[str]] = {
     "command": frozenset({"starting", "running"}),
     "backup": frozenset({"stopped", "crashed", "running", "starting"}),
 }
+
+# A transfer starts at once from these states, and after a stop from the running ones.
+TRANSFER_AT_ONCE = frozenset({"stopped", "crashed"})
+TRANSFER_AFTER_STOP = frozenset({"starting", "running"})
 
 # Actions a suspended server still accepts: they only take it down.
 ALLOWED_WHILE_SUSPENDED = frozenset({"stop", "kill"})

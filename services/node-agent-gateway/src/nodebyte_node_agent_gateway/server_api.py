@@ -17,6 +17,7 @@ from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
+from nodebyte_common.server_transfers import TransferOrder
 from nodebyte_node_agent_gateway import (
     allocations,
     backup_store,
@@ -26,6 +27,7 @@ from nodebyte_node_agent_gateway import (
     server_provisioning,
     server_store,
     template_store,
+    transfer_store,
     usage,
 )
 from nodebyte_node_agent_gateway.allocations import AllocationRefused
@@ -43,6 +45,7 @@ from nodebyte_node_agent_gateway.node_api import (
 )
 from nodebyte_node_agent_gateway.startup_render import render_server
 from nodebyte_node_agent_gateway.template_variables import declared, refuse, resolve
+from nodebyte_node_agent_gateway.transfers import Transfers
 from nodebyte_node_agent_gateway.views import (
     backup_view,
     command_view,
@@ -53,7 +56,16 @@ from nodebyte_node_agent_gateway.views import (
 
 SOURCE = "nodebyte/node-agent-gateway"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-STATUSES = ("stopped", "installing", "starting", "running", "stopping", "crashed", "suspended")
+STATUSES = (
+    "stopped",
+    "installing",
+    "starting",
+    "running",
+    "stopping",
+    "crashed",
+    "transferring",
+    "suspended",
+)
 
 Image = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\s]+$")]
 Command = Annotated[str, msgspec.Meta(max_length=4096)]
@@ -171,7 +183,7 @@ def variables_view(row: asyncpg.Record) -> ServerVariables:
     )
 
 
-def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
+def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> list[Any]:
     async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> Any:
         row = await server_store.get(conn, server_id, for_update=lock)
         if row is None:
@@ -198,7 +210,17 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
         async with runtime.pool.acquire() as conn:
             row = await load(conn, server_id)
             node = await node_store.get(conn, row["node_id"])
-        return ok(server_view(row, node))
+            transfer = await transfer_store.latest(conn, server_id)
+        view = server_view(row, node)
+        view["transfer"] = transfer_store.view(transfer) if transfer is not None else None
+        return ok(view)
+
+    @post("/servers/{server_id:uuid}/transfer", status_code=200)
+    async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
+        """Begin moving the server to another node; its progress shows in its details."""
+        body = decode_body(await request.body(), TransferOrder, empty_ok=False)
+        view = await transfers.request(server_id, body)
+        return ok(view, message="Server transfer started")
 
     @post("/servers", status_code=201)
     async def create_server(request: Request) -> Any:
@@ -436,6 +458,7 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
     return [
         list_servers,
         get_server,
+        transfer,
         create_server,
         update_server,
         delete_server,
