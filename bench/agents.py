@@ -16,7 +16,14 @@ run: the idle service's RSS before any agent connects (so RSS per agent), and
 a bare aio-pika publish → consume round trip at the same rate (one broker hop,
 the floor under any bus round trip).
 
-    .venv/bin/python bench/agents.py [--agents 2000] [--window 60] [--rate 10]
+With `--replicas R` there are R node-agent-gateway processes on the same
+database and broker, and the agents are spread round-robin over their ports
+(as a TCP balancer in front of them would spread them). Commands are still
+published once, on the event exchange: whichever replica takes one off the
+shared queue routes it to the replica holding the node's socket. RSS and CPU
+are then the sum over the replicas.
+
+    .venv/bin/python bench/agents.py [--agents 2000] [--window 60] [--rate 10] [--replicas 1]
 """
 
 from __future__ import annotations
@@ -33,13 +40,13 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import aio_pika
 import asyncpg
-import httpx
 import uuid6
 
 from nodebyte_common import events
@@ -52,6 +59,7 @@ from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent_fleet import AgentFleet
+from nodebyte_node_agent_gateway.deployment_tokens import hash_token
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -70,64 +78,83 @@ REFERENCE_CADENCE = {  # the reference's intervals, not the dev stack's short on
 
 
 class ProcessGauge:
-    """RSS and CPU of one process, from /proc."""
+    """RSS and CPU of some processes (the replicas), summed, from /proc."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
         self.ticks = os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+        return sum(self._rss_mb(pid) for pid in self.pids)
+
+    @staticmethod
+    def _rss_mb(pid: int) -> float:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(self._cpu_seconds(pid) for pid in self.pids)
+
+    def _cpu_seconds(self, pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / self.ticks
 
 
 # --- nodes, servers, commands ----------------------------------------------
 
 
-async def register_fleet(api: httpx.AsyncClient, count: int) -> list[dict[str, str]]:
-    """count nodes with one server each; their credentials and server ids."""
-    gate = asyncio.Semaphore(16)
-
-    async def one(n: int) -> dict[str, str]:
-        async with gate:
-            node = (
-                await api.post(
-                    "/nodes",
-                    json={
-                        "name": f"bench-{n:05d}",
-                        "hostname": f"n{n}.bench",
-                        "maxMemoryMb": 65536,
-                        "maxCpuCores": 32,
-                    },
-                )
-            ).json()["data"]
-            server = (
-                await api.post(
-                    "/servers",
-                    json={
-                        "name": f"srv-{n:05d}",
-                        "nodeId": node["id"],
-                        "dockerImage": "img",
-                        "allocatedMemoryMb": 1024,
-                        "allocatedCpuCores": 1,
-                        "allocatedDiskMb": 1024,
-                        "primaryPort": 25565,
-                    },
-                )
-            ).json()["data"]
-            return {
-                "nodeId": node["id"],
-                "token": node["deploymentToken"],
-                "serverId": server["id"],
-            }
-
-    return list(await asyncio.gather(*(one(n) for n in range(count))))
+async def seed_fleet(database: str, count: int) -> list[dict[str, str]]:
+    """count nodes with one server and a deployment token each, written straight into
+    the service's tables (COPY): registering 10,000 through the API takes minutes on a
+    busy machine and is not what is measured. Their credentials and server ids."""
+    fleet = []
+    nodes, servers, tokens = [], [], []
+    for n in range(count):
+        node_id, server_id, token = (
+            uuid6.uuid7(),
+            uuid6.uuid7(),
+            f"nbdt_{secrets.token_urlsafe(32)}",
+        )
+        nodes.append((node_id, f"bench-{n:05d}", f"n{n}.bench", 65536, 32))
+        servers.append((server_id, f"srv-{n:05d}", node_id, "img", 1024, 1, 1024, 25565))
+        expires = datetime.now(UTC) + timedelta(days=30)
+        tokens.append((uuid6.uuid7(), node_id, hash_token(token), expires))
+        fleet.append({"nodeId": str(node_id), "token": token, "serverId": str(server_id)})
+    conn = await asyncpg.connect(database)
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "nodes",
+                schema_name="agents",
+                records=nodes,
+                columns=["id", "name", "hostname", "max_memory_mb", "max_cpu_cores"],
+            )
+            await conn.copy_records_to_table(
+                "servers",
+                schema_name="agents",
+                records=servers,
+                columns=[
+                    "id",
+                    "name",
+                    "node_id",
+                    "docker_image",
+                    "allocated_memory_mb",
+                    "allocated_cpu_cores",
+                    "allocated_disk_mb",
+                    "primary_port",
+                ],
+            )
+            await conn.copy_records_to_table(
+                "deployment_tokens",
+                schema_name="agents",
+                records=tokens,
+                columns=["id", "node_id", "token_hash", "expires_at"],
+            )
+    finally:
+        await conn.close()
+    return fleet
 
 
 class CommandBus:
@@ -218,16 +245,22 @@ async def bare_round_trip(rate: float, count: int) -> list[float]:
 # --- the fleet (a child process) -------------------------------------------
 
 
-async def run_fleet(url: str, credentials_file: str, per_second: float) -> None:
-    """Child: connect every agent, say how many, serve until told, report receipts."""
+async def run_fleet(urls: list[str], credentials_file: str, per_second: float) -> None:
+    """Child: connect every agent (round-robin over `urls`), say how many, serve until
+    told, report receipts."""
     with open(credentials_file) as file:  # noqa: ASYNC230 - once, before anything runs
         credentials = json.load(file)
-    fleet = AgentFleet(
-        url,
-        [(c["nodeId"], c["token"]) for c in credentials],
-        record_frames=False,
-        step_seconds=0.05,
-    )
+    fleets = [
+        AgentFleet(
+            url,
+            [(c["nodeId"], c["token"]) for c in credentials[i :: len(urls)]],
+            record_frames=False,
+            step_seconds=0.05,
+        )
+        for i, url in enumerate(urls)
+    ]
+    fleet = AgentFleet(urls[0], [])
+    fleet.agents = [agent for part in fleets for agent in part.agents]
     await fleet.start(per_second)
     connected = await fleet.wait_connected(timeout=300)
     print(f"connected {connected}", flush=True)
@@ -274,19 +307,15 @@ async def main(args: argparse.Namespace) -> None:
     try:
         stack.start_service(SERVICE)
         stack.wait_healthy([SERVICE], 120)
-        gauge = ProcessGauge(stack.processes[SERVICE].popen.pid)
         base = config.url(SERVICE)
-        async with httpx.AsyncClient(
-            base_url=f"{base}/internal/v1",
-            headers={"X-Service-Token": config.service_token},
-            timeout=60,
-        ) as api:
-            started = time.perf_counter()
-            credentials = await register_fleet(api, args.agents)
-            print(
-                f"registered {args.agents} nodes in {time.perf_counter() - started:.1f}s",
-                file=sys.stderr,
-            )
+        bases = [base]
+        for n in range(1, args.replicas):
+            env = {"REPLICA_ID": f"{config.prefix}-agents-{n}"}  # names its own queue
+            port = stack.start_extra_replica(SERVICE, env, timeout=120)
+            bases.append(f"http://127.0.0.1:{port}")
+        replicas = [p for n, p in stack.processes.items() if n.startswith(SERVICE)]
+        gauge = ProcessGauge([p.popen.pid for p in replicas])
+        credentials = await seed_fleet(config.database_dsn, args.agents)
         await asyncio.sleep(2)
         figures["rss_idle_mb"] = gauge.rss_mb()
 
@@ -297,7 +326,7 @@ async def main(args: argparse.Namespace) -> None:
             sys.executable,
             __file__,
             "--fleet",
-            agent_url(base),
+            ",".join(agent_url(b) for b in bases),
             str(creds_file),
             str(args.per_second),
             stdin=asyncio.subprocess.PIPE,
@@ -312,11 +341,12 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{line[1]} agents connected in {figures['connect_seconds']:.1f}s", file=sys.stderr)
 
         await commands.open()
+        targets = credentials[: args.warm or len(credentials)]
         started = time.perf_counter()
-        for c in credentials:
+        for c in targets:
             await commands.send(c["serverId"], "start", {})
-        await _wait_all_running(config.database_dsn, args.agents, commands, credentials)
-        figures["warmup_starts_per_s"] = args.agents / (time.perf_counter() - started)
+        await _wait_all_running(config.database_dsn, len(targets), commands, targets)
+        figures["warmup_starts_per_s"] = len(targets) / (time.perf_counter() - started)
         print(f"all servers running ({figures['warmup_starts_per_s']:.0f}/s)", file=sys.stderr)
         commands.sent.clear()
         commands.acked.clear()
@@ -327,7 +357,7 @@ async def main(args: argparse.Namespace) -> None:
         deadline = wall_before + args.window
         next_sample = 0.0
         while time.perf_counter() < deadline:
-            target = random.choice(credentials)["serverId"]
+            target = random.choice(targets)["serverId"]
             sent_ids.append(await commands.send(target, "command", {"command": "say bench"}))
             if time.perf_counter() >= next_sample:
                 rss_peak = max(rss_peak, gauge.rss_mb())
@@ -362,7 +392,7 @@ async def main(args: argparse.Namespace) -> None:
             await fleet.wait()
         stack.stop_all()
         await discard_stack(config)
-    _print(figures, args.agents)
+    _print(figures, args.agents, args.replicas)
 
 
 async def _wait_all_running(
@@ -406,12 +436,13 @@ async def _settled(commands: CommandBus, ids: list[str]) -> bool:
     return all(r in commands.acked or r in commands.failed for r in ids)
 
 
-def _print(f: dict[str, Any], agents: int) -> None:
+def _print(f: dict[str, Any], agents: int, replicas: int) -> None:
     ms = 1000.0
     bare_p50, bare_p99 = percentile(f["bare"], 50) * ms, percentile(f["bare"], 99) * ms
     rt_p50, rt_p99 = percentile(f["round_trip"], 50) * ms, percentile(f["round_trip"], 99) * ms
     lines = {
         "agents": agents,
+        "replicas": replicas,
         "agents_connected": f["agents_connected"],
         "agents_still_connected": f["agents_still_connected"],
         "agent_reconnects": f["agent_reconnects"],
@@ -441,11 +472,15 @@ def _print(f: dict[str, Any], agents: int) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--fleet":
-        asyncio.run(run_fleet(sys.argv[2], sys.argv[3], float(sys.argv[4])))
+        asyncio.run(run_fleet(sys.argv[2].split(","), sys.argv[3], float(sys.argv[4])))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--window", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--rate", type=float, default=10.0, help="commands per second")
     parser.add_argument("--per-second", type=float, default=100.0, help="agent connect ramp")
+    parser.add_argument("--replicas", type=int, default=1, help="node-agent-gateway processes")
+    parser.add_argument(
+        "--warm", type=int, default=0, help="servers started and commanded (0: every agent's)"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -154,7 +154,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             agent_url(config.url("node-agent-gateway")),
             node["id"],
             node["deploymentToken"],
-            servers_dir=work / "agent",
+            data_dir=work / "agent",
             record_frames=False,
         )
         agent.start()

@@ -33,6 +33,7 @@ from nodebyte_devstack.processes import Stack
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 WARM_UP_SECONDS = 3
+START_TIMEOUT = 300  # seconds: a shared, busy machine starts Python services slowly
 CONSTANT_APP = """
 from litestar import Litestar, get
 import uvicorn, sys
@@ -86,10 +87,10 @@ def main() -> None:
     try:
         stack.prepare_database()
         stack.start_emulators()
-        stack.wait_healthy(["pterodactyl", "discord"])
+        stack.wait_healthy(["pterodactyl", "discord"], START_TIMEOUT)
         for service in ("gateway", "sync", "notifier"):
             stack.start_service(service)
-        stack.wait_healthy(["gateway", "sync", "notifier"])
+        stack.wait_healthy(["gateway", "sync", "notifier"], START_TIMEOUT)
         headers = {"X-API-Key": config.api_key}
         log_id = _completed_sync(config.url("gateway"), headers)
         bearer = {"Authorization": f"Bearer {asyncio.run(_tech_team_token(config))}"}

@@ -116,7 +116,8 @@ async def test_console_input_over_the_socket_reaches_the_agent(
         assert accepted["serverId"] == sid
         echoed = await next_frame(ws, "server_log")
         assert echoed["data"] == "> say Hello from frontend!\n"
-    assert agent.frames("execute_command")[0]["command"] == "say Hello from frontend!"
+    # typed input reaches the server's stdin as typed (test_browser_console.py)
+    assert agent.frames("console_input")[0]["data"] == "say Hello from frontend!\n"
 
 
 async def test_the_socket_refuses_strangers_and_bad_frames(

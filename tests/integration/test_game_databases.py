@@ -131,12 +131,11 @@ async def new_server(
     gateway: httpx.AsyncClient, accounts: MariaDbAccounts
 ) -> Callable[[], Awaitable[str]]:
     node: dict[str, Any] = {}
-    ports = iter(range(25565, 26565))  # one node: each server its own port
 
     async def make() -> str:
         if not node:
             node.update(await register_node(gateway))
-        server = await register_server(gateway, node["id"], primaryPort=next(ports))
+        server = await register_server(gateway, node["id"])
         accounts.server(server["id"])
         return str(server["id"])
 

@@ -55,7 +55,7 @@ async def _place(gateway: httpx.AsyncClient, tmp_path: Path, base_url: str) -> A
     node = await register_node(gateway)
     server = await register_server(gateway, node["id"])
     agent = SimulatedAgent(
-        agent_url(base_url), node["id"], node["deploymentToken"], servers_dir=tmp_path / "servers"
+        agent_url(base_url), node["id"], node["deploymentToken"], data_dir=tmp_path
     )
     agent.start()
     try:

@@ -52,7 +52,7 @@ async def wait_state(gateway: httpx.AsyncClient, server_id: str, state: str) -> 
 async def test_deleting_a_server_removes_its_tasks(gateway: httpx.AsyncClient) -> None:
     node = await register_node(gateway)
     doomed = await register_server(gateway, node["id"])
-    kept = await register_server(gateway, node["id"], primaryPort=25566)  # one port each
+    kept = await register_server(gateway, node["id"])
     await add_task(gateway, doomed["id"])
     await add_task(gateway, doomed["id"])
     survivor = await add_task(gateway, kept["id"])
@@ -72,7 +72,7 @@ async def test_servers_on_a_node_that_is_gone_can_be_stopped_and_deleted(
 ) -> None:
     node = await register_node(gateway)
     first = await register_server(gateway, node["id"])
-    second = await register_server(gateway, node["id"], primaryPort=25566)  # one port each
+    second = await register_server(gateway, node["id"])
     base = stack.config.url("node-agent-gateway")
     agent = SimulatedAgent(agent_url(base), node["id"], node["deploymentToken"])
     agent.start()

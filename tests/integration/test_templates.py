@@ -78,12 +78,10 @@ async def agents() -> AsyncIterator[list[SimulatedAgent]]:
 
 
 async def connect_agent(
-    started: list[SimulatedAgent], stack: Stack, node: dict[str, Any], servers_dir: Path
+    started: list[SimulatedAgent], stack: Stack, node: dict[str, Any], data_dir: Path
 ) -> SimulatedAgent:
     base = stack.config.url("node-agent-gateway")
-    agent = SimulatedAgent(
-        agent_url(base), node["id"], node["deploymentToken"], servers_dir=servers_dir
-    )
+    agent = SimulatedAgent(agent_url(base), node["id"], node["deploymentToken"], data_dir=data_dir)
     agent.start()
     started.append(agent)
     await asyncio.wait_for(agent.connected.wait(), 20)
@@ -223,7 +221,7 @@ async def test_a_server_from_a_template_runs_its_rendered_startup(
 
     await act(gateway, server["id"], "install")
     await installed(tap, server["id"])
-    properties = tmp_path / server["id"] / "server.properties"
+    properties = agent.server_dir(server["id"]) / "server.properties"
     assert properties.read_text() == "server-port=25565\nlevel-name=world\nseed=42\n"
     install = agent.frames("install_server")[-1]
     assert install["template"]["environment"] == {

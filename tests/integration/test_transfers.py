@@ -74,7 +74,7 @@ async def connect_pair(
             agent_url(url),
             node["id"],
             node["deploymentToken"],
-            servers_dir=tmp_path / disk,
+            data_dir=tmp_path / disk,
         )
         agent.start()
         agents.append(agent)
@@ -329,7 +329,7 @@ async def test_transfers_that_cannot_be_are_refused_with_nothing_changed(
         f"/api/servers/{busy['id']}/transfer", json={"targetNodeId": pair.node_a["id"]}
     )
     assert taken.status_code == 200, taken.text  # 27015 is free on node A
-    other = await register_server(gateway, pair.node_b["id"])  # 25565, like `server`
+    other = await register_server(gateway, pair.node_b["id"], primaryPort=server["primaryPort"])
     clash = await gateway.post(
         f"/api/servers/{other['id']}/transfer", json={"targetNodeId": pair.node_a["id"]}
     )

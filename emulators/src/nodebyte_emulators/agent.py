@@ -6,10 +6,10 @@ backend announces, carries out commands on its `SimulatedRuntime` and
 acknowledges them (`command_ack`, announced as a feature). When the connection
 drops or is refused it reconnects after a growing, jittered delay (honouring
 `retryAfterSeconds` of a lockout). Tests and benchmarks drive it in-process:
-`crash()`, `go_silent()`, `print_lines()`, `set_usage()`, `send_raw()`.
-File operations and transfers between nodes are done for real on its disk, in
-`servers_dir` (a fresh temporary directory unless given; see agent_files and
-agent_transfers, both on agent_disk).
+`crash()`, `go_silent()`, `hold()`, `print_lines()`, `set_usage()`, `send_raw()`.
+Server files live under `data_dir` (see `agent_runtime`): file operations,
+backups and transfers between nodes act on them for real (agent_files,
+agent_archives, agent_transfers; paths confined by agent_disk).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,7 +80,7 @@ class SimulatedAgent:
         reconnect_cap: float = 10.0,
         record_frames: bool = True,
         seed: int | None = None,
-        servers_dir: Path | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.url = url
         self.node_id = node_id
@@ -98,15 +97,16 @@ class SimulatedAgent:
         self.silent = False
         self._awake = asyncio.Event()  # cleared while silent: a hung agent does not reconnect
         self._awake.set()
+        self._taking = asyncio.Event()  # cleared while held: commands wait, unanswered
+        self._taking.set()
         self.on_command: Callable[[dict[str, Any]], None] | None = None
-        # Each server's files live in <servers_dir>/<server uuid>, real files on disk:
-        # what file operations read and write and where an install writes config files.
-        self.servers_dir = servers_dir or Path(tempfile.mkdtemp(prefix="nodebyte-agent-"))
-        self.files = AgentFiles(self.servers_dir, self._send, self._send_bytes)
-        self.transfers = AgentTransfers(AgentDisk(self.servers_dir), self._send)
         self.runtime = SimulatedRuntime(
-            self._send, step_seconds=step_seconds, seed=seed, disk=self.files.disk
+            self._send, step_seconds=step_seconds, seed=seed, data_dir=data_dir
         )
+        # Each server's files live in <data_dir>/servers/<server uuid>, real files on disk.
+        self.servers_dir = self.runtime.data_dir / "servers"
+        self.files = AgentFiles(self.servers_dir, self._send, self._send_bytes)
+        self.transfers = AgentTransfers(AgentDisk(self.runtime.data_dir), self._send)
         self._rng = random.Random(seed)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -129,6 +129,8 @@ class SimulatedAgent:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.runtime.idle()
+        self.runtime.close()
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff until stopped."""
@@ -225,6 +227,7 @@ class SimulatedAgent:
         }
 
     async def _on_frame(self, frame: dict[str, Any]) -> None:
+        await self._taking.wait()
         request_id = frame.get("requestId")
         if request_id:
             self.record.received_at[request_id] = time.time()  # comparable across processes
@@ -287,6 +290,13 @@ class SimulatedAgent:
     def speak_again(self) -> None:
         self.silent = False
         self._awake.set()
+
+    def hold(self) -> None:
+        """A busy agent: commands that arrive wait (not taken, not acknowledged)."""
+        self._taking.clear()
+
+    def release(self) -> None:
+        self._taking.set()
 
     def set_usage(self, **values: float) -> None:
         for name, value in values.items():

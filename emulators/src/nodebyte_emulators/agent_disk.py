@@ -30,7 +30,7 @@ import tarfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import IO, Any
 
 MAX_LISTED = 1000  # entries of one listing (a frame must stay under the backend's limit)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
@@ -263,8 +263,13 @@ class ServerDisk:
             raise FileRefused("BAD_ARCHIVE", f"The archive cannot be read: {exc}") from None
 
 
-class Writable(Protocol):
-    def write(self, data: bytes) -> int: ...
+def write_archive(server_dir: Path, out: IO[bytes]) -> None:
+    """Stream a tar.gz of the directory's contents (paths relative to it) into `out`:
+    a backup's file, a transfer's chunks."""
+    with tarfile.open(fileobj=out, mode="w|gz") as tar:
+        if server_dir.is_dir():
+            for entry in sorted(server_dir.iterdir()):
+                tar.add(entry, arcname=entry.name)
 
 
 class DiskRefused(Exception):
@@ -272,20 +277,22 @@ class DiskRefused(Exception):
 
 
 class AgentDisk:
-    """Every server's directory, `<servers_dir>/<server id>` (the ones file operations
-    see); whatever directory the backend names, only its last part (the server's id)
-    is used, so no frame can point the agent outside `servers_dir`. An archive being
-    received is staged on disk, under `<servers_dir>/.transfers/`."""
+    """Every server's directory, `<data_dir>/servers/<server id>` (the ones file
+    operations and backups see); whatever directory the backend names, only its last
+    part (the server's id) is used, so no frame can point the agent outside its data
+    directory. An archive being received is staged on disk, under
+    `<data_dir>/transfers/`."""
 
-    def __init__(self, servers_dir: Path) -> None:
-        self.data_dir = servers_dir
-        self.staging = servers_dir / ".transfers"
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.servers = data_dir / "servers"
+        self.staging = data_dir / "transfers"
 
     def server_dir(self, server_dir_or_id: str) -> Path:
         name = PurePosixPath(server_dir_or_id).name
         if not SERVER_ID.match(name):
             raise DiskRefused(f"not a server directory: {server_dir_or_id!r}")
-        return self.data_dir / name
+        return self.servers / name
 
     def staged(self, transfer_id: str, suffix: str) -> Path:
         if not SERVER_ID.match(transfer_id):
@@ -295,12 +302,9 @@ class AgentDisk:
 
     # --- source: archive ---
 
-    def archive(self, server_dir: Path, out: Writable) -> None:
+    def archive(self, server_dir: Path, out: IO[bytes]) -> None:
         """Stream a tar.gz of the server's directory (empty if it has none) into `out`."""
-        with tarfile.open(fileobj=out, mode="w|gz") as tar:
-            if server_dir.is_dir():
-                for entry in sorted(server_dir.iterdir()):
-                    tar.add(entry, arcname=entry.name)
+        write_archive(server_dir, out)
 
     # --- target: restore ---
 

@@ -3,20 +3,27 @@
 Each server is a container that moves through the reference's lifecycle in
 small steps (`step_seconds`), prints console lines as it goes, reports usage
 while running, and crashes when told to (or on its next start when armed).
-Everything it reports goes through `emit`, the agent's send. Given `disk` (the
-agent's server directories), an install writes the template's config files into
-the server's directory, confined to it like any file operation.
+Everything it reports goes through `emit`, the agent's send.
+
+Its files are real: each server has a directory under `data_dir` (a temporary
+one unless given), an install writes the template's config files into it
+(confined to it like any file operation), backups are tar.gz archives of it
+(`agent_archives`), restores replace its contents, and what is typed into the
+console is kept as the container's stdin.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from . import agent_archives
 from .agent_disk import FileRefused, ServerDisk
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -40,6 +47,7 @@ class Container:
     console: list[str] = field(default_factory=list)
     # "ip:port->containerPort" the container was last created/started with
     bindings: list[str] = field(default_factory=list)
+    stdin: list[str] = field(default_factory=list)  # console_input data, as it arrived
 
 
 class SimulatedRuntime:
@@ -49,14 +57,30 @@ class SimulatedRuntime:
         *,
         step_seconds: float = 0.05,
         seed: int | None = None,
-        disk: Callable[[str], ServerDisk] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.emit = emit
-        self.disk = disk
         self.step = step_seconds
         self.containers: dict[str, Container] = {}
         self._random = random.Random(seed)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._owns_data_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="nodebyte-agent-"))
+
+    def server_dir(self, server_id: str) -> Path:
+        return self.data_dir / "servers" / server_id
+
+    def backup_file(self, server_id: str, frame: dict[str, Any]) -> Path:
+        """Where this agent keeps the archive a frame's `backupPath` names (by file name)."""
+        name = PurePosixPath(str(frame.get("backupPath") or "")).name
+        if not name.endswith(".tar.gz") or name.startswith("."):
+            raise CommandRefused("backupPath does not name a .tar.gz archive")
+        return self.data_dir / "backups" / server_id / name
+
+    def close(self) -> None:
+        """Remove the temporary data directory this runtime made for itself."""
+        if self._owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def container(self, server_id: str) -> Container:
         if server_id not in self.containers:
@@ -78,14 +102,21 @@ class SimulatedRuntime:
             "restart_server": ((), self._restart),
             "kill_server": (("starting", "running", "stopping"), self._kill),
             "execute_command": (("starting", "running"), self._execute),
+            "console_input": (("starting", "running"), self._stdin),
             "create_backup": ((), self._backup),
+            "restore_backup": (("stopped", "crashed"), self._restore),
         }
+        if kind == "delete_backup":  # at once: the acknowledgement means it is gone
+            agent_archives.delete(self.backup_file(server_id, frame))
+            return
         if kind not in commands:
             raise CommandRefused(f"unsupported command {kind!r}")
         states, work = commands[kind]
         c = self.container(server_id)
         if states and c.state not in states:
             raise CommandRefused(f"server is {c.state}")
+        if kind == "restore_backup" and not self.backup_file(server_id, frame).is_file():
+            raise CommandRefused("no such backup on this node")
         self._spawn(work(c, frame))
 
     async def idle(self) -> None:
@@ -197,11 +228,9 @@ class SimulatedRuntime:
 
     def _write_config(self, c: Container, path: str, content: str) -> None:
         """A config file in the server's directory; a path leaving it is not written."""
-        if self.disk is None:
-            return
         try:
-            self.disk(c.server_id).writable(path).write_text(content)
-        except (FileRefused, ValueError):
+            ServerDisk(self.server_dir(c.server_id)).writable(path).write_text(content)
+        except FileRefused:
             return
 
     async def _start(self, c: Container, frame: dict[str, Any] | None = None) -> None:
@@ -236,18 +265,44 @@ class SimulatedRuntime:
     async def _execute(self, c: Container, frame: dict[str, Any]) -> None:
         await self._print(c, "stdout", f"> {frame.get('command', '')}")
 
+    async def _stdin(self, c: Container, frame: dict[str, Any]) -> None:
+        data = str(frame.get("data", ""))
+        c.stdin.append(data)
+        await self._print(c, "stdout", f"> {data.rstrip(chr(10))}")  # the terminal's echo
+
     async def _backup(self, c: Container, frame: dict[str, Any]) -> None:
-        await asyncio.sleep(self.step)
         name = str(frame.get("backupName", "backup"))
-        digest = hashlib.sha256(f"{c.server_id}:{name}".encode()).hexdigest()
+        report: dict[str, Any] = {
+            "type": "backup_complete",
+            "serverId": c.server_id,
+            "backupId": frame.get("backupId"),
+            "backupName": name,
+            "backupPath": frame.get("backupPath"),
+        }
+        try:
+            target = self.backup_file(c.server_id, frame)
+            archive = await asyncio.to_thread(
+                agent_archives.create, self.server_dir(c.server_id), target
+            )
+        except (OSError, CommandRefused) as exc:
+            await self.emit({**report, "success": False, "error": str(exc)})
+            return
         await self.emit(
             {
-                "type": "backup_complete",
-                "serverId": c.server_id,
-                "backupId": frame.get("backupId"),
-                "backupName": name,
-                "backupPath": frame.get("backupPath"),
-                "sizeMb": round(c.disk_mb * 0.8, 1),
-                "checksum": f"sha256:{digest}",
+                **report,
+                "sizeMb": round(archive.size_mb, 3),
+                "sizeBytes": archive.size_bytes,
+                "checksum": archive.checksum,
             }
         )
+
+    async def _restore(self, c: Container, frame: dict[str, Any]) -> None:
+        await self._set(c, "restoring")
+        name = frame.get("backupName", "backup")
+        try:
+            archive = self.backup_file(c.server_id, frame)
+            await asyncio.to_thread(agent_archives.restore, archive, self.server_dir(c.server_id))
+            await self._print(c, "system", f"Backup {name} restored")
+        except (OSError, CommandRefused, FileRefused) as exc:
+            await self._print(c, "stderr", f"Restoring backup {name} failed: {exc}")
+        await self._set(c, "stopped")

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 
 import jwt
@@ -11,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from nodebyte_gateway.tokens import (
+    CLOCK_SKEW_SECONDS,
     JwtKeys,
     KeyConfigError,
     TokenError,
@@ -67,6 +69,29 @@ def test_expired_token_is_refused() -> None:
     k = keys(ttl=-120)  # already past the clock-skew allowance
     with pytest.raises(TokenError):
         k.verify_access(issue(k))
+
+
+def test_a_remembered_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    k = keys(ttl=60)
+    token = issue(k)
+    assert k.verify_access(token)  # verified, then remembered
+    later = time.time() + 60 + CLOCK_SKEW_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(TokenError):
+        k.verify_access(token)
+
+
+def test_a_token_differing_from_a_remembered_one_is_verified_afresh() -> None:
+    k = keys()
+    token = issue(k)
+    assert k.verify_access(token)
+    head, body, signature = token.split(".")
+    forged_claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    forged_claims["perms"] = ["*"]
+    forged_body = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).decode()
+    for forged in (f"{head}.{forged_body.rstrip('=')}.{signature}", token[:-2] + "AA"):
+        with pytest.raises(TokenError):
+            k.verify_access(forged)
 
 
 def _unsigned(claims: dict, header: dict) -> str:

@@ -278,7 +278,18 @@ class ServerCommandRequested(Event, kw_only=True, frozen=True):
     request_id: UUID
     server_id: UUID
     node_id: UUID | None = None
-    action: Literal["start", "stop", "restart", "kill", "install", "backup", "command"]
+    action: Literal[
+        "start",
+        "stop",
+        "restart",
+        "kill",
+        "install",
+        "backup",
+        "command",
+        "restore_backup",
+        "delete_backup",
+        "console_input",
+    ]
     payload: dict[str, Any] = {}
     requested_by: str | None = None
 

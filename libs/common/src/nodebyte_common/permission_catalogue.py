@@ -41,6 +41,8 @@ DATABASE_ROTATE = "database.rotate"
 DATABASE_DELETE = "database.delete"
 DATABASE_HOST_READ = "database_host.read"
 DATABASE_HOST_WRITE = "database_host.write"
+BACKUP_RESTORE = "backup.restore"
+BACKUP_DELETE = "backup.delete"
 FILE_READ = "file.read"
 FILE_WRITE = "file.write"
 TEMPLATE_READ = "template.read"
@@ -94,6 +96,8 @@ CATALOGUE: dict[str, str] = {
     DATABASE_DELETE: "Delete servers' databases and their users from the database host",
     DATABASE_HOST_READ: "Read the database hosts (never their admin passwords)",
     DATABASE_HOST_WRITE: "Register and remove database hosts (MySQL/MariaDB servers)",
+    BACKUP_RESTORE: "Restore a stopped server's files from one of its backups",
+    BACKUP_DELETE: "Delete servers' backups",
     FILE_READ: "Read files on servers",
     FILE_WRITE: "Write files on servers",
     TEMPLATE_READ: "Read server templates",

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -93,6 +94,9 @@ async def register_node(api: httpx.AsyncClient, prefix: str = "/api", **fields: 
     return response.json()["data"]
 
 
+_PORTS = itertools.count(25565)
+
+
 async def register_server(
     api: httpx.AsyncClient, node_id: str, prefix: str = "/api", **fields: Any
 ) -> Event:
@@ -105,7 +109,8 @@ async def register_server(
         "allocatedMemoryMb": 1024,
         "allocatedCpuCores": 1,
         "allocatedDiskMb": 4096,
-        "primaryPort": 25565,
+        # A port of its own: two servers on one node never share an allocation.
+        "primaryPort": next(_PORTS),
         **fields,
     }
     response = await api.post(f"{prefix}/servers", json=body)

@@ -3,9 +3,11 @@
 Console lines and state changes are not events on the bus (too many, and
 worthless later); the node-agent-gateway fans them out to whichever of its
 replicas has followers of that server, through its internal `/live` socket.
-The gateway authenticates the user and relays that socket: `subscribe` and
-`unsubscribe` pass through, while `console_input` becomes a console command
-(`server.command_requested`), admitted and queued as `POST …/command` does.
+The gateway authenticates the user (headers, or a single-use `?ticket=` for a
+browser) and relays that socket: `subscribe` and `unsubscribe` pass through,
+while `console_input` is admitted and queued as a command like `POST …/command`,
+but reaches the agent as a `console_input` frame carrying exactly what was typed
+(spaces and the newline included) for the server's stdin.
 The same feed is also served as Server-Sent Events for clients that only read.
 """
 
@@ -33,6 +35,7 @@ from nodebyte_gateway.ws_tickets import WsTickets, refuse_credentials_in_url
 
 LIVE_EVENTS = ("server_log", "server_state_update", "resource_stats")
 MAX_CLIENT_FRAME = 65_536
+MAX_CONSOLE_INPUT = 4096
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNAVAILABLE = 1013
@@ -71,8 +74,8 @@ def _may_type(socket: WebSocket) -> None:
     Judged on the caller admitted when the socket opened: a ticket opens once, and
     re-reading credentials for every frame would cost a lookup each time."""
     principal = caller(socket)
-    if not principal.can("server.console"):
-        raise ApiError(403, "Missing permission: server.console", "FORBIDDEN")
+    if not principal.can(catalogue.SERVER_CONSOLE):
+        raise ApiError(403, f"Missing permission: {catalogue.SERVER_CONSOLE}", "FORBIDDEN")
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -84,17 +87,17 @@ def routes(ctx: GatewayContext) -> list[Any]:
     follow_live = tickets.guard(catalogue.SERVER_READ, follow)
 
     async def console_input(socket: WebSocket, frame: dict[str, Any]) -> str:
-        """Turn a client's console_input into a queued console command; the reply frame."""
+        """Queue a client's console_input for the agent's stdin, as typed; the reply frame."""
         try:
             server_id = UUID(str(frame.get("serverId")))
         except ValueError:
             return _frame("error", code="VALIDATION_ERROR", message="serverId is not a valid id")
         data = frame.get("data")
-        if not isinstance(data, str) or not 0 < len(data.strip()) <= 4096:
+        if not isinstance(data, str) or not 0 < len(data) <= MAX_CONSOLE_INPUT:
             return _frame("error", code="VALIDATION_ERROR", message="data must be 1-4096 chars")
         try:
             _may_type(socket)
-            request_id = await commands.submit(server_id, "command", {"command": data.strip()})
+            request_id = await commands.submit(server_id, "console_input", {"data": data})
         except ApiError as exc:
             return _frame("error", code=exc.code, message=exc.message, serverId=str(server_id))
         return _frame("console_input_accepted", serverId=str(server_id), requestId=str(request_id))

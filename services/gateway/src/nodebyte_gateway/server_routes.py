@@ -23,6 +23,7 @@ from litestar.params import FromPath
 
 from nodebyte_common import events, idempotency, outbox
 from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.backup_contracts import BackupCommandAccepted
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
 from nodebyte_common.server_transfers import TransferOrder, TransferRequest, TransferView
@@ -97,8 +98,11 @@ class CommandQueue:
         """Queue the command; `retry_of` (the caller's Idempotency-Key, scoped to the
         caller) names one request: asked again, the same command id comes back and
         nothing more is queued (the owner, too, routes one command per id)."""
+        params = {"action": action}
+        if payload and "backupId" in payload:  # the owner checks the backup is ready too
+            params["backupId"] = payload["backupId"]
         status, body = await self.agents.call(
-            "GET", f"/servers/{server_id}/admission", params={"action": action}
+            "GET", f"/servers/{server_id}/admission", params=params
         )
         if status != 200:
             raise upstream_error(status, body)
@@ -150,6 +154,37 @@ def accepted(request_id: UUID, server_id: UUID, action: str) -> dict[str, Any]:
         "action": action,
         "status": "pending",
     }
+
+
+async def audited_backup_command(
+    ctx: GatewayContext,
+    commands: CommandQueue,
+    request: Request,
+    server_id: UUID,
+    backup_id: UUID,
+    action: str,
+) -> UUID:
+    """Queue a restore or delete of a backup; the attempt and its outcome are audited."""
+    facts: dict[str, Any] = {"backupId": str(backup_id)}
+    try:
+        request_id = await commands.submit(
+            server_id,
+            action,
+            {"backupId": str(backup_id)},
+            requested_by=caller(request).id,
+            retry_of=retry_key(request),
+        )
+    except ApiError as refused:
+        facts.update(outcome="refused", status=refused.status, reason=refused.message)
+        raise
+    else:
+        facts.update(outcome="accepted", requestId=str(request_id))
+        return request_id
+    finally:
+        async with ctx.runtime.pool.acquire() as conn:
+            await audit.record(
+                conn, None, f"server.{action}", ("server", server_id), None, facts, request
+            )
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -387,6 +422,49 @@ def routes(ctx: GatewayContext) -> list[Any]:
             message="Backup creation started",
         )
 
+    @post(
+        "/api/servers/{server_id:uuid}/backups/{backup_id:uuid}/restore",
+        guards=[require(catalogue.BACKUP_RESTORE)],
+        tags=TAGS,
+        status_code=200,
+        summary="Restore a stopped server's files from a completed backup",
+    )
+    async def restore_backup(
+        server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
+    ) -> Any:
+        decode_body(await request.body(), NoBody)
+        request_id = await audited_backup_command(
+            ctx, commands, request, server_id, backup_id, "restore_backup"
+        )
+        answer = BackupCommandAccepted(
+            request_id=str(request_id),
+            server_id=str(server_id),
+            backup_id=str(backup_id),
+            action="restore_backup",
+        )
+        return ok(answer, message="Backup restoration started")
+
+    @delete(
+        "/api/servers/{server_id:uuid}/backups/{backup_id:uuid}",
+        guards=[require(catalogue.BACKUP_DELETE)],
+        tags=TAGS,
+        status_code=200,
+        summary="Delete a backup (its archive on the node, then its record)",
+    )
+    async def delete_backup(
+        server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
+    ) -> Any:
+        request_id = await audited_backup_command(
+            ctx, commands, request, server_id, backup_id, "delete_backup"
+        )
+        answer = BackupCommandAccepted(
+            request_id=str(request_id),
+            server_id=str(server_id),
+            backup_id=str(backup_id),
+            action="delete_backup",
+        )
+        return ok(answer, message="Backup deletion started")
+
     @get(
         "/api/servers/{server_id:uuid}/usage/{period:str}",
         guards=[require(catalogue.SERVER_READ)],
@@ -415,5 +493,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         logs,
         list_backups,
         create_backup,
+        restore_backup,
+        delete_backup,
         server_usage,
     ]

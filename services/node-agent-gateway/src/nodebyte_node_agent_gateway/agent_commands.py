@@ -19,6 +19,9 @@ BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_COMMAND_LENGTH = 4096
 # The actions whose frames carry the server's port bindings (the container is made/run).
 BINDING_ACTIONS = frozenset({"install", "start", "restart"})
+MAX_CONSOLE_INPUT = 4096
+# Actions about one existing backup: their payload names it by `backupId`.
+BACKUP_ACTIONS = frozenset({"restore_backup", "delete_backup"})
 
 
 class InvalidPayload(ValueError):
@@ -58,6 +61,25 @@ def backup_name(payload: dict[str, Any]) -> str:
     return name
 
 
+def backup_id(payload: dict[str, Any]) -> UUID:
+    try:
+        return UUID(str(payload.get("backupId")))
+    except ValueError:
+        raise InvalidPayload("backupId is not a valid id") from None
+
+
+def backup_path(backup_dir: str, server_id: str, name: str) -> str:
+    return f"{backup_dir}/{server_id}/{name}.tar.gz"
+
+
+def console_input(payload: dict[str, Any]) -> str:
+    """What the user typed, unchanged (spaces and newlines are keystrokes too)."""
+    data = payload.get("data")
+    if not isinstance(data, str) or not 0 < len(data) <= MAX_CONSOLE_INPUT:
+        raise InvalidPayload(f"data must be 1 to {MAX_CONSOLE_INPUT} characters")
+    return data
+
+
 def agent_frame(
     action: str,
     server: asyncpg.Record,
@@ -68,9 +90,12 @@ def agent_frame(
     backup_dir: str,
     allocations: Sequence[asyncpg.Record] = (),
     template: asyncpg.Record | None = None,
+    backup: asyncpg.Record | None = None,
 ) -> dict[str, Any]:
     """The frame for `action` on `server` (made from `template`, if any), its `{{VAR}}`s
-    rendered; InvalidPayload when the payload is wrong."""
+    rendered; InvalidPayload when the payload is wrong.
+
+    `backup` is the row a restore or delete is about (the caller looked it up)."""
     uuid = str(server["id"])
     base: dict[str, Any] = {
         "serverId": uuid,
@@ -121,6 +146,12 @@ def agent_frame(
         if not isinstance(command, str) or not 0 < len(command) <= MAX_COMMAND_LENGTH:
             raise InvalidPayload(f"command must be 1 to {MAX_COMMAND_LENGTH} characters")
         return {"type": "execute_command", **base, "command": command}
+    if action == "console_input":
+        return {"type": "console_input", **base, "data": console_input(payload)}
+    if action in BACKUP_ACTIONS:
+        if backup is None:
+            raise InvalidPayload("the backup does not exist")
+        return _backup_frame(action, base, backup, server_dir=server_dir, backup_dir=backup_dir)
     if action == "backup":
         name = backup_name(payload)
         return {
@@ -129,7 +160,7 @@ def agent_frame(
             "backupId": str(request_id),
             "backupName": name,
             "serverDir": f"{server_dir}/{uuid}",
-            "backupPath": f"{backup_dir}/{uuid}/{name}.tar.gz",
+            "backupPath": backup_path(backup_dir, uuid, name),
         }
     raise InvalidPayload(f"unknown action {action!r}")
 
@@ -175,3 +206,26 @@ def transfer_abort_frame(server_id: UUID, transfer_id: UUID, reason: str) -> dic
 def transfer_finished_frame(server_id: UUID, transfer_id: UUID) -> dict[str, Any]:
     """To the source agent once the target has the server: remove the old copy."""
     return {"type": "transfer_finished", **_about(server_id, transfer_id)}
+
+
+def _backup_frame(
+    action: str,
+    base: dict[str, Any],
+    backup: asyncpg.Record,
+    *,
+    server_dir: str,
+    backup_dir: str,
+) -> dict[str, Any]:
+    """`restore_backup` (into the server's directory) or `delete_backup`, by the archive's
+    path as the agent reported it (else where create_backup put it)."""
+    path = backup["path"] or backup_path(backup_dir, base["serverUuid"], backup["name"])
+    frame = {
+        "type": action,
+        **base,
+        "backupId": str(backup["id"]),
+        "backupName": backup["name"],
+        "backupPath": path,
+    }
+    if action == "restore_backup":
+        frame["serverDir"] = f"{server_dir}/{base['serverUuid']}"
+    return frame

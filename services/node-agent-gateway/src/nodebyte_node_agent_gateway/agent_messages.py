@@ -20,6 +20,7 @@ from nodebyte_common import events, outbox
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import (
     alerts,
+    backup_commands,
     backup_store,
     command_outcomes,
     node_store,
@@ -303,7 +304,8 @@ class AgentMessages:
         server_id = report.server()
         backup_id = parse_uuid(report.backup_id, "backupId") if report.backup_id else None
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            if await server_store.on_node(conn, server_id, session.node_id) is None:
+            server = await server_store.on_node(conn, server_id, session.node_id)
+            if server is None:
                 raise Refused("UNKNOWN_SERVER", "the server is not registered on this node")
             row = await backup_store.complete(
                 conn,
@@ -312,6 +314,7 @@ class AgentMessages:
                 name=report.backup_name,
                 path=report.backup_path,
                 size_mb=report.size_mb,
+                size_bytes=report.size_bytes,
                 checksum=report.checksum,
                 success=report.success,
                 error=report.error,
@@ -322,12 +325,16 @@ class AgentMessages:
                 events.BackupCompleted(
                     backup_id=row["id"],
                     server_id=server_id,
-                    size_bytes=round(report.size_mb * 1024 * 1024),
+                    size_bytes=_size_bytes(report),
                     success=report.success,
                     completed_at=row["completed_at"],
                 ),
                 source=SOURCE,
             )
+            if report.success:
+                await backup_commands.enforce_retention(
+                    conn, server, self.settings.backup_limit_per_server
+                )
 
     async def _ack(self, session: AgentSession, ack: CommandAck) -> None:
         try:
@@ -342,3 +349,9 @@ class AgentMessages:
             else:
                 reason = f"refused by the agent: {ack.error or 'no reason given'}"
                 await command_outcomes.failed(conn, request_id, reason, session.node_id)
+
+
+def _size_bytes(report: BackupComplete) -> int:
+    if report.size_bytes is not None:
+        return report.size_bytes
+    return round(report.size_mb * 1024 * 1024)

@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from nodebyte_common import events, outbox
-from nodebyte_node_agent_gateway import backup_store, command_store
+from nodebyte_node_agent_gateway import backup_commands, backup_store, command_store
 from nodebyte_node_agent_gateway.metrics import COMMANDS
 
 SOURCE = "nodebyte/node-agent-gateway"
@@ -24,6 +24,7 @@ async def acknowledged(
     row = await command_store.acknowledge(conn, request_id, node_id, replica)
     if row is None:
         return False
+    await backup_commands.on_acknowledged(conn, request_id, row["action"])
     await outbox.enqueue(
         conn,
         events.ServerCommandAcknowledged(
@@ -42,12 +43,20 @@ async def acknowledged(
 
 
 async def failed(
-    conn: asyncpg.Connection, request_id: UUID, reason: str, node_id: UUID | None = None
+    conn: asyncpg.Connection,
+    request_id: UUID,
+    reason: str,
+    node_id: UUID | None = None,
+    *,
+    undo: bool = True,
 ) -> bool:
-    """Fail an open command (recorded as routed or delivered)."""
+    """Fail an open command (recorded as routed or delivered); with `undo`, what was
+    prepared for it (a server made `restoring`, a backup `deleting`) is undone."""
     row = await command_store.fail(conn, request_id, reason, node_id)
     if row is None:
         return False
+    if undo:
+        await backup_commands.on_failed(conn, request_id, row["server_id"], row["action"])
     await announce_failure(
         conn,
         request_id=request_id,
@@ -91,6 +100,7 @@ async def announce_failure(
 async def fail_timed_out(conn: asyncpg.Connection, timeout_seconds: float) -> int:
     rows = await command_store.fail_timed_out(conn, timeout_seconds)
     for row in rows:
+        await backup_commands.on_failed(conn, row["request_id"], row["server_id"], row["action"])
         await announce_failure(
             conn,
             request_id=row["request_id"],

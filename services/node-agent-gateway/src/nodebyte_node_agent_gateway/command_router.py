@@ -25,6 +25,7 @@ from nodebyte_common.cloudevents import EventMeta
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import (
     allocation_store,
+    backup_commands,
     backup_store,
     command_outcomes,
     command_store,
@@ -32,10 +33,11 @@ from nodebyte_node_agent_gateway import (
     template_store,
 )
 from nodebyte_node_agent_gateway.agent_commands import (
+    BACKUP_ACTIONS,
     BINDING_ACTIONS,
     InvalidPayload,
     agent_frame,
-    backup_name,
+    backup_id,
 )
 from nodebyte_node_agent_gateway.lifecycle import DESIRED_AFTER, ActionRefused, admit
 from nodebyte_node_agent_gateway.metrics import COMMANDS
@@ -91,7 +93,8 @@ class CommandRouter:
             template = None
             if server is not None and server["template_id"] is not None:
                 template = await template_store.get(conn, server["template_id"])
-            decision = self._decide(event, server, bindings, template)
+            backup = await self._backup_of(conn, event)
+            decision = self._decide(event, server, bindings, template, backup)
             if isinstance(decision, _Refusal):
                 await self._refuse(conn, event, meta, decision)
                 return
@@ -99,12 +102,24 @@ class CommandRouter:
                 return
         await self._publish(decision)
 
+    async def _backup_of(
+        self, conn: asyncpg.Connection, event: events.ServerCommandRequested
+    ) -> asyncpg.Record | None:
+        """The backup a restore or delete names, when it is one of the server's."""
+        if event.action not in BACKUP_ACTIONS:
+            return None
+        try:
+            return await backup_store.get(conn, event.server_id, backup_id(event.payload))
+        except InvalidPayload:
+            return None  # refused by agent_frame
+
     def _decide(
         self,
         event: events.ServerCommandRequested,
         server: asyncpg.Record | None,
         bindings: list[asyncpg.Record],
         template: asyncpg.Record | None,
+        backup: asyncpg.Record | None,
     ) -> RoutedCommand | _Refusal:
         if server is None:
             return _Refusal("server not found", None)
@@ -120,6 +135,7 @@ class CommandRouter:
                 backup_dir=self.settings.agent_backup_dir,
                 allocations=bindings,
                 template=template,
+                backup=backup,
             )
         except ActionRefused as refused:
             return _Refusal(refused.reason, node_id)
@@ -149,18 +165,18 @@ class CommandRouter:
             "requested_by": event.requested_by,
             "desired": DESIRED_AFTER.get(command.action),
         }
-        if command.action != "backup":
+        if command.action not in backup_commands.PREPARED:
             return await command_store.record_routed(conn, **fields)
         async with conn.transaction():
             if not await command_store.record_routed(conn, **fields):
                 return False
-            if await backup_store.start(
-                conn, command.request_id, command.server_id, backup_name(event.payload)
-            ):
-                return True
-            await command_outcomes.failed(
-                conn, command.request_id, "a backup with this name already exists"
+            refusal = await backup_commands.on_routed(
+                conn, command.request_id, command.server_id, command.action, event.payload
             )
+            if refusal is None:
+                return True
+            # nothing was prepared: undoing would touch what another command prepared
+            await command_outcomes.failed(conn, command.request_id, refusal, undo=False)
             return False
 
     async def _refuse(

@@ -3,12 +3,15 @@
     [stopped] ──install──> [installing] ──> [stopped]
     [stopped] ──start──> [starting] ──> [running] ──stop──> [stopping] ──> [stopped]
                                             └──crash──> [crashed] ──> [stopped]
+    [stopped|crashed] ──restore_backup──> [restoring] ──> [stopped]
 
 plus what the reference's flows imply: a start can fail (starting → crashed),
 a restart passes through stopped, kill goes straight to stopped, a crashed
 server can be started (that is what the restart policy does) or reinstalled,
 and an install can fail. `suspended` is an administrative flag, never a state
-an agent moves a server into.
+an agent moves a server into. `restoring` is entered when a restore is routed to
+the agent (so nothing starts the server under it) and left when the agent reports
+the server stopped, or when the restore command fails.
 
 `transferring` is the backend's own state while a server's files move to
 another node (see transfers): no agent report and no action moves a server
@@ -21,19 +24,38 @@ from dataclasses import dataclass
 from typing import Literal
 
 State = Literal[
-    "stopped", "installing", "starting", "running", "stopping", "crashed", "transferring"
+    "stopped",
+    "installing",
+    "starting",
+    "running",
+    "stopping",
+    "crashed",
+    "transferring",
+    "restoring",
 ]
 Desired = Literal["stopped", "running", "restarting"]
 Policy = Literal["always", "on-failure", "never"]
-Action = Literal["start", "stop", "restart", "kill", "install", "backup", "command"]
+Action = Literal[
+    "start",
+    "stop",
+    "restart",
+    "kill",
+    "install",
+    "backup",
+    "command",
+    "restore_backup",
+    "delete_backup",
+    "console_input",
+]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "stopped": frozenset({"installing", "starting"}),
+    "stopped": frozenset({"installing", "starting", "restoring"}),
     "installing": frozenset({"stopped", "crashed"}),
     "starting": frozenset({"running", "crashed", "stopping", "stopped"}),
     "running": frozenset({"stopping", "stopped", "crashed"}),
     "stopping": frozenset({"stopped", "crashed"}),
-    "crashed": frozenset({"stopped", "starting", "installing"}),
+    "crashed": frozenset({"stopped", "starting", "installing", "restoring"}),
+    "restoring": frozenset({"stopped", "crashed"}),
 }
 
 # The states from which each action makes sense; anything else is refused (409).
@@ -45,6 +67,20 @@ ACTION_FROM: dict[str, frozenset[str]] = {
     "kill": frozenset({"starting", "running", "stopping"}),
     "command": frozenset({"starting", "running"}),
     "backup": frozenset({"stopped", "crashed", "running", "starting"}),
+    "console_input": frozenset({"starting", "running"}),
+    # A restore replaces the server's files: only while nothing runs on them.
+    "restore_backup": frozenset({"stopped", "crashed"}),
+    # Removing an archive leaves the server alone, but not the one being restored from.
+    "delete_backup": frozenset(
+        {"stopped", "installing", "starting", "running", "stopping", "crashed"}
+    ),
+}
+
+# Clearer words than the action's name, for refusals users read.
+REFUSALS = {
+    "restore_backup": "Stop the server before restoring a backup: it is",
+    "delete_backup": "Cannot delete a backup of a server that is",
+    "console_input": "Cannot type into the console of a server that is",
 }
 
 # A transfer starts at once from these states, and after a stop from the running ones.
@@ -61,6 +97,7 @@ DESIRED_AFTER: dict[str, Desired] = {
     "stop": "stopped",
     "kill": "stopped",
     "install": "stopped",
+    "restore_backup": "stopped",
 }
 
 
@@ -82,7 +119,8 @@ def admit(action: str, state: str, suspended: bool) -> None:
     if suspended and action not in ALLOWED_WHILE_SUSPENDED:
         raise ActionRefused(423, "Server is suspended")
     if state not in ACTION_FROM[action]:
-        raise ActionRefused(409, f"Cannot {action} a server that is {state}")
+        refusal = REFUSALS.get(action, f"Cannot {action} a server that is")
+        raise ActionRefused(409, f"{refusal} {state}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,12 @@ These exchanges are not the event exchange: that one has an alternate exchange
 them, and would keep stale commands for offline nodes. Nothing here is
 durable: a command that cannot be delivered now fails; it is never delivered
 late (each carries an expiration).
+
+Binding and unbinding are synchronous AMQP methods: one channel carries one at
+a time. A fleet connecting (or reconnecting after a restart) means one binding
+per node, so they are spread over `BINDING_CHANNELS` channels by routing key
+(a key's bind and unbind stay on one channel, in order): thousands of nodes
+would otherwise queue behind one channel's lock, one broker round trip each.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ FILE_KIND_PREFIX = "file_"
 
 NODES = "nodes"
 LIVE = "live"
+BINDING_CHANNELS = 8
 
 
 def node_key(node_id: UUID) -> str:
@@ -74,6 +81,7 @@ class NodeLink:
         self.on_live_message: LiveMessageHandler | None = None
         self.on_file_message: FileMessageHandler | None = None
         self._queue: AbstractQueue | None = None
+        self._binders: list[AbstractQueue] = []  # the queue, on each binding channel
         self._bind_exchanges: dict[str, AbstractExchange] = {}
         self._confirmed: AbstractExchange | None = None  # nodes exchange, publisher confirms
         self._live: AbstractExchange | None = None  # live exchange, fire and forget
@@ -92,6 +100,7 @@ class NodeLink:
         finally:
             self.ready.clear()
             self._queue = self._confirmed = self._live = self._streaming = None
+            self._binders = []
             await connection.close()
 
     async def _open(self, connection: AbstractRobustConnection) -> None:
@@ -116,10 +125,16 @@ class NodeLink:
         self._streaming = await firing.declare_exchange(
             self.exchange_names[NODES], ExchangeType.DIRECT, durable=False, auto_delete=True
         )
+        # The exclusive queue is the connection's: other channels may bind it. Robust
+        # channels re-declare it (passively) and restore their bindings on reconnect.
+        self._binders = [
+            await (await connection.channel()).declare_queue(self.queue_name, passive=True)
+            for _ in range(BINDING_CHANNELS)
+        ]
         self._queue = queue
         for (kind, key), count in list(self._refs.items()):
             if count > 0:  # bindings held before a restart of this loop
-                await queue.bind(self._bind_exchanges[kind], routing_key=key)
+                await self._binder(key).bind(self.exchange_names[kind], routing_key=key)
         await queue.consume(self._on_message, no_ack=True)
 
     async def wait_ready(self, timeout: float) -> bool:
@@ -143,6 +158,9 @@ class NodeLink:
     async def unfollow_server(self, server_id: UUID) -> None:
         await self._release(LIVE, server_key(server_id))
 
+    def _binder(self, key: str) -> AbstractQueue:
+        return self._binders[hash(key) % len(self._binders)]
+
     def _lock(self, ref: tuple[str, str]) -> asyncio.Lock:
         lock = self._locks.get(ref)
         if lock is None:
@@ -155,7 +173,7 @@ class NodeLink:
             self._refs[ref] += 1
             if self._refs[ref] == 1 and self._queue is not None:
                 try:
-                    await self._queue.bind(self._bind_exchanges[kind], routing_key=key)
+                    await self._binder(key).bind(self.exchange_names[kind], routing_key=key)
                 except BaseException:
                     self._refs[ref] -= 1
                     raise
@@ -170,7 +188,7 @@ class NodeLink:
             self._locks.pop(ref, None)
             if self._queue is not None:
                 try:
-                    await self._queue.unbind(self._bind_exchanges[kind], routing_key=key)
+                    await self._binder(key).unbind(self.exchange_names[kind], routing_key=key)
                 except Exception:
                     log.warning("could not unbind", extra={"routing_key": key}, exc_info=True)
 

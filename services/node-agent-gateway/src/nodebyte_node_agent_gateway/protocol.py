@@ -14,7 +14,7 @@ from uuid import UUID
 import msgspec
 
 ServerState = Literal[
-    "stopped", "installing", "starting", "running", "stopping", "crashed", "suspended"
+    "stopped", "installing", "starting", "running", "stopping", "crashed", "restoring", "suspended"
 ]
 Stream = Literal["stdout", "stderr", "system"]
 
@@ -81,6 +81,7 @@ class BackupComplete(_AboutServer, tag="backup_complete", kw_only=True, frozen=T
     backup_id: ShortText | None = None
     backup_path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     size_mb: Megabytes = 0
+    size_bytes: Count | None = None  # our extension: exact, where sizeMb is rounded
     checksum: ShortText | None = None
     success: bool = True
     error: Annotated[str, msgspec.Meta(max_length=4096)] | None = None

@@ -64,8 +64,11 @@ STATUSES = (
     "stopping",
     "crashed",
     "transferring",
+    "restoring",
     "suspended",
 )
+# What a backup must be for an action on it (BACKUP_ACTIONS).
+BACKUP_READY = {"restore_backup": ("completed",), "delete_backup": ("completed", "failed")}
 
 Image = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\s]+$")]
 Command = Annotated[str, msgspec.Meta(max_length=4096)]
@@ -76,6 +79,7 @@ DiskMb = Annotated[int, msgspec.Meta(gt=0, le=2**31 - 1)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Policy = Literal["always", "on-failure", "never"]
 CrashLimit = Annotated[int, msgspec.Meta(ge=0, le=1000)]
+BackupLimit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 
 
@@ -98,6 +102,7 @@ class ServerCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", f
     network_mode: Literal["bridge", "host"] = "bridge"
     restart_policy: Policy = "on-failure"
     max_crash_count: CrashLimit = 5
+    backup_limit: BackupLimit | None = None
 
 
 class ServerUpdate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
@@ -111,6 +116,8 @@ class ServerUpdate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", f
     allocated_disk_mb: DiskMb | msgspec.UnsetType = msgspec.UNSET
     primary_port: Port | msgspec.UnsetType = msgspec.UNSET
     network_mode: Literal["bridge", "host"] | msgspec.UnsetType = msgspec.UNSET
+    # null: the service's default limit
+    backup_limit: BackupLimit | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class SuspendBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
@@ -331,13 +338,32 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
             row = await server_store.update(conn, server_id, fields)
         return ok(variables_view(row), message="Variables updated")
 
+    async def check_backup(
+        conn: asyncpg.Connection, server_id: UUID, action: str, backup_id: UUID | None
+    ) -> None:
+        """404 for a backup that is not the server's, 409 when it cannot take `action`."""
+        if action not in BACKUP_READY:
+            return
+        if backup_id is None:
+            raise ApiError(400, f"{action} needs a backupId")
+        backup = await backup_store.get(conn, server_id, backup_id)
+        if backup is None:
+            raise ApiError(404, "Backup not found")
+        if backup["status"] not in BACKUP_READY[action]:
+            raise ApiError(409, f"The backup is {backup['status']}", "BACKUP_NOT_READY")
+
     @get("/servers/{server_id:uuid}/admission")
-    async def admission(server_id: FromPath[UUID], action: FromQuery[str]) -> Any:
+    async def admission(
+        server_id: FromPath[UUID],
+        action: FromQuery[str],
+        backup_id: Annotated[UUID | None, QueryParameter(name="backupId")] = None,
+    ) -> Any:
         """May `action` be asked of the server now? The gateway asks before queueing it."""
         if action not in ACTION_FROM:
             raise ApiError(400, f"action must be one of {', '.join(ACTION_FROM)}")
         async with runtime.pool.acquire() as conn:
             row = await load(conn, server_id)
+            await check_backup(conn, server_id, action, backup_id)
             online = await conn.fetchval(
                 "SELECT is_online FROM nodes WHERE id = $1", row["node_id"]
             )

@@ -23,6 +23,7 @@ SERVER_COLUMNS = {
     "max_crash_count": "max_crash_count",
     "template_id": "template_id",
     "variables": "variables",
+    "backup_limit": "backup_limit",
 }
 # Changing these needs the server stopped (the reference's "must be stopped to update").
 RESOURCE_FIELDS = frozenset(

@@ -75,6 +75,9 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     transfer_chunk_bytes: int = 131_072
     transfer_window: int = 8
     transfer_stall_seconds: float = 60.0
+    # Completed backups a server keeps (its own `backupLimit` overrides this); the
+    # oldest beyond it are deleted on the agent as a new one completes. 0: no limit.
+    backup_limit_per_server: int = 10
 
     @property
     def offline_after_seconds(self) -> float:

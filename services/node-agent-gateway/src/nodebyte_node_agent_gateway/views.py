@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from nodebyte_common.backup_contracts import Backup
 from nodebyte_node_agent_gateway.startup_render import render_server
 
 
@@ -86,6 +87,7 @@ def server_view(row: asyncpg.Record, node: asyncpg.Record | None = None) -> dict
         "lastExitCode": row["last_exit_code"],
         "restartPolicy": row["restart_policy"],
         "maxCrashCount": row["max_crash_count"],
+        "backupLimit": row["backup_limit"],
         "suspendedAt": iso(row["suspended_at"]),
         "suspendedByUserId": row["suspended_by"],
         "suspensionReason": row["suspension_reason"],
@@ -112,19 +114,20 @@ def console_line_view(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def backup_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "serverId": str(row["server_id"]),
-        "name": row["name"],
-        "path": row["path"],
-        "sizeMb": row["size_mb"],
-        "checksum": row["checksum"],
-        "status": row["status"],
-        "error": row["error"],
-        "createdAt": iso(row["created_at"]),
-        "completedAt": iso(row["completed_at"]),
-    }
+def backup_view(row: asyncpg.Record) -> Backup:
+    return Backup(
+        id=str(row["id"]),
+        server_id=str(row["server_id"]),
+        name=row["name"],
+        path=row["path"],
+        size_mb=row["size_mb"],
+        size_bytes=row["size_bytes"],
+        checksum=row["checksum"],
+        status=row["status"],
+        error=row["error"],
+        created_at=iso(row["created_at"]),
+        completed_at=iso(row["completed_at"]),
+    )
 
 
 def command_view(row: asyncpg.Record) -> dict[str, Any]:
