@@ -163,6 +163,10 @@ async def test_a_stopped_server_moves_with_its_files(
     assert done["transfer"]["chunks"] > 7  # 128 KiB chunks: streamed, not in one piece
     target_dir = pair.agent_b.server_dir(server["id"])
     assert files_under(target_dir) == files
+    moved = await gateway.get(f"/api/servers/{server['id']}/allocations")
+    assert [(a["nodeId"], a["port"], a["isPrimary"]) for a in moved.json()["data"]] == [
+        (pair.node_b["id"], server["primaryPort"], True)
+    ]  # its allocation went along, keeping its port (free on B)
     await until(lambda: not source_dir.exists())  # the old copy goes once the target has it
     assert not any((target_dir.parent.parent / "transfers").iterdir())  # no staged leftovers
 

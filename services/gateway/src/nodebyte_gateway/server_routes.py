@@ -98,6 +98,14 @@ class CommandQueue:
         """Queue the command; `retry_of` (the caller's Idempotency-Key, scoped to the
         caller) names one request: asked again, the same command id comes back and
         nothing more is queued (the owner, too, routes one command per id)."""
+        if retry_of is None:
+            request_id = uuid6.uuid7()
+        else:
+            # Looked up before admission: the first command may have moved the server on
+            # (installing), and its retry must still get the same answer.
+            request_id = uuid5(RETRY_NAMESPACE, f"{retry_of}:{server_id}:{action}")
+            if await self.accepted_here(server_id, request_id) is not None:
+                return request_id
         params = {"action": action}
         if payload and "backupId" in payload:  # the owner checks the backup is ready too
             params["backupId"] = payload["backupId"]
@@ -106,12 +114,6 @@ class CommandQueue:
         )
         if status != 200:
             raise upstream_error(status, body)
-        if retry_of is None:
-            request_id = uuid6.uuid7()
-        else:
-            request_id = uuid5(RETRY_NAMESPACE, f"{retry_of}:{server_id}:{action}")
-            if await self.accepted_here(server_id, request_id) is not None:
-                return request_id
         event = events.ServerCommandRequested(
             request_id=request_id,
             server_id=server_id,
