@@ -33,7 +33,8 @@ class ServiceClient:
         stream_idle_timeout: float = 60.0,
     ) -> None:
         self.name = name
-        self.base_url = base_url.rstrip("/") + "/internal/v1"
+        self.root_url = base_url.rstrip("/")
+        self.base_url = self.root_url + "/internal/v1"
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=2.0)
         # A streamed body may take as long as it flows, never this long without a byte.
@@ -57,6 +58,19 @@ class ServiceClient:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+    async def readiness(self, timeout: float = 2.0) -> tuple[int, Any]:
+        """(status, decoded body) of the service's `/health/ready`. Not behind the circuit
+        breaker: whoever asks how a service is hears the service, not the breaker's memory.
+        Raises TimeoutError or aiohttp.ClientError when it does not answer."""
+        async with self._http().get(
+            self.root_url + "/health/ready", timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            content = await response.read()
+        try:
+            return response.status, msgspec.json.decode(content) if content else None
+        except msgspec.DecodeError:
+            return response.status, None
 
     async def call(
         self,

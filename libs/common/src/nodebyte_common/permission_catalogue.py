@@ -17,6 +17,7 @@ ADMIN_BUS_READ = "admin.bus.read"
 ADMIN_BUS_WRITE = "admin.bus.write"
 USER_READ = "user.read"
 USER_WRITE = "user.write"
+ROLE_WRITE = "role.write"
 STATS_READ = "stats.read"
 SYNC_READ = "sync.read"
 SYNC_WRITE = "sync.write"
@@ -72,6 +73,7 @@ CATALOGUE: dict[str, str] = {
     ADMIN_BUS_WRITE: "Replay and discard the bus's dead letters",
     USER_READ: "Read user accounts and the roles catalogue",
     USER_WRITE: "Create user accounts and set their roles",
+    ROLE_WRITE: "Define, change and delete custom roles (never the built-in ones)",
     STATS_READ: "Read the platform statistics (/api/v1/stats)",
     SYNC_READ: "Read sync status and history",
     SYNC_WRITE: "Queue and cancel panel syncs",

@@ -156,8 +156,11 @@ async def set_roles(conn: asyncpg.Connection, user_id: UUID, roles: list[str]) -
     )
 
 
-async def roles_catalogue(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM roles ORDER BY position, name")
+async def roles_catalogue(conn: asyncpg.Connection, *, lock: bool = False) -> list[asyncpg.Record]:
+    """Every role; `lock` holds them (FOR SHARE) till the transaction ends, so a role
+    being given to a user cannot be deleted meanwhile."""
+    suffix = " FOR SHARE" if lock else ""
+    return await conn.fetch(f"SELECT * FROM roles ORDER BY position, name{suffix}")
 
 
 async def permissions_of(conn: asyncpg.Connection, roles: list[str]) -> list[str]:

@@ -47,7 +47,8 @@ async def _checked_roles(
     """`wanted` de-duplicated in catalogue order; 400 for unknown roles, 403 when
     the caller lacks a permission of a role being added or removed."""
     catalogue = {
-        row["name"]: list(row["permissions"]) for row in await accounts_store.roles_catalogue(conn)
+        row["name"]: list(row["permissions"])
+        for row in await accounts_store.roles_catalogue(conn, lock=True)
     }
     unknown = sorted(set(wanted) - catalogue.keys())
     if unknown:

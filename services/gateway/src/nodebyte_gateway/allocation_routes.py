@@ -65,6 +65,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Allocate another ip:port from the node's pool (server stopped)",
+        opt=audit.in_handler(),
     )
     async def add_allocation(server_id: FromPath[UUID], request: Request) -> Any:
         body = msgspec.to_builtins(decode_body(await request.body(), AllocationCreate))
@@ -77,6 +78,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Release a secondary allocation (server stopped; never the primary)",
+        opt=audit.in_handler(),
     )
     async def delete_allocation(
         server_id: FromPath[UUID], allocation_id: FromPath[UUID], request: Request
@@ -94,6 +96,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Make an allocation the server's primary (server stopped)",
+        opt=audit.in_handler(),
     )
     async def set_primary(
         server_id: FromPath[UUID], allocation_id: FromPath[UUID], request: Request
@@ -119,6 +122,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.NODE_WRITE)],
         tags=["nodes"],
         summary="Replace a node's IP pool (IPs or CIDR blocks) and port ranges",
+        opt=audit.in_handler(),
     )
     async def put_pool(node_id: FromPath[UUID], request: Request) -> Any:
         body = msgspec.to_builtins(decode_body(await request.body(), IpPoolUpdate, empty_ok=False))

@@ -14,10 +14,12 @@ from nodebyte_common.settings import SettingsError, csv, load_settings
 from nodebyte_gateway import (
     account_dashboard_routes,
     account_routes,
+    admin_health_routes,
     admin_user_routes,
     alert_routes,
     allocation_routes,
     api_key_routes,
+    audit,
     audit_routes,
     bus_routes,
     console_routes,
@@ -33,6 +35,7 @@ from nodebyte_gateway import (
     panel_mirror_routes,
     rate_bucket_store,
     repo_routes,
+    role_routes,
     server_routes,
     settings_routes,
     stream_routes,
@@ -43,6 +46,7 @@ from nodebyte_gateway import (
     ws_ticket_routes,
 )
 from nodebyte_gateway.admission import admission, lift_guards
+from nodebyte_gateway.audit_trail import audit_trail
 from nodebyte_gateway.auth import SECURITY_SCHEMES, Authenticator, document_security
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.openapi_errors import document_error_envelope
@@ -75,6 +79,8 @@ ROUTE_MODULES = (
     account_dashboard_routes,
     dashboard_routes,
     admin_user_routes,
+    role_routes,
+    admin_health_routes,
     api_key_routes,
     audit_routes,
     bus_routes,
@@ -157,12 +163,14 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         expired_rows.purge_loop(lambda: runtime.pool, settings.refresh_token_ttl_seconds),
     )
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
+    audit.check_declared(handlers)
     document_security(handlers)
     lift_guards(handlers)
     app = runtime.create_app(
         handlers,
         openapi_config=openapi_config(),
-        middleware=[admission(limiter, auth.authenticate)],
+        # The audit trail wraps admission, so it records the guards' refusals too.
+        middleware=[audit_trail(lambda: runtime.pool), admission(limiter, auth.authenticate)],
         request_timeout_seconds=settings.request_timeout_seconds,
         outbox_status=False,  # no /internal route on the public edge
     )

@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
+from nodebyte_gateway import audit
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.server_routes import CommandQueue
@@ -95,12 +96,34 @@ def routes(ctx: GatewayContext) -> list[Any]:
         data = frame.get("data")
         if not isinstance(data, str) or not 0 < len(data) <= MAX_CONSOLE_INPUT:
             return _frame("error", code="VALIDATION_ERROR", message="data must be 1-4096 chars")
+        command = {"command": data}  # as typed, for the audit entry
         try:
             _may_type(socket)
             request_id = await commands.submit(server_id, "console_input", {"data": data})
         except ApiError as exc:
+            refusal = {"code": exc.code, "error": exc.message}
+            await typed(socket, server_id, command, exc.status, refusal)
             return _frame("error", code=exc.code, message=exc.message, serverId=str(server_id))
+        await typed(socket, server_id, command, 200, {"answer": {"requestId": str(request_id)}})
         return _frame("console_input_accepted", serverId=str(server_id), requestId=str(request_id))
+
+    async def typed(
+        socket: WebSocket,
+        server_id: UUID,
+        command: dict[str, str],
+        status: int,
+        detail: dict[str, Any],
+    ) -> None:
+        """A console line typed on the socket is audited as `POST …/command` is."""
+        await audit.record_action(
+            ctx.runtime.pool,
+            caller(socket),
+            "server.command",
+            ("server", server_id),
+            status,
+            {"via": "websocket", "request": command, **detail},
+            socket,
+        )
 
     async def client_to_upstream(socket: WebSocket, upstream: ClientConnection) -> None:
         while True:

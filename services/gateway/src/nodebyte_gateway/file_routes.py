@@ -227,6 +227,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[write],
         tags=TAGS,
         summary="Write a text file (up to FILE_CONTENT_MAX_BYTES)",
+        opt=audit.in_handler(),
     )
     async def write_content(server_id: FromPath[UUID], request: Request) -> Response[Any]:
         body = decode_body(await request.body(), contracts.FileContentWrite, empty_ok=False)
@@ -243,7 +244,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Upload files (multipart: `path`, the folder, then `file` parts), streamed",
-        opt={STREAMED_BODY: True},
+        opt={STREAMED_BODY: True, **audit.in_handler()},
         request_max_body_size=None,
     )
     async def upload(
@@ -267,6 +268,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary='Delete files or folders (recursive): ?path=…&path=… or {"paths": […]}',
+        opt=audit.in_handler(),
     )
     async def remove(
         server_id: FromPath[UUID], request: Request, paths: PathsQuery = None
@@ -286,6 +288,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             tags=TAGS,
             status_code=200,
             summary=summary,
+            opt=audit.in_handler(),
             name=f"files-{name}",
         )
         async def handler(server_id: FromPath[UUID], request: Request) -> Response[Any]:

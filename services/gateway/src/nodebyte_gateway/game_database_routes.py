@@ -167,6 +167,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=201,
         summary="Create a database and its user on a host (the password is shown only here)",
+        opt=audit.in_handler(),
     )
     async def create_database(
         server_id: FromPath[UUID], data: GameDatabaseCreate, request: Request
@@ -186,6 +187,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=200,
         summary="Give a database's user a new password (shown only here; old sessions end)",
+        opt=audit.in_handler(),
     )
     async def rotate_password(
         server_id: FromPath[UUID], database_id: FromPath[UUID], request: Request
@@ -205,6 +207,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=200,
         summary="Drop a database and its user from the host",
+        opt=audit.in_handler(),
     )
     async def delete_database(
         server_id: FromPath[UUID], database_id: FromPath[UUID], request: Request

@@ -19,6 +19,7 @@ from litestar.params import FromPath
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
+from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
 
 AGENTS = "node-agent-gateway"
@@ -100,12 +101,19 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=201,
         summary="Register a node (answers its first deployment token, once)",
+        opt=audit.action("node.create"),
     )
     async def create_node(request: Request) -> Any:
         created = await forward(agents, "POST", "/nodes", json=await json_object(request))
         return with_deploy_url(created, ctx.settings.api_public_url)
 
-    @put("/api/nodes/{node_id:uuid}", guards=[write], tags=TAGS, summary="Update a node")
+    @put(
+        "/api/nodes/{node_id:uuid}",
+        guards=[write],
+        tags=TAGS,
+        summary="Update a node",
+        opt=audit.action("node.update"),
+    )
     async def update_node(node_id: FromPath[UUID], request: Request) -> Any:
         return await forward(agents, "PUT", f"/nodes/{node_id}", json=await json_object(request))
 
@@ -115,6 +123,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Delete a node without servers",
+        opt=audit.action("node.delete"),
     )
     async def delete_node(node_id: FromPath[UUID]) -> Any:
         return await forward(agents, "DELETE", f"/nodes/{node_id}")
@@ -125,6 +134,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Issue a new deployment token (revokes the previous ones)",
+        opt=audit.action("node.token.rotate"),
     )
     async def rotate_token(node_id: FromPath[UUID]) -> Any:
         issued = await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")

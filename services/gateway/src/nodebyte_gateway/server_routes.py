@@ -54,6 +54,8 @@ POWER_PERMISSIONS = {
     "install": catalogue.SERVER_INSTALL,
     "command": catalogue.SERVER_CONSOLE,
 }
+# Request fields worth keeping in the audit entry of an action.
+AUDIT_KEEP = {"command": ("command",), "stop": ("timeout",)}
 ACTION_MESSAGES = {
     "start": "Server start initiated",
     "stop": "Server stop initiated",
@@ -194,21 +196,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
     commands = CommandQueue(ctx)
     require = ctx.require
 
-    async def audited(
-        request: Request, action: str, server_id: Any, before: Any, after: Any
-    ) -> None:
-        async with ctx.runtime.pool.acquire() as conn:
-            await audit.record(
-                conn, caller(request), action, ("server", server_id), before, after, request
-            )
-
-    async def marked_stopped(server_id: UUID, request: Request) -> Any:
-        """A stop with the node gone: no agent to tell, so the server is recorded stopped."""
+    async def marked_stopped(server_id: UUID) -> Any:
+        """A stop with the node gone: no agent to tell, so the server is recorded stopped
+        (audited as the route's `server.stop`, like any stop)."""
         status, answer = await agents.call("POST", f"/servers/{server_id}/mark-stopped")
         if status >= 400:
             raise upstream_error(status, answer)
         marked = msgspec.convert(answer["data"], StopMarked)
-        await audited(request, "server.stop", server_id, None, msgspec.to_builtins(marked))
         return ok(marked, message=answer.get("message"))
 
     @get("/api/servers", guards=[require(catalogue.SERVER_READ)], tags=TAGS, summary="List servers")
@@ -229,19 +223,18 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_CREATE)],
         tags=TAGS,
         status_code=201,
+        opt=audit.action("server.create"),
         summary="Register a server on a node",
     )
     async def create_server(request: Request) -> Any:
-        response = await forward(agents, "POST", "/servers", json=await json_object(request))
-        created = response.content["data"]
-        await audited(request, "server.created", created["id"], None, created)
-        return response
+        return await forward(agents, "POST", "/servers", json=await json_object(request))
 
     @put(
         "/api/servers/{server_id:uuid}",
         guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         summary="Update a server (resources only while stopped)",
+        opt=audit.action("server.update"),
     )
     async def update_server(server_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
@@ -252,19 +245,19 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_DELETE)],
         tags=TAGS,
         status_code=200,
+        opt=audit.action("server.delete"),
         summary="Delete a stopped server (its databases are dropped from their hosts first)",
     )
-    async def delete_server(server_id: FromPath[UUID], request: Request) -> Any:
+    async def delete_server(server_id: FromPath[UUID]) -> Any:
         # relay: a database host that cannot drop the server's databases is a public 503
-        response = relay(*await agents.call("DELETE", f"/servers/{server_id}"))
-        await audited(request, "server.deleted", server_id, None, None)
-        return response
+        return relay(*await agents.call("DELETE", f"/servers/{server_id}"))
 
     @put(
         "/api/servers/{server_id:uuid}/variables",
         guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         summary="Change the server's variables (its startup is rendered with them)",
+        opt=audit.action("server.variables.update", keep=("variables",)),
     )
     async def update_variables(server_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), VariablesUpdate, empty_ok=False)
@@ -273,21 +266,23 @@ def routes(ctx: GatewayContext) -> list[Any]:
         if status >= 400:
             raise upstream_error(status, answer)
         changed = msgspec.convert(answer["data"], ServerVariables)
-        after = msgspec.to_builtins(changed)
-        await audited(request, "server.variables_updated", server_id, body.variables, after)
         return ok(changed, message="Variables updated")
 
-    @post(
-        [f"/api/servers/{{server_id:uuid}}/{state}" for state in ("suspend", "unsuspend")],
-        guards=[require(catalogue.SERVER_SUSPEND)],
-        tags=TAGS,
-        status_code=200,
-        summary="Suspend (stops it, blocks actions) or unsuspend a server",
-    )
-    async def suspension(server_id: FromPath[UUID], request: Request) -> Any:
-        which = request.url.path.rstrip("/").rsplit("/", 1)[-1]
-        body = await json_object(request) if which == "suspend" else None
-        return await forward(agents, "POST", f"/servers/{server_id}/{which}", json=body)
+    def suspension(which: str) -> Any:
+        @post(
+            f"/api/servers/{{server_id:uuid}}/{which}",
+            guards=[require(catalogue.SERVER_SUSPEND)],
+            tags=TAGS,
+            status_code=200,
+            summary="Suspend (stops it, blocks actions) or unsuspend a server",
+            name=f"server-{which}",
+            opt=audit.action(f"server.{which}", keep=("reason",)),
+        )
+        async def handler(server_id: FromPath[UUID], request: Request) -> Any:
+            body = await json_object(request) if which == "suspend" else None
+            return await forward(agents, "POST", f"/servers/{server_id}/{which}", json=body)
+
+        return handler
 
     def power_action(action: str, body_type: type[msgspec.Struct]) -> Any:
         @post(
@@ -297,6 +292,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             status_code=200,
             summary=ACTION_MESSAGES[action],
             name=f"server-{action}",
+            opt=audit.action(f"server.{action}", keep=AUDIT_KEEP.get(action, ())),
         )
         async def handler(server_id: FromPath[UUID], request: Request) -> Any:
             body = decode_body(await request.body(), body_type)
@@ -307,8 +303,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             except ApiError as refused:
                 if action != "stop" or refused.code != "NODE_OFFLINE":
                     raise
-                return await marked_stopped(server_id, request)
-            await audited(request, f"server.{action}", server_id, None, {"requestId": request_id})
+                return await marked_stopped(server_id)
             return ok(accepted(request_id, server_id, action), message=ACTION_MESSAGES[action])
 
         return handler
@@ -328,6 +323,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Move a server and its files to another node (stopped first if running)",
+        opt=audit.in_handler(),  # records the transfer's id, or the refusal's error
     )
     async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), TransferRequest, empty_ok=False)
@@ -372,6 +368,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Reset the crash count (lets the restart policy restart it again)",
+        opt=audit.action("server.crash_count.reset"),
     )
     async def reset_crash_count(server_id: FromPath[UUID]) -> Any:
         return await forward(agents, "POST", f"/servers/{server_id}/reset-crash-count")
@@ -381,6 +378,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.SERVER_UPDATE)],
         tags=TAGS,
         summary="Set the restart policy (always, on-failure, never) and crash limit",
+        opt=audit.action("server.restart_policy.update", keep=("restartPolicy", "maxCrashCount")),
     )
     async def restart_policy(server_id: FromPath[UUID], request: Request) -> Any:
         body = await json_object(request)
@@ -409,6 +407,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.BACKUP_CREATE)],
         tags=TAGS,
         status_code=200,
+        opt=audit.action("server.backup.create", keep=("name",)),
         summary="Create a backup on the node",
     )
     async def create_backup(server_id: FromPath[UUID], request: Request) -> Any:
@@ -430,6 +429,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Restore a stopped server's files from a completed backup",
+        opt=audit.in_handler(),  # audited_backup_command records it
     )
     async def restore_backup(
         server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
@@ -452,6 +452,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Delete a backup (its archive on the node, then its record)",
+        opt=audit.in_handler(),  # audited_backup_command records it
     )
     async def delete_backup(
         server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
@@ -486,7 +487,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         update_server,
         delete_server,
         update_variables,
-        suspension,
+        suspension("suspend"),
+        suspension("unsuspend"),
         *actions,
         transfer,
         command_status,

@@ -255,12 +255,6 @@ def routes(ctx: GatewayContext) -> list[Any]:
     async def stats_users() -> Any:
         return await query(sync, "/stats/users")
 
-    @get("/api/admin/stats", guards=[admin_read], tags=["admin"], summary="Dashboard stats")
-    async def admin_stats() -> Any:
-        _, counts = await sync.call("GET", "/stats")
-        _, state = await sync.call("GET", "/sync/state")
-        return ok({"panel": (counts or {}).get("data"), "sync": (state or {}).get("data")})
-
     return [
         request_sync,
         sync_status,
@@ -277,7 +271,6 @@ def routes(ctx: GatewayContext) -> list[Any]:
         stats_overview,
         stats_servers,
         stats_users,
-        admin_stats,
     ]
 
 

@@ -77,6 +77,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=201,
         summary="Create a template: image, {{VAR}} startup, variables, stop command, files",
+        opt=audit.in_handler(),  # records the template before and after
     )
     async def create_template(request: Request) -> Response[TemplateAnswer]:
         body = decode_body(await request.body(), TemplateCreate, empty_ok=False)
@@ -91,6 +92,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[write],
         tags=TAGS,
         summary="Change a template (fields left out keep their values)",
+        opt=audit.in_handler(),  # records the template before and after
     )
     async def update_template(template_id: FromPath[UUID], request: Request) -> TemplateAnswer:
         body = decode_body(await request.body(), TemplateUpdate)
@@ -109,6 +111,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Delete a template no server uses",
+        opt=audit.in_handler(),  # records the template before and after
     )
     async def delete_template(template_id: FromPath[UUID], request: Request) -> Response[Any]:
         before = msgspec.to_builtins(await current(template_id))

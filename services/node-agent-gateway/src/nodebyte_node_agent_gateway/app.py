@@ -17,6 +17,7 @@ from nodebyte_node_agent_gateway import (
     allocation_api,
     database_api,
     file_api,
+    fleet_api,
     housekeeping,
     live_endpoint,
     node_api,
@@ -113,6 +114,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         *file_api.routes(runtime, files),
         *allocation_api.routes(runtime),
         *template_api.routes(runtime),
+        *fleet_api.routes(runtime),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),
     ]
