@@ -111,9 +111,11 @@ async def test_servers_on_a_node_that_is_gone_can_be_stopped_and_deleted(
     assert (await gateway.get(f"/api/servers/{second['id']}")).status_code == 404
 
     for server_id, actions in (
-        (first["id"], ["server.created", "server.start", "server.stop"]),
-        (second["id"], ["server.created", "server.deleted", "server.start"]),
+        (first["id"], ["server.create", "server.start", "server.stop"]),
+        (second["id"], ["server.create", "server.delete", "server.start"]),
     ):
-        response = await gateway.get("/api/admin/audit-logs", params={"targetId": server_id})
+        response = await gateway.get(
+            "/api/admin/audit-logs", params={"targetId": server_id, "outcome": "accepted"}
+        )
         found = sorted(entry["action"] for entry in response.json()["data"])
         assert found == actions

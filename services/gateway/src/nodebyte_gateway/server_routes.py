@@ -323,7 +323,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Move a server and its files to another node (stopped first if running)",
-        opt=audit.in_handler(),  # records the transfer's id, or the refusal's error
+        opt=audit.action("server.transfer", keep=("targetNodeId",)),
     )
     async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
         body = decode_body(await request.body(), TransferRequest, empty_ok=False)
@@ -331,16 +331,6 @@ def routes(ctx: GatewayContext) -> list[Any]:
         order = TransferOrder(target_node_id=body.target_node_id, requested_by=principal.label)
         path = f"/servers/{server_id}/transfer"
         status, answer = await agents.call("POST", path, json=msgspec.to_builtins(order))
-        outcome: dict[str, Any] = {"targetNodeId": body.target_node_id, "status": status}
-        if status == 200:
-            outcome |= {"outcome": "started", "transferId": answer["data"]["id"]}
-        else:
-            error = answer.get("error") if isinstance(answer, dict) else None
-            outcome |= {"outcome": "refused", "error": error}
-        async with ctx.runtime.pool.acquire() as conn:
-            await audit.record(
-                conn, principal, "server.transfer", ("server", server_id), None, outcome, request
-            )
         if status != 200:
             raise upstream_error(status, answer)
         view = msgspec.convert(answer["data"], TransferView)
