@@ -180,7 +180,7 @@ async def test_a_stopped_server_moves_with_its_files(
     )
     [entry] = audit.json()["data"]
     assert entry["outcome"] == "accepted"
-    assert entry["after"]["targetNodeId"] == pair.node_b["id"]
+    assert entry["after"]["request"]["targetNodeId"] == pair.node_b["id"]
 
 
 async def test_the_archive_crosses_replicas_when_the_agents_are_on_two(
