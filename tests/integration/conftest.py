@@ -29,6 +29,9 @@ def stack(
     pgbouncer: PgBouncer | None,
 ) -> Iterator[Stack]:
     config = StackConfig.isolated(admin_dsn, amqp_url, run_tag)
+    # `make up` announces the reference's 30 s heartbeat; these tests watch nodes go
+    # offline (3 silent intervals) and so announce a short one.
+    config.extra_env["node-agent-gateway"] = {"AGENT_HEARTBEAT_INTERVAL_SECONDS": "2"}
     if pgbouncer is not None:
         config.pooler_dsn = pgbouncer.through(database)
     assert config.prefix == amqp_prefix  # the session fixtures clean these up

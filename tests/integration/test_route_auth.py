@@ -47,6 +47,7 @@ PUBLIC = {
     ("GET", "/api/stats"),  # the reference's public statistics
     ("GET", "/api/panel/counts"),
     ("GET", "/asyncapi"),  # the event catalogue's description
+    ("GET", "/api/deploy/{token:str}"),  # the node's deployment token is the credential
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI document and its viewers
 REFUSALS = {"UNAUTHORIZED", "INVALID_API_KEY", "INVALID_TOKEN"}

@@ -6,6 +6,7 @@ or `python -m nodebyte_emulators agent --url ws://H:P/ws --node-id ID --token T`
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -64,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--url", required=True, help="the node-agent-gateway's ws://…/ws")
     agent.add_argument("--node-id", help="one agent: its node id")
     agent.add_argument("--token", help="one agent: its deployment token")
+    agent.add_argument(
+        "--token-from-env",
+        metavar="NAME",
+        help="one agent: the environment variable holding its token (kept out of `ps`)",
+    )
     agent.add_argument(
         "--credentials", help='many agents: a JSON file [{"nodeId": …, "token": …}, …]'
     )
@@ -164,8 +170,9 @@ def _agent_credentials(args: argparse.Namespace) -> list[tuple[str, str]]:
     if args.credentials:
         with open(args.credentials) as file:
             return [(str(c["nodeId"]), str(c["token"])) for c in json.load(file)]
-    if args.node_id and args.token:
-        return [(args.node_id, args.token)]
+    token = os.environ.get(args.token_from_env, "") if args.token_from_env else args.token
+    if args.node_id and token:
+        return [(args.node_id, token)]
     raise SystemExit("error: give --node-id and --token, or --credentials")
 
 

@@ -7,7 +7,9 @@ acknowledges them (`command_ack`, announced as a feature). When the connection
 drops or is refused it reconnects after a growing, jittered delay (honouring
 `retryAfterSeconds` of a lockout). Tests and benchmarks drive it in-process:
 `crash()`, `go_silent()`, `hold()`, `print_lines()`, `set_usage()`, `send_raw()`.
-Server files live under `data_dir` (see `agent_runtime`).
+Server files live under `data_dir` (see `agent_runtime`): file operations,
+backups and transfers between nodes act on them for real (agent_files,
+agent_archives, agent_transfers; paths confined by agent_disk).
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from .agent_disk import AgentDisk
 from .agent_files import AgentFiles
 from .agent_runtime import CommandRefused, SimulatedRuntime
+from .agent_transfers import FRAMES as TRANSFER_FRAMES
+from .agent_transfers import AgentTransfers
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +106,7 @@ class SimulatedAgent:
         # Each server's files live in <data_dir>/servers/<server uuid>, real files on disk.
         self.servers_dir = self.runtime.data_dir / "servers"
         self.files = AgentFiles(self.servers_dir, self._send, self._send_bytes)
+        self.transfers = AgentTransfers(AgentDisk(self.runtime.data_dir), self._send)
         self._rng = random.Random(seed)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -115,6 +121,7 @@ class SimulatedAgent:
 
     async def stop(self) -> None:
         self._stopping = True
+        await self.transfers.close()
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
@@ -172,6 +179,7 @@ class SimulatedAgent:
                 await self._drain_close(ws)
                 return float(first.get("retryAfterSeconds") or 0.0)
             self.record.handshakes += 1
+            self.transfers.forget_all()
             if self.heartbeat_override is None:
                 self.heartbeat_seconds = float(first.get("heartbeatIntervalSeconds", 30.0))
             self._started = time.monotonic()
@@ -233,6 +241,9 @@ class SimulatedAgent:
             return
         if self.on_command is not None:
             self.on_command(frame)
+        if frame.get("type") in TRANSFER_FRAMES:
+            await self.transfers.on_frame(frame)
+            return
         try:
             self.runtime.accept(frame)
             ack: dict[str, Any] = {"type": "command_ack", "requestId": request_id, "success": True}

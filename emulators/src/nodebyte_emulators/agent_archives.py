@@ -2,18 +2,20 @@
 
 Blocking work (run it in a thread). A backup archives the directory's contents
 with paths relative to it; a restore empties the directory and extracts the
-archive into it with tarfile's `data` filter, which refuses absolute paths,
-`..`, links out of the directory and device files. The checksum is the
-archive's SHA-256, as the agent reports it (`sha256:<hex>`).
+archive into it, checked member by member like any archive the agent extracts
+(agent_disk: absolute paths, `..`, links out of the directory and device files
+refuse it, as a FileRefused). The checksum is the archive's SHA-256, as the
+agent reports it (`sha256:<hex>`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .agent_disk import ServerDisk, write_archive
 
 CHUNK = 1 << 20
 
@@ -34,9 +36,8 @@ def create(server_dir: Path, archive: Path) -> Archive:
     server_dir.mkdir(parents=True, exist_ok=True)
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".partial")
-    with tarfile.open(partial, "w:gz") as tar:
-        for entry in sorted(server_dir.iterdir()):
-            tar.add(entry, arcname=entry.name)
+    with partial.open("wb") as out:
+        write_archive(server_dir, out)
     partial.replace(archive)
     return Archive(archive, archive.stat().st_size, f"sha256:{sha256_of(archive)}")
 
@@ -51,8 +52,7 @@ def restore(archive: Path, server_dir: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(server_dir, filter="data")
+    ServerDisk(server_dir).restore(archive)
 
 
 def delete(archive: Path) -> None:

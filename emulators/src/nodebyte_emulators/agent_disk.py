@@ -1,4 +1,9 @@
-"""A server's directory on the reference agent, every path confined to it.
+"""The reference agent's disk: each server's directory, every path confined to it.
+
+`ServerDisk` is one server's directory, for file operations (and the config
+files an install writes); `AgentDisk` is all of them, for transfers between
+nodes: a server's directory archived as a stream, and restored from an archive
+through the same member-by-member checks as any other archive.
 
 Paths come from users. A path is read from the server's root (`/config.yml`
 and `config.yml` name the same file, as in the reference and under SFTP's
@@ -18,16 +23,18 @@ whole archive (zip-slip, tar-slip); tar extraction also runs under Python's
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import tarfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 MAX_LISTED = 1000  # entries of one listing (a frame must stay under the backend's limit)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+SERVER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 
 
 class FileRefused(Exception):
@@ -192,6 +199,10 @@ class ServerDisk:
             raise FileRefused("BAD_ARCHIVE", "Only .tar.gz, .tgz, .tar and .zip are extracted")
         return self.shown(target)
 
+    def restore(self, archive: Path) -> None:
+        """Extract a tar archive from outside the server (a transfer's) into its root."""
+        self._untar(archive, self.root)
+
     # --- archives ---
 
     def _landing(self, target: Path, name: str) -> Path:
@@ -250,3 +261,72 @@ class ServerDisk:
                         shutil.copyfileobj(source, sink, 1 << 20)
         except (zipfile.BadZipFile, OSError) as exc:
             raise FileRefused("BAD_ARCHIVE", f"The archive cannot be read: {exc}") from None
+
+
+def write_archive(server_dir: Path, out: IO[bytes]) -> None:
+    """Stream a tar.gz of the directory's contents (paths relative to it) into `out`:
+    a backup's file, a transfer's chunks."""
+    with tarfile.open(fileobj=out, mode="w|gz") as tar:
+        if server_dir.is_dir():
+            for entry in sorted(server_dir.iterdir()):
+                tar.add(entry, arcname=entry.name)
+
+
+class DiskRefused(Exception):
+    """The agent will not do this to its disk (a bad name, an unsafe archive)."""
+
+
+class AgentDisk:
+    """Every server's directory, `<data_dir>/servers/<server id>` (the ones file
+    operations and backups see); whatever directory the backend names, only its last
+    part (the server's id) is used, so no frame can point the agent outside its data
+    directory. An archive being received is staged on disk, under
+    `<data_dir>/transfers/`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.servers = data_dir / "servers"
+        self.staging = data_dir / "transfers"
+
+    def server_dir(self, server_dir_or_id: str) -> Path:
+        name = PurePosixPath(server_dir_or_id).name
+        if not SERVER_ID.match(name):
+            raise DiskRefused(f"not a server directory: {server_dir_or_id!r}")
+        return self.servers / name
+
+    def staged(self, transfer_id: str, suffix: str) -> Path:
+        if not SERVER_ID.match(transfer_id):
+            raise DiskRefused("not a transfer id")
+        self.staging.mkdir(parents=True, exist_ok=True)
+        return self.staging / f"{transfer_id}{suffix}"
+
+    # --- source: archive ---
+
+    def archive(self, server_dir: Path, out: IO[bytes]) -> None:
+        """Stream a tar.gz of the server's directory (empty if it has none) into `out`."""
+        write_archive(server_dir, out)
+
+    # --- target: restore ---
+
+    def restore(self, archive: Path, server_dir: Path) -> None:
+        """Extract `archive` as the server's directory, replacing it; DiskRefused when a
+        member would escape it (nothing is left behind then)."""
+        work = self.partial_restore(server_dir)
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            ServerDisk(work).restore(archive)
+        except FileRefused as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise DiskRefused(f"cannot restore the archive: {exc}") from None
+        shutil.rmtree(server_dir, ignore_errors=True)
+        os.replace(work, server_dir)
+
+    def remove(self, *paths: Path) -> None:
+        for path in paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+    def partial_restore(self, server_dir: Path) -> Path:
+        return server_dir.with_name(f".{server_dir.name}.restoring")

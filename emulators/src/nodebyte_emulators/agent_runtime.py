@@ -6,9 +6,10 @@ while running, and crashes when told to (or on its next start when armed).
 Everything it reports goes through `emit`, the agent's send.
 
 Its files are real: each server has a directory under `data_dir` (a temporary
-one unless given), backups are tar.gz archives of it (`agent_archives`), restores
-replace its contents, and what is typed into the console is kept as the
-container's stdin.
+one unless given), an install writes the template's config files into it
+(confined to it like any file operation), backups are tar.gz archives of it
+(`agent_archives`), restores replace its contents, and what is typed into the
+console is kept as the container's stdin.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import agent_archives
+from .agent_disk import FileRefused, ServerDisk
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -218,9 +219,19 @@ class SimulatedRuntime:
         await self._print(c, "system", f"Pulling image {image}")
         await asyncio.sleep(self.step)
         await self._bind(c, frame)
+        for config in (frame.get("template") or {}).get("configFiles") or []:
+            self._write_config(c, str(config.get("path", "")), str(config.get("content", "")))
+            await self._print(c, "system", f"Wrote {config.get('path')}")
         await self._print(c, "system", "Container created")
         c.installed = True
         await self._set(c, "stopped")
+
+    def _write_config(self, c: Container, path: str, content: str) -> None:
+        """A config file in the server's directory; a path leaving it is not written."""
+        try:
+            ServerDisk(self.server_dir(c.server_id)).writable(path).write_text(content)
+        except FileRefused:
+            return
 
     async def _start(self, c: Container, frame: dict[str, Any] | None = None) -> None:
         await self._set(c, "starting")
@@ -292,6 +303,6 @@ class SimulatedRuntime:
             archive = self.backup_file(c.server_id, frame)
             await asyncio.to_thread(agent_archives.restore, archive, self.server_dir(c.server_id))
             await self._print(c, "system", f"Backup {name} restored")
-        except (OSError, CommandRefused, tarfile.TarError) as exc:
+        except (OSError, CommandRefused, FileRefused) as exc:
             await self._print(c, "stderr", f"Restoring backup {name} failed: {exc}")
         await self._set(c, "stopped")

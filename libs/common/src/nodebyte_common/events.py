@@ -294,6 +294,15 @@ class ServerCommandRequested(Event, kw_only=True, frozen=True):
     requested_by: str | None = None
 
 
+class ServerDeleted(Event, kw_only=True, frozen=True):
+    """A server is gone: what hangs off it elsewhere (its scheduled tasks) goes too."""
+
+    TYPE: ClassVar[str] = "server.deleted"
+    server_id: UUID
+    node_id: UUID
+    deleted_at: datetime
+
+
 class ServerCommandFailed(Event, kw_only=True, frozen=True):
     TYPE: ClassVar[str] = "server.command_failed"
     request_id: UUID
@@ -325,6 +334,42 @@ class BackupCompleted(Event, kw_only=True, frozen=True):
     size_bytes: int
     success: bool
     completed_at: datetime
+
+
+class ServerTransferStarted(Event, kw_only=True, frozen=True):
+    """A move of a server's files to another node began (`phase` "stopping" first when
+    the server was running)."""
+
+    TYPE: ClassVar[str] = "server.transfer_started"
+    transfer_id: UUID
+    server_id: UUID
+    source_node_id: UUID
+    target_node_id: UUID
+    phase: Literal["stopping", "streaming"]
+    requested_by: str | None = None
+    started_at: datetime
+
+
+class ServerTransferCompleted(Event, kw_only=True, frozen=True):
+    TYPE: ClassVar[str] = "server.transfer_completed"
+    transfer_id: UUID
+    server_id: UUID
+    source_node_id: UUID
+    target_node_id: UUID
+    bytes_transferred: int
+    completed_at: datetime
+
+
+class ServerTransferFailed(Event, kw_only=True, frozen=True):
+    """The transfer was rolled back: the server stays on the source node."""
+
+    TYPE: ClassVar[str] = "server.transfer_failed"
+    transfer_id: UUID
+    server_id: UUID
+    source_node_id: UUID
+    target_node_id: UUID
+    reason: str
+    failed_at: datetime
 
 
 class AlertRaised(Event, kw_only=True, frozen=True):
@@ -404,9 +449,13 @@ CATALOGUE: dict[str, type[Event]] = {
         NodeHealthReported,
         ServerStateChanged,
         ServerCommandRequested,
+        ServerDeleted,
         ServerCommandFailed,
         ServerCommandAcknowledged,
         BackupCompleted,
+        ServerTransferStarted,
+        ServerTransferCompleted,
+        ServerTransferFailed,
         AlertRaised,
         AlertResolved,
         SettingsChanged,

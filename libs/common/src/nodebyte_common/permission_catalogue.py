@@ -33,6 +33,7 @@ SERVER_KILL = "server.kill"
 SERVER_INSTALL = "server.install"
 SERVER_CONSOLE = "server.console"
 SERVER_LOGS_READ = "server.logs.read"
+SERVER_TRANSFER = "server.transfer"
 BACKUP_READ = "backup.read"
 BACKUP_CREATE = "backup.create"
 DATABASE_READ = "database.read"
@@ -45,6 +46,8 @@ BACKUP_RESTORE = "backup.restore"
 BACKUP_DELETE = "backup.delete"
 FILE_READ = "file.read"
 FILE_WRITE = "file.write"
+TEMPLATE_READ = "template.read"
+TEMPLATE_WRITE = "template.write"
 NODE_READ = "node.read"
 NODE_WRITE = "node.write"
 ALERT_READ = "alert.read"
@@ -86,6 +89,7 @@ CATALOGUE: dict[str, str] = {
     SERVER_INSTALL: "Reinstall servers",
     SERVER_CONSOLE: "Send console commands to servers",
     SERVER_LOGS_READ: "Read servers' logs",
+    SERVER_TRANSFER: "Move servers and their files to another node",
     BACKUP_READ: "List servers' backups",
     BACKUP_CREATE: "Create servers' backups",
     DATABASE_READ: "List servers' databases (never their passwords)",
@@ -98,6 +102,8 @@ CATALOGUE: dict[str, str] = {
     BACKUP_DELETE: "Delete servers' backups",
     FILE_READ: "Read files on servers",
     FILE_WRITE: "Write files on servers",
+    TEMPLATE_READ: "Read server templates",
+    TEMPLATE_WRITE: "Create, change and delete server templates",
     NODE_READ: "Read nodes, their metrics and IP pools",
     NODE_WRITE: "Register, change, remove nodes, set their IP pools and rotate their agent tokens",
     ALERT_READ: "Read alerts and their statistics",

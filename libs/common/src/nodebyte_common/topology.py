@@ -53,7 +53,11 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
             "settings.changed",
         ),
     ),
-    Subscription("scheduler", "outcomes", ("server.command_failed", "server.command_acknowledged")),
+    Subscription(
+        "scheduler",
+        "outcomes",
+        ("server.command_failed", "server.command_acknowledged", "server.deleted"),
+    ),
     Subscription("hytale-auth", "events", ("job.fired", "server.pruned")),
     Subscription("node-agent-gateway", "commands", ("server.command_requested",)),
 )

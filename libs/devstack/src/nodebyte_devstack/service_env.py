@@ -27,6 +27,8 @@ def gateway_env(c: StackConfig) -> dict[str, str]:
         "NOTIFIER_URL": c.url("notifier"),
         "SCHEDULER_URL": c.url("scheduler"),
         "NODE_AGENT_GATEWAY_URL": c.url("node-agent-gateway"),
+        "API_PUBLIC_URL": c.url("gateway"),
+        "AGENT_PUBLIC_URL": "ws" + c.url("node-agent-gateway").removeprefix("http") + "/ws",
         "RATE_LIMITS": c.gateway_rate_limits,
         "JWT_PRIVATE_KEY": c.jwt_private_key,
         "WS_TICKET_TTL_SECONDS": "8",  # tests see a ticket expire without waiting 30 s
@@ -93,11 +95,12 @@ def hytale_auth_env(c: StackConfig) -> dict[str, str]:
 
 
 def node_agent_gateway_env(c: StackConfig) -> dict[str, str]:
-    # Short cadences so a local stack (and its tests) sees offline nodes, threshold
-    # alerts and usage rollups within seconds rather than minutes.
+    # Short cadences so a local stack (and its tests) sees threshold alerts and usage
+    # rollups within seconds rather than minutes. The heartbeat stays the reference's
+    # 30 s, so an agent at the reference cadence is never dropped; the integration
+    # tests' stack sets a shorter one of its own (tests/integration/conftest.py).
     return {
         "REPLICA_ID": f"{c.prefix}-agents-{c.ports['node-agent-gateway']}",
-        "AGENT_HEARTBEAT_INTERVAL_SECONDS": "2",
         "COMMAND_TIMEOUT_SECONDS": "5",
         "ALERT_EVALUATION_INTERVAL_SECONDS": "1",
         "ALERT_COOLDOWN_SECONDS": "60",
@@ -105,6 +108,7 @@ def node_agent_gateway_env(c: StackConfig) -> dict[str, str]:
         "TELEMETRY_FLUSH_SECONDS": "0.25",
         "LOCKOUT_BASE_SECONDS": "1",
         "AGENT_HANDSHAKE_TIMEOUT_SECONDS": "3",
+        "TRANSFER_STALL_SECONDS": "10",  # a stalled transfer rolls back within a test
         "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{c.ports['discord']}",  # alert-rule webhooks
     }
 

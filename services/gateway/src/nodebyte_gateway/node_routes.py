@@ -62,6 +62,13 @@ async def json_object(request: Request) -> dict[str, Any]:
     return value
 
 
+def with_deploy_url(response: Response[Any], base: str) -> Response[Any]:
+    """The reference's `deployUrl` beside a new deployment token: its agent's deploy script."""
+    data = response.content["data"]
+    data["deployUrl"] = f"{base.rstrip('/')}/api/deploy/{data['deploymentToken']}"
+    return response
+
+
 USAGE_PERIODS = ("daily", "weekly", "monthly")
 
 
@@ -97,7 +104,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         opt=audit.action("node.create"),
     )
     async def create_node(request: Request) -> Any:
-        return await forward(agents, "POST", "/nodes", json=await json_object(request))
+        created = await forward(agents, "POST", "/nodes", json=await json_object(request))
+        return with_deploy_url(created, ctx.settings.api_public_url)
 
     @put(
         "/api/nodes/{node_id:uuid}",
@@ -129,7 +137,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         opt=audit.action("node.token.rotate"),
     )
     async def rotate_token(node_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")
+        issued = await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")
+        return with_deploy_url(issued, ctx.settings.api_public_url)
 
     @get(
         "/api/nodes/{node_id:uuid}/usage/{period:str}",

@@ -25,6 +25,8 @@ from nodebyte_common import events, idempotency, outbox
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.backup_contracts import BackupCommandAccepted
 from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
+from nodebyte_common.server_transfers import TransferOrder, TransferRequest, TransferView
 from nodebyte_gateway import audit
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
@@ -98,6 +100,14 @@ class CommandQueue:
         """Queue the command; `retry_of` (the caller's Idempotency-Key, scoped to the
         caller) names one request: asked again, the same command id comes back and
         nothing more is queued (the owner, too, routes one command per id)."""
+        if retry_of is None:
+            request_id = uuid6.uuid7()
+        else:
+            # Looked up before admission: the first command may have moved the server on
+            # (installing), and its retry must still get the same answer.
+            request_id = uuid5(RETRY_NAMESPACE, f"{retry_of}:{server_id}:{action}")
+            if await self.accepted_here(server_id, request_id) is not None:
+                return request_id
         params = {"action": action}
         if payload and "backupId" in payload:  # the owner checks the backup is ready too
             params["backupId"] = payload["backupId"]
@@ -106,12 +116,6 @@ class CommandQueue:
         )
         if status != 200:
             raise upstream_error(status, body)
-        if retry_of is None:
-            request_id = uuid6.uuid7()
-        else:
-            request_id = uuid5(RETRY_NAMESPACE, f"{retry_of}:{server_id}:{action}")
-            if await self.accepted_here(server_id, request_id) is not None:
-                return request_id
         event = events.ServerCommandRequested(
             request_id=request_id,
             server_id=server_id,
@@ -192,6 +196,15 @@ def routes(ctx: GatewayContext) -> list[Any]:
     commands = CommandQueue(ctx)
     require = ctx.require
 
+    async def marked_stopped(server_id: UUID) -> Any:
+        """A stop with the node gone: no agent to tell, so the server is recorded stopped
+        (audited as the route's `server.stop`, like any stop)."""
+        status, answer = await agents.call("POST", f"/servers/{server_id}/mark-stopped")
+        if status >= 400:
+            raise upstream_error(status, answer)
+        marked = msgspec.convert(answer["data"], StopMarked)
+        return ok(marked, message=answer.get("message"))
+
     @get("/api/servers", guards=[require(catalogue.SERVER_READ)], tags=TAGS, summary="List servers")
     async def list_servers(request: Request) -> Any:
         return await forward(agents, "GET", "/servers", params=query(request))
@@ -239,6 +252,22 @@ def routes(ctx: GatewayContext) -> list[Any]:
         # relay: a database host that cannot drop the server's databases is a public 503
         return relay(*await agents.call("DELETE", f"/servers/{server_id}"))
 
+    @put(
+        "/api/servers/{server_id:uuid}/variables",
+        guards=[require(catalogue.SERVER_UPDATE)],
+        tags=TAGS,
+        summary="Change the server's variables (its startup is rendered with them)",
+        opt=audit.action("server.variables.update", keep=("variables",)),
+    )
+    async def update_variables(server_id: FromPath[UUID], request: Request) -> Any:
+        body = decode_body(await request.body(), VariablesUpdate, empty_ok=False)
+        path = f"/servers/{server_id}/variables"
+        status, answer = await agents.call("PUT", path, json=msgspec.to_builtins(body))
+        if status >= 400:
+            raise upstream_error(status, answer)
+        changed = msgspec.convert(answer["data"], ServerVariables)
+        return ok(changed, message="Variables updated")
+
     def suspension(which: str) -> Any:
         @post(
             f"/api/servers/{{server_id:uuid}}/{which}",
@@ -269,7 +298,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
             body = decode_body(await request.body(), body_type)
             payload = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
             retry_of = retry_key(request)
-            request_id = await commands.submit(server_id, action, payload, retry_of=retry_of)
+            try:
+                request_id = await commands.submit(server_id, action, payload, retry_of=retry_of)
+            except ApiError as refused:
+                if action != "stop" or refused.code != "NODE_OFFLINE":
+                    raise
+                return await marked_stopped(server_id)
             return ok(accepted(request_id, server_id, action), message=ACTION_MESSAGES[action])
 
         return handler
@@ -282,6 +316,25 @@ def routes(ctx: GatewayContext) -> list[Any]:
         power_action("install", NoBody),
         power_action("command", CommandBody),
     ]
+
+    @post(
+        "/api/servers/{server_id:uuid}/transfer",
+        guards=[require(catalogue.SERVER_TRANSFER)],
+        tags=TAGS,
+        status_code=200,
+        summary="Move a server and its files to another node (stopped first if running)",
+        opt=audit.action("server.transfer", keep=("targetNodeId",)),
+    )
+    async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
+        body = decode_body(await request.body(), TransferRequest, empty_ok=False)
+        principal = caller(request)
+        order = TransferOrder(target_node_id=body.target_node_id, requested_by=principal.label)
+        path = f"/servers/{server_id}/transfer"
+        status, answer = await agents.call("POST", path, json=msgspec.to_builtins(order))
+        if status != 200:
+            raise upstream_error(status, answer)
+        view = msgspec.convert(answer["data"], TransferView)
+        return ok(view, message=answer.get("message"))
 
     @get(
         "/api/servers/{server_id:uuid}/commands/{request_id:uuid}",
@@ -423,9 +476,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
         create_server,
         update_server,
         delete_server,
+        update_variables,
         suspension("suspend"),
         suspension("unsuspend"),
         *actions,
+        transfer,
         command_status,
         reset_crash_count,
         restart_policy,

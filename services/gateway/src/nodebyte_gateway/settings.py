@@ -16,6 +16,11 @@ class GatewaySettings(CommonSettings, kw_only=True, frozen=True):
     notifier_url: str = "http://127.0.0.1:8083"
     scheduler_url: str = "http://127.0.0.1:8084"
     node_agent_gateway_url: str = "http://127.0.0.1:8085"
+    # Where clients reach this gateway: a node's `deployUrl` points here.
+    api_public_url: str = "http://127.0.0.1:8080"
+    # Where node agents connect (the node-agent-gateway's WebSocket, as agents reach it):
+    # written into the deploy script of `GET /api/deploy/{token}`.
+    agent_public_url: str = "ws://127.0.0.1:8085/ws"
     internal_timeout_seconds: float = 5.0
     request_timeout_seconds: float = 30.0
     # Text read or written whole through /files/content (larger: 413, use upload/download).

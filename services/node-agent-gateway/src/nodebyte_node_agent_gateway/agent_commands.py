@@ -13,6 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
+from nodebyte_node_agent_gateway.startup_render import render_server
+
 BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_COMMAND_LENGTH = 4096
 # The actions whose frames carry the server's port bindings (the container is made/run).
@@ -87,9 +89,11 @@ def agent_frame(
     server_dir: str,
     backup_dir: str,
     allocations: Sequence[asyncpg.Record] = (),
+    template: asyncpg.Record | None = None,
     backup: asyncpg.Record | None = None,
 ) -> dict[str, Any]:
-    """The frame for `action` on `server`; InvalidPayload when the payload is wrong.
+    """The frame for `action` on `server` (made from `template`, if any), its `{{VAR}}`s
+    rendered; InvalidPayload when the payload is wrong.
 
     `backup` is the row a restore or delete is about (the caller looked it up)."""
     uuid = str(server["id"])
@@ -99,12 +103,18 @@ def agent_frame(
         "requestId": str(request_id),
         "suspended": server["suspended_at"] is not None,
     }
+    rendered = render_server(server, template)
     if action == "install":
-        template = {"dockerImage": server["docker_image"], "environment": server["environment"]}
+        install: dict[str, Any] = {
+            "dockerImage": server["docker_image"],
+            "environment": rendered.environment,
+        }
+        if rendered.config_files:
+            install["configFiles"] = rendered.config_files
         return {
             "type": "install_server",
             **base,
-            "template": template,
+            "template": install,
             **_resources(server),
             **_bindings(allocations),
         }
@@ -112,8 +122,8 @@ def agent_frame(
         return {
             "type": "start_server",
             **base,
-            "template": {"startCommand": server["startup_command"]},
-            "environment": server["environment"],
+            "template": {"startCommand": rendered.startup_command},
+            "environment": rendered.environment,
             **_resources(server),
             **_bindings(allocations),
         }
@@ -121,7 +131,12 @@ def agent_frame(
         timeout = payload.get("timeout", 30)
         if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 3600:
             raise InvalidPayload("timeout must be whole seconds between 1 and 3600")
-        return {"type": "stop_server", **base, "timeout": timeout}
+        return {
+            "type": "stop_server",
+            **base,
+            "timeout": timeout,
+            "stopCommand": rendered.stop_command,
+        }
     if action == "restart":
         return {"type": "restart_server", **base, **_bindings(allocations)}
     if action == "kill":
@@ -148,6 +163,49 @@ def agent_frame(
             "backupPath": backup_path(backup_dir, uuid, name),
         }
     raise InvalidPayload(f"unknown action {action!r}")
+
+
+def _about(server_id: UUID, transfer_id: UUID) -> dict[str, Any]:
+    return {
+        "serverId": str(server_id),
+        "serverUuid": str(server_id),
+        "transferId": str(transfer_id),
+    }
+
+
+def transfer_receive_frame(
+    server_id: UUID, transfer_id: UUID, *, server_dir: str
+) -> dict[str, Any]:
+    """To the target agent: get ready to restore the archive that follows in chunks."""
+    return {
+        "type": "transfer_receive",
+        **_about(server_id, transfer_id),
+        "serverDir": f"{server_dir}/{server_id}",
+    }
+
+
+def transfer_archive_frame(
+    server_id: UUID, transfer_id: UUID, *, server_dir: str, chunk_bytes: int, window: int
+) -> dict[str, Any]:
+    """To the source agent: stream a tar.gz of the server's directory, `window` chunks
+    unacknowledged at most."""
+    return {
+        "type": "transfer_archive",
+        **_about(server_id, transfer_id),
+        "serverDir": f"{server_dir}/{server_id}",
+        "chunkBytes": chunk_bytes,
+        "window": window,
+    }
+
+
+def transfer_abort_frame(server_id: UUID, transfer_id: UUID, reason: str) -> dict[str, Any]:
+    """To both agents on rollback: the source stops sending, the target drops what it got."""
+    return {"type": "transfer_abort", **_about(server_id, transfer_id), "reason": reason}
+
+
+def transfer_finished_frame(server_id: UUID, transfer_id: UUID) -> dict[str, Any]:
+    """To the source agent once the target has the server: remove the old copy."""
+    return {"type": "transfer_finished", **_about(server_id, transfer_id)}
 
 
 def _backup_frame(

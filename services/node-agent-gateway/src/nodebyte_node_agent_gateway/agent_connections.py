@@ -11,7 +11,9 @@ still the node's current one, the node is recorded offline with
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from uuid import UUID
 
 from nodebyte_common import events, outbox
 from nodebyte_common.runtime import Runtime
@@ -41,6 +43,8 @@ class AgentConnections:
         self.link = link
         self.replica_id = replica_id
         self.files = files
+        # Told when a session of a node ends (its transfers under way roll back).
+        self.on_node_left: Callable[[UUID], Awaitable[None]] | None = None
 
     async def attach(self, session: AgentSession) -> None:
         previous = self.registry.put(session)
@@ -86,3 +90,5 @@ class AgentConnections:
                     ),
                     source=SOURCE,
                 )
+        if self.on_node_left is not None:  # even when it reconnected: that stream is broken
+            await self.on_node_left(session.node_id)

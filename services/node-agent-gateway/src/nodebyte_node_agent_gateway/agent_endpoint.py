@@ -4,7 +4,8 @@ The agent has `agent_handshake_timeout_seconds` to send `node_handshake` with
 its node id and token, as the first frame and never in the URL (URLs end up in
 access logs and proxies). Then frames are read ahead of their handling (see
 read_ahead) and each, in arrival order, is decoded and validated, charged to
-the node's and the server's rate budgets as of its arrival, and applied; a
+the node's and the server's rate budgets as of its arrival (a transfer's
+frames excepted: its window paces them), and applied; a
 refused frame gets an `error` frame back and changes nothing.
 """
 
@@ -34,6 +35,7 @@ from nodebyte_node_agent_gateway.metrics import AGENT_MESSAGES, HANDSHAKES
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.protocol import (
     FEATURE_COMMAND_ACK,
+    TRANSFER_FRAMES,
     FileAck,
     FileReady,
     FileResult,
@@ -224,7 +226,9 @@ class AgentEndpoint:
                 await self.files.from_agent(message)
             ):
                 return
-            if not session.allow(self.messages.server_of(message), now=arrived):
+            # A transfer's frames are paced by its window, not the message budgets.
+            budgeted = not isinstance(message, TRANSFER_FRAMES)
+            if budgeted and not session.allow(self.messages.server_of(message), now=arrived):
                 AGENT_MESSAGES.labels(kind, "rate_limited").inc()
                 if session.should_notify_throttle():
                     await session.send(error_frame("RATE_LIMITED", "Too many messages; dropped"))

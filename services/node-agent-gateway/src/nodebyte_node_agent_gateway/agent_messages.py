@@ -44,11 +44,15 @@ from nodebyte_node_agent_gateway.protocol import (
     ProtocolError,
     ResourceStats,
     ServerStateUpdate,
+    TransferChunk,
+    TransferChunkAck,
+    TransferResult,
     encode,
     parse_uuid,
 )
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
 from nodebyte_node_agent_gateway.telemetry import NodeHealth, ServerStats, TelemetryBuffer
+from nodebyte_node_agent_gateway.transfers import TransferRefused, Transfers
 
 SOURCE = "nodebyte/node-agent-gateway"
 SERVER_SET_MAX_AGE = 60.0  # seconds before a session re-reads which servers its node has
@@ -72,7 +76,9 @@ class AgentMessages:
         link: NodeLink,
         settings: NodeAgentGatewaySettings,
         alert_policy: alerts.AlertPolicy,
+        transfers: Transfers,
     ) -> None:
+        self.transfers = transfers
         self.runtime = runtime
         self.telemetry = telemetry
         self.link = link
@@ -112,6 +118,11 @@ class AgentMessages:
                 await self._backup(session, message)
             case CommandAck():
                 await self._ack(session, message)
+            case TransferChunk() | TransferChunkAck() | TransferResult():
+                try:
+                    await self.transfers.on_frame(session.node_id, message)
+                except TransferRefused as refused:
+                    raise Refused("UNKNOWN_TRANSFER", str(refused)) from None
             case NodeHandshake():
                 raise Refused("ALREADY_AUTHENTICATED", "the handshake was already done")
             case FileReady() | FileAck() | FileResult():
@@ -214,6 +225,11 @@ class AgentMessages:
                     "INVALID_TRANSITION", f"a server cannot go from {previous} to {update.state}"
                 )
             server = await self._record_state(conn, server, update, session.node_id)
+            transfer = None
+            if update.state in ("stopped", "crashed"):
+                transfer = await self.transfers.after_stop(conn, server)
+        if transfer is not None:
+            await self.transfers.dispatch(transfer)
         frame = {
             "type": "server_state_update",
             "serverId": str(server_id),

@@ -23,6 +23,7 @@ from nodebyte_node_agent_gateway import (
     node_api,
     server_api,
     telemetry,
+    template_api,
 )
 from nodebyte_node_agent_gateway.agent_connections import AgentConnections
 from nodebyte_node_agent_gateway.agent_endpoint import AgentEndpoint
@@ -40,6 +41,7 @@ from nodebyte_node_agent_gateway.mysql_admin import Timeouts
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.session_registry import SessionRegistry
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
+from nodebyte_node_agent_gateway.transfers import Transfers
 
 SERVICE = "node-agent-gateway"
 
@@ -70,10 +72,13 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     link.on_file_message = files.on_link_message
     hub = LiveHub(link)
     CommandRouter(runtime, link, settings).register()
+    transfers = Transfers(runtime, link, settings)
+    connections = AgentConnections(runtime, registry, link, settings.replica_id, files)
+    connections.on_node_left = transfers.node_left
     endpoint = AgentEndpoint(
         pool,
-        AgentConnections(runtime, registry, link, settings.replica_id, files),
-        AgentMessages(runtime, buffer, link, settings, alert_policy),
+        connections,
+        AgentMessages(runtime, buffer, link, settings, alert_policy, transfers),
         link,
         settings,
         files,
@@ -91,6 +96,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     )
     runtime.loop("liveness", Liveness(pool, registry, settings, alert_policy).run)
     runtime.loop("alert-evaluation", AlertEvaluation(pool, settings, alert_policy).run)
+    runtime.loop("transfer-sweep", lambda: transfers.sweep_forever(pool))
     runtime.loop("housekeeping", lambda: housekeeping.run_forever(pool, settings))
 
     database_hosts = DatabaseHosts(
@@ -103,10 +109,11 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     game_databases = GameDatabases(database_hosts)
     internal = [
         *node_api.routes(runtime, link, settings),
-        *server_api.routes(runtime, game_databases),
+        *server_api.routes(runtime, game_databases, transfers),
         *database_api.routes(runtime, database_hosts, game_databases),
         *file_api.routes(runtime, files),
         *allocation_api.routes(runtime),
+        *template_api.routes(runtime),
         *fleet_api.routes(runtime),
         *alert_api.routes(runtime, sealer, frozenset(csv(settings.webhook_allowed_hosts))),
         live_endpoint.route(runtime, hub),

@@ -2,6 +2,8 @@
 
 Commands are handed to a few workers by node, so one node's commands reach its
 agent in the order they arrived while other nodes' commands proceed meanwhile.
+`frame` messages (a transfer's frames, relayed from the other node's replica)
+take the same path, so they too reach the agent in the order they were sent.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ class Takeover(msgspec.Struct, frozen=True, rename="camel"):
     session_id: UUID
 
 
+class RelayedFrame(msgspec.Struct, frozen=True):
+    """A frame for the node's agent as it is (a transfer's chunk or acknowledgement)."""
+
+    node_id: UUID
+    frame: bytes
+
+
 class CloseNode(msgspec.Struct, frozen=True, rename="camel"):
     code: int
     reason: str
@@ -48,7 +57,9 @@ class CommandDelivery:
         self.replica_id = replica_id
         self.timeout = timeout
         self._delivered: list[tuple[UUID, datetime]] = []
-        self._queues: list[asyncio.Queue[RoutedCommand]] = [asyncio.Queue() for _ in range(WORKERS)]
+        self._queues: list[asyncio.Queue[RoutedCommand | RelayedFrame]] = [
+            asyncio.Queue() for _ in range(WORKERS)
+        ]
         self._recent: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -58,6 +69,8 @@ class CommandDelivery:
             if kind == "command":
                 command = msgspec.json.decode(body, type=RoutedCommand)
                 self._queues[hash(command.node_id) % WORKERS].put_nowait(command)
+            elif kind == "frame":
+                self._queues[hash(node_id) % WORKERS].put_nowait(RelayedFrame(node_id, body))
             elif kind == "takeover":
                 self._takeover(node_id, msgspec.json.decode(body, type=Takeover))
             elif kind == "close":
@@ -70,15 +83,23 @@ class CommandDelivery:
         """The delivery workers (a runtime loop)."""
         await asyncio.gather(*(self._work(queue) for queue in self._queues))
 
-    async def _work(self, queue: asyncio.Queue[RoutedCommand]) -> None:
+    async def _work(self, queue: asyncio.Queue[RoutedCommand | RelayedFrame]) -> None:
         while True:
-            command = await queue.get()
+            item = await queue.get()
             try:
-                await self.deliver(command)
+                if isinstance(item, RelayedFrame):
+                    await self.relay(item)
+                else:
+                    await self.deliver(item)
             except Exception:
-                log.exception(
-                    "command delivery failed", extra={"request_id": str(command.request_id)}
-                )
+                log.exception("delivery to an agent failed", extra={"node_id": str(item.node_id)})
+
+    async def relay(self, item: RelayedFrame) -> None:
+        """Into the agent's socket; when it is gone the transfer fails on its own (the
+        node's disconnection or the transfer's stall timeout rolls it back)."""
+        session = self.registry.get(item.node_id)
+        if session is not None:
+            await session.send(item.frame)
 
     def _takeover(self, node_id: UUID, takeover: Takeover) -> None:
         session = self.registry.get(node_id)

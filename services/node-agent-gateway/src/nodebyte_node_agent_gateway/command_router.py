@@ -30,6 +30,7 @@ from nodebyte_node_agent_gateway import (
     command_outcomes,
     command_store,
     server_store,
+    template_store,
 )
 from nodebyte_node_agent_gateway.agent_commands import (
     BACKUP_ACTIONS,
@@ -89,8 +90,11 @@ class CommandRouter:
             bindings = []
             if server is not None and event.action in BINDING_ACTIONS:
                 bindings = await allocation_store.of_server(conn, event.server_id)
+            template = None
+            if server is not None and server["template_id"] is not None:
+                template = await template_store.get(conn, server["template_id"])
             backup = await self._backup_of(conn, event)
-            decision = self._decide(event, server, bindings, backup)
+            decision = self._decide(event, server, bindings, template, backup)
             if isinstance(decision, _Refusal):
                 await self._refuse(conn, event, meta, decision)
                 return
@@ -114,6 +118,7 @@ class CommandRouter:
         event: events.ServerCommandRequested,
         server: asyncpg.Record | None,
         bindings: list[asyncpg.Record],
+        template: asyncpg.Record | None,
         backup: asyncpg.Record | None,
     ) -> RoutedCommand | _Refusal:
         if server is None:
@@ -129,6 +134,7 @@ class CommandRouter:
                 server_dir=self.settings.agent_server_dir,
                 backup_dir=self.settings.agent_backup_dir,
                 allocations=bindings,
+                template=template,
                 backup=backup,
             )
         except ActionRefused as refused:

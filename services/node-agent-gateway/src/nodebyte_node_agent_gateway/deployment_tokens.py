@@ -51,3 +51,13 @@ async def verify(conn: asyncpg.Connection, node_id: UUID, token: str) -> bool:
         node_id,
     )
     return bool(found)
+
+
+async def target(conn: asyncpg.Connection, token: str) -> asyncpg.Record | None:
+    """The node a current, unexpired token belongs to (id, name, expires_at), if any."""
+    return await conn.fetchrow(
+        """SELECT n.id, n.name, t.expires_at FROM deployment_tokens t
+           JOIN nodes n ON n.id = t.node_id
+           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()""",
+        hash_token(token),
+    )

@@ -12,6 +12,10 @@ and an install can fail. `suspended` is an administrative flag, never a state
 an agent moves a server into. `restoring` is entered when a restore is routed to
 the agent (so nothing starts the server under it) and left when the agent reports
 the server stopped, or when the restore command fails.
+
+`transferring` is the backend's own state while a server's files move to
+another node (see transfers): no agent report and no action moves a server
+out of it; the transfer itself does, on success or rollback.
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-State = Literal["stopped", "installing", "starting", "running", "stopping", "crashed", "restoring"]
+State = Literal[
+    "stopped",
+    "installing",
+    "starting",
+    "running",
+    "stopping",
+    "crashed",
+    "transferring",
+    "restoring",
+]
 Desired = Literal["stopped", "running", "restarting"]
 Policy = Literal["always", "on-failure", "never"]
 Action = Literal[
@@ -69,6 +82,10 @@ REFUSALS = {
     "delete_backup": "Cannot delete a backup of a server that is",
     "console_input": "Cannot type into the console of a server that is",
 }
+
+# A transfer starts at once from these states, and after a stop from the running ones.
+TRANSFER_AT_ONCE = frozenset({"stopped", "crashed"})
+TRANSFER_AFTER_STOP = frozenset({"starting", "running"})
 
 # Actions a suspended server still accepts: they only take it down.
 ALLOWED_WHILE_SUSPENDED = frozenset({"stop", "kill"})

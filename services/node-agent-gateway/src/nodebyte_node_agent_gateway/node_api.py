@@ -14,6 +14,7 @@ from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
+from nodebyte_common.server_templates import DeploymentTarget, DeploymentTokenLookup
 from nodebyte_node_agent_gateway import deployment_tokens, node_store, usage
 from nodebyte_node_agent_gateway.agent_session import CLOSE_NODE_GONE
 from nodebyte_node_agent_gateway.command_delivery import CloseNode
@@ -175,4 +176,28 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
             )
         return ok(data)
 
-    return [list_nodes, get_node, create_node, update_node, delete_node, rotate_token, node_usage]
+    @post("/deployment-tokens/lookup", status_code=200)
+    async def token_target(request: Request) -> Any:
+        """Whose token this is (for the gateway's deploy script); the token in the body,
+        never in a URL."""
+        body = decode_body(await request.body(), DeploymentTokenLookup, empty_ok=False)
+        async with runtime.pool.acquire() as conn:
+            row = await deployment_tokens.target(conn, body.token)
+        if row is None:
+            raise ApiError(404, "Deployment token not found")
+        return ok(
+            DeploymentTarget(
+                node_id=row["id"], node_name=row["name"], expires_at=iso(row["expires_at"]) or ""
+            )
+        )
+
+    return [
+        list_nodes,
+        get_node,
+        create_node,
+        update_node,
+        delete_node,
+        rotate_token,
+        node_usage,
+        token_target,
+    ]

@@ -181,6 +181,42 @@ class FileResult(_Message, tag="file_result", kw_only=True, frozen=True):
 FileFrame = FileReady | FileAck | FileResult
 
 
+Base64 = Annotated[str, msgspec.Meta(max_length=262_144, pattern=r"^[A-Za-z0-9+/=]*$")]
+
+
+class _AboutTransfer(_AboutServer, kw_only=True, frozen=True):
+    transfer_id: ShortText
+
+    def transfer(self) -> UUID:
+        return parse_uuid(self.transfer_id, "transferId")
+
+
+class TransferChunk(_AboutTransfer, tag="transfer_chunk", kw_only=True, frozen=True):
+    """Source agent: the next piece of the server's archive (base64), in order from 0."""
+
+    seq: Count
+    data: Base64
+    last: bool = False
+    sha256: ShortText | None = None  # of the whole archive, with the last chunk
+
+
+class TransferChunkAck(_AboutTransfer, tag="transfer_chunk_ack", kw_only=True, frozen=True):
+    """Target agent: chunk `seq` is on its disk (the source may send one more)."""
+
+    seq: Count
+
+
+class TransferResult(_AboutTransfer, tag="transfer_result", kw_only=True, frozen=True):
+    """The source could not archive (success false), or the target restored (or not)."""
+
+    role: Literal["source", "target"]
+    success: bool
+    error: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+TRANSFER_FRAMES = (TransferChunk, TransferChunkAck, TransferResult)
+
+
 def _one_of(first: float | None, second: float | None, names: str) -> float:
     values = {v for v in (first, second) if v is not None}
     if len(values) != 1:
@@ -196,6 +232,9 @@ AgentMessage = (
     | HealthReport
     | ResourceStats
     | CommandAck
+    | TransferChunk
+    | TransferChunkAck
+    | TransferResult
     | NodeHandshake
     | FileReady
     | FileAck

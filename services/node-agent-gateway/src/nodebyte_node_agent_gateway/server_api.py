@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -15,13 +16,18 @@ from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from nodebyte_common import events, outbox
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
+from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
+from nodebyte_common.server_transfers import TransferOrder
 from nodebyte_node_agent_gateway import (
     allocations,
     backup_store,
     command_store,
     console_store,
     node_store,
+    server_provisioning,
     server_store,
+    template_store,
+    transfer_store,
     usage,
 )
 from nodebyte_node_agent_gateway.allocations import AllocationRefused
@@ -37,6 +43,9 @@ from nodebyte_node_agent_gateway.node_api import (
     given_fields,
     parse_date,
 )
+from nodebyte_node_agent_gateway.startup_render import render_server
+from nodebyte_node_agent_gateway.template_variables import declared, refuse, resolve
+from nodebyte_node_agent_gateway.transfers import Transfers
 from nodebyte_node_agent_gateway.views import (
     backup_view,
     command_view,
@@ -54,6 +63,7 @@ STATUSES = (
     "running",
     "stopping",
     "crashed",
+    "transferring",
     "restoring",
     "suspended",
 )
@@ -74,15 +84,20 @@ Reason = Annotated[str, msgspec.Meta(max_length=500)]
 
 
 class ServerCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
+    """Without `templateId` the image and resources must be given; with it, what is left
+    out comes from the template and `environment` holds its variables' values."""
+
     name: Name
     node_id: UUID
-    docker_image: Image
-    allocated_memory_mb: MemoryMb
-    allocated_cpu_cores: Cores
-    allocated_disk_mb: DiskMb
-    primary_port: Port | None = None  # the first free port of the node's pool when left out
+    template_id: UUID | None = None
+    docker_image: Image | None = None
+    allocated_memory_mb: MemoryMb | None = None
+    allocated_cpu_cores: Cores | None = None
+    allocated_disk_mb: DiskMb | None = None
+    # the template's first port, else the first free port of the node's pool, when left out
+    primary_port: Port | None = None
     description: Text | None = None
-    startup_command: Command = ""
+    startup_command: Command | None = None
     environment: Environment = {}
     network_mode: Literal["bridge", "host"] = "bridge"
     restart_policy: Policy = "on-failure"
@@ -145,7 +160,37 @@ async def _primary_to_port(conn: asyncpg.Connection, server_id: UUID, port: int)
         raise ApiError(exc.status, exc.message, exc.code) from None
 
 
-def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
+async def _node_online(conn: asyncpg.Connection, server: asyncpg.Record) -> bool:
+    online = await conn.fetchval("SELECT is_online FROM nodes WHERE id = $1", server["node_id"])
+    return bool(online)
+
+
+async def _variables_change(
+    conn: asyncpg.Connection, server: asyncpg.Record, given: dict[str, str]
+) -> dict[str, Any]:
+    """The server's fields after `given`: its template's rules, or its environment."""
+    if server["template_id"] is None:
+        _check_environment(given)
+        return {"environment": {**server["environment"], **given}}
+    template = await template_store.get(conn, server["template_id"])
+    variables = declared(template["variables"])
+    values, problems = resolve(variables, server["variables"], given, editable_only=True)
+    if problems:
+        raise refuse(problems)
+    return {"variables": values}
+
+
+def variables_view(row: asyncpg.Record) -> ServerVariables:
+    return ServerVariables(
+        server_id=row["id"],
+        template_id=row["template_id"],
+        variables=row["variables"] if row["template_id"] is not None else row["environment"],
+        startup_command=row["startup_command"],
+        rendered_startup_command=render_server(row, None).startup_command,
+    )
+
+
+def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> list[Any]:
     async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> Any:
         row = await server_store.get(conn, server_id, for_update=lock)
         if row is None:
@@ -172,22 +217,39 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
         async with runtime.pool.acquire() as conn:
             row = await load(conn, server_id)
             node = await node_store.get(conn, row["node_id"])
-        return ok(server_view(row, node))
+            transfer = await transfer_store.latest(conn, server_id)
+        view = server_view(row, node)
+        view["transfer"] = transfer_store.view(transfer) if transfer is not None else None
+        return ok(view)
+
+    @post("/servers/{server_id:uuid}/transfer", status_code=200)
+    async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
+        """Begin moving the server to another node; its progress shows in its details."""
+        body = decode_body(await request.body(), TransferOrder, empty_ok=False)
+        view = await transfers.request(server_id, body)
+        return ok(view, message="Server transfer started")
 
     @post("/servers", status_code=201)
     async def create_server(request: Request) -> Any:
         body = decode_body(await request.body(), ServerCreate, empty_ok=False)
         _check_environment(body.environment)
         server_id = uuid6.uuid7()
+        fields = {k: v for k, v in given_fields(body).items() if v is not None}
         async with runtime.pool.acquire() as conn, conn.transaction():
+            if body.template_id is not None:
+                template = await template_store.get(conn, body.template_id)
+                if template is None:
+                    raise ApiError(404, "Template not found")
+                fields = server_provisioning.from_template(fields, template)
+            fields = server_provisioning.complete(fields)
             await _check_capacity(
-                conn, body.node_id, body.allocated_memory_mb, body.allocated_cpu_cores
+                conn, body.node_id, fields["allocated_memory_mb"], fields["allocated_cpu_cores"]
             )
-            fields = given_fields(body)
-            fields["primary_port"] = body.primary_port or 0  # set by its primary allocation
+            port = fields.get("primary_port")
+            fields["primary_port"] = port or 0  # set by its primary allocation
             await server_store.insert(conn, server_id, fields)
             try:
-                await allocations.assign_primary(conn, server_id, body.node_id, body.primary_port)
+                await allocations.assign_primary(conn, server_id, body.node_id, port)
             except AllocationRefused as exc:
                 raise ApiError(exc.status, exc.message, exc.code) from None
             row = await server_store.get(conn, server_id)
@@ -203,6 +265,7 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
             raise ApiError(400, "name cannot be null")
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
+            server_provisioning.check_placeholders({**dict(row), **fields})
             if fields.keys() & server_store.RESOURCE_FIELDS:
                 if row["state"] not in ("stopped", "crashed"):
                     raise ApiError(409, "Server must be stopped to update resource allocations")
@@ -220,14 +283,60 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
 
     @delete("/servers/{server_id:uuid}", status_code=200)
     async def delete_server(server_id: FromPath[UUID]) -> Any:
+        """A stopped server, or one on a node that is offline (nothing left to stop it)."""
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
-            if row["state"] not in ("stopped", "crashed"):
+            if row["state"] not in ("stopped", "crashed") and await _node_online(conn, row):
                 raise ApiError(409, "Server must be stopped before deletion")
             # Its databases go from their hosts first; a host that cannot act keeps the server.
             await databases.remove_all(conn, server_id)
             await server_store.delete(conn, server_id)
+            await outbox.enqueue(
+                conn,
+                events.ServerDeleted(
+                    server_id=server_id, node_id=row["node_id"], deleted_at=datetime.now(UTC)
+                ),
+                source=SOURCE,
+            )
         return ok(None, message="Server deleted successfully")
+
+    @post("/servers/{server_id:uuid}/mark-stopped", status_code=200)
+    async def mark_stopped(server_id: FromPath[UUID]) -> Any:
+        """Record as stopped a server whose node is offline: no agent can be told."""
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            if await _node_online(conn, row):
+                raise ApiError(409, "The server's node is online: stop it through its agent")
+            if row["state"] == "stopped":
+                raise ApiError(409, "Server is already stopped")
+            await server_store.record_state(
+                conn, server_id, state="stopped", desired="stopped", crashed=False, exit_code=None
+            )
+            await outbox.enqueue(
+                conn,
+                events.ServerStateChanged(
+                    server_id=server_id,
+                    node_id=row["node_id"],
+                    previous_state=row["state"],
+                    state="stopped",
+                    changed_at=datetime.now(UTC),
+                ),
+                source=SOURCE,
+            )
+        return ok(
+            StopMarked(server_id=server_id, action="stop", status="stopped"),
+            message="The node is offline: the server is marked stopped",
+        )
+
+    @put("/servers/{server_id:uuid}/variables")
+    async def update_variables(server_id: FromPath[UUID], request: Request) -> Any:
+        """New values of the server's variables; its startup is rendered with them from now."""
+        body = decode_body(await request.body(), VariablesUpdate, empty_ok=False)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await load(conn, server_id, lock=True)
+            fields = await _variables_change(conn, row, body.variables)
+            row = await server_store.update(conn, server_id, fields)
+        return ok(variables_view(row), message="Variables updated")
 
     async def check_backup(
         conn: asyncpg.Connection, server_id: UUID, action: str, backup_id: UUID | None
@@ -375,9 +484,12 @@ def routes(runtime: Runtime, databases: GameDatabases) -> list[Any]:
     return [
         list_servers,
         get_server,
+        transfer,
         create_server,
         update_server,
         delete_server,
+        mark_stopped,
+        update_variables,
         admission,
         suspend,
         unsuspend,

@@ -21,6 +21,8 @@ SERVER_COLUMNS = {
     "network_mode": "network_mode",
     "restart_policy": "restart_policy",
     "max_crash_count": "max_crash_count",
+    "template_id": "template_id",
+    "variables": "variables",
     "backup_limit": "backup_limit",
 }
 # Changing these needs the server stopped (the reference's "must be stopped to update").

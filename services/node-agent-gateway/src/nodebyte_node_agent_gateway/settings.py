@@ -69,6 +69,12 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # gateway's INTERNAL_TIMEOUT_SECONDS, so a slow host answers 503, not a timeout.
     database_host_connect_timeout_seconds: float = 3.0
     database_host_operation_timeout_seconds: float = 4.0
+    # Transfers between nodes: the archive goes in chunks of this many bytes (base64 in a
+    # frame, so under 3/4 of agent_message_max_bytes), at most `transfer_window` of them
+    # unacknowledged by the target; a transfer without progress this long rolls back.
+    transfer_chunk_bytes: int = 131_072
+    transfer_window: int = 8
+    transfer_stall_seconds: float = 60.0
     # Completed backups a server keeps (its own `backupLimit` overrides this); the
     # oldest beyond it are deleted on the agent as a new one completes. 0: no limit.
     backup_limit_per_server: int = 10

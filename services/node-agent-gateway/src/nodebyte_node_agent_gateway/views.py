@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from nodebyte_common.backup_contracts import Backup
+from nodebyte_node_agent_gateway.startup_render import render_server
 
 
 def iso(value: datetime | None) -> str | None:
@@ -66,6 +67,9 @@ def server_view(row: asyncpg.Record, node: asyncpg.Record | None = None) -> dict
         "state": row["state"],
         "dockerImage": row["docker_image"],
         "startupCommand": row["startup_command"],
+        "renderedStartupCommand": render_server(row, None).startup_command,
+        "templateId": str(row["template_id"]) if row["template_id"] else None,
+        "variables": row["variables"],
         "environment": row["environment"],
         "allocatedMemoryMb": row["allocated_memory_mb"],
         "allocatedCpuCores": row["allocated_cpu_cores"],

@@ -1,4 +1,5 @@
-"""Event handlers of the scheduler: the outcome of the commands its tasks sent.
+"""Event handlers of the scheduler: the outcome of the commands its tasks sent, and
+the end of a deleted server's tasks.
 
 `request_id` is the run id for the commands our tasks sent; others are not ours
 and change nothing. A node acknowledging a command is recorded as such, never
@@ -40,3 +41,14 @@ def register(runtime: Runtime) -> None:
     ) -> None:
         if await store.record_acknowledged(conn, event.request_id, event.acknowledged_by):
             TASK_OUTCOMES.labels("acknowledged").inc()
+
+    @consumer.on(events.ServerDeleted)
+    async def on_server_deleted(
+        conn: asyncpg.Connection, event: events.ServerDeleted, _: EventMeta
+    ) -> None:
+        removed = await store.delete_tasks_of_server(conn, event.server_id)
+        if removed:
+            log.info(
+                "tasks of a deleted server removed",
+                extra={"server_id": str(event.server_id), "tasks": removed},
+            )

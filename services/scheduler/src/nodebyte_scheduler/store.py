@@ -209,6 +209,16 @@ async def delete_job(conn: asyncpg.Connection, job_id: UUID, kind: str) -> bool:
     return bool(deleted)
 
 
+async def delete_tasks_of_server(conn: asyncpg.Connection, server_id: UUID) -> int:
+    """Remove every task of a server (with their runs); how many there were."""
+    deleted = await conn.fetch(
+        "DELETE FROM jobs WHERE kind = 'task' AND server_id = $1 RETURNING id", server_id
+    )
+    if deleted:
+        await notify_jobs_changed(conn)
+    return len(deleted)
+
+
 # --- runs ----------------------------------------------------------------------
 
 
