@@ -6,44 +6,18 @@ between a due job and a second firing, so breaking any one of them fails a test.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
 import uuid6
 
-import nodebyte_scheduler
-from nodebyte_common.db import create_pool
-from nodebyte_common.migrations import migrate
 from nodebyte_scheduler import store
 from nodebyte_scheduler.clock import Clock
 from nodebyte_scheduler.firing import Firer, LostLease
 
-MIGRATIONS = Path(nodebyte_scheduler.__file__).parent / "migrations"
 NOW = datetime(2024, 1, 1, 3, 0, 5, tzinfo=UTC)
 DUE = datetime(2024, 1, 1, 3, tzinfo=UTC)  # due five seconds ago
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"fire_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(database)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        await migrate(admin, schema, MIGRATIONS)
-    finally:
-        await admin.close()
-    pool = await create_pool(database, schema, max_size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(database)
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
 
 
 def firer(pool: asyncpg.Pool, replica: str) -> Firer:

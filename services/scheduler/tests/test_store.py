@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
-import pytest
 import uuid6
 
-import nodebyte_scheduler
-from nodebyte_common.db import create_pool
-from nodebyte_common.migrations import migrate
 from nodebyte_scheduler import store
 
-MIGRATIONS = Path(nodebyte_scheduler.__file__).parent / "migrations"
 DUE = datetime(2024, 1, 1, 3, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    """The scheduler's tables in a schema of this test's own."""
-    schema = f"sched_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(database)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        await migrate(admin, schema, MIGRATIONS)
-    finally:
-        await admin.close()
-    pool = await create_pool(database, schema, max_size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(database)
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
 
 
 async def test_lease_terms(pool: asyncpg.Pool) -> None:
