@@ -12,14 +12,33 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
 
 from nodebyte_common.circuit_breaker import CircuitBreaker, CircuitOpenError
+from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.observability import inject_trace_headers
+
+T = TypeVar("T")
+
+
+def refusal(status: int, body: Any) -> ApiError:
+    """A service's refusal in the public envelope: its status, message, code and details.
+
+    An owning service answers an upstream's failure (the panel's, Hytale's) with 424
+    and the public status in `details.status`, so that the failure does not count
+    against that service's circuit breaker; here it becomes the public status again."""
+    if not (isinstance(body, dict) and body.get("success") is False):
+        return ApiError(502, "The service gave an unexpected answer", "UPSTREAM_ERROR")
+    details = body.get("details")
+    if status == DEPENDENCY_STATUS and isinstance(details, dict):
+        details = dict(details)
+        status = int(details.pop("status", 502))
+        details = details or None
+    return ApiError(status, body.get("error", "Request failed"), body.get("code"), details)
 
 
 class ServiceClient:
@@ -82,6 +101,41 @@ class ServiceClient:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """(status, decoded body). 5xx, timeouts and an open circuit raise ApiError 502/503/504."""
+        status, content = await self._exchange(method, path, params, json, headers)
+        return status, msgspec.json.decode(content) if content else None
+
+    async def call_as(
+        self,
+        answer: type[T],
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> T:
+        """The owner's success decoded straight into its contract type; its refusal raised
+        as an ApiError in its own words; an answer outside the contract a 502. Failures
+        otherwise as `call`'s."""
+        status, content = await self._exchange(method, path, params, json, None)
+        if 200 <= status < 300:
+            try:
+                return msgspec.json.decode(content, type=answer)
+            except msgspec.ValidationError as exc:
+                raise ApiError(
+                    502,
+                    f"The {self.name} service answered outside its contract: {exc}",
+                    "UPSTREAM_ERROR",
+                ) from None
+        raise refusal(status, msgspec.json.decode(content) if content else None)
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        json: Any,
+        headers: dict[str, str] | None,
+    ) -> tuple[int, bytes]:
         try:
             self.breaker.before_call()
         except CircuitOpenError:
@@ -106,7 +160,7 @@ class ServiceClient:
             self.breaker.record_failure(f"HTTP {status}")
             raise ApiError(502, f"The {self.name} service failed to answer")
         self.breaker.record_success()
-        return status, msgspec.json.decode(content) if content else None
+        return status, content
 
     @contextlib.asynccontextmanager
     async def stream(

@@ -6,9 +6,8 @@ from typing import Any
 
 from litestar import Request, Response
 
-from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, decode_body, ok, ok_body
-from nodebyte_common.internal_client import ServiceClient
+from nodebyte_common.internal_client import ServiceClient, refusal
 
 
 def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any]:
@@ -20,25 +19,12 @@ def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any
             pagination=body.get("pagination"),
             status=status,
         )
-    if isinstance(body, dict) and body.get("success") is False:
-        status, details = _public_status(status, body.get("details"))
-        raise ApiError(status, body.get("error", "Request failed"), body.get("code"), details)
-    raise ApiError(502, "The service gave an unexpected answer", "UPSTREAM_ERROR")
+    raise refusal(status, body)
 
 
 def relayed_body(body: dict[str, Any]) -> dict[str, Any]:
     """What `relay` answers for a successful internal body, as a plain envelope."""
     return ok_body(body.get("data"), message=body.get("message"), pagination=body.get("pagination"))
-
-
-def _public_status(status: int, details: Any) -> tuple[int, Any]:
-    """An owning service answers an upstream's failure (the panel's, Hytale's) with 424
-    and the public status in `details.status`, so that the failure does not count
-    against that service's circuit breaker; here it becomes the public status again."""
-    if status != DEPENDENCY_STATUS or not isinstance(details, dict):
-        return status, details
-    details = dict(details)
-    return int(details.pop("status", 502)), details or None
 
 
 async def query(

@@ -10,17 +10,26 @@ serve the other node-agent-gateway route modules too.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, delete, get, post, put
-from litestar.params import FromPath
+from litestar import Request, Response
 
 from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer
+from nodebyte_common.contracts.nodes import (
+    DeploymentToken,
+    Node,
+    NodeCreate,
+    NodeCreated,
+    NodeUpdate,
+    PageQuery,
+    Usage,
+    UsageQuery,
+)
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
-from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.forward_table import Forward, forward_routes
 
 AGENTS = "node-agent-gateway"
 TAGS = ["nodes"]
@@ -62,13 +71,6 @@ async def json_object(request: Request) -> dict[str, Any]:
     return value
 
 
-def with_deploy_url(response: Response[Any], base: str) -> Response[Any]:
-    """The reference's `deployUrl` beside a new deployment token: its agent's deploy script."""
-    data = response.content["data"]
-    data["deployUrl"] = f"{base.rstrip('/')}/api/deploy/{data['deploymentToken']}"
-    return response
-
-
 USAGE_PERIODS = ("daily", "weekly", "monthly")
 
 
@@ -84,70 +86,35 @@ def query(request: Request) -> dict[str, str]:
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
-    agents = ctx.client(AGENTS)
-    read, write = ctx.require(catalogue.NODE_READ), ctx.require(catalogue.NODE_WRITE)
+    public_url = ctx.settings.api_public_url.rstrip("/")
 
-    @get("/api/nodes", guards=[read], tags=TAGS, summary="List nodes")
-    async def list_nodes(request: Request) -> Any:
-        return await forward(agents, "GET", "/nodes", params=query(request))
+    def with_deploy_url(answer: Answer[Any]) -> Answer[Any]:
+        """The reference's `deployUrl` beside a new deployment token: its agent's deploy
+        script, at an address only the gateway knows."""
+        data = answer.data
+        url = f"{public_url}/api/deploy/{data.deployment_token}"
+        return msgspec.structs.replace(answer, data=msgspec.structs.replace(data, deploy_url=url))
 
-    @get("/api/nodes/{node_id:uuid}", guards=[read], tags=TAGS, summary="Node details")
-    async def get_node(node_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "GET", f"/nodes/{node_id}")
-
-    @post(
-        "/api/nodes",
-        guards=[write],
-        tags=TAGS,
-        status_code=201,
-        summary="Register a node (answers its first deployment token, once)",
-        opt=audit.action("node.create"),
-    )
-    async def create_node(request: Request) -> Any:
-        created = await forward(agents, "POST", "/nodes", json=await json_object(request))
-        return with_deploy_url(created, ctx.settings.api_public_url)
-
-    @put(
-        "/api/nodes/{node_id:uuid}",
-        guards=[write],
-        tags=TAGS,
-        summary="Update a node",
-        opt=audit.action("node.update"),
-    )
-    async def update_node(node_id: FromPath[UUID], request: Request) -> Any:
-        return await forward(agents, "PUT", f"/nodes/{node_id}", json=await json_object(request))
-
-    @delete(
-        "/api/nodes/{node_id:uuid}",
-        guards=[write],
-        tags=TAGS,
-        status_code=200,
-        summary="Delete a node without servers",
-        opt=audit.action("node.delete"),
-    )
-    async def delete_node(node_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "DELETE", f"/nodes/{node_id}")
-
-    @post(
-        "/api/nodes/{node_id:uuid}/deployment-token",
-        guards=[write],
-        tags=TAGS,
-        status_code=200,
-        summary="Issue a new deployment token (revokes the previous ones)",
-        opt=audit.action("node.token.rotate"),
-    )
-    async def rotate_token(node_id: FromPath[UUID]) -> Any:
-        issued = await forward(agents, "POST", f"/nodes/{node_id}/deployment-token")
-        return with_deploy_url(issued, ctx.settings.api_public_url)
-
-    @get(
-        "/api/nodes/{node_id:uuid}/usage/{period:str}",
-        guards=[read],
-        tags=TAGS,
-        summary="Node usage chart: daily (hourly points), weekly or monthly (daily points)",
-    )
-    async def node_usage(node_id: FromPath[UUID], period: FromPath[str], request: Request) -> Any:
-        path = f"/nodes/{node_id}/usage/{usage_period(period)}"
-        return await forward(agents, "GET", path, params=query(request))
-
-    return [list_nodes, get_node, create_node, update_node, delete_node, rotate_token, node_usage]
+    node = "/api/nodes/{node_id:uuid}"
+    read, write = catalogue.NODE_READ, catalogue.NODE_WRITE
+    table = [
+        Forward("GET", "/api/nodes", "/nodes", read, PagedAnswer[Node], "List nodes",
+                query=PageQuery),
+        Forward("GET", node, "/nodes/{node_id}", read, Answer[Node], "Node details"),
+        Forward("POST", "/api/nodes", "/nodes", write, Answer[NodeCreated],
+                "Register a node (answers its first deployment token, once)",
+                body=NodeCreate, status=201, audit="node.create", then=with_deploy_url),
+        Forward("PUT", node, "/nodes/{node_id}", write, Answer[Node], "Update a node",
+                body=NodeUpdate, audit="node.update"),
+        Forward("DELETE", node, "/nodes/{node_id}", write, Nothing,
+                "Delete a node without servers", audit="node.delete"),
+        Forward("POST", node + "/deployment-token", "/nodes/{node_id}/deployment-token", write,
+                Answer[DeploymentToken],
+                "Issue a new deployment token (revokes the previous ones)",
+                audit="node.token.rotate", then=with_deploy_url),
+        Forward("GET", node + "/usage/{period:str}", "/nodes/{node_id}/usage/{period}", read,
+                Answer[Usage],
+                "Node usage chart: daily (hourly points), weekly or monthly (daily points)",
+                query=UsageQuery),
+    ]  # fmt: skip
+    return forward_routes(ctx, AGENTS, TAGS, table)

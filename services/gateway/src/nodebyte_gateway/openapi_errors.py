@@ -9,7 +9,13 @@ document's error responses are rewritten to the envelope's schema, so clients
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 
 ENVELOPE = Schema(
     type=OpenAPIType.OBJECT,
@@ -24,9 +30,21 @@ ENVELOPE = Schema(
 )
 
 
+# The refusals every route of a kind can answer, whatever its handler does.
+GUARDED_ERRORS = {
+    "401": "No valid credentials (Bearer token, X-API-Key or ?api_key=)",
+    "403": "The caller lacks the permission this route needs",
+}
+COMMON_ERRORS = {
+    "429": "Too many requests from this caller or address (see Retry-After)",
+}
+INPUT_ERROR = ("400", "The request's body, path or query is not valid")
+NOT_FOUND = ("404", "What the path names does not exist")
+
+
 def document_error_envelope(app: Litestar) -> None:
     schema = app.openapi_schema  # generated once and cached; served as it is after this
-    for path_item in (schema.paths or {}).values():
+    for path, path_item in (schema.paths or {}).items():
         for operation in (
             path_item.get,
             path_item.post,
@@ -36,6 +54,21 @@ def document_error_envelope(app: Litestar) -> None:
         ):
             if operation is None or not operation.responses:
                 continue
+            _add_refusals(path, operation)
             for status, response in operation.responses.items():
                 if status.startswith(("4", "5")) and isinstance(response, OpenAPIResponse):
                     response.content = {"application/json": OpenAPIMediaType(schema=ENVELOPE)}
+
+
+def _add_refusals(path: str, operation: Operation) -> None:
+    """The statuses a route can refuse with, by what it is: guarded, with input, naming
+    something by path. A route's own refusals (409, 413 …) it declares itself."""
+    refusals = dict(COMMON_ERRORS)
+    if operation.security:
+        refusals.update(GUARDED_ERRORS)
+    if operation.request_body is not None or operation.parameters:
+        refusals[INPUT_ERROR[0]] = INPUT_ERROR[1]
+    if "{" in path:
+        refusals[NOT_FOUND[0]] = NOT_FOUND[1]
+    for status, description in refusals.items():
+        operation.responses.setdefault(status, OpenAPIResponse(description=description))  # type: ignore[union-attr]

@@ -10,11 +10,11 @@ import uuid6
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from nodebyte_common.contracts.nodes import PageNumber, PageSize
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.sealing import Sealer
 from nodebyte_node_agent_gateway import alert_rules, alerts
-from nodebyte_node_agent_gateway.node_api import PageNumber, PageSize
 from nodebyte_node_agent_gateway.views import alert_view, pagination, rule_view
 
 Who = Annotated[str, msgspec.Meta(max_length=255)]

@@ -10,8 +10,16 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
+from nodebyte_common.contracts.nodes import (
+    DeploymentToken,
+    NodeCreate,
+    NodeCreated,
+    NodeUpdate,
+    PageNumber,
+    PageSize,
+)
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import DeploymentTarget, DeploymentTokenLookup
@@ -21,36 +29,7 @@ from nodebyte_node_agent_gateway.command_delivery import CloseNode
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.protocol import encode
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
-from nodebyte_node_agent_gateway.views import iso, node_view, pagination
-
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
-Host = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.:\[\]-]+$")]
-Text = Annotated[str, msgspec.Meta(max_length=1000)]
-ShortId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-MemoryMb = Annotated[int, msgspec.Meta(gt=0, le=2**31 - 1)]
-Cores = Annotated[int, msgspec.Meta(gt=0, le=4096)]
-PageNumber = Annotated[int, Parameter(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Parameter(ge=1, le=100)]
-
-
-class NodeCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    name: Name
-    hostname: Host
-    max_memory_mb: MemoryMb
-    max_cpu_cores: Cores
-    description: Text | None = None
-    location_id: ShortId | None = None
-    public_address: Host | None = None
-
-
-class NodeUpdate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    name: Name | msgspec.UnsetType = msgspec.UNSET
-    hostname: Host | msgspec.UnsetType = msgspec.UNSET
-    max_memory_mb: MemoryMb | msgspec.UnsetType = msgspec.UNSET
-    max_cpu_cores: Cores | msgspec.UnsetType = msgspec.UNSET
-    description: Text | msgspec.UnsetType | None = msgspec.UNSET
-    location_id: ShortId | msgspec.UnsetType | None = msgspec.UNSET
-    public_address: Host | msgspec.UnsetType | None = msgspec.UNSET
+from nodebyte_node_agent_gateway.views import iso, node_fields, node_view, pagination
 
 
 def given_fields(body: msgspec.Struct) -> dict[str, Any]:
@@ -109,7 +88,7 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
                 conn, node_id, settings.deployment_token_ttl_days
             )
         return ok(
-            {**node_view(row), "deploymentToken": token, "expiresAt": iso(expires_at)},
+            NodeCreated(**node_fields(row), deployment_token=token, expires_at=expires_at),
             message="Node created; the deployment token is shown only once",
             status=201,
         )
@@ -151,7 +130,7 @@ def routes(runtime: Runtime, link: NodeLink, settings: NodeAgentGatewaySettings)
                 conn, node_id, settings.deployment_token_ttl_days
             )
         return ok(
-            {"nodeId": str(node_id), "deploymentToken": token, "expiresAt": iso(expires_at)},
+            DeploymentToken(node_id=node_id, deployment_token=token, expires_at=expires_at),
             message="New deployment token issued; earlier tokens no longer work",
         )
 

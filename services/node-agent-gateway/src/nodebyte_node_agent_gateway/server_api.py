@@ -14,6 +14,7 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
+from nodebyte_common.contracts.nodes import Cores, MemoryMb, Name, PageNumber, PageSize, Text
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
@@ -33,16 +34,7 @@ from nodebyte_node_agent_gateway import (
 from nodebyte_node_agent_gateway.allocations import AllocationRefused
 from nodebyte_node_agent_gateway.game_databases import GameDatabases
 from nodebyte_node_agent_gateway.lifecycle import ACTION_FROM, ActionRefused, admit
-from nodebyte_node_agent_gateway.node_api import (
-    Cores,
-    MemoryMb,
-    Name,
-    PageNumber,
-    PageSize,
-    Text,
-    given_fields,
-    parse_date,
-)
+from nodebyte_node_agent_gateway.node_api import given_fields, parse_date
 from nodebyte_node_agent_gateway.startup_render import render_server
 from nodebyte_node_agent_gateway.template_variables import declared, refuse, resolve
 from nodebyte_node_agent_gateway.transfers import Transfers

@@ -11,6 +11,7 @@ import uuid6
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath
 
+from nodebyte_common.contracts.nodes import PageNumber, PageSize
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import (
@@ -23,7 +24,7 @@ from nodebyte_common.server_templates import (
     TemplateView,
 )
 from nodebyte_node_agent_gateway import template_store
-from nodebyte_node_agent_gateway.node_api import PageNumber, PageSize, given_fields
+from nodebyte_node_agent_gateway.node_api import given_fields
 from nodebyte_node_agent_gateway.startup_render import unresolved
 from nodebyte_node_agent_gateway.template_variables import check_rules, declared, refuse
 from nodebyte_node_agent_gateway.views import iso, pagination

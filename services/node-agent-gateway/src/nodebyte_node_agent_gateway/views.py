@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from nodebyte_common.backup_contracts import Backup
+from nodebyte_common.contracts.nodes import Node, NodeHealth, NodeServer
 from nodebyte_node_agent_gateway.startup_render import render_server
 
 
@@ -21,38 +22,41 @@ def status_of(server: asyncpg.Record) -> str:
     return "suspended" if server["suspended_at"] is not None else server["state"]
 
 
-def node_view(row: asyncpg.Record, servers: Iterable[asyncpg.Record] = ()) -> dict[str, Any]:
+def node_view(row: asyncpg.Record, servers: Iterable[asyncpg.Record] = ()) -> Node:
+    return Node(**node_fields(row, servers))
+
+
+def node_fields(row: asyncpg.Record, servers: Iterable[asyncpg.Record] = ()) -> dict[str, Any]:
+    """A node's fields by attribute name (for `Node` and what extends it)."""
     health = None
     if row["health_reported_at"] is not None:
-        health = {
-            "cpuPercent": row["cpu_percent"],
-            "memoryUsageMb": row["memory_used_mb"],
-            "memoryTotalMb": row["memory_total_mb"],
-            "diskUsageMb": row["disk_used_mb"],
-            "diskTotalMb": row["disk_total_mb"],
-            "containerCount": row["container_count"],
-            "uptimeSeconds": row["uptime_seconds"],
-            "reportedAt": iso(row["health_reported_at"]),
-        }
+        health = NodeHealth(
+            cpu_percent=row["cpu_percent"],
+            memory_usage_mb=row["memory_used_mb"],
+            memory_total_mb=row["memory_total_mb"],
+            disk_usage_mb=row["disk_used_mb"],
+            disk_total_mb=row["disk_total_mb"],
+            container_count=row["container_count"],
+            uptime_seconds=row["uptime_seconds"],
+            reported_at=row["health_reported_at"],
+        )
     return {
-        "id": str(row["id"]),
+        "id": row["id"],
         "name": row["name"],
         "description": row["description"],
-        "locationId": row["location_id"],
+        "location_id": row["location_id"],
         "hostname": row["hostname"],
-        "publicAddress": row["public_address"],
-        "maxMemoryMb": row["max_memory_mb"],
-        "maxCpuCores": row["max_cpu_cores"],
-        "isOnline": row["is_online"],
-        "lastSeenAt": iso(row["last_seen_at"]),
-        "connectedAt": iso(row["connected_at"]),
-        "agentVersion": row["agent_version"],
+        "public_address": row["public_address"],
+        "max_memory_mb": row["max_memory_mb"],
+        "max_cpu_cores": row["max_cpu_cores"],
+        "is_online": row["is_online"],
+        "last_seen_at": row["last_seen_at"],
+        "connected_at": row["connected_at"],
+        "agent_version": row["agent_version"],
         "health": health,
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-        "servers": [
-            {"id": str(s["id"]), "name": s["name"], "status": status_of(s)} for s in servers
-        ],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "servers": [NodeServer(id=s["id"], name=s["name"], status=status_of(s)) for s in servers],
     }
 
 

@@ -1,0 +1,60 @@
+"""The success envelope every answer travels in, typed by what it carries.
+
+`{"success": true, "data": …, "message"?: …, "pagination"?: …}`: an owner encodes
+an `Answer[T]`, the gateway decodes the same type, and the OpenAPI document shows
+the `data` each route really sends. Lists page the Catalyst way (`page`, `limit`,
+`total`, `pages`: the node, server, template and alert resources) or the NodeByte
+way (`page`, `pageSize`, `total`, `totalPages`: the panel mirror and logs); both
+are declared here once.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+from uuid import UUID
+
+import msgspec
+
+T = TypeVar("T")
+
+
+class Pages(msgspec.Struct, frozen=True, kw_only=True):
+    """Catalyst's pagination: `?page=&limit=` (limit at most 100)."""
+
+    page: int
+    limit: int
+    total: int
+    pages: int
+
+    @classmethod
+    def of(cls, page: int, limit: int, total: int) -> Pages:
+        return cls(page=page, limit=limit, total=total, pages=(total + limit - 1) // limit)
+
+
+class Answer(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """A success carrying `data` (and a message when there is something to say)."""
+
+    success: bool = True
+    data: T
+    message: str | None = None
+
+
+class PagedAnswer(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """One page of a list: `data` and where it stands in the whole."""
+
+    success: bool = True
+    data: list[T]
+    pagination: Pages
+    message: str | None = None
+
+
+class Nothing(msgspec.Struct, frozen=True, kw_only=True):
+    """A success with nothing to carry (`data: null`): a deletion, an action accepted."""
+
+    success: bool = True
+    data: None = None
+    message: str | None = None
+
+
+class Deleted(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    id: UUID
