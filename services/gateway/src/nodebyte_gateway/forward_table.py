@@ -21,10 +21,9 @@ from uuid import UUID
 import msgspec
 from litestar import route
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from nodebyte_common.internal_client import ServiceClient
-from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
 
 PATH_TYPES: dict[str, type] = {"uuid": UUID, "str": str, "int": int}
@@ -43,7 +42,7 @@ class Forward:
     body: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None  # each field one query parameter
     status: int = 200
-    audit: str | None = None  # the audit action of a change
+    audit: dict[str, Any] | None = None  # a change's `audit.action(...)`
     # What the gateway adds to the owner's answer (e.g. a URL only it knows).
     then: Callable[[Any], Any] | None = None
 
@@ -65,7 +64,7 @@ def _route(
         tags=tags,
         summary=spec.summary,
         status_code=spec.status,
-        opt=audit.action(spec.audit) if spec.audit else None,
+        opt=spec.audit,
         name=f"{spec.method} {spec.path}",
     )
     return handler(_endpoint(client, spec))
@@ -88,18 +87,27 @@ def _endpoint(client: ServiceClient, spec: Forward) -> Callable[..., Awaitable[A
         return spec.then(answer) if spec.then else answer
 
     parameters = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=PATH_TYPES[kind])
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=FromPath[PATH_TYPES[kind]]
+        )
         for name, kind in PATH_PARAMETER.findall(spec.path)
     ]
     if spec.body is not None:
-        parameters.append(
-            inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY, annotation=spec.body)
-        )
+        parameters.append(_body_parameter(spec.body))
     parameters += [_query_parameter(f) for f in query_fields]
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=spec.answer)  # type: ignore[attr-defined]
     endpoint.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": spec.answer}
     endpoint.__name__ = endpoint.__qualname__ = _name(spec)
     return endpoint
+
+
+def _body_parameter(body: type[msgspec.Struct]) -> inspect.Parameter:
+    """`data`; a body whose every field may be left out may be left out whole."""
+    if any(f.required for f in msgspec.structs.fields(body)):
+        return inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY, annotation=JSONBody[body])
+    return inspect.Parameter(
+        "data", inspect.Parameter.KEYWORD_ONLY, annotation=JSONBody[body | None], default=None
+    )
 
 
 def _query_parameter(field: msgspec.structs.FieldInfo) -> inspect.Parameter:
@@ -108,7 +116,7 @@ def _query_parameter(field: msgspec.structs.FieldInfo) -> inspect.Parameter:
     return inspect.Parameter(
         field.name,
         inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[field.type, Parameter(query=field.encode_name, **limits)],
+        annotation=Annotated[field.type, QueryParameter(name=field.encode_name, **limits)],
         default=default,
     )
 

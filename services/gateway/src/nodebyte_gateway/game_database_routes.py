@@ -15,7 +15,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.game_databases import (
@@ -119,7 +119,9 @@ def _host_routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="Register a MySQL/MariaDB host once its admin login is proven (password sealed)",
     )
-    async def register_host(data: DatabaseHostCreate, request: Request) -> DatabaseHostAnswer:
+    async def register_host(
+        data: JSONBody[DatabaseHostCreate], request: Request
+    ) -> DatabaseHostAnswer:
         return await owner.change(
             request,
             "database_host.created",
@@ -170,7 +172,7 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         opt=audit.in_handler(),
     )
     async def create_database(
-        server_id: FromPath[UUID], data: GameDatabaseCreate, request: Request
+        server_id: FromPath[UUID], data: JSONBody[GameDatabaseCreate], request: Request
     ) -> GameDatabaseCredentialsAnswer:
         return await owner.change(
             request,

@@ -28,6 +28,7 @@ from nodebyte_common.contracts.nodes import (
 )
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
+from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forward_table import Forward, forward_routes
 
@@ -103,15 +104,16 @@ def routes(ctx: GatewayContext) -> list[Any]:
         Forward("GET", node, "/nodes/{node_id}", read, Answer[Node], "Node details"),
         Forward("POST", "/api/nodes", "/nodes", write, Answer[NodeCreated],
                 "Register a node (answers its first deployment token, once)",
-                body=NodeCreate, status=201, audit="node.create", then=with_deploy_url),
+                body=NodeCreate, status=201, audit=audit.action("node.create"),
+                then=with_deploy_url),
         Forward("PUT", node, "/nodes/{node_id}", write, Answer[Node], "Update a node",
-                body=NodeUpdate, audit="node.update"),
+                body=NodeUpdate, audit=audit.action("node.update")),
         Forward("DELETE", node, "/nodes/{node_id}", write, Nothing,
-                "Delete a node without servers", audit="node.delete"),
+                "Delete a node without servers", audit=audit.action("node.delete")),
         Forward("POST", node + "/deployment-token", "/nodes/{node_id}/deployment-token", write,
                 Answer[DeploymentToken],
                 "Issue a new deployment token (revokes the previous ones)",
-                audit="node.token.rotate", then=with_deploy_url),
+                audit=audit.action("node.token.rotate"), then=with_deploy_url),
         Forward("GET", node + "/usage/{period:str}", "/nodes/{node_id}/usage/{period}", read,
                 Answer[Usage],
                 "Node usage chart: daily (hourly points), weekly or monthly (daily points)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -10,23 +10,22 @@ import uuid6
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from nodebyte_common.contracts.alerts import (
+    AlertStats,
+    AlertType,
+    BulkResolveBody,
+    BulkResolved,
+    ResolveBody,
+    Resolved,
+    RuleBody,
+    Severity,
+)
 from nodebyte_common.contracts.nodes import PageNumber, PageSize
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.sealing import Sealer
 from nodebyte_node_agent_gateway import alert_rules, alerts
 from nodebyte_node_agent_gateway.views import alert_view, pagination, rule_view
-
-Who = Annotated[str, msgspec.Meta(max_length=255)]
-
-
-class ResolveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    resolved_by: Who | None = None
-
-
-class BulkResolveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    alert_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=1000)]
-    resolved_by: Who | None = None
 
 
 def routes(runtime: Runtime, sealer: Sealer | None, webhook_hosts: frozenset[str]) -> list[Any]:
@@ -37,10 +36,10 @@ def routes(runtime: Runtime, sealer: Sealer | None, webhook_hosts: frozenset[str
         server_id: Annotated[UUID | None, QueryParameter(name="serverId")] = None,
         node_id: Annotated[UUID | None, QueryParameter(name="nodeId")] = None,
         type_: Annotated[
-            Literal["resource_threshold", "node_offline", "server_crashed"] | None,
+            AlertType | None,
             QueryParameter(name="type"),
         ] = None,
-        severity: FromQuery[Literal["info", "warning", "critical"] | None] = None,
+        severity: FromQuery[Severity | None] = None,
         resolved: FromQuery[bool | None] = None,
         page: PageNumber = 1,
         limit: PageSize = 20,
@@ -61,7 +60,7 @@ def routes(runtime: Runtime, sealer: Sealer | None, webhook_hosts: frozenset[str
     @get("/alerts/stats")
     async def alert_stats() -> Any:
         async with runtime.pool.acquire() as conn:
-            return ok(await alerts.stats(conn))
+            return ok(msgspec.convert(await alerts.stats(conn), AlertStats))
 
     @get("/alerts/{alert_id:uuid}")
     async def get_alert(alert_id: FromPath[UUID]) -> Any:
@@ -79,14 +78,14 @@ def routes(runtime: Runtime, sealer: Sealer | None, webhook_hosts: frozenset[str
                 raise ApiError(404, "Alert not found")
             resolved = await alerts.resolve(conn, [alert_id], body.resolved_by)
         message = "Alert resolved" if resolved else "Alert was already resolved"
-        return ok({"id": str(alert_id), "resolved": True}, message=message)
+        return ok(Resolved(id=alert_id, resolved=True), message=message)
 
     @post("/alerts/bulk-resolve", status_code=200)
     async def bulk_resolve(request: Request) -> Any:
         body = decode_body(await request.body(), BulkResolveBody, empty_ok=False)
         async with runtime.pool.acquire() as conn, conn.transaction():
             resolved = await alerts.resolve(conn, list(set(body.alert_ids)), body.resolved_by)
-        return ok({"resolved": len(resolved)}, message=f"{len(resolved)} alerts resolved")
+        return ok(BulkResolved(resolved=len(resolved)), message=f"{len(resolved)} alerts resolved")
 
     @get("/alert-rules")
     async def list_rules() -> Any:
@@ -95,7 +94,7 @@ def routes(runtime: Runtime, sealer: Sealer | None, webhook_hosts: frozenset[str
 
     @post("/alert-rules", status_code=201)
     async def create_rule(request: Request) -> Any:
-        body = decode_body(await request.body(), alert_rules.RuleBody, empty_ok=False)
+        body = decode_body(await request.body(), RuleBody, empty_ok=False)
         alert_rules.check(body, webhook_hosts)
         rule_id = uuid6.uuid7()
         actions = alert_rules.sealed_actions(body, rule_id, sealer)
@@ -105,7 +104,7 @@ def routes(runtime: Runtime, sealer: Sealer | None, webhook_hosts: frozenset[str
 
     @put("/alert-rules/{rule_id:uuid}")
     async def replace_rule(rule_id: FromPath[UUID], request: Request) -> Any:
-        body = decode_body(await request.body(), alert_rules.RuleBody, empty_ok=False)
+        body = decode_body(await request.body(), RuleBody, empty_ok=False)
         alert_rules.check(body, webhook_hosts)
         actions = alert_rules.sealed_actions(body, rule_id, sealer)
         async with runtime.pool.acquire() as conn:

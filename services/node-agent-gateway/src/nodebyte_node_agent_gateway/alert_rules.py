@@ -8,45 +8,17 @@ webhook's secret, so they are sealed at rest and masked in every response.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
+from nodebyte_common.contracts.alerts import RuleBody
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, mask
 from nodebyte_common.webhook_url import WebhookUrlError, parse_webhook_url
 
-RuleType = Literal["resource_threshold", "node_offline", "server_crashed"]
-Operator = Literal[">", "<", ">=", "<=", "=="]
 OPERATORS_SQL = {">": ">", "<": "<", ">=": ">=", "<=": "<=", "==": "="}
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-TargetId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
-
-
-class Conditions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    metric: Literal["cpu", "memory", "disk"]
-    operator: Operator
-    value: Annotated[float, msgspec.Meta(ge=0, le=100_000)]
-    duration: Annotated[int, msgspec.Meta(ge=0, le=7 * 86_400)] = 0
-
-
-class WebhookAction(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    type: Literal["webhook"]
-    url: Url
-
-
-class RuleBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    name: Name
-    type: RuleType
-    target: Literal["node", "server"]
-    target_id: TargetId = "*"
-    severity: Literal["info", "warning", "critical"] = "warning"
-    conditions: Conditions | None = None
-    actions: Annotated[list[WebhookAction], msgspec.Meta(max_length=10)] = []
-    enabled: bool = True
 
 
 def check(body: RuleBody, webhook_hosts: frozenset[str] = frozenset()) -> None:

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from nodebyte_common.backup_contracts import Backup
+from nodebyte_common.contracts.alerts import Alert, AlertRule, Conditions, RuleAction
 from nodebyte_common.contracts.nodes import Node, NodeHealth, NodeServer
 from nodebyte_node_agent_gateway.startup_render import render_server
 
@@ -149,39 +151,40 @@ def command_view(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def alert_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "ruleId": str(row["rule_id"]) if row["rule_id"] else None,
-        "serverId": str(row["server_id"]) if row["server_id"] else None,
-        "nodeId": str(row["node_id"]) if row["node_id"] else None,
-        "type": row["type"],
-        "severity": row["severity"],
-        "title": row["title"],
-        "message": row["message"],
-        "metadata": row["metadata"],
-        "resolved": row["resolved"],
-        "resolvedAt": iso(row["resolved_at"]),
-        "resolvedBy": row["resolved_by"],
-        "createdAt": iso(row["created_at"]),
-    }
+def alert_view(row: asyncpg.Record) -> Alert:
+    return Alert(
+        id=row["id"],
+        rule_id=row["rule_id"],
+        server_id=row["server_id"],
+        node_id=row["node_id"],
+        type=row["type"],
+        severity=row["severity"],
+        title=row["title"],
+        message=row["message"],
+        metadata=row["metadata"],
+        resolved=row["resolved"],
+        resolved_at=row["resolved_at"],
+        resolved_by=row["resolved_by"],
+        created_at=row["created_at"],
+    )
 
 
-def rule_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "type": row["type"],
-        "target": row["target"],
-        "targetId": row["target_id"],
-        "severity": row["severity"],
-        "conditions": row["conditions"],
+def rule_view(row: asyncpg.Record) -> AlertRule:
+    return AlertRule(
+        id=row["id"],
+        name=row["name"],
+        type=row["type"],
+        target=row["target"],
+        target_id=row["target_id"],
+        severity=row["severity"],
+        # a rule of a kind without conditions keeps `{}`; shown as the body gave it: null
+        conditions=msgspec.convert(row["conditions"], Conditions) if row["conditions"] else None,
         # the sealed URL never leaves the service; only its masked hint does
-        "actions": [{"type": a["type"], "url": a.get("urlHint")} for a in row["actions"]],
-        "enabled": row["enabled"],
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-    }
+        actions=[RuleAction(type=a["type"], url=a.get("urlHint")) for a in row["actions"]],
+        enabled=row["enabled"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 def pagination(page: int, limit: int, total: int) -> dict[str, int]:
