@@ -14,6 +14,7 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    RequestBody,
     Schema,
 )
 
@@ -55,9 +56,24 @@ def document_error_envelope(app: Litestar) -> None:
             if operation is None or not operation.responses:
                 continue
             _add_refusals(path, operation)
+            _optional_body(operation)
             for status, response in operation.responses.items():
                 if status.startswith(("4", "5")) and isinstance(response, OpenAPIResponse):
                     response.content = {"application/json": OpenAPIMediaType(schema=ENVELOPE)}
+
+
+def _optional_body(operation: Operation) -> None:
+    """A body the route takes as `X | None` may be left out: say so."""
+    body = operation.request_body
+    if not isinstance(body, RequestBody) or not body.content:
+        return
+    for media in body.content.values():
+        schema = media.schema
+        if isinstance(schema, Schema) and any(
+            isinstance(choice, Schema) and choice.type == OpenAPIType.NULL
+            for choice in schema.one_of or ()
+        ):
+            body.required = False
 
 
 def _add_refusals(path: str, operation: Operation) -> None:

@@ -12,33 +12,43 @@ the command pending, never missing. Whether it reached the agent is told by
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid5
 
 import asyncpg
 import msgspec
 import uuid6
-from litestar import Request, delete, get, patch, post, put
-from litestar.params import FromPath
+from litestar import Request, delete, get, post, put
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import events, idempotency, outbox
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.backup_contracts import BackupCommandAccepted
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.backup_contracts import Backup, BackupCommandAccepted
+from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer
+from nodebyte_common.contracts.nodes import Usage, UsageQuery
+from nodebyte_common.contracts.servers import (
+    CommandBody,
+    CommandStatus,
+    ConsoleLine,
+    CrashCountReset,
+    LogQuery,
+    RestartPolicy,
+    RestartPolicyBody,
+    Server,
+    ServerCreate,
+    ServerQuery,
+    ServerUpdate,
+    StopBody,
+    SuspendBody,
+)
+from nodebyte_common.envelope import ApiError
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
 from nodebyte_common.server_transfers import TransferOrder, TransferRequest, TransferView
 from nodebyte_gateway import audit
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.forwarding import relay
-from nodebyte_gateway.node_routes import (
-    AGENTS,
-    forward,
-    json_object,
-    query,
-    upstream_error,
-    usage_period,
-)
+from nodebyte_gateway.forward_table import Forward, forward_routes
+from nodebyte_gateway.node_routes import AGENTS, upstream_error
 
 SOURCE = "nodebyte/gateway"
 # Command ids of requests named by an Idempotency-Key: the same key, the same id.
@@ -66,20 +76,26 @@ ACTION_MESSAGES = {
 }
 
 
-class StopBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    timeout: Annotated[int, msgspec.Meta(ge=1, le=3600)] | None = None
-
-
-class CommandBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    command: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
-
-
 class BackupBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=BACKUP_NAME)] | None = None
 
 
 class NoBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    pass
+    """An action that takes no input: an empty object, or no body at all."""
+
+
+class CommandAccepted(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """Queued: follow it at /api/servers/{id}/commands/{requestId}."""
+
+    request_id: UUID
+    server_id: UUID
+    action: str
+    status: Literal["pending"] = "pending"
+
+
+class BackupStarted(CommandAccepted, frozen=True, kw_only=True):
+    backup_id: UUID
+    backup_name: str
 
 
 class CommandQueue:
@@ -151,13 +167,14 @@ def retry_key(request: Request) -> str | None:
     return None if key is None else f"{caller(request).id}:{key}"
 
 
-def accepted(request_id: UUID, server_id: UUID, action: str) -> dict[str, Any]:
-    return {
-        "requestId": str(request_id),
-        "serverId": str(server_id),
-        "action": action,
-        "status": "pending",
-    }
+def accepted(request_id: UUID, server_id: UUID, action: str) -> CommandAccepted:
+    return CommandAccepted(request_id=request_id, server_id=server_id, action=action)
+
+
+def pending(request_id: UUID, server_id: UUID, action: str) -> CommandStatus:
+    return CommandStatus(
+        request_id=request_id, server_id=server_id, action=action, status="pending"
+    )
 
 
 async def audited_backup_command(
@@ -192,65 +209,67 @@ async def audited_backup_command(
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
+    return [*forwarded(ctx), *commanded(ctx)]
+
+
+def forwarded(ctx: GatewayContext) -> list[Any]:
+    """What the owner answers as it is: queries, registration, settings of a server."""
+    server = "/api/servers/{server_id:uuid}"
+    internal = "/servers/{server_id}"
+    table = [
+        Forward("GET", "/api/servers", "/servers", catalogue.SERVER_READ, PagedAnswer[Server],
+                "List servers", query=ServerQuery),
+        Forward("GET", server, internal, catalogue.SERVER_READ, Answer[Server],
+                "Server details (with its node and latest transfer)"),
+        Forward("POST", "/api/servers", "/servers", catalogue.SERVER_CREATE, Answer[Server],
+                "Register a server on a node", body=ServerCreate, status=201,
+                audit=audit.action("server.create")),
+        Forward("PUT", server, internal, catalogue.SERVER_UPDATE, Answer[Server],
+                "Update a server (resources only while stopped)", body=ServerUpdate,
+                audit=audit.action("server.update")),
+        # a database host that cannot drop the server's databases is a public 503
+        Forward("DELETE", server, internal, catalogue.SERVER_DELETE, Nothing,
+                "Delete a stopped server (its databases are dropped from their hosts first)",
+                audit=audit.action("server.delete")),
+        Forward("POST", server + "/suspend", internal + "/suspend", catalogue.SERVER_SUSPEND,
+                Answer[Server], "Suspend a server (stops it, blocks actions)", body=SuspendBody,
+                audit=audit.action("server.suspend", keep=("reason",))),
+        Forward("POST", server + "/unsuspend", internal + "/unsuspend",
+                catalogue.SERVER_SUSPEND, Answer[Server], "Unsuspend a server",
+                audit=audit.action("server.unsuspend")),
+        Forward("POST", server + "/reset-crash-count", internal + "/reset-crash-count",
+                catalogue.SERVER_UPDATE, Answer[CrashCountReset],
+                "Reset the crash count (lets the restart policy restart it again)",
+                audit=audit.action("server.crash_count.reset")),
+        Forward("PATCH", server + "/restart-policy", internal + "/restart-policy",
+                catalogue.SERVER_UPDATE, Answer[RestartPolicy],
+                "Set the restart policy (always, on-failure, never) and crash limit",
+                body=RestartPolicyBody,
+                audit=audit.action("server.restart_policy.update",
+                                   keep=("restartPolicy", "maxCrashCount"))),
+        Forward("GET", server + "/logs", internal + "/logs", catalogue.SERVER_LOGS_READ,
+                Answer[list[ConsoleLine]], "Past console lines (limit, stream, before)",
+                query=LogQuery),
+        Forward("GET", server + "/backups", internal + "/backups", catalogue.BACKUP_READ,
+                Answer[list[Backup]], "List backups"),
+        Forward("GET", server + "/usage/{period:str}", internal + "/usage/{period}",
+                catalogue.SERVER_READ, Answer[Usage],
+                "Server usage chart: daily, weekly or monthly", query=UsageQuery),
+    ]  # fmt: skip
+    return forward_routes(ctx, AGENTS, TAGS, table)
+
+
+def commanded(ctx: GatewayContext) -> list[Any]:
+    """What the gateway turns into commands for the server's agent, or completes itself."""
     agents = ctx.client(AGENTS)
     commands = CommandQueue(ctx)
     require = ctx.require
 
-    async def marked_stopped(server_id: UUID) -> Any:
+    async def marked_stopped(server_id: UUID) -> Answer[StopMarked]:
         """A stop with the node gone: no agent to tell, so the server is recorded stopped
         (audited as the route's `server.stop`, like any stop)."""
-        status, answer = await agents.call("POST", f"/servers/{server_id}/mark-stopped")
-        if status >= 400:
-            raise upstream_error(status, answer)
-        marked = msgspec.convert(answer["data"], StopMarked)
-        return ok(marked, message=answer.get("message"))
-
-    @get("/api/servers", guards=[require(catalogue.SERVER_READ)], tags=TAGS, summary="List servers")
-    async def list_servers(request: Request) -> Any:
-        return await forward(agents, "GET", "/servers", params=query(request))
-
-    @get(
-        "/api/servers/{server_id:uuid}",
-        guards=[require(catalogue.SERVER_READ)],
-        tags=TAGS,
-        summary="Server details",
-    )
-    async def get_server(server_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "GET", f"/servers/{server_id}")
-
-    @post(
-        "/api/servers",
-        guards=[require(catalogue.SERVER_CREATE)],
-        tags=TAGS,
-        status_code=201,
-        opt=audit.action("server.create"),
-        summary="Register a server on a node",
-    )
-    async def create_server(request: Request) -> Any:
-        return await forward(agents, "POST", "/servers", json=await json_object(request))
-
-    @put(
-        "/api/servers/{server_id:uuid}",
-        guards=[require(catalogue.SERVER_UPDATE)],
-        tags=TAGS,
-        summary="Update a server (resources only while stopped)",
-        opt=audit.action("server.update"),
-    )
-    async def update_server(server_id: FromPath[UUID], request: Request) -> Any:
-        body = await json_object(request)
-        return await forward(agents, "PUT", f"/servers/{server_id}", json=body)
-
-    @delete(
-        "/api/servers/{server_id:uuid}",
-        guards=[require(catalogue.SERVER_DELETE)],
-        tags=TAGS,
-        status_code=200,
-        opt=audit.action("server.delete"),
-        summary="Delete a stopped server (its databases are dropped from their hosts first)",
-    )
-    async def delete_server(server_id: FromPath[UUID]) -> Any:
-        # relay: a database host that cannot drop the server's databases is a public 503
-        return relay(*await agents.call("DELETE", f"/servers/{server_id}"))
+        path = f"/servers/{server_id}/mark-stopped"
+        return await agents.call_as(Answer[StopMarked], "POST", path)
 
     @put(
         "/api/servers/{server_id:uuid}/variables",
@@ -259,44 +278,18 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Change the server's variables (its startup is rendered with them)",
         opt=audit.action("server.variables.update", keep=("variables",)),
     )
-    async def update_variables(server_id: FromPath[UUID], request: Request) -> Any:
-        body = decode_body(await request.body(), VariablesUpdate, empty_ok=False)
+    async def update_variables(
+        server_id: FromPath[UUID], data: JSONBody[VariablesUpdate]
+    ) -> Answer[ServerVariables]:
         path = f"/servers/{server_id}/variables"
-        status, answer = await agents.call("PUT", path, json=msgspec.to_builtins(body))
-        if status >= 400:
-            raise upstream_error(status, answer)
-        changed = msgspec.convert(answer["data"], ServerVariables)
-        return ok(changed, message="Variables updated")
+        changed = await agents.call_as(Answer[ServerVariables], "PUT", path, json=data)
+        return Answer(data=changed.data, message="Variables updated")
 
-    def suspension(which: str) -> Any:
-        @post(
-            f"/api/servers/{{server_id:uuid}}/{which}",
-            guards=[require(catalogue.SERVER_SUSPEND)],
-            tags=TAGS,
-            status_code=200,
-            summary="Suspend (stops it, blocks actions) or unsuspend a server",
-            name=f"server-{which}",
-            opt=audit.action(f"server.{which}", keep=("reason",)),
-        )
-        async def handler(server_id: FromPath[UUID], request: Request) -> Any:
-            body = await json_object(request) if which == "suspend" else None
-            return await forward(agents, "POST", f"/servers/{server_id}/{which}", json=body)
-
-        return handler
-
-    def power_action(action: str, body_type: type[msgspec.Struct]) -> Any:
-        @post(
-            f"/api/servers/{{server_id:uuid}}/{action}",
-            guards=[require(POWER_PERMISSIONS[action])],
-            tags=TAGS,
-            status_code=200,
-            summary=ACTION_MESSAGES[action],
-            name=f"server-{action}",
-            opt=audit.action(f"server.{action}", keep=AUDIT_KEEP.get(action, ())),
-        )
-        async def handler(server_id: FromPath[UUID], request: Request) -> Any:
-            body = decode_body(await request.body(), body_type)
-            payload = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
+    def power_action(action: str, body_type: Any, *, required: bool = False) -> Any:
+        async def handler(
+            server_id: FromPath[UUID], request: Request, data: Any = None
+        ) -> Answer[CommandAccepted] | Answer[StopMarked]:
+            payload = {k: v for k, v in msgspec.to_builtins(data or {}).items() if v is not None}
             retry_of = retry_key(request)
             try:
                 request_id = await commands.submit(server_id, action, payload, retry_of=retry_of)
@@ -304,17 +297,30 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 if action != "stop" or refused.code != "NODE_OFFLINE":
                     raise
                 return await marked_stopped(server_id)
-            return ok(accepted(request_id, server_id, action), message=ACTION_MESSAGES[action])
+            return Answer(
+                data=accepted(request_id, server_id, action), message=ACTION_MESSAGES[action]
+            )
 
-        return handler
+        handler.__annotations__["data"] = body_type  # each action its own body
+        if required:
+            handler.__defaults__ = None
+        return post(
+            f"/api/servers/{{server_id:uuid}}/{action}",
+            guards=[require(POWER_PERMISSIONS[action])],
+            tags=TAGS,
+            status_code=200,
+            summary=ACTION_MESSAGES[action],
+            name=f"server-{action}",
+            opt=audit.action(f"server.{action}", keep=AUDIT_KEEP.get(action, ())),
+        )(handler)
 
     actions = [
-        power_action("start", NoBody),
-        power_action("stop", StopBody),
-        power_action("restart", NoBody),
-        power_action("kill", NoBody),
-        power_action("install", NoBody),
-        power_action("command", CommandBody),
+        power_action("start", JSONBody[NoBody | None]),
+        power_action("stop", JSONBody[StopBody | None]),
+        power_action("restart", JSONBody[NoBody | None]),
+        power_action("kill", JSONBody[NoBody | None]),
+        power_action("install", JSONBody[NoBody | None]),
+        power_action("command", JSONBody[CommandBody], required=True),
     ]
 
     @post(
@@ -325,16 +331,14 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Move a server and its files to another node (stopped first if running)",
         opt=audit.action("server.transfer", keep=("targetNodeId",)),
     )
-    async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
-        body = decode_body(await request.body(), TransferRequest, empty_ok=False)
-        principal = caller(request)
-        order = TransferOrder(target_node_id=body.target_node_id, requested_by=principal.label)
+    async def transfer(
+        server_id: FromPath[UUID], data: JSONBody[TransferRequest], request: Request
+    ) -> Answer[TransferView]:
+        order = TransferOrder(
+            target_node_id=data.target_node_id, requested_by=caller(request).label
+        )
         path = f"/servers/{server_id}/transfer"
-        status, answer = await agents.call("POST", path, json=msgspec.to_builtins(order))
-        if status != 200:
-            raise upstream_error(status, answer)
-        view = msgspec.convert(answer["data"], TransferView)
-        return ok(view, message=answer.get("message"))
+        return await agents.call_as(Answer[TransferView], "POST", path, json=order)
 
     @get(
         "/api/servers/{server_id:uuid}/commands/{request_id:uuid}",
@@ -342,55 +346,19 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Where a command is: pending, routed, delivered, acknowledged or failed",
     )
-    async def command_status(server_id: FromPath[UUID], request_id: FromPath[UUID]) -> Any:
-        status, body = await agents.call("GET", f"/servers/{server_id}/commands/{request_id}")
-        if status == 200:
-            return ok(body["data"])
-        if status == 404:
+    async def command_status(
+        server_id: FromPath[UUID], request_id: FromPath[UUID]
+    ) -> Answer[CommandStatus]:
+        try:
+            return await agents.call_as(
+                Answer[CommandStatus], "GET", f"/servers/{server_id}/commands/{request_id}"
+            )
+        except ApiError as refused:
             action = await commands.accepted_here(server_id, request_id)
-            if action is not None:
-                return ok(accepted(request_id, server_id, action))
-        raise upstream_error(status, body)
-
-    @post(
-        "/api/servers/{server_id:uuid}/reset-crash-count",
-        guards=[require(catalogue.SERVER_UPDATE)],
-        tags=TAGS,
-        status_code=200,
-        summary="Reset the crash count (lets the restart policy restart it again)",
-        opt=audit.action("server.crash_count.reset"),
-    )
-    async def reset_crash_count(server_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "POST", f"/servers/{server_id}/reset-crash-count")
-
-    @patch(
-        "/api/servers/{server_id:uuid}/restart-policy",
-        guards=[require(catalogue.SERVER_UPDATE)],
-        tags=TAGS,
-        summary="Set the restart policy (always, on-failure, never) and crash limit",
-        opt=audit.action("server.restart_policy.update", keep=("restartPolicy", "maxCrashCount")),
-    )
-    async def restart_policy(server_id: FromPath[UUID], request: Request) -> Any:
-        body = await json_object(request)
-        return await forward(agents, "PATCH", f"/servers/{server_id}/restart-policy", json=body)
-
-    @get(
-        "/api/servers/{server_id:uuid}/logs",
-        guards=[require(catalogue.SERVER_LOGS_READ)],
-        tags=TAGS,
-        summary="Past console lines (limit, stream, before)",
-    )
-    async def logs(server_id: FromPath[UUID], request: Request) -> Any:
-        return await forward(agents, "GET", f"/servers/{server_id}/logs", params=query(request))
-
-    @get(
-        "/api/servers/{server_id:uuid}/backups",
-        guards=[require(catalogue.BACKUP_READ)],
-        tags=TAGS,
-        summary="List backups",
-    )
-    async def list_backups(server_id: FromPath[UUID]) -> Any:
-        return await forward(agents, "GET", f"/servers/{server_id}/backups")
+            if refused.status != 404 or action is None:
+                raise
+        # accepted here, not yet routed by the owner: pending
+        return Answer(data=pending(request_id, server_id, action))
 
     @post(
         "/api/servers/{server_id:uuid}/backups",
@@ -400,94 +368,62 @@ def routes(ctx: GatewayContext) -> list[Any]:
         opt=audit.action("server.backup.create", keep=("name",)),
         summary="Create a backup on the node",
     )
-    async def create_backup(server_id: FromPath[UUID], request: Request) -> Any:
-        body = decode_body(await request.body(), BackupBody)
-        name = body.name or datetime.now(UTC).strftime("backup-%Y%m%d-%H%M%S")
+    async def create_backup(
+        server_id: FromPath[UUID], data: JSONBody[BackupBody | None] = None
+    ) -> Answer[BackupStarted]:
+        name = (data and data.name) or datetime.now(UTC).strftime("backup-%Y%m%d-%H%M%S")
         request_id = await commands.submit(server_id, "backup", {"name": name})
-        return ok(
-            {
-                **accepted(request_id, server_id, "backup"),
-                "backupId": str(request_id),
-                "backupName": name,
-            },
-            message="Backup creation started",
+        started = BackupStarted(
+            request_id=request_id,
+            server_id=server_id,
+            action="backup",
+            backup_id=request_id,
+            backup_name=name,
         )
+        return Answer(data=started, message="Backup creation started")
 
-    @post(
-        "/api/servers/{server_id:uuid}/backups/{backup_id:uuid}/restore",
+    def backup_command(action: str, verb: str, message: str) -> Any:
+        async def handler(
+            server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
+        ) -> Answer[BackupCommandAccepted]:
+            request_id = await audited_backup_command(
+                ctx, commands, request, server_id, backup_id, action
+            )
+            answer = BackupCommandAccepted(
+                request_id=str(request_id),
+                server_id=str(server_id),
+                backup_id=str(backup_id),
+                action=action,  # type: ignore[arg-type]
+            )
+            return Answer(data=answer, message=message)
+
+        handler.__name__ = f"{verb}_backup"
+        return handler
+
+    backup = "/api/servers/{server_id:uuid}/backups/{backup_id:uuid}"
+    restore_backup = post(
+        backup + "/restore",
         guards=[require(catalogue.BACKUP_RESTORE)],
         tags=TAGS,
         status_code=200,
         summary="Restore a stopped server's files from a completed backup",
         opt=audit.in_handler(),  # audited_backup_command records it
-    )
-    async def restore_backup(
-        server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
-    ) -> Any:
-        decode_body(await request.body(), NoBody)
-        request_id = await audited_backup_command(
-            ctx, commands, request, server_id, backup_id, "restore_backup"
-        )
-        answer = BackupCommandAccepted(
-            request_id=str(request_id),
-            server_id=str(server_id),
-            backup_id=str(backup_id),
-            action="restore_backup",
-        )
-        return ok(answer, message="Backup restoration started")
-
-    @delete(
-        "/api/servers/{server_id:uuid}/backups/{backup_id:uuid}",
+    )(backup_command("restore_backup", "restore", "Backup restoration started"))
+    delete_backup = delete(
+        backup,
         guards=[require(catalogue.BACKUP_DELETE)],
         tags=TAGS,
         status_code=200,
         summary="Delete a backup (its archive on the node, then its record)",
         opt=audit.in_handler(),  # audited_backup_command records it
-    )
-    async def delete_backup(
-        server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
-    ) -> Any:
-        request_id = await audited_backup_command(
-            ctx, commands, request, server_id, backup_id, "delete_backup"
-        )
-        answer = BackupCommandAccepted(
-            request_id=str(request_id),
-            server_id=str(server_id),
-            backup_id=str(backup_id),
-            action="delete_backup",
-        )
-        return ok(answer, message="Backup deletion started")
-
-    @get(
-        "/api/servers/{server_id:uuid}/usage/{period:str}",
-        guards=[require(catalogue.SERVER_READ)],
-        tags=TAGS,
-        summary="Server usage chart: daily, weekly or monthly",
-    )
-    async def server_usage(
-        server_id: FromPath[UUID], period: FromPath[str], request: Request
-    ) -> Any:
-        path = f"/servers/{server_id}/usage/{usage_period(period)}"
-        return await forward(agents, "GET", path, params=query(request))
+    )(backup_command("delete_backup", "delete", "Backup deletion started"))
 
     return [
-        list_servers,
-        get_server,
-        create_server,
-        update_server,
-        delete_server,
         update_variables,
-        suspension("suspend"),
-        suspension("unsuspend"),
         *actions,
         transfer,
         command_status,
-        reset_crash_count,
-        restart_policy,
-        logs,
-        list_backups,
         create_backup,
         restore_backup,
         delete_backup,
-        server_usage,
     ]

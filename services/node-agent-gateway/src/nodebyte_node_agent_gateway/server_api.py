@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
-from nodebyte_common.contracts.nodes import Cores, MemoryMb, Name, PageNumber, PageSize, Text
+from nodebyte_common.contracts.nodes import PageNumber, PageSize
+from nodebyte_common.contracts.servers import (
+    Admission,
+    CrashCountReset,
+    RestartPolicy,
+    RestartPolicyBody,
+    ServerCreate,
+    ServerUpdate,
+    Stream,
+    SuspendBody,
+)
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
@@ -61,65 +70,6 @@ STATUSES = (
 )
 # What a backup must be for an action on it (BACKUP_ACTIONS).
 BACKUP_READY = {"restore_backup": ("completed",), "delete_backup": ("completed", "failed")}
-
-Image = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\s]+$")]
-Command = Annotated[str, msgspec.Meta(max_length=4096)]
-Environment = Annotated[
-    dict[str, Annotated[str, msgspec.Meta(max_length=4096)]], msgspec.Meta(max_length=200)
-]
-DiskMb = Annotated[int, msgspec.Meta(gt=0, le=2**31 - 1)]
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-Policy = Literal["always", "on-failure", "never"]
-CrashLimit = Annotated[int, msgspec.Meta(ge=0, le=1000)]
-BackupLimit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
-Reason = Annotated[str, msgspec.Meta(max_length=500)]
-
-
-class ServerCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    """Without `templateId` the image and resources must be given; with it, what is left
-    out comes from the template and `environment` holds its variables' values."""
-
-    name: Name
-    node_id: UUID
-    template_id: UUID | None = None
-    docker_image: Image | None = None
-    allocated_memory_mb: MemoryMb | None = None
-    allocated_cpu_cores: Cores | None = None
-    allocated_disk_mb: DiskMb | None = None
-    # the template's first port, else the first free port of the node's pool, when left out
-    primary_port: Port | None = None
-    description: Text | None = None
-    startup_command: Command | None = None
-    environment: Environment = {}
-    network_mode: Literal["bridge", "host"] = "bridge"
-    restart_policy: Policy = "on-failure"
-    max_crash_count: CrashLimit = 5
-    backup_limit: BackupLimit | None = None
-
-
-class ServerUpdate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    name: Name | msgspec.UnsetType = msgspec.UNSET
-    description: Text | msgspec.UnsetType | None = msgspec.UNSET
-    docker_image: Image | msgspec.UnsetType = msgspec.UNSET
-    startup_command: Command | msgspec.UnsetType = msgspec.UNSET
-    environment: Environment | msgspec.UnsetType = msgspec.UNSET
-    allocated_memory_mb: MemoryMb | msgspec.UnsetType = msgspec.UNSET
-    allocated_cpu_cores: Cores | msgspec.UnsetType = msgspec.UNSET
-    allocated_disk_mb: DiskMb | msgspec.UnsetType = msgspec.UNSET
-    primary_port: Port | msgspec.UnsetType = msgspec.UNSET
-    network_mode: Literal["bridge", "host"] | msgspec.UnsetType = msgspec.UNSET
-    # null: the service's default limit
-    backup_limit: BackupLimit | msgspec.UnsetType | None = msgspec.UNSET
-
-
-class SuspendBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    reason: Reason | None = None
-    suspended_by: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-
-
-class RestartPolicyBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
-    restart_policy: Policy
-    max_crash_count: CrashLimit | None = None
 
 
 def _check_environment(environment: dict[str, str]) -> None:
@@ -210,9 +160,8 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
             row = await load(conn, server_id)
             node = await node_store.get(conn, row["node_id"])
             transfer = await transfer_store.latest(conn, server_id)
-        view = server_view(row, node)
-        view["transfer"] = transfer_store.view(transfer) if transfer is not None else None
-        return ok(view)
+        latest = transfer_store.view(transfer) if transfer is not None else None
+        return ok(server_view(row, node, latest))
 
     @post("/servers/{server_id:uuid}/transfer", status_code=200)
     async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
@@ -365,7 +314,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
             raise ApiError(refused.status, refused.reason) from None
         if not online:
             raise ApiError(409, "The server's node is offline", "NODE_OFFLINE")
-        return ok({"serverId": str(server_id), "nodeId": str(row["node_id"]), "action": action})
+        return ok(Admission(server_id=server_id, node_id=row["node_id"], action=action))
 
     @post("/servers/{server_id:uuid}/suspend", status_code=200)
     async def suspend(server_id: FromPath[UUID], request: Request) -> Any:
@@ -403,7 +352,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         async with runtime.pool.acquire() as conn:
             if not await server_store.reset_crash_count(conn, server_id):
                 raise ApiError(404, "Server not found")
-        return ok({"serverId": str(server_id), "crashCount": 0}, message="Crash count reset")
+        return ok(CrashCountReset(server_id=server_id, crash_count=0), message="Crash count reset")
 
     @patch("/servers/{server_id:uuid}/restart-policy")
     async def restart_policy(server_id: FromPath[UUID], request: Request) -> Any:
@@ -415,7 +364,9 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         if row is None:
             raise ApiError(404, "Server not found")
         return ok(
-            {"restartPolicy": row["restart_policy"], "maxCrashCount": row["max_crash_count"]},
+            RestartPolicy(
+                restart_policy=row["restart_policy"], max_crash_count=row["max_crash_count"]
+            ),
             message="Restart policy updated",
         )
 
@@ -423,7 +374,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
     async def logs(
         server_id: FromPath[UUID],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        stream: FromQuery[Literal["stdout", "stderr", "system"] | None] = None,
+        stream: FromQuery[Stream | None] = None,
         before: FromQuery[str | None] = None,
     ) -> Any:
         async with runtime.pool.acquire() as conn:

@@ -12,6 +12,13 @@ import msgspec
 from nodebyte_common.backup_contracts import Backup
 from nodebyte_common.contracts.alerts import Alert, AlertRule, Conditions, RuleAction
 from nodebyte_common.contracts.nodes import Node, NodeHealth, NodeServer
+from nodebyte_common.contracts.servers import (
+    CommandStatus,
+    ConsoleLine,
+    Server,
+    ServerNode,
+)
+from nodebyte_common.server_transfers import TransferView
 from nodebyte_node_agent_gateway.startup_render import render_server
 
 
@@ -62,62 +69,65 @@ def node_fields(row: asyncpg.Record, servers: Iterable[asyncpg.Record] = ()) -> 
     }
 
 
-def server_view(row: asyncpg.Record, node: asyncpg.Record | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": str(row["id"]),
-        "uuid": str(row["id"]),
-        "name": row["name"],
-        "description": row["description"],
-        "nodeId": str(row["node_id"]),
-        "status": status_of(row),
-        "state": row["state"],
-        "dockerImage": row["docker_image"],
-        "startupCommand": row["startup_command"],
-        "renderedStartupCommand": render_server(row, None).startup_command,
-        "templateId": str(row["template_id"]) if row["template_id"] else None,
-        "variables": row["variables"],
-        "environment": row["environment"],
-        "allocatedMemoryMb": row["allocated_memory_mb"],
-        "allocatedCpuCores": row["allocated_cpu_cores"],
-        "allocatedDiskMb": row["allocated_disk_mb"],
-        "primaryPort": row["primary_port"],
-        "networkMode": row["network_mode"],
-        "containerName": f"nodebyte-{str(row['id'])[:8]}",
-        "cpuUsage": row["cpu_usage"],
-        "memoryUsageMb": row["memory_usage_mb"],
-        "diskUsageMb": row["disk_usage_mb"],
-        "networkSent": row["network_sent"],
-        "networkReceived": row["network_received"],
-        "crashCount": row["crash_count"],
-        "lastCrashAt": iso(row["last_crash_at"]),
-        "lastExitCode": row["last_exit_code"],
-        "restartPolicy": row["restart_policy"],
-        "maxCrashCount": row["max_crash_count"],
-        "backupLimit": row["backup_limit"],
-        "suspendedAt": iso(row["suspended_at"]),
-        "suspendedByUserId": row["suspended_by"],
-        "suspensionReason": row["suspension_reason"],
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-    }
-    if node is not None:
-        view["node"] = {
-            "id": str(node["id"]),
-            "name": node["name"],
-            "hostname": node["hostname"],
-            "isOnline": node["is_online"],
-        }
-    return view
+def server_view(
+    row: asyncpg.Record,
+    node: asyncpg.Record | None = None,
+    transfer: TransferView | msgspec.UnsetType | None = msgspec.UNSET,
+) -> Server:
+    """A server; its node and latest transfer in its details only."""
+    return Server(
+        id=row["id"],
+        uuid=row["id"],
+        name=row["name"],
+        description=row["description"],
+        node_id=row["node_id"],
+        status=status_of(row),
+        state=row["state"],
+        docker_image=row["docker_image"],
+        startup_command=row["startup_command"],
+        rendered_startup_command=render_server(row, None).startup_command,
+        template_id=row["template_id"],
+        variables=row["variables"],
+        environment=row["environment"],
+        allocated_memory_mb=row["allocated_memory_mb"],
+        allocated_cpu_cores=row["allocated_cpu_cores"],
+        allocated_disk_mb=row["allocated_disk_mb"],
+        primary_port=row["primary_port"],
+        network_mode=row["network_mode"],
+        container_name=f"nodebyte-{str(row['id'])[:8]}",
+        cpu_usage=row["cpu_usage"],
+        memory_usage_mb=row["memory_usage_mb"],
+        disk_usage_mb=row["disk_usage_mb"],
+        network_sent=row["network_sent"],
+        network_received=row["network_received"],
+        crash_count=row["crash_count"],
+        last_crash_at=row["last_crash_at"],
+        last_exit_code=row["last_exit_code"],
+        restart_policy=row["restart_policy"],
+        max_crash_count=row["max_crash_count"],
+        backup_limit=row["backup_limit"],
+        suspended_at=row["suspended_at"],
+        suspended_by_user_id=row["suspended_by"],
+        suspension_reason=row["suspension_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        node=msgspec.UNSET
+        if node is None
+        else ServerNode(
+            id=node["id"], name=node["name"], hostname=node["hostname"], is_online=node["is_online"]
+        ),
+        transfer=transfer,
+    )
 
 
-def console_line_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "serverId": str(row["server_id"]),
-        "stream": row["stream"],
-        "data": row["data"],
-        "timestamp": iso(row["at"]),
-    }
+def console_line_view(row: asyncpg.Record) -> ConsoleLine:
+    return ConsoleLine(
+        id=str(row["id"]),
+        server_id=row["server_id"],
+        stream=row["stream"],
+        data=row["data"],
+        timestamp=row["at"],
+    )
 
 
 def backup_view(row: asyncpg.Record) -> Backup:
@@ -136,19 +146,19 @@ def backup_view(row: asyncpg.Record) -> Backup:
     )
 
 
-def command_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "requestId": str(row["request_id"]),
-        "serverId": str(row["server_id"]),
-        "nodeId": str(row["node_id"]),
-        "action": row["action"],
-        "status": row["status"],
-        "reason": row["reason"],
-        "requestedBy": row["requested_by"],
-        "requestedAt": iso(row["requested_at"]),
-        "deliveredAt": iso(row["delivered_at"]),
-        "finishedAt": iso(row["finished_at"]),
-    }
+def command_view(row: asyncpg.Record) -> CommandStatus:
+    return CommandStatus(
+        request_id=row["request_id"],
+        server_id=row["server_id"],
+        node_id=row["node_id"],
+        action=row["action"],
+        status=row["status"],
+        reason=row["reason"],
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        delivered_at=row["delivered_at"],
+        finished_at=row["finished_at"],
+    )
 
 
 def alert_view(row: asyncpg.Record) -> Alert:
