@@ -7,42 +7,23 @@ are answered. Each change goes to the audit log with the caller and the template
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, delete, get, post, put
-from litestar.params import FromPath
+from litestar import Request, delete, get, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import decode_body, ok
+from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer
+from nodebyte_common.contracts.nodes import PageNumber, PageSize
 from nodebyte_common.server_templates import TemplateCreate, TemplateUpdate, TemplateView
 from nodebyte_gateway import audit
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.node_routes import AGENTS, query, upstream_error
+from nodebyte_gateway.node_routes import AGENTS
 
 TAGS = ["templates"]
-
-
-class TemplateAnswer(msgspec.Struct, frozen=True):
-    """The envelope: `{"success": true, "data": {…template…}, "message": …}`."""
-
-    data: TemplateView
-    message: str | None = None
-    success: bool = True
-
-
-class TemplatesAnswer(msgspec.Struct, frozen=True):
-    data: list[TemplateView]
-    pagination: dict[str, int]
-    success: bool = True
-
-
-def _decoded(status: int, body: Any, answer: type[msgspec.Struct]) -> Any:
-    if status >= 400:
-        raise upstream_error(status, body)
-    return msgspec.convert(body, answer, strict=False)
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -58,18 +39,20 @@ def routes(ctx: GatewayContext) -> list[Any]:
             )
 
     async def current(template_id: UUID) -> TemplateView:
-        answer = _decoded(*await agents.call("GET", f"/templates/{template_id}"), TemplateAnswer)
+        answer = await agents.call_as(Answer[TemplateView], "GET", f"/templates/{template_id}")
         return answer.data
 
     @get("/api/templates", guards=[read], tags=TAGS, summary="List server templates")
-    async def list_templates(request: Request) -> TemplatesAnswer:
-        answer = await agents.call("GET", "/templates", params=query(request))
-        found: TemplatesAnswer = _decoded(*answer, TemplatesAnswer)
-        return found
+    async def list_templates(
+        page: Annotated[PageNumber, QueryParameter(ge=1)] = 1,
+        limit: Annotated[PageSize, QueryParameter(ge=1, le=100)] = 100,
+    ) -> PagedAnswer[TemplateView]:
+        params = {"page": page, "limit": limit}
+        return await agents.call_as(PagedAnswer[TemplateView], "GET", "/templates", params=params)
 
     @get("/api/templates/{template_id:uuid}", guards=[read], tags=TAGS, summary="A template")
-    async def get_template(template_id: FromPath[UUID]) -> TemplateAnswer:
-        return TemplateAnswer(await current(template_id))
+    async def get_template(template_id: FromPath[UUID]) -> Answer[TemplateView]:
+        return Answer(data=await current(template_id))
 
     @post(
         "/api/templates",
@@ -79,13 +62,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Create a template: image, {{VAR}} startup, variables, stop command, files",
         opt=audit.in_handler(),  # records the template before and after
     )
-    async def create_template(request: Request) -> Response[TemplateAnswer]:
-        body = decode_body(await request.body(), TemplateCreate, empty_ok=False)
-        status, answer = await agents.call("POST", "/templates", json=msgspec.to_builtins(body))
-        created = _decoded(status, answer, TemplateAnswer).data
-        after = msgspec.to_builtins(created)
-        await audited(request, "template.created", created.id, None, after)
-        return Response(TemplateAnswer(created, "Template created"), status_code=201)
+    async def create_template(
+        data: JSONBody[TemplateCreate], request: Request
+    ) -> Answer[TemplateView]:
+        made = await agents.call_as(Answer[TemplateView], "POST", "/templates", json=data)
+        after = msgspec.to_builtins(made.data)
+        await audited(request, "template.created", made.data.id, None, after)
+        return Answer(data=made.data, message="Template created")
 
     @put(
         "/api/templates/{template_id:uuid}",
@@ -94,16 +77,15 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Change a template (fields left out keep their values)",
         opt=audit.in_handler(),  # records the template before and after
     )
-    async def update_template(template_id: FromPath[UUID], request: Request) -> TemplateAnswer:
-        body = decode_body(await request.body(), TemplateUpdate)
+    async def update_template(
+        template_id: FromPath[UUID], request: Request, data: JSONBody[TemplateUpdate | None] = None
+    ) -> Answer[TemplateView]:
         before = msgspec.to_builtins(await current(template_id))
         path = f"/templates/{template_id}"
-        updated = _decoded(
-            *await agents.call("PUT", path, json=msgspec.to_builtins(body)), TemplateAnswer
-        ).data
-        after = msgspec.to_builtins(updated)
+        changed = await agents.call_as(Answer[TemplateView], "PUT", path, json=data)
+        after = msgspec.to_builtins(changed.data)
         await audited(request, "template.updated", template_id, before, after)
-        return TemplateAnswer(updated, "Template updated")
+        return Answer(data=changed.data, message="Template updated")
 
     @delete(
         "/api/templates/{template_id:uuid}",
@@ -113,12 +95,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Delete a template no server uses",
         opt=audit.in_handler(),  # records the template before and after
     )
-    async def delete_template(template_id: FromPath[UUID], request: Request) -> Response[Any]:
+    async def delete_template(template_id: FromPath[UUID], request: Request) -> Nothing:
         before = msgspec.to_builtins(await current(template_id))
-        status, answer = await agents.call("DELETE", f"/templates/{template_id}")
-        if status >= 400:
-            raise upstream_error(status, answer)
+        await agents.call_as(Nothing, "DELETE", f"/templates/{template_id}")
         await audited(request, "template.deleted", template_id, before, None)
-        return ok(None, message="Template deleted")
+        return Nothing(message="Template deleted")
 
     return [list_templates, get_template, create_template, update_template, delete_template]
