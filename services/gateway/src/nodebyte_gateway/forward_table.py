@@ -23,11 +23,14 @@ from litestar import route
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from nodebyte_common.contracts.envelope import Empty
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
 
+EMPTY = Empty()
 PATH_TYPES: dict[str, type] = {"uuid": UUID, "str": str, "int": int}
 PATH_PARAMETER = re.compile(r"{(\w+):(\w+)}")
+ACTIONS = ("POST", "PUT", "PATCH")  # a body even when they take no input: it must be empty
 LIMITS = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
 
 
@@ -81,8 +84,13 @@ def _endpoint(client: ServiceClient, spec: Forward) -> Callable[..., Awaitable[A
             for f in query_fields
             if given[f.name] is not None
         }
+        body = given.get("data")
         answer = await client.call_as(
-            spec.answer, spec.method, path, params=params or None, json=given.get("data")
+            spec.answer,
+            spec.method,
+            path,
+            params=params or None,
+            json=None if body == EMPTY else body,
         )
         return spec.then(answer) if spec.then else answer
 
@@ -92,8 +100,8 @@ def _endpoint(client: ServiceClient, spec: Forward) -> Callable[..., Awaitable[A
         )
         for name, kind in PATH_PARAMETER.findall(spec.path)
     ]
-    if spec.body is not None:
-        parameters.append(_body_parameter(spec.body))
+    if spec.body is not None or spec.method in ACTIONS:
+        parameters.append(_body_parameter(spec.body or Empty))
     parameters += [_query_parameter(f) for f in query_fields]
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=spec.answer)  # type: ignore[attr-defined]
     endpoint.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": spec.answer}

@@ -58,3 +58,7 @@ class Nothing(msgspec.Struct, frozen=True, kw_only=True):
 
 class Deleted(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     id: UUID
+
+
+class Empty(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The body of an action that takes no input: `{}` or none at all (anything else is a 400)."""
