@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import tarfile
 import zipfile
@@ -318,15 +319,17 @@ async def test_writes_and_deletes_are_audited(
     await gateway.put(f"{place.files()}/content", json={"path": "/a.txt", "content": "a"})
     await gateway.delete(place.files(), params={"path": "/nope.txt"})
     rows = await admin_conn.fetch(
-        """SELECT action, after->>'outcome' AS outcome FROM gateway.audit_logs
+        """SELECT action, outcome, after->>'code' AS code, after->'request' AS asked
+           FROM gateway.audit_logs
            WHERE target_type = 'server' AND target_id = $1
              AND action LIKE 'server.file%' ORDER BY id""",  # not its creation's
         place.server_id,
     )
-    assert [(r["action"], r["outcome"]) for r in rows] == [
-        ("server.file_written", "success"),
-        ("server.files_delete", "NOT_FOUND"),
+    assert [(r["action"], r["outcome"], r["code"]) for r in rows] == [
+        ("server.file_written", "accepted", None),
+        ("server.files_delete", "refused", "NOT_FOUND"),
     ]
+    assert [json.loads(r["asked"]) for r in rows] == [{"path": "/a.txt"}, {"path": "/nope.txt"}]
 
 
 async def test_a_node_held_by_another_replica_is_reached(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import asyncpg
 import msgspec
@@ -110,7 +111,7 @@ async def _write(
     ids = _answer_ids(answer) if status < 400 else {}
     detail: dict[str, Any] = {"path": params}
     if declared.keep:
-        detail["request"] = _kept(bytes(exchange.request_body), declared.keep)
+        detail["request"] = _kept(bytes(exchange.request_body), scope, declared.keep)
     if ids:
         detail["answer"] = ids
     if status >= 400:
@@ -140,11 +141,16 @@ def _answer_ids(answer: Any) -> dict[str, str]:
     }
 
 
-def _kept(raw: bytes, keep: tuple[str, ...]) -> dict[str, Any]:
+def _kept(raw: bytes, scope: Scope, keep: tuple[str, ...]) -> dict[str, Any]:
+    """The kept fields from the body, else from the query (`?path=a&path=b`: a list)."""
     body = _decoded(raw)
-    if not isinstance(body, dict):
-        return {}
-    return {name: body[name] for name in keep if name in body}
+    body = body if isinstance(body, dict) else {}
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    kept = {name: body[name] for name in keep if name in body}
+    for name in keep:
+        if name not in kept and name in query:
+            kept[name] = query[name] if len(query[name]) > 1 else query[name][0]
+    return kept
 
 
 def _refusal(answer: Any, error: Exception | None) -> dict[str, Any]:

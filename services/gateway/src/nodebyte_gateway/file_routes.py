@@ -20,18 +20,19 @@ from uuid import UUID
 
 import aiohttp
 import msgspec
-from litestar import Request, Response, delete, get, post, put
-from litestar.params import FromPath, QueryParameter
+from litestar import Request, delete, get, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from nodebyte_common import file_contracts as contracts
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body, ok
-from nodebyte_common.internal_client import ServiceClient
+from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.envelope import ApiError
+from nodebyte_common.internal_client import ServiceClient, refusal
 from nodebyte_common.webapp import STREAMED_BODY
 from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.forwarding import relay
+from nodebyte_gateway.forward_table import Forward, forward_routes
 from nodebyte_gateway.node_routes import AGENTS
 from nodebyte_gateway.upload_stream import FormStream, boundary_of
 
@@ -51,16 +52,7 @@ async def _refusal(response: aiohttp.ClientResponse) -> ApiError:
         body = msgspec.json.decode(await response.read())
     except msgspec.DecodeError:
         body = None
-    try:
-        relay(response.status, body)
-    except ApiError as exc:
-        return exc
-    return ApiError(502, "The service gave an unexpected answer", "UPSTREAM_ERROR")
-
-
-async def _answer(response: aiohttp.ClientResponse) -> Response[Any]:
-    body = msgspec.json.decode(await response.read())
-    return relay(response.status, body)
+    return refusal(response.status, body)
 
 
 def _attachment(path: str) -> str:
@@ -103,17 +95,18 @@ class ServerFiles:
 
     async def write(
         self, server_id: UUID, path: str, body: AsyncIterator[bytes] | bytes, max_bytes: int
-    ) -> Response[Any]:
-        """Send a body to become the file at `path`; the answer relayed (a refusal raised)."""
+    ) -> Answer[contracts.FileWritten]:
+        """Send a body to become the file at `path` (a refusal raised)."""
         params = {"path": path, contracts.MAX_BYTES: max_bytes}
         route = contracts.FILE_DATA.format(server_id=server_id)
         async with self.agents.stream("PUT", route, params=params, data=body) as response:
-            status, answer = response.status, await response.read()
+            if response.status != 200:
+                raise await _refusal(response)
+            answer = await response.read()
         try:
-            decoded = msgspec.json.decode(answer)
+            return msgspec.json.decode(answer, type=Answer[contracts.FileWritten])
         except msgspec.DecodeError:
-            decoded = None
-        return relay(status, decoded)
+            raise ApiError(502, "The service gave an unexpected answer", "UPSTREAM_ERROR") from None
 
     async def read_text(self, server_id: UUID, path: str) -> contracts.FileContent:
         params = {"path": path, contracts.MAX_BYTES: self.content_max}
@@ -149,9 +142,11 @@ class ServerFiles:
             headers={"content-disposition": _attachment(path), "content-length": size},
         )
 
-    async def upload(self, request: Request, server_id: UUID, directory: str) -> list[Any]:
+    async def upload(
+        self, request: Request, server_id: UUID, directory: str
+    ) -> list[contracts.FileWritten]:
         form = FormStream(request.stream(), boundary_of(request.headers.get("content-type", "")))
-        written: list[Any] = []
+        written: list[contracts.FileWritten] = []
         async for part in form.parts():
             if isinstance(part, tuple):
                 if part[0] == "path":
@@ -170,7 +165,9 @@ class ServerFiles:
             raise ApiError(400, "No file in the upload (a part named 'file' with a filename)")
         return written
 
-    async def _upload_one(self, server_id: UUID, target: str, form: FormStream) -> Any:
+    async def _upload_one(
+        self, server_id: UUID, target: str, form: FormStream
+    ) -> contracts.FileWritten:
         limit = self.upload_max
         over = False
 
@@ -190,7 +187,7 @@ class ServerFiles:
             if over:
                 raise ApiError(413, f"A file is larger than {limit} bytes") from None
             raise
-        return answer.content["data"]  # type: ignore[index]
+        return answer.data
 
 
 async def _chunks(response: aiohttp.ClientResponse, exits: contextlib.AsyncExitStack) -> Any:
@@ -201,17 +198,27 @@ async def _chunks(response: aiohttp.ClientResponse, exits: contextlib.AsyncExitS
         await exits.aclose()
 
 
+class FolderQuery(msgspec.Struct, frozen=True):
+    path: contracts.FilePath = "/"
+
+
+# The answer of each file action (`POST …/files/<action>`).
+ACTION_ANSWERS: dict[str, Any] = {
+    "rename": Answer[contracts.FileChanged],
+    "compress": Answer[contracts.ArchiveCreated],
+    "decompress": Answer[contracts.FileChanged],
+    "create-folder": Answer[contracts.FileChanged],
+}
+
+
 def routes(ctx: GatewayContext) -> list[Any]:
     files = ServerFiles(ctx)
     agents = files.agents
     read, write = ctx.require(catalogue.FILE_READ), ctx.require(catalogue.FILE_WRITE)
-
-    @get("/api/servers/{server_id:uuid}/files", guards=[read], tags=TAGS, summary="List a folder")
-    async def listing(server_id: FromPath[UUID], path: PathQuery = "/") -> Response[Any]:
-        status, body = await agents.call(
-            "GET", contracts.FILES.format(server_id=server_id), params={"path": path}
-        )
-        return relay(status, body)
+    listing = Forward(
+        "GET", "/api/servers/{server_id:uuid}/files", contracts.FILES, catalogue.FILE_READ,
+        Answer[list[contracts.FileEntry]], "List a folder", query=FolderQuery,
+    )  # fmt: skip
 
     @get(
         "/api/servers/{server_id:uuid}/files/content",
@@ -219,24 +226,25 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Read a text file (up to FILE_CONTENT_MAX_BYTES)",
     )
-    async def read_content(server_id: FromPath[UUID], path: PathQuery) -> Response[Any]:
-        return ok(await files.read_text(server_id, path))
+    async def read_content(
+        server_id: FromPath[UUID], path: PathQuery
+    ) -> Answer[contracts.FileContent]:
+        return Answer(data=await files.read_text(server_id, path))
 
     @put(
         "/api/servers/{server_id:uuid}/files/content",
         guards=[write],
         tags=TAGS,
         summary="Write a text file (up to FILE_CONTENT_MAX_BYTES)",
-        opt=audit.in_handler(),
+        opt=audit.action("server.file_written", keep=("path",)),
     )
-    async def write_content(server_id: FromPath[UUID], request: Request) -> Response[Any]:
-        body = decode_body(await request.body(), contracts.FileContentWrite, empty_ok=False)
-        data = body.content.encode()
-        detail = {"path": body.path, "size": len(data)}
-        if len(data) > files.content_max:
+    async def write_content(
+        server_id: FromPath[UUID], data: JSONBody[contracts.FileContentWrite]
+    ) -> Answer[contracts.FileWritten]:
+        content = data.content.encode()
+        if len(content) > files.content_max:
             raise ApiError(413, f"The content is larger than {files.content_max} bytes")
-        work = files.write(server_id, body.path, data, files.content_max)
-        return await files.audited(request, server_id, "server.file_written", detail, work)
+        return await files.write(server_id, data.path, content, files.content_max)
 
     @post(
         "/api/servers/{server_id:uuid}/files/upload",
@@ -244,20 +252,22 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary="Upload files (multipart: `path`, the folder, then `file` parts), streamed",
+        # each file of the upload is audited on its own, with its outcome
         opt={STREAMED_BODY: True, **audit.in_handler()},
         request_max_body_size=None,
     )
     async def upload(
         server_id: FromPath[UUID], request: Request, path: PathQuery = "/"
-    ) -> Response[Any]:
+    ) -> Answer[list[contracts.FileWritten]]:
         written = await files.upload(request, server_id, path)
-        return ok(written, message="File uploaded successfully")
+        return Answer(data=written, message="File uploaded successfully")
 
     @get(
         "/api/servers/{server_id:uuid}/files/download",
         guards=[read],
         tags=TAGS,
         summary="Download a file, streamed",
+        media_type="application/octet-stream",
     )
     async def download(server_id: FromPath[UUID], path: PathQuery) -> Stream:
         return await files.download(server_id, path)
@@ -268,37 +278,40 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         status_code=200,
         summary='Delete files or folders (recursive): ?path=…&path=… or {"paths": […]}',
-        opt=audit.in_handler(),
+        opt=audit.action("server.files_delete", keep=("paths", "path")),
     )
     async def remove(
-        server_id: FromPath[UUID], request: Request, paths: PathsQuery = None
-    ) -> Response[Any]:
-        raw = await request.body()
-        body = contracts.DeleteFiles(paths=paths) if paths else None
+        server_id: FromPath[UUID],
+        paths: PathsQuery = None,
+        data: JSONBody[contracts.DeleteFiles | None] = None,
+    ) -> Answer[contracts.FilesDeleted]:
+        body = contracts.DeleteFiles(paths=paths) if paths else data
         if body is None:
-            body = decode_body(raw, contracts.DeleteFiles, empty_ok=False)
-        return await _act(files, request, server_id, "delete", body)
+            raise ApiError(400, 'Name the files: ?path=…&path=… or {"paths": […]}')
+        return await _act(agents, server_id, "delete", body, Answer[contracts.FilesDeleted])
 
     def action(name: str, summary: str) -> Any:
-        kind = contracts.ACTION_BODIES[name]
+        kind, answer = contracts.ACTION_BODIES[name], ACTION_ANSWERS[name]
 
-        @post(
+        async def handler(server_id: FromPath[UUID], data: Any) -> Any:
+            return await _act(agents, server_id, name, data, answer)
+
+        handler.__annotations__ |= {"data": JSONBody[kind], "return": answer}
+        return post(
             f"/api/servers/{{server_id:uuid}}/files/{name}",
             guards=[write],
             tags=TAGS,
             status_code=200,
             summary=summary,
-            opt=audit.in_handler(),
+            opt=audit.action(
+                f"server.files_{name.replace('-', '_')}",
+                keep=tuple(f.encode_name for f in msgspec.structs.fields(kind)),
+            ),
             name=f"files-{name}",
-        )
-        async def handler(server_id: FromPath[UUID], request: Request) -> Response[Any]:
-            body = decode_body(await request.body(), kind, empty_ok=False)
-            return await _act(files, request, server_id, name, body)
-
-        return handler
+        )(handler)
 
     return [
-        listing,
+        *forward_routes(ctx, AGENTS, TAGS, [listing]),
         read_content,
         write_content,
         upload,
@@ -312,16 +325,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
 
 async def _act(
-    files: ServerFiles,
-    request: Request,
-    server_id: UUID,
-    name: str,
-    body: contracts.ActionBody,
-) -> Response[Any]:
-    async def work() -> Response[Any]:
-        route = f"{contracts.FILES.format(server_id=server_id)}/{name}"
-        status, answer = await files.agents.call("POST", route, json=msgspec.to_builtins(body))
-        return relay(status, answer)
-
-    action = f"server.files_{name.replace('-', '_')}"
-    return await files.audited(request, server_id, action, msgspec.to_builtins(body), work())
+    agents: ServiceClient, server_id: UUID, name: str, body: contracts.ActionBody, answer: Any
+) -> Any:
+    route = f"{contracts.FILES.format(server_id=server_id)}/{name}"
+    return await agents.call_as(answer, "POST", route, json=body)
