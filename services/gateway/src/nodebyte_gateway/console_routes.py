@@ -31,6 +31,7 @@ from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.openapi_errors import event_stream
 from nodebyte_gateway.server_routes import CommandQueue
 from nodebyte_gateway.ws_tickets import WsTickets, refuse_credentials_in_url
 
@@ -180,6 +181,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         guards=[follow_live],
         tags=["servers"],
         summary="Live console, state and stats as Server-Sent Events (?events=a,b)",
+        responses=event_stream("One event per console line, state change or stats report"),
     )
     async def stream(
         server_id: FromPath[UUID], events: FromQuery[str | None] = None

@@ -34,6 +34,7 @@ from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forward_table import Forward, forward_routes
 from nodebyte_gateway.node_routes import AGENTS
+from nodebyte_gateway.openapi_errors import byte_stream
 from nodebyte_gateway.upload_stream import FormStream, boundary_of
 
 TAGS = ["files"]
@@ -268,6 +269,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Download a file, streamed",
         media_type="application/octet-stream",
+        responses=byte_stream("The file's bytes (Content-Disposition names it)"),
     )
     async def download(server_id: FromPath[UUID], path: PathQuery) -> Stream:
         return await files.download(server_id, path)

@@ -9,6 +9,7 @@ document's error responses are rewritten to the envelope's schema, so clients
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -88,3 +89,21 @@ def _add_refusals(path: str, operation: Operation) -> None:
         refusals[NOT_FOUND[0]] = NOT_FOUND[1]
     for status, description in refusals.items():
         operation.responses.setdefault(status, OpenAPIResponse(description=description))  # type: ignore[union-attr]
+
+
+def event_stream(description: str) -> dict[int, ResponseSpec]:
+    """A route's `responses=`: its 200 is a text/event-stream of the named events."""
+    return {
+        200: ResponseSpec(
+            data_container=str, media_type="text/event-stream", description=description
+        )
+    }
+
+
+def byte_stream(description: str) -> dict[int, ResponseSpec]:
+    """A route's `responses=`: its 200 is a file's bytes, streamed."""
+    return {
+        200: ResponseSpec(
+            data_container=bytes, media_type="application/octet-stream", description=description
+        )
+    }

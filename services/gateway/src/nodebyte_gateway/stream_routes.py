@@ -21,6 +21,7 @@ from nodebyte_common import events
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.openapi_errors import event_stream
 from nodebyte_gateway.progress_hub import ProgressHub
 from nodebyte_gateway.ws_tickets import WsTickets
 
@@ -45,6 +46,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["admin"],
         summary="Live progress of a sync (Server-Sent Events)",
         opt={"rate_limit": "default"},
+        responses=event_stream("`connected`, then `update` (progress) until `done` or `error`"),
     )
     async def stream_sync(log_id: FromPath[UUID]) -> ServerSentEvent:
         status, body = await sync.call("GET", f"/sync/logs/{log_id}")
