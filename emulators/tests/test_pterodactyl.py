@@ -382,3 +382,40 @@ def test_filters_sort_and_stats(app_api: httpx.Client, control: httpx.Client) ->
     stats = control.get("/stats").json()
     assert stats["total"] == 2
     assert stats["paths"] == {"/api/application/users": 1, "/api/application/servers": 1}
+
+
+def test_server_resources_as_the_stats_transformer_renders_them(
+    client_api: httpx.Client, control: httpx.Client
+) -> None:
+    dataset = control.get("/dataset").json()
+    running = next(s for s in dataset["servers"] if s["status"] is None)
+    by_identifier = client_api.get(f"/servers/{running['identifier']}/resources")
+    assert by_identifier.status_code == 200
+    body = by_identifier.json()
+    assert body["object"] == "stats"
+    assert set(body["attributes"]) == {"current_state", "is_suspended", "resources"}
+    assert set(body["attributes"]["resources"]) == {
+        "memory_bytes", "cpu_absolute", "disk_bytes", "network_rx_bytes", "network_tx_bytes",
+        "uptime",
+    }  # fmt: skip
+    assert client_api.get(f"/servers/{running['uuid']}/resources").json() == body
+    assert client_api.get("/servers/nope1234/resources").status_code == 404
+    suspended = next(s for s in dataset["servers"] if s["status"] == "suspended")
+    conflict = client_api.get(f"/servers/{suspended['identifier']}/resources")
+    assert conflict.status_code == 409
+    assert conflict.json()["errors"][0]["code"] == "ServerStateConflictException"
+
+
+def test_databases_include_can_be_left_out(app_api: httpx.Client, control: httpx.Client) -> None:
+    try:
+        assert control.post("/settings", json={"databases_include": "omitted"}).status_code == 200
+        page = app_api.get("/servers", params={"include": "allocations,databases"}).json()
+        related = [s["attributes"]["relationships"] for s in page["data"]]
+        assert all("databases" not in r and "allocations" in r for r in related)
+        listed = app_api.get("/servers/1/databases").json()
+        assert listed["object"] == "list"
+        assert "meta" not in listed
+    finally:
+        control.post("/settings", json={"databases_include": "rendered"})
+    page = app_api.get("/servers", params={"include": "databases"}).json()
+    assert all("databases" in s["attributes"]["relationships"] for s in page["data"])

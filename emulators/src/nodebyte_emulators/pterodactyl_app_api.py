@@ -12,11 +12,19 @@ from .pterodactyl_requests import find, page_url, panel, query
 from .pterodactyl_wire import NOT_FOUND_DETAIL, ApiError, json_response, paginate, parse_page
 
 
+def _includes(request: Request, kind: str) -> tuple[str, ...]:
+    """The requested includes the panel renders (a panel may leave servers' databases out)."""
+    names = requested(query(request))
+    if kind == "servers" and panel(request).databases_include == "omitted":
+        return tuple(n for n in names if n != "databases")
+    return names
+
+
 def _listing(request: Request, kind: str, rows: Sequence[dict]) -> Response:
     store, params = panel(request).store, query(request)
     rows = apply(store, kind, rows, params)
     chunk, meta = paginate(rows, parse_page(params), page_url(request))
-    data = render(store, kind, chunk, requested(params))
+    data = render(store, kind, chunk, _includes(request, kind))
     return json_response({"object": "list", "data": data, "meta": meta})
 
 
@@ -28,7 +36,7 @@ def _unpaged(request: Request, kind: str, rows: Sequence[dict]) -> Response:
 def _single(request: Request, kind: str, row: dict | None) -> Response:
     if row is None:
         raise ApiError(404, NOT_FOUND_DETAIL)
-    return json_response(render(panel(request).store, kind, [row], requested(query(request)))[0])
+    return json_response(render(panel(request).store, kind, [row], _includes(request, kind))[0])
 
 
 def _ordered(request: Request, kind: str) -> list[dict]:

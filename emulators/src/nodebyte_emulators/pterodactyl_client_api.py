@@ -121,6 +121,12 @@ async def view_startup(request: Request, server_ref: FromPath[str]) -> Response:
     return json_response(document)
 
 
+@get("/servers/{server_ref:str}/resources")
+async def view_resources(request: Request, server_ref: FromPath[str]) -> Response:
+    """ResourceUtilizationController: 409 like every route but the server view."""
+    return json_response(views.stats(_server(request, server_ref)))
+
+
 @put("/servers/{server_ref:str}/startup/variable")
 async def update_variable(request: Request, server_ref: FromPath[str]) -> Response:
     store = panel(request).store
@@ -167,5 +173,12 @@ def _editable_variable(store: Store, server: dict, key: str) -> dict:
 
 client_router = Router(
     path="/api/client",
-    route_handlers=[list_servers, view_server, list_subusers, view_startup, update_variable],
+    route_handlers=[
+        list_servers,
+        view_server,
+        view_resources,
+        list_subusers,
+        view_startup,
+        update_variable,
+    ],
 )

@@ -132,3 +132,27 @@ def server(store: Store, row: dict, viewer: int, includes: tuple[str, ...]) -> d
         "relationships": relationships,
     }
     return item("server", attributes)
+
+
+def stats(row: dict) -> dict:
+    """StatsTransformer over what Wings reports for a server (`/resources`).
+
+    The emulator has no Wings: a server runs with a steady load derived from its
+    id and limits, so an answer can be compared with a second read of the same.
+    """
+    limits, seed = row["limits"], row["id"]
+    return item(
+        "stats",
+        {
+            "current_state": "running",
+            "is_suspended": row["suspended"],
+            "resources": {
+                "memory_bytes": limits["memory"] * 1024 * 1024 * (20 + seed % 60) // 100,
+                "cpu_absolute": round((seed * 7.3) % max(limits["cpu"] or 100, 1), 3),
+                "disk_bytes": limits["disk"] * 1024 * 1024 * (5 + seed % 40) // 100,
+                "network_rx_bytes": seed * 104_729,
+                "network_tx_bytes": seed * 52_361,
+                "uptime": seed * 61_000,
+            },
+        },
+    )

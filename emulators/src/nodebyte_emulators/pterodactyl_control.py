@@ -1,6 +1,6 @@
 """`/_emulator/...`: faults, stats, settings and dataset edits for tests (no auth)."""
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
@@ -19,6 +19,9 @@ class SettingsRequest(msgspec.Struct, forbid_unknown_fields=True):
     rate_limit: bool | None = None
     application_limit: Limit | None = None
     client_limit: Limit | None = None
+    # "omitted": servers are listed without `relationships.databases` even when
+    # `include=databases` asks for it (a panel that leaves it out).
+    databases_include: Literal["rendered", "omitted"] | None = None
 
 
 def _kind(kind: str) -> str:
@@ -70,6 +73,8 @@ async def update_settings(request: Request) -> Response:
     settings = _decode(await request.body(), SettingsRequest)
     p.limiters["application"].reconfigure(settings.application_limit, None, settings.rate_limit)
     p.limiters["client"].reconfigure(settings.client_limit, None, settings.rate_limit)
+    if settings.databases_include is not None:
+        p.databases_include = settings.databases_include
     return json_response(_settings(request))
 
 
@@ -84,6 +89,7 @@ def _settings(request: Request) -> dict:
         "rate_limit": limiters["application"].enabled,
         "application_limit": limiters["application"].limit,
         "client_limit": limiters["client"].limit,
+        "databases_include": panel(request).databases_include,
     }
 
 

@@ -47,6 +47,7 @@ class Panel:
         self.store = Store(config.dataset)
         self.faults = Faults()
         self.stats = RequestStats()
+        self.databases_include = "rendered"  # or "omitted" (see the control API's settings)
         self.limiters = {
             "application": FixedWindowLimiter(config.application_limit, 60, config.rate_limit),
             "client": FixedWindowLimiter(config.client_limit, 60, config.rate_limit),
