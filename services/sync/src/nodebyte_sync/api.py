@@ -12,6 +12,11 @@ from litestar import Request, get, post
 from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.circuit_breaker import CircuitOpenError
+from nodebyte_common.contracts.server_resources import (
+    SERVER_REF,
+    SERVER_RESOURCES,
+    ServerResourcesAnswer,
+)
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.pterodactyl import PanelError, parse_list
 from nodebyte_common.runtime import Runtime
@@ -24,6 +29,7 @@ from nodebyte_sync.panel_settings import (
     checked_changes,
     same_panel,
 )
+from nodebyte_sync.server_resources import LiveResources
 
 
 def _iso(value: Any) -> str | None:
@@ -73,6 +79,14 @@ def internal_routes(
     settings_store: PanelSettingsStore,
     secrets: EnvironmentSecrets,
 ) -> list[Any]:
+    live_resources = LiveResources(runtime, panel)
+
+    @get(SERVER_RESOURCES.replace("{server_ref}", "{server_ref:str}"))
+    async def server_resources(
+        server_ref: Annotated[str, Parameter(pattern=SERVER_REF)],
+    ) -> ServerResourcesAnswer:
+        return ServerResourcesAnswer(success=True, data=await live_resources.read(server_ref))
+
     @get("/sync/logs/{log_id:uuid}")
     async def get_sync_log(log_id: FromPath[UUID]) -> Any:
         async with runtime.pool.acquire() as conn:
@@ -214,6 +228,7 @@ def internal_routes(
         )
 
     return [
+        server_resources,
         get_sync_log,
         list_sync_logs,
         sync_state,

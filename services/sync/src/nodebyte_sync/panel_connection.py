@@ -15,6 +15,8 @@ from nodebyte_common.egress import EgressPolicy
 from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
 
+LIVE_TIMEOUT = 3.0  # seconds: a live read answers within the gateway's 5 s wait
+
 
 class PanelNotConfigured(RuntimeError):
     pass
@@ -38,13 +40,14 @@ class PanelConnection:
         self.breaker = CircuitBreaker("pterodactyl", failure_threshold=5, reset_timeout=30.0)
         self.settings = PanelSettings()
         self._client: PanelClient | None = None
+        self._live: PanelClient | None = None
 
     async def refresh(self, conn: asyncpg.Connection) -> PanelSettings:
         """Reload the settings; a changed URL or key gets a new client."""
         settings = await self.store.load(conn)
-        if self._client is None or _connection_changed(self.settings, settings):
+        if _connection_changed(self.settings, settings):
             await self.aclose()
-            self._client = None
+            self._client = self._live = None
         self.settings = settings
         return settings
 
@@ -54,6 +57,23 @@ class PanelConnection:
         if self._client is None:
             self._client = self.build(self.settings)
         return self._client
+
+    def live_client(self) -> PanelClient:
+        """The Client API for reads a caller waits on: one try, a short timeout, and the
+        same circuit breaker as the syncs (one panel, up or down for both)."""
+        if not self.settings.panel_url or not self.settings.client_key:
+            raise PanelNotConfigured("the panel URL and client API key are not configured")
+        if self._live is None:
+            self._live = PanelClient(
+                self.settings.panel_url,
+                application_key=self.settings.application_key,
+                client_key=self.settings.client_key,
+                timeout=min(self.timeout, LIVE_TIMEOUT),
+                max_attempts=1,
+                breaker=self.breaker,
+                egress=self.egress,
+            )
+        return self._live
 
     def build(self, settings: PanelSettings) -> PanelClient:
         return PanelClient(
@@ -76,8 +96,9 @@ class PanelConnection:
         }
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        for client in (self._client, self._live):
+            if client is not None:
+                await client.aclose()
 
 
 def _connection_changed(old: PanelSettings, new: PanelSettings) -> bool:

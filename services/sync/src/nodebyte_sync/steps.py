@@ -40,7 +40,10 @@ class Step:
     requests: Callable[[list[int]], list[ListRequest]]  # given the parent ids, if any
     mirrors: tuple[Mirror, ...]
     parent_table: str | None = None  # ids of this table feed `requests`
-    links_allocations: bool = False  # servers: allocation → server links
+    links_allocations: bool = False  # servers: reads the allocation → server links
+    reads_databases: bool = False  # servers: their databases, through the include or not
+    # allocations: rows written after the servers' links were read get them too
+    applies_links: bool = False
     optional: bool = False  # a failure is counted, not fatal (subusers)
     # Steps of the same sync that must have finished before this one starts (its
     # parents), and before it finishes (what its links and prune read).
@@ -281,6 +284,7 @@ ALLOCATIONS = Step(
     (Mirror("allocations", ALLOCATION_COLUMNS, allocation_rows),),
     parent_table="nodes",
     starts_after=("nodes",),
+    applies_links=True,
 )
 
 NESTS = Step(
@@ -389,6 +393,7 @@ SERVERS = Step(
         ),
     ),
     links_allocations=True,
+    reads_databases=True,
     finishes_after=("allocations",),
 )
 

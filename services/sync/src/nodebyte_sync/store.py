@@ -104,9 +104,14 @@ async def save_progress(
     failed: int,
     metadata: dict[str, Any],
 ) -> None:
+    # Steps write concurrently, so an older figure may commit after a newer one: the
+    # percentage a poller reads only ever grows (a resumed attempt starts from it too).
     await conn.execute(
         """UPDATE sync_logs SET items_total = $2, items_synced = $3, items_failed = $4,
-                  metadata = metadata || $5::jsonb WHERE id = $1""",
+                  metadata = metadata || $5::jsonb || jsonb_build_object('percentage',
+                      greatest(coalesce((metadata->>'percentage')::float8, 0),
+                               ($5::jsonb->>'percentage')::float8))
+           WHERE id = $1""",
         log_id,
         total,
         synced,
@@ -194,20 +199,35 @@ async def prune(
     )
 
 
-async def link_allocations(conn: asyncpg.Connection, links: Sequence[tuple[int, int]]) -> int:
-    """Point each allocation at the server holding it; clear the links that ended."""
+async def save_allocation_links(conn: asyncpg.Connection, links: Sequence[tuple[int, int]]) -> int:
+    """Keep the servers' allocation links as the panel gave them; returns rows changed."""
     allocation_ids = [a for a, _ in links]
-    linked = await conn.execute(
-        """UPDATE allocations a SET server_id = v.server_id, synced_at = now()
-           FROM unnest($1::bigint[], $2::bigint[]) AS v(id, server_id)
-           WHERE a.id = v.id AND a.server_id IS DISTINCT FROM v.server_id""",
+    saved = await conn.execute(
+        """INSERT INTO allocation_links (allocation_id, server_id)
+           SELECT * FROM unnest($1::bigint[], $2::bigint[])
+           ON CONFLICT (allocation_id) DO UPDATE SET server_id = excluded.server_id
+           WHERE allocation_links.server_id IS DISTINCT FROM excluded.server_id""",
         allocation_ids,
         [s for _, s in links],
     )
-    cleared = await conn.execute(
-        """UPDATE allocations SET server_id = NULL, synced_at = now()
-           WHERE server_id IS NOT NULL AND NOT (id = ANY($1::bigint[]))""",
+    ended = await conn.execute(
+        "DELETE FROM allocation_links WHERE NOT (allocation_id = ANY($1::bigint[]))",
         allocation_ids,
+    )
+    return int(saved.split()[-1]) + int(ended.split()[-1])
+
+
+async def link_allocations(conn: asyncpg.Connection) -> int:
+    """Point each allocation at the server holding it; clear the links that ended."""
+    linked = await conn.execute(
+        """UPDATE allocations a SET server_id = l.server_id, synced_at = now()
+           FROM allocation_links l
+           WHERE a.id = l.allocation_id AND a.server_id IS DISTINCT FROM l.server_id"""
+    )
+    cleared = await conn.execute(
+        """UPDATE allocations a SET server_id = NULL, synced_at = now()
+           WHERE a.server_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM allocation_links l WHERE l.allocation_id = a.id)"""
     )
     return int(linked.split()[-1]) + int(cleared.split()[-1])
 
@@ -229,6 +249,21 @@ async def mark_owners(conn: asyncpg.Connection) -> list[str]:
            JOIN panel_users u ON u.id = s.owner_id"""
     )
     return [r["id"] for r in rows] + [r["id"] for r in unchanged]
+
+
+async def panel_server(conn: asyncpg.Connection, ref: str) -> asyncpg.Record | None:
+    """A mirrored panel server named by its id, uuid or identifier."""
+    if ref.isdigit():
+        where, value = "id = $1::bigint", int(ref)
+    elif len(ref) == 36:
+        where, value = "uuid = $1::uuid", ref
+    else:
+        where, value = "identifier = $1", ref
+    return await conn.fetchrow(
+        f"""SELECT id, uuid, identifier FROM servers
+            WHERE {where} AND panel_type = 'pterodactyl'""",
+        value,
+    )
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -21,7 +21,6 @@ import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -31,12 +30,13 @@ import asyncpg
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.pterodactyl import PanelClient, RawPage, raw_items, relationship
 from nodebyte_common.transient import TRANSIENT_ERRORS, retry_transient
-from nodebyte_sync import page_digests, store
+from nodebyte_sync import page_digests, server_databases, store
 from nodebyte_sync.environment_secrets import EnvironmentSecrets
 from nodebyte_sync.mirror_lease import Lease, LeaseLost
 from nodebyte_sync.page_digests import PageRecord
 from nodebyte_sync.page_fetcher import Fetched, ListRequest, fetch_batches
 from nodebyte_sync.panel_settings import PanelSettings
+from nodebyte_sync.progress import Progress
 from nodebyte_sync.steps import MAPPING_VERSION, Row, Step, steps_for
 
 PROGRESS_EVENT_INTERVAL = 0.25  # seconds: a few progress events per second at most
@@ -56,23 +56,6 @@ class StepFailed(Exception):
     def __init__(self, step: str, error: Exception) -> None:
         super().__init__(f"{step}: {error}")
         self.step = step
-
-
-@dataclass
-class Progress:
-    step: str = ""
-    total: int = 0
-    synced: int = 0
-    failed: int = 0
-    written: int = 0  # rows actually inserted or changed
-    counts: dict[str, int] = field(default_factory=dict)
-    step_seconds: dict[str, float] = field(default_factory=dict)
-    last_event_at: float = 0.0
-    saved_at: float = 0.0
-
-    @property
-    def percentage(self) -> float:
-        return min(100.0, round(100.0 * self.synced / self.total, 1)) if self.total else 0.0
 
 
 class StepState:
@@ -133,6 +116,8 @@ class SyncRun:
             subusers=self.settings.subusers_enabled,
         )
         self.finished = {step.name: asyncio.Event() for step in steps}
+        self.progress = Progress.of([step.name for step in steps])
+        self.last_step = steps[-1].name  # a completed sync ends on it
         try:
             async with asyncio.TaskGroup() as group:
                 watcher = group.create_task(self._watch_cancel(), name="sync-cancel-watch")
@@ -178,6 +163,7 @@ class SyncRun:
             if not step.optional:
                 raise StepFailed(step.name, exc) from exc
             self.progress.failed += 1
+            self.progress.finish(step.name)
             await self._note(step.name, f"{step.name} skipped: {exc}")
             self.finished[step.name].set()
             return
@@ -225,6 +211,7 @@ class SyncRun:
             return state, step.requests(await self._parent_ids(conn, step))
 
         state, requests = await self._read(f"{step.name}: prepare", prepare)
+        self.progress.plan(step.name, len(requests))
         async for batch in fetch_batches(self.panel, requests, per_page=per_page, slots=self.slots):
             await self._take_batch(state, batch, per_page)
         return state
@@ -247,16 +234,18 @@ class SyncRun:
     async def _take_batch(self, state: StepState, batch: list[Fetched], per_page: int) -> None:
         """Write the changed pages of a batch in one transaction with the progress."""
         step = state.step
-        taken: list[tuple[str, RawPage, PageRecord]] = []
+        taken: list[tuple[str, ListRequest, RawPage, PageRecord]] = []
         fresh: list[tuple[str, PageRecord, dict[str, list[Row]]]] = []
         for request, page in batch:
+            if step.reads_databases:
+                page = await self._with_databases(page)
             key = page_digests.page_key(request, page.current_page, per_page)
             digest = page_digests.digest_of(state.version, key, page.data)
             record = state.known.get(key)
             if record is None or record.digest != digest:
                 record, rows = _decode(step, request, page, digest, self.secrets)
                 fresh.append((key, record, rows))
-            taken.append((key, page, record))
+            taken.append((key, request, page, record))
         self._take(state, taken)
         if not fresh and time.monotonic() - self.progress.saved_at < PROGRESS_SAVE_INTERVAL:
             return  # nothing to write: the log catches up with the next save
@@ -275,14 +264,24 @@ class SyncRun:
         written = await self._write(f"{step.name}: write a batch", write)
         self.progress.written += written  # not `+= await`: steps run concurrently
 
-    def _take(self, state: StepState, taken: list[tuple[str, RawPage, PageRecord]]) -> None:
+    async def _with_databases(self, page: RawPage) -> RawPage:
+        """The page's servers with their databases, from the per-server endpoint if need be."""
+        if server_databases.rendered(page):
+            self.progress.notes.setdefault("serverDatabases", server_databases.INCLUDE)
+            return page
+        self.progress.notes["serverDatabases"] = server_databases.ENDPOINT
+        return await server_databases.filled(self.panel, page, self.slots)
+
+    def _take(
+        self, state: StepState, taken: list[tuple[str, ListRequest, RawPage, PageRecord]]
+    ) -> None:
         p, name = self.progress, state.step.name
-        for key, page, record in taken:
+        for key, request, page, record in taken:
             state.take(key, record)
-            if page.current_page == 1:
+            first = page.current_page == 1
+            if first:
                 p.total += record.items if page.total is None else page.total
-            p.synced += record.items
-            p.counts[name] = p.counts.get(name, 0) + record.items
+            p.take(name, f"{request.api}:{request.path}", first, page.total, record.items)
 
     async def _after_step(self, state: StepState) -> None:
         step, seen = state.step, state.seen
@@ -291,7 +290,10 @@ class SyncRun:
         async def finish_step(conn: asyncpg.Connection) -> int:
             linked = 0
             if step.links_allocations:
-                linked = await store.link_allocations(conn, seen["links"])
+                await store.save_allocation_links(conn, seen["links"])
+            if step.links_allocations or step.applies_links:
+                # Whichever of servers and allocations came last, the links are applied.
+                linked = await store.link_allocations(conn)
             for mirror in step.mirrors:
                 keep = list(seen[mirror.table])
                 if step.name == "subusers" and mirror.table == "server_subusers":
@@ -302,7 +304,8 @@ class SyncRun:
                 if mirror.table == "servers":
                     await self._announce_pruned_servers(conn, pruned)
             await page_digests.settle(conn, step.name, [] if repeated else state.visited)
-            await self._save_progress(conn, step.name)
+            self.progress.finish(step.name)
+            await self._save_progress(conn, step.name, f"{step.name}: done")
             return linked
 
         self.progress.written += await self._write(f"{step.name}: prune", finish_step)
@@ -335,7 +338,7 @@ class SyncRun:
     ) -> None:
         p = self.progress
         p.step = step
-        message = message or f"{step}: {p.counts.get(step, 0)} synced"
+        message = message or f"Syncing {step}: {p.counts.get(step, 0)} synced"
         await store.save_progress(
             conn,
             self.log_id,
@@ -349,6 +352,7 @@ class SyncRun:
                 "percentage": p.percentage,
                 "lastMessage": message,
                 "lastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **p.notes,
             },
         )
         now = p.saved_at = time.monotonic()
@@ -375,6 +379,10 @@ class SyncRun:
         async def finish(conn: asyncpg.Connection) -> None:
             if not await inbox.claim(conn, self.consumer, self.event_id):
                 return
+            if status == "COMPLETED":  # 100 only now, on the sync's last step
+                self.progress.complete()
+                message = f"Sync completed: {self.progress.synced} items"
+                await self._save_progress(conn, self.last_step, message, force_event=True)
             await store.finish(
                 conn,
                 self.log_id,
