@@ -202,6 +202,8 @@ async def test_a_burst_of_resource_reads_reaches_the_panel_once(
     path = f"/api/client/servers/{server['identifier']}/resources"
     await asyncio.sleep(3.5)  # past anything an earlier test left in the cache
     await fresh_panel.delete("/_emulator/stats")
+    # A slow panel: the whole burst arrives while the first read is still out.
+    await fresh_panel.post("/_emulator/faults", json={"latency_ms": 500})
     burst = await asyncio.gather(
         *(gateway.get(f"/api/servers/{server['id']}/resources") for _ in range(20))
     )
