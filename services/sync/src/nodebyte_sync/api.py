@@ -12,10 +12,11 @@ from litestar import Request, get, post
 from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.circuit_breaker import CircuitOpenError
+from nodebyte_common.contracts.envelope import Answer
 from nodebyte_common.contracts.server_resources import (
     SERVER_REF,
     SERVER_RESOURCES,
-    ServerResourcesAnswer,
+    ServerResources,
 )
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.pterodactyl import PanelError, parse_list
@@ -81,11 +82,11 @@ def internal_routes(
 ) -> list[Any]:
     live_resources = LiveResources(runtime, panel)
 
-    @get(SERVER_RESOURCES.replace("{server_ref}", "{server_ref:str}"))
+    @get(SERVER_RESOURCES.replace("{server_id}", "{server_id:str}"))
     async def server_resources(
-        server_ref: Annotated[str, Parameter(pattern=SERVER_REF)],
-    ) -> ServerResourcesAnswer:
-        return ServerResourcesAnswer(success=True, data=await live_resources.read(server_ref))
+        server_id: Annotated[str, Parameter(pattern=SERVER_REF)],
+    ) -> Answer[ServerResources]:
+        return Answer(data=await live_resources.read(server_id))
 
     @get("/sync/logs/{log_id:uuid}")
     async def get_sync_log(log_id: FromPath[UUID]) -> Any:

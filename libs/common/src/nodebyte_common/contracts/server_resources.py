@@ -18,8 +18,8 @@ SERVER_REF = (
     r"^([0-9]{1,18}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 ServerRef = Annotated[str, msgspec.Meta(pattern=SERVER_REF)]
-# The sync service's internal route.
-SERVER_RESOURCES = "/panel/servers/{server_ref}/resources"
+# The sync service's internal route (answers `Answer[ServerResources]`).
+SERVER_RESOURCES = "/panel/servers/{server_id}/resources"
 
 
 class ResourceUsage(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
@@ -39,8 +39,3 @@ class ServerResources(msgspec.Struct, rename="camel", frozen=True, kw_only=True)
     is_suspended: bool
     resources: ResourceUsage
     fetched_at: datetime  # when the panel was read: a cached answer keeps its time
-
-
-class ServerResourcesAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    success: bool
-    data: ServerResources
