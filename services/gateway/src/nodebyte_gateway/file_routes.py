@@ -21,6 +21,7 @@ from uuid import UUID
 import aiohttp
 import msgspec
 from litestar import Request, delete, get, post, put
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -34,7 +35,7 @@ from nodebyte_gateway import audit
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forward_table import Forward, forward_routes
 from nodebyte_gateway.node_routes import AGENTS
-from nodebyte_gateway.openapi_errors import byte_stream
+from nodebyte_gateway.openapi_errors import MULTIPART_BODY, byte_stream
 from nodebyte_gateway.upload_stream import FormStream, boundary_of
 
 TAGS = ["files"]
@@ -199,6 +200,20 @@ async def _chunks(response: aiohttp.ClientResponse, exits: contextlib.AsyncExitS
         await exits.aclose()
 
 
+UPLOAD_FORM = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={
+        "path": Schema(type=OpenAPIType.STRING, description="The folder (before the files)"),
+        "file": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+            description="One part per file, each with its filename",
+        ),
+    },
+    required=["file"],
+)
+
+
 class FolderQuery(msgspec.Struct, frozen=True):
     path: contracts.FilePath = "/"
 
@@ -254,7 +269,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Upload files (multipart: `path`, the folder, then `file` parts), streamed",
         # each file of the upload is audited on its own, with its outcome
-        opt={STREAMED_BODY: True, **audit.in_handler()},
+        opt={STREAMED_BODY: True, MULTIPART_BODY: UPLOAD_FORM, **audit.in_handler()},
         request_max_body_size=None,
     )
     async def upload(

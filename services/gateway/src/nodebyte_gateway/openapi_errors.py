@@ -8,6 +8,8 @@ document's error responses are rewritten to the envelope's schema, so clients
 
 from __future__ import annotations
 
+import re
+
 from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
@@ -44,8 +46,13 @@ INPUT_ERROR = ("400", "The request's body, path or query is not valid")
 NOT_FOUND = ("404", "What the path names does not exist")
 
 
+# A route's opt: the multipart body it parses itself (streamed), for the document.
+MULTIPART_BODY = "multipart_body"
+
+
 def document_error_envelope(app: Litestar) -> None:
     schema = app.openapi_schema  # generated once and cached; served as it is after this
+    _document_multipart_bodies(app)
     for path, path_item in (schema.paths or {}).items():
         for operation in (
             path_item.get,
@@ -61,6 +68,29 @@ def document_error_envelope(app: Litestar) -> None:
             for status, response in operation.responses.items():
                 if status.startswith(("4", "5")) and isinstance(response, OpenAPIResponse):
                     response.content = {"application/json": OpenAPIMediaType(schema=ENVELOPE)}
+
+
+def _document_multipart_bodies(app: Litestar) -> None:
+    """Routes that stream a multipart body take no `data`: their body is declared in opt."""
+    paths = app.openapi_schema.paths or {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            form = (handler.opt or {}).get(MULTIPART_BODY)
+            item = paths.get(_document_path(route.path))
+            if form is None or item is None:
+                continue
+            for method in handler.http_methods:
+                operation = getattr(item, method.lower(), None)
+                if operation is not None:
+                    operation.request_body = RequestBody(
+                        content={"multipart/form-data": OpenAPIMediaType(schema=form)},
+                        required=True,
+                    )
+
+
+def _document_path(path: str) -> str:
+    """`/a/{id:uuid}` as the document writes it: `/a/{id}`."""
+    return re.sub(r"{(\w+):\w+}", r"{\1}", path)
 
 
 def _optional_body(operation: Operation) -> None:
