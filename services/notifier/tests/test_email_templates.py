@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import jinja2
+import jinja2.meta
+import msgspec
 import pytest
 
 from nodebyte_common.email_catalogue import TEMPLATES, required_keys
+from nodebyte_notifier import email_templates
 from nodebyte_notifier.email_templates import TemplateDataError, render
 
 
@@ -45,3 +49,16 @@ def test_a_subject_given_replaces_the_default() -> None:
 def test_unknown_templates_and_bad_data_are_refused(template: str, data: dict, why: str) -> None:
     with pytest.raises(TemplateDataError, match=why.replace("(", r"\(").replace(")", r"\)")):
         render(template, data)
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_variable_a_template_reads_is_declared_by_its_data(template: str) -> None:
+    """The template files and the catalogue's Struct are one contract: a name the HTML or
+    text reads and the Struct does not declare would render only when someone sends it."""
+    declared = {field.encode_name for field in msgspec.structs.fields(TEMPLATES[template])}
+    given_by_renderer = {"subject", "year"}
+    environment = email_templates.environment()
+    for kind in ("html", "txt"):
+        source = environment.loader.get_source(environment, f"{template}.{kind}")[0]
+        read = jinja2.meta.find_undeclared_variables(environment.parse(source))
+        assert read - declared - given_by_renderer == set(), f"{template}.{kind}"

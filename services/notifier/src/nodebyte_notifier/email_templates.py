@@ -48,5 +48,10 @@ def render(template: str, data: dict[str, Any], subject: str | None = None) -> R
     return RenderedEmail(subject=subject, html=html, text=text)
 
 
+def environment() -> jinja2.Environment:
+    """The templates' environment (their sources and what they read)."""
+    return _environment
+
+
 def template_names() -> tuple[str, ...]:
     return tuple(email_catalogue.TEMPLATES)
