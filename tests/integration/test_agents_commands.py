@@ -22,6 +22,7 @@ from nodebyte_devstack.agent_harness import (
     event_tap,
     register_node,
     register_server,
+    running_replica,
     server_of,
     states,
     until,
@@ -43,12 +44,8 @@ EVENTS = [
 @pytest.fixture(scope="module")
 def replica_b(stack: Stack, logs_dir: Path) -> Iterator[ExtraReplica]:
     """A second node-agent-gateway replica on the same database and broker."""
-    replica = ExtraReplica(stack.config, logs_dir)
-    try:
-        replica.wait_healthy()
+    with running_replica(stack.config, logs_dir) as replica:
         yield replica
-    finally:
-        replica.stop()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from nodebyte_devstack.agent_harness import (
     files_under,
     register_node,
     register_server,
+    running_replica,
     server_of,
     states,
     until,
@@ -49,12 +50,8 @@ async def tap(stack: Stack) -> AsyncIterator[EventTap]:
 @pytest.fixture(scope="module")
 def replica_b(stack: Stack, logs_dir: Path) -> Iterator[ExtraReplica]:
     """A second node-agent-gateway replica on the same database and broker."""
-    replica = ExtraReplica(stack.config, logs_dir, name="transfers-b")
-    try:
-        replica.wait_healthy()
+    with running_replica(stack.config, logs_dir, "transfers-b") as replica:
         yield replica
-    finally:
-        replica.stop()
 
 
 class Pair:

@@ -8,8 +8,8 @@
 - `act` / `server_of` / `wait_state` / `states`: a server's actions and state, as
   the public API and the event bus show them.
 - `files_under`: a directory's files as the agent left them on its disk.
-- `ExtraReplica`: one more node-agent-gateway process on the same database and
-  broker, as a second replica in production would be.
+- `ExtraReplica` / `running_replica`: one more node-agent-gateway process on the
+  same database and broker, as a second replica in production would be.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,19 @@ class ExtraReplica:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
         self._log.close()
+
+
+@contextlib.contextmanager
+def running_replica(
+    config: StackConfig, log_dir: Path, name: str = "replica-b"
+) -> Iterator[ExtraReplica]:
+    """An `ExtraReplica`, healthy when handed over, stopped afterwards."""
+    replica = ExtraReplica(config, log_dir, name=name)
+    try:
+        replica.wait_healthy()
+        yield replica
+    finally:
+        replica.stop()
 
 
 async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
