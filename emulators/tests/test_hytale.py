@@ -127,9 +127,19 @@ def test_sessions_are_signed_counted_refreshed_and_ended(api: httpx.Client) -> N
     over = api.post("/game-session/new", headers=bearer, json={"uuid": profile})
     assert (over.status_code, over.json()["error"]) == (403, "session_limit_reached")
     session = {"Authorization": f"Bearer {created.json()['sessionToken']}"}
-    assert api.post("/game-session/refresh", headers=session).status_code == 200
+    refreshed = api.post("/game-session/refresh", headers=session)
+    assert refreshed.status_code == 200
+    successor = {"Authorization": f"Bearer {refreshed.json()['sessionToken']}"}
+    # The superseded session lingers, holding the account's one slot, until deleted.
+    listed = api.get("/_emulator/sessions", params={"account_id": account["account_id"]}).json()
+    assert [(s["active"], s["refreshes"]) for s in listed] == [(True, 0), (True, 1)]
+    assert listed[0]["superseded_by"] == listed[1]["session_id"]
     assert api.delete("/game-session", headers=session).status_code == 204
     assert api.delete("/game-session", headers=session).status_code == 404
+    listed = api.get("/_emulator/sessions", params={"account_id": account["account_id"]}).json()
+    assert [s["active"] for s in listed] == [False, True]
+    assert listed[0]["deleted_at"] is not None
+    assert api.delete("/game-session", headers=successor).status_code == 204
     assert api.post("/game-session/new", headers=bearer, json={"uuid": profile}).status_code == 201
     foreign = api.post("/game-session/new", headers=bearer, json={"uuid": account["account_id"]})
     assert foreign.status_code == 404

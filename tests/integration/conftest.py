@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import pymysql
 import pytest
 
 from nodebyte_common import events
 from nodebyte_devstack.accounts import Mailbox, SignedInUser, create_signed_in_user
+from nodebyte_devstack.agent_harness import unique
 from nodebyte_devstack.config import StackConfig
+from nodebyte_devstack.mariadb import MARIADB_HOST, MARIADB_PORT, MariaDbAccounts, mariadb
 from nodebyte_devstack.pgbouncer import PgBouncer
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
+from nodebyte_emulators.agent import SimulatedAgent
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +56,14 @@ async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         timeout=10,
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def agents() -> AsyncIterator[list[SimulatedAgent]]:
+    """The reference agents a test connects (`agent_harness.connect_agent`), stopped after."""
+    started: list[SimulatedAgent] = []
+    yield started
+    await asyncio.gather(*(agent.stop() for agent in started))
 
 
 @pytest.fixture
@@ -195,3 +208,46 @@ def publish(stack: Stack) -> Callable[[events.Event], Awaitable[None]]:
         await publish_event(stack.config, event)
 
     return send
+
+
+# --- MariaDB as a database host (nodebyte_devstack.mariadb) --------------------
+
+
+@pytest.fixture(scope="module")
+async def root() -> AsyncIterator[Any]:
+    """MariaDB as root; unreachable is a failure, never a skip."""
+    try:
+        conn = await mariadb()
+    except (OSError, pymysql.MySQLError) as exc:
+        pytest.fail(
+            f"MariaDB at {MARIADB_HOST}:{MARIADB_PORT} (root, no password) is needed: {exc}"
+        )
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+async def accounts(root: Any) -> AsyncIterator[MariaDbAccounts]:
+    """MariaDB accounts and the servers' databases made by the test; dropped after."""
+    made = MariaDbAccounts(root)
+    yield made
+    await made.drop_all()
+
+
+@pytest.fixture
+async def db_host(
+    gateway: httpx.AsyncClient, accounts: MariaDbAccounts
+) -> AsyncIterator[dict[str, Any]]:
+    """A database host registered through the API with an admin account of its own."""
+    user, password = await accounts.admin()
+    body = {
+        "name": unique("mariadb"),
+        "host": MARIADB_HOST,
+        "port": MARIADB_PORT,
+        "username": user,
+        "password": password,
+    }
+    response = await gateway.post("/api/admin/database-hosts", json=body)
+    assert response.status_code == 201, response.text
+    yield {**response.json()["data"], "adminPassword": password}
+    await gateway.delete(f"/api/admin/database-hosts/{response.json()['data']['id']}")

@@ -6,28 +6,19 @@ down while the route still answers 200."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from nodebyte_devstack.agent_harness import agent_url, register_node, register_server
+from nodebyte_devstack.agent_harness import connect_agent, register_node, register_server
 from nodebyte_devstack.config import SERVICES
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
 
 STARTUP_SECONDS = 150  # a process's start on a loaded machine
-
-
-@pytest.fixture
-async def agents() -> AsyncIterator[list[SimulatedAgent]]:
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
 
 
 async def every(gateway: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
@@ -62,14 +53,7 @@ async def test_health_and_stats_show_each_service_and_the_fleet_as_it_is(
     stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent]
 ) -> None:
     connected, silent = await register_node(gateway), await register_node(gateway)
-    agent = SimulatedAgent(
-        agent_url(stack.config.url("node-agent-gateway")),
-        connected["id"],
-        connected["deploymentToken"],
-    )
-    agent.start()
-    agents.append(agent)
-    await asyncio.wait_for(agent.connected.wait(), 20)
+    await connect_agent(agents, stack.config.url("node-agent-gateway"), connected)
     server = await register_server(gateway, connected["id"])
     assert (await gateway.post(f"/api/servers/{server['id']}/start")).status_code == 200
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -18,15 +17,19 @@ from nodebyte_common import events
 from nodebyte_devstack.agent_harness import (
     EventTap,
     ExtraReplica,
-    agent_url,
+    act,
+    connect_agent,
     event_tap,
     register_node,
     register_server,
+    running_replica,
+    server_of,
+    states,
     until,
+    wait_state,
 )
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
-from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
 
 EVENTS = [
@@ -41,61 +44,14 @@ EVENTS = [
 @pytest.fixture(scope="module")
 def replica_b(stack: Stack, logs_dir: Path) -> Iterator[ExtraReplica]:
     """A second node-agent-gateway replica on the same database and broker."""
-    replica = ExtraReplica(stack.config, logs_dir)
-    try:
-        replica.wait_healthy()
+    with running_replica(stack.config, logs_dir) as replica:
         yield replica
-    finally:
-        replica.stop()
 
 
 @pytest.fixture
 async def tap(stack: Stack) -> AsyncIterator[EventTap]:
     async with event_tap(stack.config.amqp_url, stack.config.prefix, EVENTS) as tap:
         yield tap
-
-
-@pytest.fixture
-async def agents() -> AsyncIterator[list[SimulatedAgent]]:
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
-
-
-async def connect_agent(
-    started: list[SimulatedAgent], base_url: str, node: dict[str, Any], **options: Any
-) -> SimulatedAgent:
-    agent = SimulatedAgent(agent_url(base_url), node["id"], node["deploymentToken"], **options)
-    agent.start()
-    started.append(agent)
-    await asyncio.wait_for(agent.connected.wait(), 20)
-    return agent
-
-
-async def act(gateway: httpx.AsyncClient, server_id: str, action: str, **body: Any) -> str:
-    response = await gateway.post(f"/api/servers/{server_id}/{action}", json=body)
-    assert response.status_code == 200, response.text
-    data = response.json()["data"]
-    assert data["status"] == "pending"
-    return data["requestId"]
-
-
-async def server_of(gateway: httpx.AsyncClient, server_id: str) -> dict[str, Any]:
-    response = await gateway.get(f"/api/servers/{server_id}")
-    assert response.status_code == 200, response.text
-    return response.json()["data"]
-
-
-async def wait_state(gateway: httpx.AsyncClient, server_id: str, state: str) -> dict[str, Any]:
-    async def reached() -> dict[str, Any] | None:
-        data = await server_of(gateway, server_id)
-        return data if data["state"] == state else None
-
-    return await eventually(reached, timeout=20)
-
-
-def states(tap: EventTap, server_id: str) -> list[str]:
-    return [e["state"] for e in tap.of("server.state_changed", server_id=server_id)]
 
 
 async def test_commands_reach_the_replica_holding_the_node(

@@ -35,15 +35,8 @@ async def tap(stack: Stack) -> AsyncIterator[EventTap]:
         yield tap
 
 
-@pytest.fixture
-async def agents(stack: Stack) -> AsyncIterator[list[SimulatedAgent]]:
-    """Agents a test starts (`launch`), stopped after it."""
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
-
-
 def launch(stack: Stack, started: list[SimulatedAgent], node: dict[str, Any]) -> SimulatedAgent:
+    """An agent for `node`, started but not awaited (its handshake is what some tests watch)."""
     agent = SimulatedAgent(
         agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
     )

@@ -6,7 +6,7 @@ under concurrent requests through two gateways on two node-agent-gateways), and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +14,12 @@ import asyncpg
 import httpx
 import pytest
 
-from nodebyte_devstack.agent_harness import agent_url, register_node, register_server
+from nodebyte_devstack.agent_harness import (
+    connect_agent,
+    register_node,
+    register_server,
+    wait_state,
+)
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
@@ -191,33 +196,13 @@ async def test_a_node_without_a_pool_keeps_ports_apart(gateway: httpx.AsyncClien
 # --- the agent is told its bindings ---------------------------------------------
 
 
-@pytest.fixture
-async def agents() -> AsyncIterator[list[SimulatedAgent]]:
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
-
-
-async def wait_state(gateway: httpx.AsyncClient, server_id: str, state: str) -> None:
-    async def reached() -> bool | None:
-        data = (await gateway.get(f"/api/servers/{server_id}")).json()["data"]
-        return True if data["state"] == state else None
-
-    await eventually(reached, timeout=20)
-
-
 async def test_the_agent_is_given_the_new_second_port(
     stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent]
 ) -> None:
     node = await pooled_node(gateway)
     server = await new_server(gateway, node["id"])  # before the agent connects: it knows it
     sid = server["id"]
-    agent = SimulatedAgent(
-        agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
-    )
-    agent.start()
-    agents.append(agent)
-    await asyncio.wait_for(agent.connected.wait(), 20)
+    agent = await connect_agent(agents, stack.config.url("node-agent-gateway"), node)
     second = await gateway.post(f"/api/servers/{sid}/allocations", json={"containerPort": 25575})
     assert second.status_code == 200, second.text
 

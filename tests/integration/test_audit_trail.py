@@ -16,17 +16,14 @@ import pytest
 from websockets.asyncio.client import connect
 
 from nodebyte_devstack.accounts import SignedInUser
-from nodebyte_devstack.agent_harness import agent_url, register_node, register_server
+from nodebyte_devstack.agent_harness import (
+    connect_agent,
+    register_node,
+    register_server,
+    wait_state,
+)
 from nodebyte_devstack.processes import Stack
-from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
-
-
-@pytest.fixture
-async def agents() -> AsyncIterator[list[SimulatedAgent]]:
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
 
 
 @pytest.fixture
@@ -48,13 +45,6 @@ async def entries(gateway: httpx.AsyncClient, **filters: str) -> list[dict[str, 
     return response.json()["data"]
 
 
-async def wait_state(client: httpx.AsyncClient, server_id: str, state: str) -> None:
-    async def reached() -> bool:
-        return (await client.get(f"/api/servers/{server_id}")).json()["data"]["state"] == state
-
-    await eventually(reached, timeout=20)
-
-
 @pytest.mark.timeout(300)  # a dozen actions through a real agent, on a loaded machine
 async def test_a_staff_members_server_and_node_actions_are_audited_with_outcomes(
     stack: Stack,
@@ -66,12 +56,7 @@ async def test_a_staff_members_server_and_node_actions_are_audited_with_outcomes
 ) -> None:
     me = staff.member.id  # type: ignore[attr-defined]
     node = await register_node(staff)
-    agent = SimulatedAgent(
-        agent_url(stack.config.url("node-agent-gateway")), node["id"], node["deploymentToken"]
-    )
-    agent.start()
-    agents.append(agent)
-    await asyncio.wait_for(agent.connected.wait(), 20)
+    await connect_agent(agents, stack.config.url("node-agent-gateway"), node)
     server = await register_server(staff, node["id"])
     sid = server["id"]
 

@@ -16,7 +16,13 @@ import httpx
 import pytest
 
 from nodebyte_devstack.accounts import SignedInUser
-from nodebyte_devstack.agent_harness import agent_url, register_node, register_server, until
+from nodebyte_devstack.agent_harness import (
+    agent_url,
+    register_node,
+    register_server,
+    until,
+    wait_state,
+)
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
@@ -70,17 +76,6 @@ async def backup(gateway: httpx.AsyncClient, sid: str, name: str) -> dict[str, A
         return None
 
     return await eventually(done, timeout=20)
-
-
-async def server_state(gateway: httpx.AsyncClient, sid: str) -> str:
-    return (await gateway.get(f"/api/servers/{sid}")).json()["data"]["state"]
-
-
-async def wait_state(gateway: httpx.AsyncClient, sid: str, state: str) -> None:
-    async def reached() -> bool:
-        return await server_state(gateway, sid) == state
-
-    await eventually(reached, timeout=20)
 
 
 async def listed(gateway: httpx.AsyncClient, sid: str) -> list[dict[str, Any]]:

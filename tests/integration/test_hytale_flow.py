@@ -115,7 +115,8 @@ async def test_device_flow_to_a_game_session_pushed_to_the_panel(
     deleted = await gateway.post("/api/v1/hytale/oauth/game-session/delete", json=ref)
     assert data_of(deleted)["deleted"] is True
     upstream = (await hytale.get("/_emulator/sessions", params={"account_id": account_id})).json()
-    assert [s["active"] for s in upstream] == [False]
+    assert [s["active"] for s in upstream] == [False, False]  # the refreshed one and its successor
+    assert all(s["deleted_at"] for s in upstream)  # both given back, neither left to lapse
     again = await gateway.post("/api/v1/hytale/oauth/game-session/refresh", json=ref)
     error_of(again, 404, "SESSION_NOT_FOUND")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -41,10 +42,17 @@ async def panel_tokens(panel: httpx.AsyncClient, server_id: int) -> tuple[str, s
     return env["HYTALE_SERVER_SESSION_TOKEN"], env["HYTALE_SERVER_IDENTITY_TOKEN"]
 
 
+async def upstream_sessions(hytale: httpx.AsyncClient, account_id: str) -> list[dict[str, Any]]:
+    """The account's sessions at Hytale, oldest first (a refresh starts a successor)."""
+    response = await hytale.get("/_emulator/sessions", params={"account_id": account_id})
+    return list(response.json())
+
+
 async def upstream_session(hytale: httpx.AsyncClient, account_id: str) -> dict[str, Any]:
-    listed = (await hytale.get("/_emulator/sessions", params={"account_id": account_id})).json()
-    assert len(listed) == 1, listed
-    return listed[0]
+    """The account's one current session at Hytale (the last of its refresh chain)."""
+    current = [s for s in await upstream_sessions(hytale, account_id) if not s["superseded_by"]]
+    assert len(current) == 1, current
+    return current[0]
 
 
 async def test_ticks_keep_a_short_lived_session_alive_and_push_each_token(
@@ -98,6 +106,37 @@ async def test_ticks_keep_a_short_lived_session_alive_and_push_each_token(
     assert (
         upstream_account["valid_refresh_tokens"] == 1
     )  # rotated on each access refresh, none lost
+
+
+async def test_a_refresh_gives_back_the_session_it_superseded(
+    gateway: httpx.AsyncClient,
+    hytale: httpx.AsyncClient,
+    hytale_account: Authorise,
+    hytale_server: AddServer,
+) -> None:
+    """Hytale keeps a refreshed session's predecessor open until it is deleted: left
+    there, each refresh would hold one more of the account's concurrent sessions."""
+    account = await hytale_account(session_limit=2)
+    account_id = account["account_id"]
+    first_server, second_server = await hytale_server(), await hytale_server()
+    new = {"account_id": account_id, "server_id": first_server}
+    created = await gateway.post("/api/v1/hytale/oauth/game-session/new", json=new)
+    assert created.status_code == 201, created.text
+    ref = {"session_id": created.json()["data"]["session_id"]}
+    for _ in range(2):
+        refreshed = await gateway.post("/api/v1/hytale/oauth/game-session/refresh", json=ref)
+        assert refreshed.status_code == 200, refreshed.text
+
+    chain = await upstream_sessions(hytale, account_id)
+    assert [(s["active"], s["refreshes"]) for s in chain] == [(False, 0), (False, 1), (True, 2)]
+    for before, after in itertools.pairwise(chain):
+        assert before["superseded_by"] == after["session_id"]
+        assert before["deleted_at"] is not None  # deleted with its own token, not lapsed
+    # The account's second slot is free for another server.
+    other = {"account_id": account_id, "server_id": second_server}
+    second = await gateway.post("/api/v1/hytale/oauth/game-session/new", json=other)
+    assert second.status_code == 201, second.text
+    assert len([s for s in await upstream_sessions(hytale, account_id) if s["active"]]) == 2
 
 
 @pytest.fixture

@@ -22,7 +22,13 @@ import httpx
 import pytest
 
 from nodebyte_devstack.accounts import SignedInUser
-from nodebyte_devstack.agent_harness import ExtraReplica, agent_url, register_node, register_server
+from nodebyte_devstack.agent_harness import (
+    ExtraReplica,
+    agent_url,
+    register_node,
+    register_server,
+    running_replica,
+)
 from nodebyte_devstack.processes import Stack
 from nodebyte_emulators.agent import SimulatedAgent
 
@@ -44,12 +50,8 @@ class Place:
 
 @pytest.fixture(scope="module")
 def replica_b(stack: Stack, logs_dir: Path) -> Iterator[ExtraReplica]:
-    replica = ExtraReplica(stack.config, logs_dir, name="files-b")
-    try:
-        replica.wait_healthy()
+    with running_replica(stack.config, logs_dir, "files-b") as replica:
         yield replica
-    finally:
-        replica.stop()
 
 
 async def _place(gateway: httpx.AsyncClient, tmp_path: Path, base_url: str) -> AsyncIterator[Place]:

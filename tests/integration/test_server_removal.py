@@ -3,24 +3,19 @@ servers stranded on a node whose agent is gone: stopped (recorded) and deleted."
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
-from nodebyte_devstack.agent_harness import agent_url, register_node, register_server
+from nodebyte_devstack.agent_harness import (
+    connect_agent,
+    register_node,
+    register_server,
+    wait_state,
+)
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
-
-
-@pytest.fixture
-async def agents() -> AsyncIterator[list[SimulatedAgent]]:
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
 
 
 async def tasks_of(gateway: httpx.AsyncClient, server_id: str) -> list[dict[str, Any]]:
@@ -40,13 +35,6 @@ async def server_state(gateway: httpx.AsyncClient, server_id: str) -> str:
     response = await gateway.get(f"/api/servers/{server_id}")
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["state"])
-
-
-async def wait_state(gateway: httpx.AsyncClient, server_id: str, state: str) -> None:
-    async def reached() -> bool:
-        return await server_state(gateway, server_id) == state
-
-    await eventually(reached, timeout=20)
 
 
 async def test_deleting_a_server_removes_its_tasks(gateway: httpx.AsyncClient) -> None:
@@ -73,11 +61,7 @@ async def test_servers_on_a_node_that_is_gone_can_be_stopped_and_deleted(
     node = await register_node(gateway)
     first = await register_server(gateway, node["id"])
     second = await register_server(gateway, node["id"])
-    base = stack.config.url("node-agent-gateway")
-    agent = SimulatedAgent(agent_url(base), node["id"], node["deploymentToken"])
-    agent.start()
-    agents.append(agent)
-    await asyncio.wait_for(agent.connected.wait(), 20)
+    agent = await connect_agent(agents, stack.config.url("node-agent-gateway"), node)
     for server in (first, second):
         response = await gateway.post(f"/api/servers/{server['id']}/start", json={})
         assert response.status_code == 200, response.text

@@ -4,7 +4,6 @@ config files to its disk, and sees a changed variable in the next start."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,14 @@ import pytest
 from nodebyte_devstack.accounts import SignedInUser
 from nodebyte_devstack.agent_harness import (
     EventTap,
-    agent_url,
+    act,
+    connect_agent,
     event_tap,
     register_node,
     unique,
+    wait_state,
 )
 from nodebyte_devstack.processes import Stack
-from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
 
 STATE_CHANGED = "server.state_changed"
@@ -72,35 +72,8 @@ async def audit_actions(gateway: httpx.AsyncClient, target_id: str) -> list[str]
     return sorted(entry["action"] for entry in response.json()["data"])
 
 
-@pytest.fixture
-async def agents() -> AsyncIterator[list[SimulatedAgent]]:
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
-
-
-async def connect_agent(
-    started: list[SimulatedAgent], stack: Stack, node: dict[str, Any], data_dir: Path
-) -> SimulatedAgent:
-    base = stack.config.url("node-agent-gateway")
-    agent = SimulatedAgent(agent_url(base), node["id"], node["deploymentToken"], data_dir=data_dir)
-    agent.start()
-    started.append(agent)
-    await asyncio.wait_for(agent.connected.wait(), 20)
-    return agent
-
-
-async def act(gateway: httpx.AsyncClient, server_id: str, action: str) -> None:
-    response = await gateway.post(f"/api/servers/{server_id}/{action}", json={})
-    assert response.status_code == 200, response.text
-
-
-async def wait_state(gateway: httpx.AsyncClient, server_id: str, state: str) -> None:
-    async def reached() -> bool:
-        data = (await gateway.get(f"/api/servers/{server_id}")).json()["data"]
-        return data["state"] == state
-
-    await eventually(reached, timeout=20)
+def agents_url(stack: Stack) -> str:
+    return stack.config.url("node-agent-gateway")
 
 
 @pytest.fixture
@@ -196,7 +169,7 @@ async def test_a_server_from_a_template_runs_its_rendered_startup(
 ) -> None:
     template = await create_template(gateway)
     node = await register_node(gateway)
-    agent = await connect_agent(agents, stack, node, tmp_path)
+    agent = await connect_agent(agents, agents_url(stack), node, data_dir=tmp_path)
     base = {"name": unique("lobby"), "nodeId": node["id"], "templateId": template["id"]}
 
     refused = await gateway.post(
@@ -274,7 +247,7 @@ async def test_a_server_without_a_template_has_its_placeholders_filled(
     stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent], tmp_path: Path
 ) -> None:
     node = await register_node(gateway)
-    agent = await connect_agent(agents, stack, node, tmp_path)
+    agent = await connect_agent(agents, agents_url(stack), node, data_dir=tmp_path)
     body = {
         "name": unique("plain"),
         "nodeId": node["id"],

@@ -18,10 +18,15 @@ import pytest
 from nodebyte_devstack.agent_harness import (
     EventTap,
     ExtraReplica,
-    agent_url,
+    act,
+    connect_agent,
     event_tap,
+    files_under,
     register_node,
     register_server,
+    running_replica,
+    server_of,
+    states,
     until,
 )
 from nodebyte_devstack.processes import Stack
@@ -42,22 +47,11 @@ async def tap(stack: Stack) -> AsyncIterator[EventTap]:
         yield tap
 
 
-@pytest.fixture
-async def agents() -> AsyncIterator[list[SimulatedAgent]]:
-    started: list[SimulatedAgent] = []
-    yield started
-    await asyncio.gather(*(agent.stop() for agent in started))
-
-
 @pytest.fixture(scope="module")
 def replica_b(stack: Stack, logs_dir: Path) -> Iterator[ExtraReplica]:
     """A second node-agent-gateway replica on the same database and broker."""
-    replica = ExtraReplica(stack.config, logs_dir, name="transfers-b")
-    try:
-        replica.wait_healthy()
+    with running_replica(stack.config, logs_dir, "transfers-b") as replica:
         yield replica
-    finally:
-        replica.stop()
 
 
 class Pair:
@@ -70,15 +64,7 @@ async def connect_pair(
 ) -> Pair:
     nodes = [await register_node(gateway), await register_node(gateway)]
     for node, disk, url in zip(nodes, ("disk-a", "disk-b"), urls, strict=True):
-        agent = SimulatedAgent(
-            agent_url(url),
-            node["id"],
-            node["deploymentToken"],
-            data_dir=tmp_path / disk,
-        )
-        agent.start()
-        agents.append(agent)
-        await asyncio.wait_for(agent.connected.wait(), 20)
+        await connect_agent(agents, url, node, data_dir=tmp_path / disk)
     return Pair(nodes, agents)
 
 
@@ -105,18 +91,6 @@ def write_files(root: Path) -> dict[str, bytes]:
     return files
 
 
-def files_under(root: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()
-    }
-
-
-async def server_of(gateway: httpx.AsyncClient, server_id: str) -> dict[str, Any]:
-    response = await gateway.get(f"/api/servers/{server_id}")
-    assert response.status_code == 200, response.text
-    return response.json()["data"]
-
-
 async def transfer_ends(gateway: httpx.AsyncClient, server_id: str, phase: str) -> dict[str, Any]:
     async def ended() -> dict[str, Any] | None:
         server = await server_of(gateway, server_id)
@@ -134,15 +108,6 @@ async def start_transfer(
     )
     assert response.status_code == status, response.text
     return response.json()
-
-
-async def act(gateway: httpx.AsyncClient, server_id: str, action: str) -> None:
-    response = await gateway.post(f"/api/servers/{server_id}/{action}", json={})
-    assert response.status_code == 200, response.text
-
-
-def states(tap: EventTap, server_id: str) -> list[str]:
-    return [e["state"] for e in tap.of("server.state_changed", server_id=server_id)]
 
 
 async def test_a_stopped_server_moves_with_its_files(

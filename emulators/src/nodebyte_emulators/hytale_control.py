@@ -234,6 +234,8 @@ async def list_sessions(request: Request) -> Response:
                 "expires_at": s.expires_at,
                 "active": s.active(now),
                 "refreshes": s.refreshes,
+                "superseded_by": s.superseded_by,
+                "deleted_at": s.deleted_at,
             }
             for s in world.sessions.values()
             if wanted in (None, s.account_id)

@@ -2,7 +2,9 @@
 
 The OAuth server behaves as Ory Hydra (RFC 6749/8628 errors, refresh tokens that
 rotate, and a reused refresh token revoking its whole chain); the session service
-signs EdDSA tokens and counts concurrent sessions per account against a limit.
+signs EdDSA tokens and counts concurrent sessions per account against a limit. A
+session refresh starts a successor session; the superseded one lingers (and counts)
+until it expires or is deleted with its token, so a client must give it back.
 """
 
 import dataclasses
@@ -96,7 +98,9 @@ class GameSession:
     profile_uuid: str
     expires_at: float
     ended: bool = False
-    refreshes: int = 0
+    refreshes: int = 0  # refreshes of the chain that led to this session
+    superseded_by: str | None = None  # the session a refresh started in its place
+    deleted_at: float | None = None  # when its holder ended it (DELETE /game-session)
 
     def active(self, now: float) -> bool:
         return not self.ended and self.expires_at > now
@@ -298,14 +302,22 @@ class World:
         return session
 
     def refresh_session(self, token: str | None) -> dict:
-        session = self.session_of(token)
-        account = self.accounts[session.account_id]
-        profile = next(p for p in account.profiles if p.uuid == session.profile_uuid)
-        session.refreshes += 1
-        return self._session_tokens(session, account, profile)
+        """A successor session with fresh tokens. The superseded one is not ended: it
+        stays open, counting against the account's limit, until it expires or its
+        holder deletes it with its own token."""
+        old = self.session_of(token)
+        account = self.accounts[old.account_id]
+        profile = next(p for p in account.profiles if p.uuid == old.profile_uuid)
+        successor = GameSession(
+            str(uuid.uuid4()), old.account_id, old.profile_uuid, 0.0, refreshes=old.refreshes + 1
+        )
+        self.sessions[successor.session_id] = successor
+        old.superseded_by = successor.session_id
+        return self._session_tokens(successor, account, profile)
 
     def end_session(self, token: str | None) -> None:
-        self.session_of(token).ended = True
+        session = self.session_of(token)
+        session.ended, session.deleted_at = True, time.time()
 
     # --- injected errors -----------------------------------------------------------
 

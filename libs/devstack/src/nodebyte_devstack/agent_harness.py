@@ -4,12 +4,17 @@
   to see what the services published.
 - `register_node` / `register_server`: through the gateway (`/api`) or the
   node-agent-gateway's internal API (`/internal/v1`), whichever client is given.
-- `ExtraReplica`: one more node-agent-gateway process on the same database and
-  broker, as a second replica in production would be.
+- `connect_agent`: a reference agent (emulators) connected for a registered node.
+- `act` / `server_of` / `wait_state` / `states`: a server's actions and state, as
+  the public API and the event bus show them.
+- `files_under`: a directory's files as the agent left them on its disk.
+- `ExtraReplica` / `running_replica`: one more node-agent-gateway process on the
+  same database and broker, as a second replica in production would be.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -19,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ import httpx
 from nodebyte_common.topology import exchange_name
 from nodebyte_devstack.config import StackConfig, free_port
 from nodebyte_devstack.waiting import eventually
+from nodebyte_emulators.agent import SimulatedAgent
 
 Event = dict[str, Any]
 
@@ -122,6 +128,57 @@ def agent_url(http_url: str) -> str:
     return "ws" + http_url.removeprefix("http") + "/ws"
 
 
+async def connect_agent(
+    started: list[SimulatedAgent], base_url: str, node: Event, **options: Any
+) -> SimulatedAgent:
+    """A reference agent for `node`, connected to the node-agent-gateway at `base_url`;
+    added to `started` so the caller stops it (`options`: data_dir, features, ...)."""
+    agent = SimulatedAgent(agent_url(base_url), node["id"], node["deploymentToken"], **options)
+    agent.start()
+    started.append(agent)
+    await asyncio.wait_for(agent.connected.wait(), 20)
+    return agent
+
+
+async def act(api: httpx.AsyncClient, server_id: str, action: str, **body: Any) -> str:
+    """A server action through the gateway (start, stop, install, ...): its request id."""
+    response = await api.post(f"/api/servers/{server_id}/{action}", json=body)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["status"] == "pending", data
+    return str(data["requestId"])
+
+
+async def server_of(api: httpx.AsyncClient, server_id: str) -> Event:
+    response = await api.get(f"/api/servers/{server_id}")
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+async def wait_state(
+    api: httpx.AsyncClient, server_id: str, state: str, timeout: float = 20.0
+) -> Event:
+    """The server once the API reports it in `state`."""
+
+    async def reached() -> Event | None:
+        data = await server_of(api, server_id)
+        return data if data["state"] == state else None
+
+    return await eventually(reached, timeout=timeout)
+
+
+def states(tap: EventTap, server_id: str) -> list[str]:
+    """The states the server went through, as `server.state_changed` events told."""
+    return [e["state"] for e in tap.of("server.state_changed", server_id=server_id)]
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file below `root` (relative path -> bytes), as it is on the disk."""
+    return {
+        str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()
+    }
+
+
 class ExtraReplica:
     """Another node-agent-gateway process of `config`'s stack."""
 
@@ -161,6 +218,19 @@ class ExtraReplica:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
         self._log.close()
+
+
+@contextlib.contextmanager
+def running_replica(
+    config: StackConfig, log_dir: Path, name: str = "replica-b"
+) -> Iterator[ExtraReplica]:
+    """An `ExtraReplica`, healthy when handed over, stopped afterwards."""
+    replica = ExtraReplica(config, log_dir, name=name)
+    try:
+        replica.wait_healthy()
+        yield replica
+    finally:
+        replica.stop()
 
 
 async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:

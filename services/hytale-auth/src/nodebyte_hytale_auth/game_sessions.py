@@ -3,7 +3,8 @@
 Tokens from Hytale are validated (signature, issuer, audience, profile) before
 they are stored or pushed. A session's expiry is the earliest of `expiresAt`
 and the tokens' own `exp`; it is renewed ahead of that (see `refresh_timing`)
-on the scheduler's ticks. A server-linked session Hytale no longer knows (it
+on the scheduler's ticks; Hytale answers a refresh with a successor session, and
+the superseded one is deleted there. A server-linked session Hytale no longer knows (it
 expired, or was ended elsewhere) is replaced by a new one for the same server,
 so a server keeps a working session for as long as an account can give it one.
 """
@@ -232,14 +233,12 @@ class GameSessions:
             self.pusher.wake()
         return session_view(row, tokens.session, tokens.identity)
 
-    async def _validated(
-        self, grant: SessionGrant, profile_uuid: UUID, *, give_back: bool = True
-    ) -> _Tokens:
+    async def _validated(self, grant: SessionGrant, profile_uuid: UUID) -> _Tokens:
         """The grant's tokens after validation, with the earliest of the expiry times.
 
-        A new session whose tokens do not validate is given back (`give_back`);
-        a refreshed one is kept, since the fault may be ours (a JWKS we could not
-        fetch) and the next tick tries again.
+        A grant whose tokens do not validate is given back (its session deleted at
+        Hytale); a refresh keeps the session it had, since the fault may be ours (a
+        JWKS we could not fetch) and the next tick tries again.
         """
         try:
             session = await self.validator.validate(
@@ -249,8 +248,7 @@ class GameSessions:
                 grant.identity_token, "identity", subject=profile_uuid
             )
         except TokenRefused as exc:
-            if give_back:
-                await self._end_upstream_quietly(grant.session_token)
+            await self._end_upstream_quietly(grant.session_token)
             raise dependency_failure(
                 502,
                 "Hytale issued session tokens that do not validate",
@@ -293,6 +291,7 @@ class GameSessions:
         """Renew a session's tokens; None when it was not due or another worker holds it."""
         failure: ApiError | None = None
         lost: asyncpg.Record | None = None
+        superseded: str | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._lock(conn, session_id, skip_locked)
             if row is None and skip_locked:
@@ -313,6 +312,9 @@ class GameSessions:
                     failure = await self._refresh_failed(conn, row, exc)
             else:
                 row = await self._store_refreshed(conn, row, tokens)
+                superseded = token
+        if superseded is not None:  # only once the successor's tokens are stored
+            await self._end_superseded(session_id, superseded)
         if lost is not None:
             failure = await self._replace_lost(lost, failure)
         if failure is not None:
@@ -332,9 +334,21 @@ class GameSessions:
 
     async def _validated_refresh(self, grant: SessionGrant, row: asyncpg.Record) -> _Tokens:
         try:
-            return await self._validated(grant, row["profile_uuid"], give_back=False)
+            return await self._validated(grant, row["profile_uuid"])
         except ApiError as exc:  # the refusal, as an upstream failure to retry later
             raise UpstreamError(502, "invalid_tokens", exc.message) from None
+
+    async def _end_superseded(self, session_id: UUID, token: str) -> None:
+        """Give back the session a refresh replaced: Hytale keeps it open (one of the
+        account's concurrent sessions) until it expires unless its holder deletes it."""
+        try:
+            await self.upstream.delete_session(token)
+        except UpstreamError as exc:
+            if exc.status not in GONE_UPSTREAM:
+                log.warning(
+                    "hytale did not end a superseded session; it lapses within its hour",
+                    extra={"session_id": str(session_id), "error": exc.error},
+                )
 
     async def _store_refreshed(
         self, conn: asyncpg.Connection, row: asyncpg.Record, tokens: _Tokens
