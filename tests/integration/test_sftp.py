@@ -28,6 +28,7 @@ from nodebyte_devstack.processes import Stack
 from nodebyte_emulators.agent import SimulatedAgent
 
 SSH_KEYS = "/api/v1/dashboard/account/ssh-keys"
+BLOCK = 16_384  # an SFTP read or write of OpenSSH's size
 
 
 @dataclass
@@ -133,13 +134,15 @@ async def test_password_sign_in_uploads_and_downloads_the_bytes_on_the_agents_di
     local.write_bytes(data)
     async with sftp(stack, login_of(writer, place), password=writer.password) as client:
         await client.mkdir("/plugins")
-        await client.put(str(local), "/plugins/mod.jar")
+        # Small blocks: many requests in flight, each a part of an agent chunk.
+        await client.put(str(local), "/plugins/mod.jar", block_size=BLOCK)
         assert (place.root / "plugins" / "mod.jar").read_bytes() == data
         assert (await client.stat("/plugins/mod.jar")).size == len(data)
         assert await client.listdir("/plugins") == [".", "..", "mod.jar"]
-        back = tmp_path / "back.jar"
-        await client.get("/plugins/mod.jar", str(back))
-        assert back.read_bytes() == data
+        for block_size in (BLOCK, -1):  # and the largest the server allows
+            back = tmp_path / f"back-{block_size}.jar"
+            await client.get("/plugins/mod.jar", str(back), block_size=block_size)
+            assert back.read_bytes() == data
         async with client.open("/plugins/mod.jar", "rb") as file:  # reads from an offset
             await file.seek(len(data) - 4)
             assert await file.read() == b"tail"
