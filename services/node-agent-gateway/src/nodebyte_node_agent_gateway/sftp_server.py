@@ -134,7 +134,8 @@ class SftpServer:
         return bool(self.settings.sftp_host_key.strip())
 
     async def serve_forever(self) -> None:
-        host_key = asyncssh.import_private_key(self.settings.sftp_host_key)
+        # One line with literal \n where an environment file cannot hold newlines (compose).
+        host_key = asyncssh.import_private_key(self.settings.sftp_host_key.replace("\\n", "\n"))
         server = await asyncssh.create_server(
             lambda: _Connection(self.sign_ins),
             self.settings.host,
