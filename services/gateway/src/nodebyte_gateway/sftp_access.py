@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from litestar import Request, Response, post
+from litestar import Request, post
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import sftp as contracts
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_gateway import accounts_store, permissions, ssh_keys
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.sign_in import SignIn
@@ -84,8 +85,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     # The service token is the caller's credential; the lockout bounds guessing.
     @post(contracts.SFTP_ACCESS, status_code=200, opt={"rate_limit": "none"})
-    async def sftp_access(request: Request) -> Response[Any]:
+    async def sftp_access(request: Request) -> Answer[contracts.SftpAccess]:
         body = decode_body(await request.body(), contracts.SftpCredentials, empty_ok=False)
-        return ok(await check.access(body))
+        return Answer(data=await check.access(body))
 
     return [sftp_access]

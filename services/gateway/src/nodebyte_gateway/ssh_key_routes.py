@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, Response, delete, get, post
+from litestar import Request, delete, get, post
 from litestar.params import FromPath
 
-from nodebyte_common.contracts.sftp import SshKeyCreate
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts.envelope import Answer, Deleted
+from nodebyte_common.contracts.sftp import SshKey, SshKeyCreate
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_gateway import ssh_keys
 from nodebyte_gateway.auth import signed_in_user
 from nodebyte_gateway.context import GatewayContext
@@ -23,10 +24,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
     tags = ["dashboard"]
 
     @get(PATH, guards=user_only, tags=tags, summary="Your SSH public keys (SFTP sign-in)")
-    async def list_keys(request: Request) -> Response[Any]:
+    async def list_keys(request: Request) -> Answer[list[SshKey]]:
         async with runtime.pool.acquire() as conn:
             rows = await ssh_keys.list_of(conn, signed_in_user(request))
-        return ok([ssh_keys.view(row) for row in rows])
+        return Answer(data=[ssh_keys.view(row) for row in rows])
 
     @post(
         PATH,
@@ -35,12 +36,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary='Add an SSH public key: {"name", "publicKey"} (an OpenSSH line)',
     )
-    async def add_key(request: Request) -> Response[Any]:
+    async def add_key(request: Request) -> Answer[SshKey]:
         body = decode_body(await request.body(), SshKeyCreate, empty_ok=False)
         key = ssh_keys.parse(body.public_key)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await ssh_keys.add(conn, signed_in_user(request), body.name, key)
-        return ok(ssh_keys.view(row), message="SSH key added", status=201)
+        return Answer(data=ssh_keys.view(row), message="SSH key added")
 
     @delete(
         PATH + "/{key_id:uuid}",
@@ -49,11 +50,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Remove one of your SSH keys",
     )
-    async def remove_key(request: Request, key_id: FromPath[UUID]) -> Response[Any]:
+    async def remove_key(request: Request, key_id: FromPath[UUID]) -> Answer[Deleted]:
         async with runtime.pool.acquire() as conn:
             removed = await ssh_keys.remove(conn, signed_in_user(request), key_id)
         if not removed:
             raise ApiError(404, "No such SSH key")
-        return ok({"id": str(key_id)}, message="SSH key removed")
+        return Answer(data=Deleted(id=key_id), message="SSH key removed")
 
     return [list_keys, add_key, remove_key]

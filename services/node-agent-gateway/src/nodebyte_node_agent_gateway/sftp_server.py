@@ -19,6 +19,7 @@ import msgspec
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import sftp as contracts
+from nodebyte_common.contracts.envelope import Answer
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime
@@ -61,15 +62,17 @@ class SignIns:
             return None
         body = contracts.SftpCredentials(username=username, **credentials)
         try:
-            status, answer = await self.gateway.call(
-                "POST", contracts.SFTP_ACCESS, json=msgspec.to_builtins(body)
+            answer = await self.gateway.call_as(
+                Answer[contracts.SftpAccess],
+                "POST",
+                contracts.SFTP_ACCESS,
+                json=msgspec.to_builtins(body),
             )
-        except ApiError as exc:  # the gateway is down: nobody signs in meanwhile
-            log.warning("SFTP sign-in could not be checked", extra={"error": exc.message})
+        except ApiError as exc:  # refused; or the gateway is down: nobody signs in meanwhile
+            if exc.status >= 500:
+                log.warning("SFTP sign-in could not be checked", extra={"error": exc.message})
             return None
-        if status != 200:
-            return None
-        access = msgspec.convert(answer, contracts.SftpAccessAnswer).data
+        access = answer.data
         if catalogue.FILE_READ not in access.permissions:
             return None
         return SftpAccess(server_id, access.user_id, frozenset(access.permissions))

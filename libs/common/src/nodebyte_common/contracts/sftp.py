@@ -5,7 +5,8 @@ gateway's. On each sign-in the node-agent-gateway asks the gateway (internal
 `SFTP_ACCESS`) whether the credentials prove the account and which file
 permissions it holds; the gateway answers `SftpAccess` (200) or refuses
 (401 wrong credentials, 403 disabled or unverified, 423 locked out), counting
-failed passwords against the same lockout as the HTTP sign-in.
+failed passwords against the same lockout as the HTTP sign-in. Answers travel
+in the shared envelope (`contracts.envelope.Answer`).
 """
 
 from __future__ import annotations
@@ -39,11 +40,6 @@ class SftpAccess(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
 
     user_id: UUID
     permissions: list[str]
-
-
-class SftpAccessAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    success: bool
-    data: SftpAccess
 
 
 class SshKeyCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
