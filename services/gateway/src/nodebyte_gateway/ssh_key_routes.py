@@ -11,11 +11,15 @@ from litestar.params import FromPath
 from nodebyte_common.contracts.envelope import Answer, Deleted
 from nodebyte_common.contracts.sftp import SshKey, SshKeyCreate
 from nodebyte_common.envelope import ApiError, decode_body
-from nodebyte_gateway import ssh_keys
+from nodebyte_gateway import audit, ssh_keys
 from nodebyte_gateway.auth import signed_in_user
 from nodebyte_gateway.context import GatewayContext
 
 PATH = "/api/v1/dashboard/account/ssh-keys"
+
+
+def target(row: Any) -> tuple[str, UUID]:
+    return ("ssh_key", row["id"])
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -41,7 +45,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         key = ssh_keys.parse(body.public_key)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await ssh_keys.add(conn, signed_in_user(request), body.name, key)
-        return Answer(data=ssh_keys.view(row), message="SSH key added")
+            view = ssh_keys.view(row)
+            after = {"name": view.name, "fingerprint": view.fingerprint}
+            await audit.record(conn, None, "ssh_key.added", target(row), None, after, request)
+        return Answer(data=view, message="SSH key added")
 
     @delete(
         PATH + "/{key_id:uuid}",
@@ -51,10 +58,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Remove one of your SSH keys",
     )
     async def remove_key(request: Request, key_id: FromPath[UUID]) -> Answer[Deleted]:
-        async with runtime.pool.acquire() as conn:
+        async with runtime.pool.acquire() as conn, conn.transaction():
             removed = await ssh_keys.remove(conn, signed_in_user(request), key_id)
-        if not removed:
-            raise ApiError(404, "No such SSH key")
+            if removed is None:
+                raise ApiError(404, "No such SSH key")
+            before = {"name": removed["name"], "fingerprint": removed["fingerprint"]}
+            gone = target(removed)
+            await audit.record(conn, None, "ssh_key.removed", gone, before, None, request)
         return Answer(data=Deleted(id=key_id), message="SSH key removed")
 
     return [list_keys, add_key, remove_key]

@@ -81,11 +81,11 @@ async def add(conn: asyncpg.Connection, user_id: UUID, name: str, key: PublicKey
     return row
 
 
-async def remove(conn: asyncpg.Connection, user_id: UUID, key_id: UUID) -> bool:
-    deleted = await conn.fetchval(
-        "DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2 RETURNING id", key_id, user_id
+async def remove(conn: asyncpg.Connection, user_id: UUID, key_id: UUID) -> asyncpg.Record | None:
+    """The removed key, or None when the account has no such key."""
+    return await conn.fetchrow(
+        "DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2 RETURNING *", key_id, user_id
     )
-    return deleted is not None
 
 
 async def holds(conn: asyncpg.Connection, user_id: UUID, key: PublicKey) -> bool:
