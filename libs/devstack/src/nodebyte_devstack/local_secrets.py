@@ -75,5 +75,6 @@ def load_or_create(stack_dir: Path) -> LocalSecrets:
 def _write(path: Path, kept: LocalSecrets, mode_flag: int) -> None:
     # The mode given at creation: the file is never readable by others.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode_flag, 0o600)
+    os.fchmod(fd, 0o600)  # and so is a file kept from before, rewritten
     with os.fdopen(fd, "w") as file:
         json.dump(asdict(kept), file, indent=2)
