@@ -224,6 +224,10 @@ async def test_wrong_password_unknown_server_and_no_file_permission_are_refused(
         with pytest.raises(asyncssh.PermissionDenied):
             async with sftp(stack, login, password=password):
                 pass
+    for service in ("gateway", "node-agent-gateway"):  # tried passwords are never logged
+        log = stack.processes[service].log_path.read_text()
+        assert writer.password not in log  # the wrong one tried contains it
+        assert nothing.password not in log
 
 
 async def test_failed_passwords_count_against_the_sign_in_lockout(
