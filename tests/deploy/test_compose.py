@@ -194,6 +194,13 @@ def test_the_gateway_signs_tokens_with_an_ed25519_key() -> None:
     load_private_key(_env("gateway")["JWT_PRIVATE_KEY"])
 
 
+def test_sftp_is_published_with_a_usable_host_key() -> None:
+    import asyncssh
+
+    asyncssh.import_private_key(_env("node-agent-gateway")["SFTP_HOST_KEY"].replace("\\n", "\n"))
+    assert "2022:2022" in _services()["node-agent-gateway"]["ports"]
+
+
 def test_every_mounted_file_exists() -> None:
     for name, service in _services().items():
         for volume in service.get("volumes", []):

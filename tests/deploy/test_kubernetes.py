@@ -110,12 +110,16 @@ def test_each_service_has_its_workload_objects(overlay: str, service: str) -> No
         assert replicas in (None, 1), "the dev overlay runs single replicas"
 
 
+# Ports a service serves besides its HTTP one (as `make up` does).
+EXTRA_PORTS = {"node-agent-gateway": {"sftp": DEFAULT_PORTS["sftp"]}}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_listens_and_is_probed_on_its_port(overlay: str, service: str) -> None:
     container = _container(overlay, service)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": DEFAULT_PORTS[service]}
+    assert ports == {"http": DEFAULT_PORTS[service], **EXTRA_PORTS.get(service, {})}
     assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert container["startupProbe"]["httpGet"]["port"] == "http"
@@ -411,3 +415,16 @@ def test_the_gateway_signing_key_comes_from_a_secret(overlay: str) -> None:
     assert not ref.get("optional")
     if overlay == "dev":
         load_private_key(resolved_environment("dev", "gateway")["JWT_PRIVATE_KEY"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_sftp_is_served_from_outside_with_a_kept_host_key(overlay: str) -> None:
+    service = objects(overlay, "Service")["node-agent-gateway-sftp"]["spec"]
+    assert service["type"] == "LoadBalancer"
+    (port,) = service["ports"]
+    assert (port["port"], port["targetPort"]) == (DEFAULT_PORTS["sftp"], "sftp")
+    env = {e["name"]: e for e in _container(overlay, "node-agent-gateway")["env"]}
+    assert env["SFTP_HOST_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "sftp-host-key"
+    config = resolved_environment(overlay, "node-agent-gateway")
+    assert config["SFTP_PORT"] == str(DEFAULT_PORTS["sftp"])
+    assert config["GATEWAY_URL"] == f"http://gateway:{DEFAULT_PORTS['gateway']}"

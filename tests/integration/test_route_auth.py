@@ -50,6 +50,7 @@ PUBLIC = {
     ("GET", "/api/deploy/{token:str}"),  # the node's deployment token is the credential
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI document and its viewers
+SERVICES_ONLY = ("/internal/",)  # other services' calls, with the service token only
 REFUSALS = {"UNAUTHORIZED", "INVALID_API_KEY", "INVALID_TOKEN"}
 SAMPLE = {"uuid": "0190aaaa-0000-7000-8000-000000000000", "int": "1"}
 _PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
@@ -202,7 +203,10 @@ async def test_valid_users_without_permission_are_forbidden_on_admin_routes(
         if endpoint.public:
             continue
         response = await _request(anonymous, endpoint, member_user.headers)
-        if response.status_code == 401 or response.status_code >= 500:
+        if endpoint.template.startswith(SERVICES_ONLY):
+            if _refused(response):  # a user's token is no service token
+                failures.append(f"{endpoint}: a user's token got {response.status_code}")
+        elif response.status_code == 401 or response.status_code >= 500:
             failures.append(f"{endpoint}: a valid token got {response.status_code}")
         elif endpoint.template.startswith("/api/admin/") and response.status_code != 403:
             failures.append(f"{endpoint}: a MEMBER got {response.status_code}, not 403")

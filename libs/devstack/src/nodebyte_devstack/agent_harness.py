@@ -187,7 +187,15 @@ class ExtraReplica:
         self.replica_id = f"{config.prefix}-{name}"
         self.url = f"http://127.0.0.1:{self.port}"
         env = config.service_env("node-agent-gateway")
-        env.update({"PORT": str(self.port), "REPLICA_ID": self.replica_id})
+        # Its own SFTP port too: the stack's replica holds the configured one.
+        self.sftp_port = free_port()
+        env.update(
+            {
+                "PORT": str(self.port),
+                "REPLICA_ID": self.replica_id,
+                "SFTP_PORT": str(self.sftp_port),
+            }
+        )
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = (log_dir / f"node-agent-gateway-{name}.log").open("ab")
         self.popen = subprocess.Popen(

@@ -21,6 +21,7 @@ DEFAULT_PORTS = {
     "notifier": 8083,
     "scheduler": 8084,
     "node-agent-gateway": 8085,
+    "sftp": 2022,  # the node-agent-gateway's SFTP listener, as the reference serves it
     "pterodactyl": 8090,
     "discord": 8091,
     "mail": 8092,  # the mail sink's HTTP side (Resend API, control)
@@ -64,6 +65,22 @@ def new_jwt_private_key() -> str:
     )
 
 
+def new_sftp_host_key() -> str:
+    """A fresh Ed25519 SSH host key (OpenSSH PEM) for the node-agent-gateway's SFTP."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -85,6 +102,7 @@ class StackConfig:
     admin_api_key: str = ""
     encryption_keys: str = field(default_factory=lambda: "dev:" + secrets.token_hex(32))
     jwt_private_key: str = field(default_factory=new_jwt_private_key)
+    sftp_host_key: str = field(default_factory=new_sftp_host_key)
     panel_args: tuple[str, ...] = ()
     gateway_rate_limits: str = ""  # RATE_LIMITS of the gateway; the defaults when empty
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)

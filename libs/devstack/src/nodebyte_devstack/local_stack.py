@@ -55,6 +55,7 @@ def local_config(environ: Mapping[str, str] = os.environ) -> StackConfig:
         api_key=kept.api_key,
         encryption_keys=kept.encryption_keys,
         jwt_private_key=kept.jwt_private_key,
+        sftp_host_key=kept.sftp_host_key,
         from_shell=frozenset(from_shell),
     )
 

@@ -110,6 +110,9 @@ def node_agent_gateway_env(c: StackConfig) -> dict[str, str]:
         "AGENT_HANDSHAKE_TIMEOUT_SECONDS": "3",
         "TRANSFER_STALL_SECONDS": "10",  # a stalled transfer rolls back within a test
         "WEBHOOK_ALLOWED_HOSTS": f"127.0.0.1:{c.ports['discord']}",  # alert-rule webhooks
+        "SFTP_PORT": str(c.ports["sftp"]),
+        "SFTP_HOST_KEY": c.sftp_host_key,
+        "GATEWAY_URL": c.url("gateway"),  # checks SFTP sign-ins
     }
 
 

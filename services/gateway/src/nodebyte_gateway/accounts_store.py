@@ -43,6 +43,10 @@ async def by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | Non
     return await conn.fetchrow("SELECT * FROM users WHERE lower(email) = lower($1)", email)
 
 
+async def by_username(conn: asyncpg.Connection, username: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM users WHERE lower(username) = lower($1)", username)
+
+
 async def by_id(
     conn: asyncpg.Connection, user_id: UUID, *, for_update: bool = False
 ) -> asyncpg.Record | None:

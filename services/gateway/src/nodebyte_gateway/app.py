@@ -11,6 +11,7 @@ from litestar.openapi.spec import Components
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import SettingsError, csv, load_settings
+from nodebyte_common.webapp import internal_router
 from nodebyte_gateway import (
     account_dashboard_routes,
     account_routes,
@@ -39,6 +40,8 @@ from nodebyte_gateway import (
     server_resource_routes,
     server_routes,
     settings_routes,
+    sftp_access,
+    ssh_key_routes,
     stream_routes,
     sync_routes,
     task_routes,
@@ -78,6 +81,7 @@ ROUTE_MODULES = (
     hytale_routes,
     account_routes,
     account_dashboard_routes,
+    ssh_key_routes,
     dashboard_routes,
     admin_user_routes,
     role_routes,
@@ -165,6 +169,8 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         expired_rows.purge_loop(lambda: runtime.pool, settings.refresh_token_ttl_seconds),
     )
     handlers = [handler for module in ROUTE_MODULES for handler in module.routes(ctx)]
+    # Asked by other services only: SFTP sign-ins (the node-agent-gateway).
+    handlers.append(internal_router(settings.service_token, sftp_access.routes(ctx)))
     audit.check_declared(handlers)
     document_security(handlers)
     lift_guards(handlers)
@@ -174,7 +180,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         # The audit trail wraps admission, so it records the guards' refusals too.
         middleware=[audit_trail(lambda: runtime.pool), admission(limiter, auth.authenticate)],
         request_timeout_seconds=settings.request_timeout_seconds,
-        outbox_status=False,  # no /internal route on the public edge
+        outbox_status=False,  # the gateway reads its own outbox
     )
     app.on_startup.append(document_error_envelope)
     return app

@@ -41,6 +41,7 @@ from nodebyte_node_agent_gateway.mysql_admin import Timeouts
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.session_registry import SessionRegistry
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
+from nodebyte_node_agent_gateway.sftp_server import SftpServer
 from nodebyte_node_agent_gateway.transfers import Transfers
 
 SERVICE = "node-agent-gateway"
@@ -107,11 +108,15 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         ),
     )
     game_databases = GameDatabases(database_hosts)
+    server_files = file_api.ServerFiles(runtime, files)
+    sftp = SftpServer(runtime, server_files, settings)
+    if sftp.enabled:
+        runtime.loop("sftp", sftp.serve_forever)
     internal = [
         *node_api.routes(runtime, link, settings),
         *server_api.routes(runtime, game_databases, transfers),
         *database_api.routes(runtime, database_hosts, game_databases),
-        *file_api.routes(runtime, files),
+        *file_api.routes(server_files),
         *allocation_api.routes(runtime),
         *template_api.routes(runtime),
         *fleet_api.routes(runtime),

@@ -26,6 +26,7 @@ from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.webapp import STREAMED_BODY
 from nodebyte_node_agent_gateway import server_store
+from nodebyte_node_agent_gateway.file_frames import FileOperationName
 from nodebyte_node_agent_gateway.file_streams import FileFailed, FileStream, FileStreams
 from nodebyte_node_agent_gateway.protocol import FileResult
 
@@ -79,9 +80,19 @@ def _entries(result: FileResult) -> list[contracts.FileEntry]:
     ]
 
 
-def routes(runtime: Runtime, files: FileStreams) -> list[Any]:
-    async def node_of(server_id: UUID) -> UUID:
-        async with runtime.pool.acquire() as conn:
+class ServerFiles:
+    """A server's files through its node's agent: the one path the HTTP routes and SFTP share.
+
+    `node_of` refuses (ApiError) a server that is unknown or suspended; the
+    transfers raise FileFailed with the agent's code.
+    """
+
+    def __init__(self, runtime: Runtime, files: FileStreams) -> None:
+        self.runtime = runtime
+        self.files = files
+
+    async def node_of(self, server_id: UUID) -> UUID:
+        async with self.runtime.pool.acquire() as conn:
             row = await server_store.get(conn, server_id)
         if row is None:
             raise ApiError(404, "Server not found")
@@ -89,11 +100,25 @@ def routes(runtime: Runtime, files: FileStreams) -> list[Any]:
             raise ApiError(423, "Server is suspended")
         return row["node_id"]  # type: ignore[no-any-return]
 
+    @contextlib.asynccontextmanager
+    async def open(
+        self, server_id: UUID, operation: FileOperationName, **fields: Any
+    ) -> AsyncIterator[FileStream]:
+        """One transfer with the server's agent (a body to stream in or out)."""
+        node_id = await self.node_of(server_id)
+        async with self.files.open(node_id, server_id, operation, **fields) as stream:
+            yield stream
+
+    async def run(self, server_id: UUID, operation: FileOperationName, **fields: Any) -> FileResult:
+        """An operation without a body: the agent's result."""
+        async with self.open(server_id, operation, **fields) as stream:
+            return await stream.result()
+
+
+def routes(server_files: ServerFiles) -> list[Any]:
     async def run(server_id: UUID, operation: Any, **fields: Any) -> FileResult:
-        node_id = await node_of(server_id)
         with answered_as_api_errors():
-            async with files.open(node_id, server_id, operation, **fields) as stream:
-                return await stream.result()
+            return await server_files.run(server_id, operation, **fields)
 
     @get("/servers/{server_id:uuid}/files")
     async def listing(server_id: FromPath[UUID], path: PathQuery = "/") -> Response[Any]:
@@ -103,12 +128,11 @@ def routes(runtime: Runtime, files: FileStreams) -> list[Any]:
 
     @get("/servers/{server_id:uuid}/files/data")
     async def read(server_id: FromPath[UUID], path: PathQuery, max_bytes: MaxBytes = None) -> Any:
-        node_id = await node_of(server_id)
         exits = contextlib.AsyncExitStack()
         try:
             with answered_as_api_errors():
                 stream = await exits.enter_async_context(
-                    files.open(node_id, server_id, "read", path=path, max_bytes=max_bytes)
+                    server_files.open(server_id, "read", path=path, max_bytes=max_bytes)
                 )
                 ready = await stream.ready()
         except BaseException:
@@ -129,10 +153,9 @@ def routes(runtime: Runtime, files: FileStreams) -> list[Any]:
     async def write(
         server_id: FromPath[UUID], request: Request, path: PathQuery, max_bytes: MaxBytes = None
     ) -> Response[Any]:
-        node_id = await node_of(server_id)
         with answered_as_api_errors():
-            async with files.open(
-                node_id, server_id, "write", path=path, max_bytes=max_bytes
+            async with server_files.open(
+                server_id, "write", path=path, max_bytes=max_bytes
             ) as stream:
                 await stream.ready()
                 sent = await stream.send_body(request.stream())

@@ -33,20 +33,14 @@ from nodebyte_node_agent_gateway import (
 from nodebyte_node_agent_gateway.database_hosts import DatabaseHosts, use_failed
 from nodebyte_node_agent_gateway.mysql_admin import HostError
 
-SHORT_ID = 8  # hex digits of the server id: its UUIDv7's random tail
-
-
-def short_id(server_id: UUID) -> str:
-    return server_id.hex[-SHORT_ID:]
-
 
 def database_name(server_id: UUID, name: str) -> str:
-    return f"s{short_id(server_id)}_{name}"
+    return f"s{server_store.short_id(server_id)}_{name}"
 
 
 def new_username(server_id: UUID) -> str:
     """16 characters: within MySQL's 32 (MariaDB allows 80)."""
-    return f"u{short_id(server_id)}_{secrets.token_hex(3)}"
+    return f"u{server_store.short_id(server_id)}_{secrets.token_hex(3)}"
 
 
 def new_password() -> str:

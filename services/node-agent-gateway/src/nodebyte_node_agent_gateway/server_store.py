@@ -65,6 +65,23 @@ async def update(
     )
 
 
+SHORT_ID = 8  # hex digits of the server id: its UUIDv7's random tail (the head is a time)
+
+
+def short_id(server_id: UUID) -> str:
+    return server_id.hex[-SHORT_ID:]
+
+
+async def ids_by_short_id(conn: asyncpg.Connection, short: str) -> list[UUID]:
+    """The servers whose short id is `short` (two, rarely: the caller refuses both)."""
+    rows = await conn.fetch(
+        "SELECT id FROM servers WHERE right(replace(id::text, '-', ''), $2) = lower($1) LIMIT 2",
+        short,
+        SHORT_ID,
+    )
+    return [row["id"] for row in rows]
+
+
 async def get(
     conn: asyncpg.Connection, server_id: UUID, *, for_update: bool = False
 ) -> asyncpg.Record | None:

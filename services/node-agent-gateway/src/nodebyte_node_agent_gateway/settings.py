@@ -78,6 +78,14 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # Completed backups a server keeps (its own `backupLimit` overrides this); the
     # oldest beyond it are deleted on the agent as a new one completes. 0: no limit.
     backup_limit_per_server: int = 10
+    # SFTP for game servers' files (`<username>.<server short id>` signs in): the port,
+    # and the host key (an OpenSSH private key; a Secret in production). Without a
+    # host key no SFTP is served.
+    sftp_port: int = 2022
+    sftp_host_key: str = ""
+    # Where SFTP sign-ins are checked: the gateway owns accounts, passwords and keys.
+    gateway_url: str = "http://127.0.0.1:8080"
+    sftp_login_timeout_seconds: float = 5.0
 
     @property
     def offline_after_seconds(self) -> float:
