@@ -152,6 +152,23 @@ def test_the_ingress_serves_the_gateway_and_the_agents_over_tls_with_long_websoc
     assert annotations["haproxy.org/timeout-tunnel"] == "3600s"
 
 
+def test_the_ingress_routes_only_public_paths() -> None:
+    """/internal (service to service) and /metrics (Prometheus) are never routed from
+    outside; uploads stream through unbuffered up to the gateway's own limit."""
+    (ingress,) = objects("prod", "Ingress").values()
+    routed = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    for path in routed:
+        assert path != "/", "the whole of a service is routed"
+        assert not path.startswith(("/internal", "/metrics")), path
+    annotations = ingress["metadata"]["annotations"]
+    limit = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+    upload_max = int(
+        resolved_environment("prod", "gateway").get("FILE_UPLOAD_MAX_BYTES", 104_857_600)
+    )
+    assert int(limit.rstrip("m")) * 1024 * 1024 >= upload_max
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+
+
 def test_the_gateway_believes_forwarded_addresses_from_the_ingress_controller_only() -> None:
     trusted = resolved_environment("prod", "gateway")["TRUSTED_PROXIES"].split(",")
     assert all(trusted), "TRUSTED_PROXIES is empty"
