@@ -17,18 +17,12 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import api_keys, audit, permissions
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
-
-Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=permissions.MAX_LENGTH)]
-
-
-class CreateKeyBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=50)]
-    expiresInDays: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+from nodebyte_gateway.schemas import ApiKey, CreateKeyBody, NewApiKey
 
 
 def checked_scopes(scopes: list[str]) -> list[str]:
@@ -55,10 +49,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
     )
     async def list_keys(
         include_revoked: Annotated[bool, QueryParameter(name="includeRevoked")] = False,
-    ) -> Any:
+    ) -> Answer[list[ApiKey]]:
         async with runtime.pool.acquire() as conn:
             rows = await api_keys.list_keys(conn, include_revoked=include_revoked)
-        return ok([api_keys.view(row) for row in rows])
+        return Answer(data=[ApiKey.of(row) for row in rows])
 
     @post(
         "/api/admin/api-keys",
@@ -67,31 +61,36 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="Create an API key; the response is the only time it is shown",
     )
-    async def create_key(request: Request) -> Any:
-        body = decode_body(await request.body(), CreateKeyBody, empty_ok=False)
+    async def create_key(data: CreateKeyBody, request: Request) -> Answer[NewApiKey]:
+
         principal = caller(request)
-        scopes = checked_scopes(body.scopes)
+        scopes = checked_scopes(data.scopes)
         if not principal.may_grant(scopes):
             raise ApiError(403, "You cannot create a key with scopes you do not hold", "FORBIDDEN")
         expires_at = (
-            datetime.now(UTC) + timedelta(days=body.expiresInDays) if body.expiresInDays else None
+            datetime.now(UTC) + timedelta(days=data.expiresInDays) if data.expiresInDays else None
         )
         async with runtime.pool.acquire() as conn, conn.transaction():
             row, key = await api_keys.create(
                 conn,
-                name=body.name.strip(),
+                name=data.name.strip(),
                 scopes=scopes,
                 created_by=f"{principal.kind}:{principal.label}",
                 creator_user_id=principal.accountable_user_id,
                 expires_at=expires_at,
             )
-            view = api_keys.view(row)
+            view = ApiKey.of(row)
             await audit.record(
-                conn, principal, "api_key.created", ("api_key", row["id"]), None, view, request
+                conn,
+                principal,
+                "api_key.created",
+                ("api_key", row["id"]),
+                None,
+                msgspec.to_builtins(view),
+                request,
             )
-        return ok(
-            {**view, "key": key}, message="Store this key now: it is not shown again", status=201
-        )
+        created = NewApiKey(**msgspec.structs.asdict(view), key=key)
+        return Answer(data=created, message="Store this key now: it is not shown again")
 
     @delete(
         "/api/admin/api-keys/{key_id:uuid}",
@@ -100,7 +99,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Revoke an API key",
     )
-    async def revoke_key(key_id: FromPath[UUID], request: Request) -> Any:
+    async def revoke_key(key_id: FromPath[UUID], request: Request) -> Answer[ApiKey]:
         principal = caller(request)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await api_keys.revoke(conn, key_id)
@@ -108,16 +107,16 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 if await api_keys.get(conn, key_id) is None:
                     raise ApiError(404, "API key not found")
                 raise ApiError(409, "This API key is already revoked", "ALREADY_REVOKED")
-            view = api_keys.view(row)
+            view = ApiKey.of(row)
             await audit.record(
                 conn,
                 principal,
                 "api_key.revoked",
                 ("api_key", key_id),
                 {"revokedAt": None},
-                {"revokedAt": view["revokedAt"]},
+                {"revokedAt": msgspec.to_builtins(view.revokedAt)},
                 request,
             )
-        return ok(view, message="API key revoked")
+        return Answer(data=view, message="API key revoked")
 
     return [list_keys, create_key, revoke_key]

@@ -9,14 +9,12 @@ user creator and hold their scopes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 import uuid6
 
 from nodebyte_gateway import tokens
-from nodebyte_gateway.timestamps import iso
 
 KEY_PREFIX = "nbk_"
 MAX_KEY_LENGTH = 256
@@ -101,19 +99,3 @@ async def find_active(conn: asyncpg.Connection, key: str) -> asyncpg.Record | No
     if row is not None and row["stale"]:
         await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
     return row
-
-
-def view(row: asyncpg.Record) -> dict[str, Any]:
-    """A key as listed: never the key, only the prefix that names it."""
-    return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "prefix": row["key_prefix"],
-        "scopes": list(row["scopes"]),
-        "createdBy": row["created_by"],
-        "creatorUserId": str(row["creator_user_id"]) if row["creator_user_id"] else None,
-        "createdAt": iso(row["created_at"]),
-        "lastUsedAt": iso(row["last_used_at"]),
-        "expiresAt": iso(row["expires_at"]),
-        "revokedAt": iso(row["revoked_at"]),
-    }

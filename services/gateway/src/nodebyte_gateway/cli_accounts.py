@@ -29,6 +29,7 @@ from nodebyte_gateway import (
     user_views,
 )
 from nodebyte_gateway.passwords import Passwords
+from nodebyte_gateway.schemas import ApiKey
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -168,7 +169,7 @@ async def create_key(
             creator_user_id=None,
             expires_at=expires_at,
         )
-        view = api_keys.view(row)
+        view = _key_view(row)
         await audit.record(conn, actor, "api_key.created", ("api_key", row["id"]), None, view)
     return {**view, "key": key}
 
@@ -176,7 +177,7 @@ async def create_key(
 async def list_keys(include_revoked: bool) -> list[dict[str, Any]]:
     async with gateway_database() as conn:
         rows = await api_keys.list_keys(conn, include_revoked=include_revoked)
-    return [api_keys.view(row) for row in rows]
+    return [_key_view(row) for row in rows]
 
 
 async def revoke_key(key_id: str) -> dict[str, Any]:
@@ -189,7 +190,7 @@ async def revoke_key(key_id: str) -> dict[str, Any]:
         if row is None:
             found = await api_keys.get(conn, ident)
             raise CliFailure("this key is revoked already" if found else "no such key")
-        view = api_keys.view(row)
+        view = _key_view(row)
         await audit.record(
             conn,
             cli_actor(),
@@ -199,3 +200,8 @@ async def revoke_key(key_id: str) -> dict[str, Any]:
             {"revokedAt": view["revokedAt"]},
         )
     return view
+
+
+def _key_view(row: asyncpg.Record) -> dict[str, Any]:
+    """A key as the CLI prints it: the API's fields (never the key itself)."""
+    return msgspec.to_builtins(ApiKey.of(row))

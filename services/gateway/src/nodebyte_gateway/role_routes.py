@@ -12,7 +12,7 @@ reaches signed-in users within the session cache's two seconds on every replica.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -22,76 +22,15 @@ from litestar import Request, delete, get, post, put
 from litestar.params import FromPath
 
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body
+from nodebyte_common.contracts.envelope import Answer, Nothing
+from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit, permissions, role_store
 from nodebyte_gateway.auth import Principal, caller
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.timestamps import iso
+from nodebyte_gateway.schemas import Role, RoleCreate, RoleUpdate
 
 PATH = "/api/admin/roles"
 TAGS = ["admin"]
-
-RoleName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
-]
-Description = Annotated[str, msgspec.Meta(max_length=500)]
-Permission = Annotated[str, msgspec.Meta(min_length=1, max_length=permissions.MAX_LENGTH)]
-Permissions = Annotated[list[Permission], msgspec.Meta(max_length=100)]
-
-
-class RoleCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    name: RoleName
-    permissions: Permissions
-    description: Description = ""
-
-
-class RoleUpdate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    name: RoleName | msgspec.UnsetType = msgspec.UNSET
-    permissions: Permissions | msgspec.UnsetType = msgspec.UNSET
-    description: Description | msgspec.UnsetType = msgspec.UNSET
-
-
-class Role(msgspec.Struct, kw_only=True, frozen=True):
-    id: UUID
-    name: str
-    description: str
-    permissions: list[str]
-    builtIn: bool  # built-in roles cannot be changed or deleted
-    isAdmin: bool  # counted as an administrator in the user statistics
-    userCount: int
-    createdAt: str | None
-    updatedAt: str | None
-
-
-class RoleAnswer(msgspec.Struct, kw_only=True, frozen=True):
-    success: bool
-    data: Role
-    message: str | None = None
-
-
-class RolesAnswer(msgspec.Struct, kw_only=True, frozen=True):
-    success: bool
-    data: list[Role]
-
-
-class RoleDeletedAnswer(msgspec.Struct, kw_only=True, frozen=True):
-    success: bool
-    data: None
-    message: str
-
-
-def role_view(row: asyncpg.Record) -> Role:
-    return Role(
-        id=row["id"],
-        name=row["name"],
-        description=row["description"],
-        permissions=list(row["permissions"]),
-        builtIn=row["is_builtin"],
-        isAdmin=row["is_admin"],
-        userCount=row["user_count"],
-        createdAt=iso(row["created_at"]),
-        updatedAt=iso(row["updated_at"]),
-    )
 
 
 def checked_permissions(
@@ -136,49 +75,49 @@ def routes(ctx: GatewayContext) -> list[Any]:
     read, write = ctx.require(catalogue.USER_READ), ctx.require(catalogue.ROLE_WRITE)
 
     @get(PATH, guards=[read], tags=TAGS, summary="The roles: built-in and custom")
-    async def list_roles() -> RolesAnswer:
+    async def list_roles() -> Answer[list[Role]]:
         async with pool_of().acquire() as conn:
             rows = await role_store.all_roles(conn)
-        return RolesAnswer(success=True, data=[role_view(row) for row in rows])
+        return Answer(data=[Role.of(row) for row in rows])
 
     @post(PATH, guards=[write], tags=TAGS, status_code=201, summary="Define a custom role")
-    async def create_role(request: Request) -> RoleAnswer:
-        body = decode_body(await request.body(), RoleCreate, empty_ok=False)
+    async def create_role(data: RoleCreate, request: Request) -> Answer[Role]:
         principal = caller(request)
-        granted = checked_permissions(principal, body.permissions, [])
+        granted = checked_permissions(principal, data.permissions, [])
         async with pool_of().acquire() as conn, conn.transaction():
             try:
                 async with conn.transaction():
                     row = await role_store.insert(
-                        conn, uuid6.uuid7(), body.name, body.description, granted
+                        conn, uuid6.uuid7(), data.name, data.description, granted
                     )
             except asyncpg.UniqueViolationError:
-                raise _name_taken(body.name) from None
-            role = role_view(row)
+                raise _name_taken(data.name) from None
+            role = Role.of(row)
             await audit.record(
                 conn, principal, "role.created", ("role", role.id), None, _snapshot(role), request
             )
-        return RoleAnswer(success=True, data=role, message="Role created")
+        return Answer(data=role, message="Role created")
 
     @put(f"{PATH}/{{role_id:uuid}}", guards=[write], tags=TAGS, summary="Change a custom role")
-    async def update_role(role_id: FromPath[UUID], request: Request) -> RoleAnswer:
-        body = decode_body(await request.body(), RoleUpdate, empty_ok=False)
+    async def update_role(
+        role_id: FromPath[UUID], data: RoleUpdate, request: Request
+    ) -> Answer[Role]:
         principal = caller(request)
         async with pool_of().acquire() as conn, conn.transaction():
             row = _changeable(await role_store.by_id(conn, role_id, for_update=True))
-            before = role_view(row)
-            wanted = before.permissions if body.permissions is msgspec.UNSET else body.permissions
+            before = Role.of(row)
+            wanted = before.permissions if data.permissions is msgspec.UNSET else data.permissions
             granted = checked_permissions(principal, wanted, before.permissions)
-            name = before.name if body.name is msgspec.UNSET else body.name
+            name = before.name if data.name is msgspec.UNSET else data.name
             description = (
-                before.description if body.description is msgspec.UNSET else body.description
+                before.description if data.description is msgspec.UNSET else data.description
             )
             try:
                 async with conn.transaction():
                     row = await role_store.update(conn, row, name, description, granted)
             except asyncpg.UniqueViolationError:
                 raise _name_taken(name) from None
-            role = role_view(row)
+            role = Role.of(row)
             await audit.record(
                 conn,
                 principal,
@@ -189,7 +128,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 request,
             )
         sessions.forget()  # this replica at once; the others within seconds
-        return RoleAnswer(success=True, data=role, message="Role updated")
+        return Answer(data=role, message="Role updated")
 
     @delete(
         f"{PATH}/{{role_id:uuid}}",
@@ -198,10 +137,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Delete a custom role no user holds",
     )
-    async def delete_role(role_id: FromPath[UUID], request: Request) -> RoleDeletedAnswer:
+    async def delete_role(role_id: FromPath[UUID], request: Request) -> Nothing:
         principal = caller(request)
         async with pool_of().acquire() as conn, conn.transaction():
-            role = role_view(_changeable(await role_store.by_id(conn, role_id, for_update=True)))
+            role = Role.of(_changeable(await role_store.by_id(conn, role_id, for_update=True)))
             # Counted after the lock: a user being given the role meanwhile has been.
             held_by = await role_store.holders(conn, role.name)
             if held_by:
@@ -216,6 +155,6 @@ def routes(ctx: GatewayContext) -> list[Any]:
             await audit.record(
                 conn, principal, "role.deleted", ("role", role_id), _snapshot(role), None, request
             )
-        return RoleDeletedAnswer(success=True, data=None, message="Role deleted")
+        return Nothing(message="Role deleted")
 
     return [list_roles, create_role, update_role, delete_role]

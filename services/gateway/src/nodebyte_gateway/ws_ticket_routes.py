@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-from litestar import Request, Response, post
+from litestar import Request, post
 
+from nodebyte_common.contracts.envelope import Answer
 from nodebyte_gateway.auth import signed_in
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.schemas import WsTicket
 from nodebyte_gateway.ws_tickets import WsTickets
 
-
-class WsTicket(msgspec.Struct, rename="camel"):
-    ticket: str
-    expires_in: int  # seconds
-    usage: str
-
-
-class WsTicketAnswer(msgspec.Struct):
-    """The envelope: `{"success": true, "data": {ticket, expiresIn, usage}}`."""
-
-    data: WsTicket
-    success: bool = True
+USAGE = "?ticket=<ticket> on /ws or a live stream's URL"
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -35,11 +25,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="A ticket (valid 30 s, one use) that opens /ws or a live stream as you",
     )
-    async def issue_ticket(request: Request) -> Response[WsTicketAnswer]:
+    async def issue_ticket(request: Request) -> Answer[WsTicket]:
         ticket = await tickets.issue(signed_in(request))
-        usage = "?ticket=<ticket> on /ws or a live stream's URL"
-        return Response(
-            WsTicketAnswer(WsTicket(ticket, tickets.ttl_seconds, usage)), status_code=201
-        )
+        return Answer(data=WsTicket(ticket=ticket, expires_in=tickets.ttl_seconds, usage=USAGE))
 
     return [issue_ticket]

@@ -1,0 +1,281 @@
+"""What the gateway's own routes take and answer: accounts, roles, API keys, tickets.
+
+Routes the gateway answers itself (no owning service behind them) declare their
+bodies and answers here, so the OpenAPI document shows them and a handler cannot
+drift from what it promises. Field names are the NodeByte frontend's (camelCase
+as written). Timestamps are datetimes: msgspec writes UTC ones with a `Z`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from nodebyte_gateway import permissions
+
+Unset = msgspec.UnsetType
+UNSET = msgspec.UNSET
+
+Email = Annotated[str, msgspec.Meta(max_length=320)]
+Secret = Annotated[str, msgspec.Meta(max_length=1024)]
+PersonName = Annotated[str, msgspec.Meta(max_length=100)]
+Username = Annotated[str, msgspec.Meta(max_length=64)]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+Company = Annotated[str, msgspec.Meta(max_length=200)]
+Phone = Annotated[str, msgspec.Meta(pattern=r"^[0-9+() .-]{0,32}$")]
+HttpsUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^(https://\S+)?$")]
+RoleName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+]
+Description = Annotated[str, msgspec.Meta(max_length=500)]
+PermissionName = Annotated[str, msgspec.Meta(min_length=1, max_length=permissions.MAX_LENGTH)]
+Permissions = Annotated[list[PermissionName], msgspec.Meta(max_length=100)]
+
+
+# --- sign-up and sign-in (`/api/v1/auth/*`) ---------------------------------------
+
+
+class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Secret
+    confirmPassword: Secret | None = None
+    username: Username | None = None
+    firstName: PersonName | None = None
+    lastName: PersonName | None = None
+
+
+class CredentialsBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Secret
+
+
+class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
+    refreshToken: Token
+
+
+class EmailBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class VerifyEmailBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: Token
+    id: UUID | None = None  # the Go API sent the user id along; checked when given
+
+
+class ResetPasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: Token
+    password: Secret
+    confirmPassword: Secret | None = None
+    id: UUID | None = None
+
+
+class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: Token
+
+
+class AuthUser(msgspec.Struct, frozen=True, kw_only=True):
+    """The signed-in user, as login, validate, refresh and `me` return it."""
+
+    id: UUID
+    email: str
+    username: str | None
+    firstName: str | None
+    lastName: str | None
+    roles: list[str]
+    isPterodactylAdmin: bool
+    isVirtfusionAdmin: bool
+    isSystemAdmin: bool
+    pterodactylId: int | None
+    emailVerified: datetime | None  # when, or null while unverified
+    permissions: list[str] | Unset = UNSET  # what the roles grant; absent on look-ups
+
+
+class UserOnly(msgspec.Struct, frozen=True, kw_only=True):
+    user: AuthUser
+
+
+class SignedIn(msgspec.Struct, frozen=True, kw_only=True):
+    user: AuthUser
+    accessToken: str
+    refreshToken: str
+    tokenType: str
+    expiresIn: int  # seconds
+
+
+class Registered(msgspec.Struct, frozen=True, kw_only=True):
+    email: str
+    verificationRequired: bool
+
+
+class EmailRegistered(msgspec.Struct, frozen=True, kw_only=True):
+    email: str
+    exists: bool
+
+
+class EmailVerified(msgspec.Struct, frozen=True, kw_only=True):
+    email: str
+    emailVerified: datetime | None
+
+
+# JSON Web Keys (RFC 7517): public keys only, the members JWT libraries read.
+class Jwk(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    kty: str
+    kid: str | None = None
+    use: str | None = None
+    alg: str | None = None
+    crv: str | None = None
+    x: str | None = None
+    y: str | None = None
+    n: str | None = None
+    e: str | None = None
+
+
+class JwkSet(msgspec.Struct, frozen=True, kw_only=True):
+    keys: list[Jwk]
+
+
+# --- the signed-in user's own account (`/api/v1/dashboard/account*`) --------------
+
+
+class ProfileBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields left out stay as they are; null or "" clears one. The email changes
+    only through change-email (a confirmed link), never here."""
+
+    username: Username | Unset | None = UNSET
+    firstName: PersonName | Unset | None = UNSET
+    lastName: PersonName | Unset | None = UNSET
+    phoneNumber: Phone | Unset | None = UNSET
+    companyName: Company | Unset | None = UNSET
+    billingEmail: Email | Unset | None = UNSET
+    avatarUrl: HttpsUrl | Unset | None = UNSET
+
+
+class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    currentPassword: Secret
+    newPassword: Secret
+    confirmPassword: Secret | None = None
+
+
+class ChangeEmailBody(msgspec.Struct, forbid_unknown_fields=True):
+    newEmail: Email
+    currentPassword: Secret
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    username: str | None
+    email: str
+    firstName: str | None
+    lastName: str | None
+    phoneNumber: str | None
+    companyName: str | None
+    billingEmail: str | None
+    avatarUrl: str | None
+    accountBalance: float
+    createdAt: datetime
+    emailVerified: bool
+    lastLoginAt: datetime | None
+    roles: list[str]
+
+
+class PasswordChanged(msgspec.Struct, frozen=True, kw_only=True):
+    sessionsRevoked: int  # the other sessions this change ended
+
+
+# --- custom roles (`/api/admin/roles`) ----------------------------------------------
+
+
+class RoleCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: RoleName
+    permissions: Permissions
+    description: Description = ""
+
+
+class RoleUpdate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: RoleName | Unset = UNSET
+    permissions: Permissions | Unset = UNSET
+    description: Description | Unset = UNSET
+
+
+class Role(msgspec.Struct, kw_only=True, frozen=True):
+    id: UUID
+    name: str
+    description: str
+    permissions: list[str]
+    builtIn: bool  # built-in roles cannot be changed or deleted
+    isAdmin: bool  # counted as an administrator in the user statistics
+    userCount: int
+    createdAt: datetime | None
+    updatedAt: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Role:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            description=row["description"],
+            permissions=list(row["permissions"]),
+            builtIn=row["is_builtin"],
+            isAdmin=row["is_admin"],
+            userCount=row["user_count"],
+            createdAt=row["created_at"],
+            updatedAt=row["updated_at"],
+        )
+
+
+# --- API keys (`/api/admin/api-keys`) ---------------------------------------------
+
+Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=permissions.MAX_LENGTH)]
+
+
+class CreateKeyBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=50)]
+    expiresInDays: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A key as listed: never the key, only the prefix that names it."""
+
+    id: UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    createdBy: str | None  # "<kind>:<label>" of its maker; null on keys older than the column
+    creatorUserId: UUID | None
+    createdAt: datetime
+    lastUsedAt: datetime | None
+    expiresAt: datetime | None
+    revokedAt: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> ApiKey:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            prefix=row["key_prefix"],
+            scopes=list(row["scopes"]),
+            createdBy=row["created_by"],
+            creatorUserId=row["creator_user_id"],
+            createdAt=row["created_at"],
+            lastUsedAt=row["last_used_at"],
+            expiresAt=row["expires_at"],
+            revokedAt=row["revoked_at"],
+        )
+
+
+class NewApiKey(ApiKey, frozen=True, kw_only=True):
+    key: str  # shown in this answer only
+
+
+# --- live connections (`/api/v1/ws-ticket`) ---------------------------------------
+
+
+class WsTicket(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    ticket: str
+    expires_in: int  # seconds
+    usage: str
