@@ -18,57 +18,30 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body, ok
-from nodebyte_gateway import account_input, accounts_store, user_views
+from nodebyte_common.contracts.envelope import Answer, Nothing
+from nodebyte_common.envelope import ApiError
+from nodebyte_gateway import account_input, accounts_store
 from nodebyte_gateway.account_throttle import AccountThrottle
 from nodebyte_gateway.accounts import AccountFlows, Registration
 from nodebyte_gateway.auth import signed_in_user
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.schemas import (
+    AuthUser,
+    CredentialsBody,
+    EmailBody,
+    EmailRegistered,
+    EmailVerified,
+    JwkSet,
+    RefreshBody,
+    RegisterBody,
+    Registered,
+    ResetPasswordBody,
+    TokenBody,
+    Tokens,
+    UserOnly,
+    VerifyEmailBody,
+)
 from nodebyte_gateway.sign_in import SignIn
-
-Email = Annotated[str, msgspec.Meta(max_length=320)]
-Secret = Annotated[str, msgspec.Meta(max_length=1024)]
-Name = Annotated[str, msgspec.Meta(max_length=100)]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-
-
-class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-    password: Secret
-    confirmPassword: Secret | None = None
-    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    firstName: Name | None = None
-    lastName: Name | None = None
-
-
-class CredentialsBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-    password: Secret
-
-
-class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
-    refreshToken: Token
-
-
-class EmailBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-
-
-class VerifyEmailBody(msgspec.Struct, forbid_unknown_fields=True):
-    token: Token
-    id: UUID | None = None  # the Go API sent the user id along; checked when given
-
-
-class ResetPasswordBody(msgspec.Struct, forbid_unknown_fields=True):
-    token: Token
-    password: Secret
-    confirmPassword: Secret | None = None
-    id: UUID | None = None
-
-
-class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
-    token: Token
-
 
 GENERIC_RESET = "If an account exists with that email, you will receive a password reset link"
 GENERIC_MAGIC = "If an account exists with that email, a magic link will be sent"
@@ -91,17 +64,16 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Create an account",
         opt=AUTH_LIMITED,
     )
-    async def register(request: Request) -> Any:
-        body = decode_body(await request.body(), RegisterBody, empty_ok=False)
-        email = account_input.email(body.email)
+    async def register(data: RegisterBody, request: Request) -> Answer[Registered]:
+        email = account_input.email(data.email)
         await throttle.spend(email)
-        account_input.new_password(body.password, body.confirmPassword)
-        username = account_input.username(body.username) if body.username else None
+        account_input.new_password(data.password, data.confirmPassword)
+        username = account_input.username(data.username) if data.username else None
         await flows.register(
-            Registration(email, body.password, username, body.firstName, body.lastName)
+            Registration(email, data.password, username, data.firstName, data.lastName)
         )
-        return ok(
-            {"email": email, "verificationRequired": True}, message=GENERIC_REGISTER, status=201
+        return Answer(
+            data=Registered(email=email, verificationRequired=True), message=GENERIC_REGISTER
         )
 
     @post(
@@ -111,12 +83,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Sign in with a password",
         opt=AUTH_LIMITED,
     )
-    async def login(request: Request) -> Any:
-        body = decode_body(await request.body(), CredentialsBody, empty_ok=False)
-        email = account_input.email(body.email)
+    async def login(data: CredentialsBody, request: Request) -> Answer[Tokens]:
+        email = account_input.email(data.email)
         await throttle.spend(email)
-        signed_in = await sign_in.with_password(email, body.password, request)
-        return ok(signed_in.view(), message="Login successful")
+        signed_in = await sign_in.with_password(email, data.password, request)
+        return Answer(data=signed_in.view(), message="Login successful")
 
     @post(
         "/api/v1/auth/validate",
@@ -125,27 +96,24 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Check credentials without opening a session (NextAuth credentials provider)",
         opt=AUTH_LIMITED,
     )
-    async def validate(request: Request) -> Any:
-        body = decode_body(await request.body(), CredentialsBody, empty_ok=False)
-        email = account_input.email(body.email)
+    async def validate(data: CredentialsBody, request: Request) -> Answer[UserOnly]:
+        email = account_input.email(data.email)
         await throttle.spend(email)
-        user = await sign_in.check_password(email, body.password)
+        user = await sign_in.check_password(email, data.password)
         async with runtime.pool.acquire() as conn:
             await accounts_store.record_login(conn, user["id"])
             granted = await accounts_store.permissions_of(conn, list(user["roles"]))
-        return ok({"user": user_views.auth_user(user, granted)})
+        return Answer(data=UserOnly(user=AuthUser.of(user, granted)))
 
     @post("/api/v1/auth/refresh", tags=tags, status_code=200, summary="Rotate a refresh token")
-    async def refresh(request: Request) -> Any:
-        body = decode_body(await request.body(), RefreshBody, empty_ok=False)
-        signed_in = await sign_in.refresh(body.refreshToken)
-        return ok(signed_in.view(), message="Token refreshed")
+    async def refresh(data: RefreshBody, request: Request) -> Answer[Tokens]:
+        signed_in = await sign_in.refresh(data.refreshToken)
+        return Answer(data=signed_in.view(), message="Token refreshed")
 
     @post("/api/v1/auth/logout", tags=tags, status_code=200, summary="End a session")
-    async def logout(request: Request) -> Any:
-        body = decode_body(await request.body(), RefreshBody, empty_ok=False)
-        await sign_in.sign_out(body.refreshToken)
-        return ok(None, message="Logged out successfully")
+    async def logout(data: RefreshBody, request: Request) -> Nothing:
+        await sign_in.sign_out(data.refreshToken)
+        return Nothing(message="Logged out successfully")
 
     @get(
         "/api/v1/auth/me",
@@ -153,7 +121,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="The signed-in user",
     )
-    async def me(request: Request) -> Any:
+    async def me(request: Request) -> Answer[UserOnly]:
         async with runtime.pool.acquire() as conn:
             user = await accounts_store.by_id(conn, signed_in_user(request))
             if user is None:
@@ -161,7 +129,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             granted = await accounts_store.permissions_of(conn, list(user["roles"]))
         if not user["is_active"]:
             raise ApiError(403, "This account is disabled", "ACCOUNT_DISABLED")
-        return ok({"user": user_views.auth_user(user, granted)})
+        return Answer(data=UserOnly(user=AuthUser.of(user, granted)))
 
     @get(
         "/api/v1/auth/check-email",
@@ -169,11 +137,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="Whether an email is registered (service callers and admins)",
     )
-    async def check_email(email: Annotated[str, QueryParameter(max_length=320)]) -> Any:
+    async def check_email(
+        email: Annotated[str, QueryParameter(max_length=320)],
+    ) -> Answer[EmailRegistered]:
         address = account_input.email(email)
         async with runtime.pool.acquire() as conn:
             exists = await accounts_store.email_taken(conn, address)
-        return ok({"email": address, "exists": exists})
+        return Answer(data=EmailRegistered(email=address, exists=exists))
 
     @get(
         "/api/v1/auth/users/{user_id:uuid}",
@@ -181,12 +151,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="A user by id",
     )
-    async def user_by_id(user_id: FromPath[UUID]) -> Any:
+    async def user_by_id(user_id: FromPath[UUID]) -> Answer[UserOnly]:
         async with runtime.pool.acquire() as conn:
             user = await accounts_store.by_id(conn, user_id)
         if user is None:
             raise ApiError(404, "User not found")
-        return ok({"user": user_views.auth_user(user)})
+        return Answer(data=UserOnly(user=AuthUser.of(user)))
 
     @post(
         "/api/v1/auth/verify-email",
@@ -195,13 +165,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Use a verify link",
         opt=AUTH_LIMITED,
     )
-    async def verify_email(request: Request) -> Any:
-        body = decode_body(await request.body(), VerifyEmailBody, empty_ok=False)
-        user = await flows.verify_email(body.token, body.id)
-        return ok(
-            {"email": user["email"], "emailVerified": user_views.auth_user(user)["emailVerified"]},
-            message="Email verified successfully",
-        )
+    async def verify_email(data: VerifyEmailBody, request: Request) -> Answer[EmailVerified]:
+        user = await flows.verify_email(data.token, data.id)
+        verified = EmailVerified(email=user["email"], emailVerified=user["email_verified_at"])
+        return Answer(data=verified, message="Email verified successfully")
 
     @post(
         "/api/v1/auth/forgot-password",
@@ -210,12 +177,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Mail a reset link",
         opt=AUTH_LIMITED,
     )
-    async def forgot_password(request: Request) -> Any:
-        body = decode_body(await request.body(), EmailBody, empty_ok=False)
-        email = account_input.email(body.email)
+    async def forgot_password(data: EmailBody, request: Request) -> Response[Nothing]:
+        email = account_input.email(data.email)
         await throttle.spend(email)
         # Mailed after answering: a known and an unknown address answer alike and as fast.
-        return ok(None, message=GENERIC_RESET, background=_mailed(email, flows.forgot_password))
+        return Response(
+            Nothing(message=GENERIC_RESET), background=_mailed(email, flows.forgot_password)
+        )
 
     @post(
         "/api/v1/auth/reset-password",
@@ -224,11 +192,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Use a reset link",
         opt=AUTH_LIMITED,
     )
-    async def reset_password(request: Request) -> Any:
-        body = decode_body(await request.body(), ResetPasswordBody, empty_ok=False)
-        account_input.new_password(body.password, body.confirmPassword)
-        await flows.reset_password(body.token, body.password, body.id, request)
-        return ok(None, message="Password reset successfully")
+    async def reset_password(data: ResetPasswordBody, request: Request) -> Nothing:
+        account_input.new_password(data.password, data.confirmPassword)
+        await flows.reset_password(data.token, data.password, data.id, request)
+        return Nothing(message="Password reset successfully")
 
     @post(
         "/api/v1/auth/magic-link",
@@ -237,11 +204,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Mail a sign-in link",
         opt=AUTH_LIMITED,
     )
-    async def magic_link(request: Request) -> Any:
-        body = decode_body(await request.body(), EmailBody, empty_ok=False)
-        email = account_input.email(body.email)
+    async def magic_link(data: EmailBody, request: Request) -> Response[Nothing]:
+        email = account_input.email(data.email)
         await throttle.spend(email)
-        return ok(None, message=GENERIC_MAGIC, background=_mailed(email, flows.request_magic_link))
+        return Response(
+            Nothing(message=GENERIC_MAGIC), background=_mailed(email, flows.request_magic_link)
+        )
 
     @post(
         "/api/v1/auth/magic-link/verify",
@@ -250,10 +218,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Sign in with a magic link",
         opt=AUTH_LIMITED,
     )
-    async def magic_link_verify(request: Request) -> Any:
-        body = decode_body(await request.body(), TokenBody, empty_ok=False)
-        signed_in = await flows.magic_link_sign_in(body.token, request)
-        return ok(signed_in.view(), message="Magic link verified")
+    async def magic_link_verify(data: TokenBody, request: Request) -> Answer[Tokens]:
+        signed_in = await flows.magic_link_sign_in(data.token, request)
+        return Answer(data=signed_in.view(), message="Magic link verified")
 
     @post(
         "/api/v1/auth/unlock",
@@ -262,10 +229,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Use an unlock link: end a lockout after failed sign-ins",
         opt=AUTH_LIMITED,
     )
-    async def unlock(request: Request) -> Any:
-        body = decode_body(await request.body(), TokenBody, empty_ok=False)
-        await sign_in.lockout.unlock(body.token)
-        return ok(None, message="Account unlocked: you can sign in again")
+    async def unlock(data: TokenBody, request: Request) -> Nothing:
+        await sign_in.lockout.unlock(data.token)
+        return Nothing(message="Account unlocked: you can sign in again")
 
     def _mailed(email: str, send: Any) -> BackgroundTask:
         return BackgroundTask(throttle.mail, email, send)
@@ -277,10 +243,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         sync_to_thread=False,
         media_type="application/jwk-set+json",
     )
-    def jwks() -> Response[dict[str, Any]]:
+    def jwks() -> Response[JwkSet]:
         # Read by JWT libraries: the bare RFC 7517 document, not the envelope.
         return Response(
-            ctx.auth.keys.jwks(),
+            msgspec.convert(ctx.auth.keys.jwks(), JwkSet),
             media_type="application/jwk-set+json",
             headers={"Cache-Control": "public, max-age=300"},
         )

@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from nodebyte_gateway import permissions
+from nodebyte_gateway import permissions, user_views
 
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
@@ -93,17 +93,24 @@ class AuthUser(msgspec.Struct, frozen=True, kw_only=True):
     emailVerified: datetime | None  # when, or null while unverified
     permissions: list[str] | Unset = UNSET  # what the roles grant; absent on look-ups
 
+    @classmethod
+    def of(cls, row: asyncpg.Record, granted: list[str] | None = None) -> AuthUser:
+        # user_views maps the row (the admin views share its helpers); this is its shape.
+        return msgspec.convert(user_views.auth_user(row, granted), cls)
+
 
 class UserOnly(msgspec.Struct, frozen=True, kw_only=True):
     user: AuthUser
 
 
-class SignedIn(msgspec.Struct, frozen=True, kw_only=True):
+class Tokens(msgspec.Struct, frozen=True, kw_only=True):
+    """A new session: the user, a short-lived access token and its refresh token."""
+
     user: AuthUser
     accessToken: str
     refreshToken: str
-    tokenType: str
-    expiresIn: int  # seconds
+    tokenType: str  # "Bearer"
+    expiresIn: int  # the access token's lifetime, seconds
 
 
 class Registered(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,6 +187,10 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     emailVerified: bool
     lastLoginAt: datetime | None
     roles: list[str]
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Account:
+        return msgspec.convert(user_views.account(row), cls)
 
 
 class PasswordChanged(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,10 +15,11 @@ from litestar import Request
 
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.runtime import Runtime
-from nodebyte_gateway import account_tokens, accounts_store, sessions, user_views
+from nodebyte_gateway import account_tokens, accounts_store, sessions
 from nodebyte_gateway.account_emails import AccountEmails
 from nodebyte_gateway.audit import client_ip, user_agent
 from nodebyte_gateway.auth import Authenticator
+from nodebyte_gateway.schemas import AuthUser, Tokens
 from nodebyte_gateway.settings import GatewaySettings
 from nodebyte_gateway.sign_in_lockout import Lockout
 
@@ -32,14 +33,14 @@ class SignedIn:
     refresh_token: str
     expires_in: int
 
-    def view(self) -> dict[str, Any]:
-        return {
-            "user": user_views.auth_user(self.user, self.permissions),
-            "accessToken": self.access_token,
-            "refreshToken": self.refresh_token,
-            "tokenType": "Bearer",
-            "expiresIn": self.expires_in,
-        }
+    def view(self) -> Tokens:
+        return Tokens(
+            user=AuthUser.of(self.user, self.permissions),
+            accessToken=self.access_token,
+            refreshToken=self.refresh_token,
+            tokenType="Bearer",
+            expiresIn=self.expires_in,
+        )
 
 
 def invalid_credentials() -> ApiError:
