@@ -180,7 +180,8 @@ class EmailFailed(Event, kw_only=True, frozen=True):
 # Who a Discord webhook is for: what it is about (type) and who reads it (scope).
 WebhookType = Literal["SYSTEM", "GAME_SERVER", "VPS", "BILLING", "SECURITY", "SUPPORT", "CUSTOM"]
 WEBHOOK_TYPES: tuple[str, ...] = get_args(WebhookType)
-WEBHOOK_SCOPES = ("ADMIN", "USER", "PUBLIC")
+WebhookScope = Literal["ADMIN", "USER", "PUBLIC"]
+WEBHOOK_SCOPES: tuple[str, ...] = get_args(WebhookScope)
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 

@@ -9,8 +9,7 @@ reset and verification links are capabilities.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -20,37 +19,28 @@ from litestar.params import FromPath, FromQuery
 
 from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts.envelope import Answer, Deleted
+from nodebyte_common.contracts.notify import (
+    CreateWebhook,
+    Dispatch,
+    DispatchBody,
+    EmailQueueBody,
+    EmailStatus,
+    Queued,
+    UpdateWebhook,
+    Webhook,
+    WebhookId,
+    WebhookQuery,
+    WebhookTest,
+)
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.forward_table import Forward, forward_routes
 
 SOURCE = "nodebyte/gateway"
 WEBHOOKS_PATH = "/api/admin/settings/webhooks"
 MAX_DATA_KEYS = 100
-
-
-class EmailQueueBody(msgspec.Struct, forbid_unknown_fields=True):
-    to: str | list[str]
-    template: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    subject: str = ""
-    data: dict[str, Any] = {}
-
-
-class DispatchBody(msgspec.Struct, forbid_unknown_fields=True):
-    event: Annotated[str, msgspec.Meta(pattern=events.EVENT_NAME.pattern, max_length=100)]
-    data: dict[str, Any] = {}
-    type: str | None = None
-    scope: str | None = None
-
-
-class WebhookIdBody(msgspec.Struct):
-    """What PATCH and DELETE need; other fields (PUT's) pass on to the notifier."""
-
-    id: str | None = None
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _webhook_id(raw: str | None) -> UUID:
@@ -60,16 +50,6 @@ def _webhook_id(raw: str | None) -> UUID:
         return UUID(raw)
     except ValueError:
         raise ApiError(400, "id must be a webhook id (UUID)") from None
-
-
-def _relayed(status: int, body: Any) -> Any:
-    """The notifier's answer: its data, or its error in the envelope with its status."""
-    if status < 300:
-        return body.get("data") if isinstance(body, dict) else None
-    body = body if isinstance(body, dict) else {}
-    raise ApiError(
-        status, body.get("error") or "Request failed", body.get("code"), body.get("details")
-    )
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -109,29 +89,26 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Queue an email from a template",
         tags=["email"],
     )
-    async def queue_email(request: Request) -> Any:
-        body = decode_body(await request.body(), EmailQueueBody)
-        to = [body.to] if isinstance(body.to, str) else body.to
-        problems = events.email_request_problems(to, body.subject, body.template, body.data)
-        if len(body.data) > MAX_DATA_KEYS:
+    async def queue_email(data: EmailQueueBody) -> Answer[Queued]:
+        to = [data.to] if isinstance(data.to, str) else data.to
+        problems = events.email_request_problems(to, data.subject, data.template, data.data)
+        if len(data.data) > MAX_DATA_KEYS:
             problems.append(f"data may hold at most {MAX_DATA_KEYS} keys")
         if problems:
             raise ApiError(400, "The email cannot be sent: " + problems[0], details=problems)
         email_id = uuid6.uuid7()
         sealed = sealer_of().seal(
-            msgspec.json.encode(body.data).decode(), events.email_data_context(email_id)
+            msgspec.json.encode(data.data).decode(), events.email_data_context(email_id)
         )
         event = events.EmailRequested(
             email_id=email_id,
             to=to,
-            subject=body.subject,
-            template=body.template,
+            subject=data.subject,
+            template=data.template,
             sealed_data=sealed,
         )
-        await record(email_id, "email", body.template, event)
-        return ok(
-            {"id": str(email_id), "status": "PENDING"}, message="Email has been queued", status=202
-        )
+        await record(email_id, "email", data.template, event)
+        return Answer(data=Queued(id=email_id), message="Email has been queued")
 
     @get(
         "/api/v1/email/{email_id:uuid}",
@@ -139,17 +116,24 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Delivery of a queued email",
         tags=["email"],
     )
-    async def email_status(email_id: FromPath[UUID]) -> Any:
-        status, body = await notifier.call("GET", f"/emails/{email_id}")
-        if status != 404:
-            return ok(_relayed(status, body))
+    async def email_status(email_id: FromPath[UUID]) -> Answer[EmailStatus]:
+        try:
+            return await notifier.call_as(Answer[EmailStatus], "GET", f"/emails/{email_id}")
+        except ApiError as refused:
+            if refused.status != 404:
+                raise
         row = await accepted(email_id, "email")
         if row is None:
             raise ApiError(404, "Email not found")
-        pending = {"id": str(email_id), "template": row["label"], "status": "PENDING"}
-        return ok(
-            {**pending, "attempts": 0, "lastError": None, "createdAt": _iso(row["created_at"])}
+        pending = EmailStatus(
+            id=email_id,
+            template=row["label"],
+            status="PENDING",
+            attempts=0,
+            lastError=None,
+            createdAt=row["created_at"],
         )
+        return Answer(data=pending)
 
     @post(
         "/api/v1/webhook/dispatch",
@@ -158,28 +142,19 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Send an event to the Discord webhooks that want it",
         tags=["webhooks"],
     )
-    async def dispatch(request: Request) -> Any:
-        body = decode_body(await request.body(), DispatchBody)
-        if body.type is not None and body.type not in events.WEBHOOK_TYPES:
-            raise ApiError(400, f"type must be one of {', '.join(events.WEBHOOK_TYPES)}")
-        if body.scope is not None and body.scope not in events.WEBHOOK_SCOPES:
-            raise ApiError(400, f"scope must be one of {', '.join(events.WEBHOOK_SCOPES)}")
-        if len(body.data) > MAX_DATA_KEYS:
+    async def dispatch(data: DispatchBody) -> Answer[Queued]:
+        if len(data.data) > MAX_DATA_KEYS:
             raise ApiError(400, f"data may hold at most {MAX_DATA_KEYS} keys")
         dispatch_id = uuid6.uuid7()
         event = events.WebhookDispatchRequested(
             dispatch_id=dispatch_id,
-            event=body.event,
-            data=body.data,
-            webhook_type=body.type,
-            scope=body.scope,
+            event=data.event,
+            data=data.data,
+            webhook_type=data.type,
+            scope=data.scope,
         )
-        await record(dispatch_id, "webhook", body.event, event)
-        return ok(
-            {"id": str(dispatch_id), "status": "PENDING"},
-            message="Webhook dispatch has been queued",
-            status=202,
-        )
+        await record(dispatch_id, "webhook", data.event, event)
+        return Answer(data=Queued(id=dispatch_id), message="Webhook dispatch has been queued")
 
     @get(
         "/api/v1/webhook/dispatch/{dispatch_id:uuid}",
@@ -187,59 +162,71 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Deliveries of a webhook dispatch",
         tags=["webhooks"],
     )
-    async def dispatch_status(dispatch_id: FromPath[UUID]) -> Any:
-        status, body = await notifier.call("GET", f"/dispatches/{dispatch_id}")
-        if status != 404:
-            return ok(_relayed(status, body))
+    async def dispatch_status(dispatch_id: FromPath[UUID]) -> Answer[Dispatch]:
+        try:
+            return await notifier.call_as(Answer[Dispatch], "GET", f"/dispatches/{dispatch_id}")
+        except ApiError as refused:
+            if refused.status != 404:
+                raise
         row = await accepted(dispatch_id, "webhook")
         if row is None:
             raise ApiError(404, "Webhook dispatch not found")
-        pending = {"id": str(dispatch_id), "event": row["label"], "status": "PENDING"}
-        return ok({**pending, "deliveries": [], "createdAt": _iso(row["created_at"])})
+        pending = Dispatch(
+            id=dispatch_id,
+            event=row["label"],
+            status="PENDING",
+            deliveries=[],
+            createdAt=row["created_at"],
+        )
+        return Answer(data=pending)
 
     return [queue_email, email_status, dispatch, dispatch_status, *_admin_routes(ctx)]
 
 
 def _admin_routes(ctx: GatewayContext) -> list[Any]:
     notifier = ctx.client("notifier")
-    read, write = ctx.require(catalogue.ADMIN_READ), ctx.require(catalogue.ADMIN_WRITE)
+    write = ctx.require(catalogue.ADMIN_WRITE)
     tags = ["admin: webhooks"]
-
-    @get(WEBHOOKS_PATH, guards=[read], summary="Discord webhooks", tags=tags)
-    async def list_webhooks(type: FromQuery[events.WebhookType | None] = None) -> Any:
-        params = {"type": type} if type else None
-        return ok(_relayed(*await notifier.call("GET", "/webhooks", params=params)))
-
-    @post(WEBHOOKS_PATH, guards=[write], status_code=201, summary="Add a webhook", tags=tags)
-    async def create_webhook(request: Request) -> Any:
-        body = decode_body(await request.body(), dict[str, Any], empty_ok=False)
-        created = _relayed(*await notifier.call("POST", "/webhooks", json=body))
-        return ok(created, message="Webhook created", status=201)
+    table = [
+        Forward("GET", WEBHOOKS_PATH, "/webhooks", catalogue.ADMIN_READ, Answer[list[Webhook]],
+                "Discord webhooks (of one type with ?type=)", query=WebhookQuery),
+        Forward("POST", WEBHOOKS_PATH, "/webhooks", catalogue.ADMIN_WRITE, Answer[Webhook],
+                "Add a webhook", body=CreateWebhook, status=201),
+    ]  # fmt: skip
 
     @put(WEBHOOKS_PATH, guards=[write], summary="Change a webhook", tags=tags)
-    async def update_webhook(request: Request) -> Any:
-        body = decode_body(await request.body(), dict[str, Any], empty_ok=False)
-        webhook_id = _webhook_id(body.get("id") if isinstance(body.get("id"), str) else None)
-        updated = _relayed(*await notifier.call("PUT", f"/webhooks/{webhook_id}", json=body))
-        return ok(updated, message="Webhook updated")
+    async def update_webhook(data: UpdateWebhook) -> Answer[Webhook]:
+        webhook_id = _webhook_id(data.id)
+        path, body = f"/webhooks/{webhook_id}", msgspec.to_builtins(data)
+        updated = await notifier.call_as(Answer[Webhook], "PUT", path, json=body)
+        return Answer(data=updated.data, message="Webhook updated")
 
     @patch(WEBHOOKS_PATH, guards=[write], summary="Send a test message to a webhook", tags=tags)
-    async def test_webhook(request: Request) -> Any:
-        body = decode_body(await request.body(), WebhookIdBody, empty_ok=False)
-        webhook_id = _webhook_id(body.id)
-        result = _relayed(*await notifier.call("POST", f"/webhooks/{webhook_id}/test"))
-        if result["delivered"]:
-            return ok(result, message="Webhook test successful")
-        answer = f"status: {result['statusCode']}" if result["statusCode"] else result["error"]
-        raise ApiError(502, f"Webhook test failed with {answer}", "WEBHOOK_TEST_FAILED", result)
+    async def test_webhook(data: WebhookId) -> Answer[WebhookTest]:
+        path = f"/webhooks/{_webhook_id(data.id)}/test"
+        result = (await notifier.call_as(Answer[WebhookTest], "POST", path)).data
+        if result.delivered:
+            return Answer(data=result, message="Webhook test successful")
+        answer = f"status: {result.statusCode}" if result.statusCode else result.error
+        raise ApiError(
+            502,
+            f"Webhook test failed with {answer}",
+            "WEBHOOK_TEST_FAILED",
+            msgspec.to_builtins(result),
+        )
 
-    @delete(WEBHOOKS_PATH, guards=[write], status_code=200, summary="Remove a webhook", tags=tags)
-    async def delete_webhook(request: Request) -> Any:
-        raw_id = request.query_params.get("id")
-        if raw_id is None:
-            raw_id = decode_body(await request.body(), WebhookIdBody).id
-        webhook_id = _webhook_id(raw_id)
-        deleted = _relayed(*await notifier.call("DELETE", f"/webhooks/{webhook_id}"))
-        return ok(deleted, message="Webhook deleted")
+    @delete(
+        WEBHOOKS_PATH,
+        guards=[write],
+        status_code=200,
+        summary="Remove a webhook (named by ?id= or a body's id)",
+        tags=tags,
+    )
+    async def delete_webhook(request: Request, id: FromQuery[str | None] = None) -> Answer[Deleted]:
+        raw_id = id if id is not None else decode_body(await request.body(), WebhookId).id
+        path = f"/webhooks/{_webhook_id(raw_id)}"
+        deleted = await notifier.call_as(Answer[Deleted], "DELETE", path)
+        return Answer(data=deleted.data, message="Webhook deleted")
 
-    return [list_webhooks, create_webhook, update_webhook, test_webhook, delete_webhook]
+    forwarded = forward_routes(ctx, "notifier", tags, table)
+    return [*forwarded, update_webhook, test_webhook, delete_webhook]

@@ -9,11 +9,20 @@ from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery
 
 from nodebyte_common import events
+from nodebyte_common.contracts.envelope import Answer, Deleted
+from nodebyte_common.contracts.notify import (
+    CreateWebhook,
+    Dispatch,
+    EmailStatus,
+    UpdateWebhook,
+    Webhook,
+    WebhookTest,
+)
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_notifier import delivery_store, email_store, webhook_store
 from nodebyte_notifier.mail_status import MailStatus
-from nodebyte_notifier.webhook_admin import CreateWebhook, UpdateWebhook, WebhookAdmin
+from nodebyte_notifier.webhook_admin import WebhookAdmin
 
 
 def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]:
@@ -26,62 +35,64 @@ def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]
         return ok(await mail.probe())
 
     @get("/webhooks")
-    async def list_webhooks(type: FromQuery[events.WebhookType | None] = None) -> Any:
+    async def list_webhooks(
+        type: FromQuery[events.WebhookType | None] = None,
+    ) -> Answer[list[Webhook]]:
         async with runtime.pool.acquire() as conn:
             rows = await webhook_store.list_all(conn, type)
-        return ok([webhook_store.view(row) for row in rows])
+        return Answer(data=[webhook_store.view(row) for row in rows])
 
     @post("/webhooks", status_code=201)
-    async def create_webhook(request: Request) -> Any:
+    async def create_webhook(request: Request) -> Answer[Webhook]:
         body = decode_body(await request.body(), CreateWebhook)
         async with runtime.pool.acquire() as conn:
             created = await admin.create(conn, body)
-        return ok(created, message="Webhook created", status=201)
+        return Answer(data=created, message="Webhook created")
 
     @get("/webhooks/{webhook_id:uuid}")
-    async def get_webhook(webhook_id: FromPath[UUID]) -> Any:
+    async def get_webhook(webhook_id: FromPath[UUID]) -> Answer[Webhook]:
         async with runtime.pool.acquire() as conn:
             row = await webhook_store.get(conn, webhook_id)
         if row is None:
             raise ApiError(404, "Webhook not found")
-        return ok(webhook_store.view(row))
+        return Answer(data=webhook_store.view(row))
 
     @put("/webhooks/{webhook_id:uuid}")
-    async def update_webhook(webhook_id: FromPath[UUID], request: Request) -> Any:
+    async def update_webhook(webhook_id: FromPath[UUID], request: Request) -> Answer[Webhook]:
         body = decode_body(await request.body(), UpdateWebhook)
         async with runtime.pool.acquire() as conn, conn.transaction():
             updated = await admin.update(conn, webhook_id, body)
-        return ok(updated, message="Webhook updated")
+        return Answer(data=updated, message="Webhook updated")
 
     @delete("/webhooks/{webhook_id:uuid}", status_code=200)
-    async def delete_webhook(webhook_id: FromPath[UUID]) -> Any:
+    async def delete_webhook(webhook_id: FromPath[UUID]) -> Answer[Deleted]:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await admin.delete(conn, webhook_id)
-        return ok({"id": str(webhook_id)}, message="Webhook deleted")
+        return Answer(data=Deleted(id=webhook_id), message="Webhook deleted")
 
     @post("/webhooks/{webhook_id:uuid}/test", status_code=200)
-    async def test_webhook(webhook_id: FromPath[UUID]) -> Any:
+    async def test_webhook(webhook_id: FromPath[UUID]) -> Answer[WebhookTest]:
         result = await admin.test(runtime.pool, webhook_id)
-        if result["delivered"]:
-            return ok(result, message="Webhook test successful")
-        answer = f"status: {result['statusCode']}" if result["statusCode"] else result["error"]
-        return ok(result, message=f"Webhook test failed with {answer}")
+        if result.delivered:
+            return Answer(data=result, message="Webhook test successful")
+        answer = f"status: {result.statusCode}" if result.statusCode else result.error
+        return Answer(data=result, message=f"Webhook test failed with {answer}")
 
     @get("/emails/{email_id:uuid}")
-    async def get_email(email_id: FromPath[UUID]) -> Any:
+    async def get_email(email_id: FromPath[UUID]) -> Answer[EmailStatus]:
         async with runtime.pool.acquire() as conn:
             found = await email_store.view(conn, email_id)
         if found is None:
             raise ApiError(404, "Email not found")
-        return ok(found)
+        return Answer(data=found)
 
     @get("/dispatches/{dispatch_id:uuid}")
-    async def get_dispatch(dispatch_id: FromPath[UUID]) -> Any:
+    async def get_dispatch(dispatch_id: FromPath[UUID]) -> Answer[Dispatch]:
         async with runtime.pool.acquire() as conn:
             found = await delivery_store.dispatch_view(conn, dispatch_id)
         if found is None:
             raise ApiError(404, "Webhook dispatch not found")
-        return ok(found)
+        return Answer(data=found)
 
     return [
         email_settings,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import uuid6
 
+from nodebyte_common.contracts.notify import Delivery, Dispatch
 from nodebyte_common.observability import current_traceparent
 from nodebyte_notifier.retry_policy import Attempt, Settlement
 
@@ -129,11 +129,7 @@ async def record_dispatch(
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-async def dispatch_view(conn: asyncpg.Connection, dispatch_id: UUID) -> dict[str, Any] | None:
+async def dispatch_view(conn: asyncpg.Connection, dispatch_id: UUID) -> Dispatch | None:
     dispatch = await conn.fetchrow("SELECT * FROM webhook_dispatches WHERE id = $1", dispatch_id)
     if dispatch is None:
         return None
@@ -144,15 +140,15 @@ async def dispatch_view(conn: asyncpg.Connection, dispatch_id: UUID) -> dict[str
         dispatch_id,
     )
     deliveries = [delivery_view(row) for row in rows]
-    return {
-        "id": str(dispatch_id),
-        "event": dispatch["event"],
-        "type": dispatch["webhook_type"],
-        "scope": dispatch["scope"],
-        "status": overall_status([d["status"] for d in deliveries]),
-        "deliveries": deliveries,
-        "createdAt": _iso(dispatch["created_at"]),
-    }
+    return Dispatch(
+        id=dispatch_id,
+        event=dispatch["event"],
+        type=dispatch["webhook_type"],
+        scope=dispatch["scope"],
+        status=overall_status([d.status for d in deliveries]),
+        deliveries=deliveries,
+        createdAt=dispatch["created_at"],
+    )
 
 
 def overall_status(statuses: list[str]) -> str:
@@ -166,22 +162,22 @@ def overall_status(statuses: list[str]) -> str:
     return "FAILED" if all(s == "FAILED" for s in statuses) else "PARTIAL"
 
 
-def delivery_view(row: asyncpg.Record) -> dict[str, Any]:
+def delivery_view(row: asyncpg.Record) -> Delivery:
     target = row["target"]
-    return {
-        "id": str(row["id"]),
-        "webhookId": None if target == SYSTEM_TARGET else target,
-        "webhookName": row["webhook_name"] or ("system" if target == SYSTEM_TARGET else None),
-        "status": row["status"].upper(),
-        "attempts": row["attempts"],
-        "lastStatusCode": row["last_status_code"],
-        "lastError": row["last_error"],
-        "messageId": row["message_id"],
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
-        "sentAt": _iso(row["sent_at"]),
-        "nextAttemptAt": _iso(row["next_attempt_at"]) if row["status"] == "queued" else None,
-    }
+    return Delivery(
+        id=row["id"],
+        webhookId=None if target == SYSTEM_TARGET else target,
+        webhookName=row["webhook_name"] or ("system" if target == SYSTEM_TARGET else None),
+        status=row["status"].upper(),
+        attempts=row["attempts"],
+        lastStatusCode=row["last_status_code"],
+        lastError=row["last_error"],
+        messageId=row["message_id"],
+        createdAt=row["created_at"],
+        updatedAt=row["updated_at"],
+        sentAt=row["sent_at"],
+        nextAttemptAt=row["next_attempt_at"] if row["status"] == "queued" else None,
+    )
 
 
 async def fail_pending_for(conn: asyncpg.Connection, target: str, reason: str) -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from nodebyte_common.contracts.notify import EmailStatus
 from nodebyte_common.observability import current_traceparent
 from nodebyte_notifier.retry_policy import Attempt, Settlement
 
@@ -98,30 +97,26 @@ async def settle(
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-async def view(conn: asyncpg.Connection, email_id: UUID) -> dict[str, Any] | None:
+async def view(conn: asyncpg.Connection, email_id: UUID) -> EmailStatus | None:
     row = await conn.fetchrow("SELECT * FROM email_deliveries WHERE id = $1", email_id)
     if row is None:
         return None
-    return {
-        "id": str(row["id"]),
-        "to": list(row["recipients"]),
-        "subject": row["subject"],
-        "template": row["template"],
-        "status": row["status"].upper(),
-        "attempts": row["attempts"],
-        "provider": row["provider"],
-        "messageId": row["message_id"],
-        "lastStatusCode": row["last_status_code"],
-        "lastError": row["last_error"],
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
-        "sentAt": _iso(row["sent_at"]),
-        "nextAttemptAt": _iso(row["next_attempt_at"]) if row["status"] == "queued" else None,
-    }
+    return EmailStatus(
+        id=row["id"],
+        to=list(row["recipients"]),
+        subject=row["subject"],
+        template=row["template"],
+        status=row["status"].upper(),
+        attempts=row["attempts"],
+        provider=row["provider"],
+        messageId=row["message_id"],
+        lastStatusCode=row["last_status_code"],
+        lastError=row["last_error"],
+        createdAt=row["created_at"],
+        updatedAt=row["updated_at"],
+        sentAt=row["sent_at"],
+        nextAttemptAt=row["next_attempt_at"] if row["status"] == "queued" else None,
+    )
 
 
 async def purge_finished(conn: asyncpg.Connection, retention_days: int) -> None:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-import msgspec
 import uuid6
 
 from nodebyte_common import events, outbox
+from nodebyte_common.contracts.notify import CreateWebhook, UpdateWebhook, Webhook, WebhookTest
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_common.webhook_url import WebhookUrlError, parse_webhook_url
 from nodebyte_notifier import delivery_store, embeds, webhook_store
-from nodebyte_notifier.audience import EVENT_NAME
 from nodebyte_notifier.discord_sender import DiscordSender
 from nodebyte_notifier.retry_policy import Attempt
 from nodebyte_notifier.webhook_store import WebhookFields
@@ -28,35 +26,6 @@ SOURCE = "nodebyte/notifier"
 # A test waits this long for a slot in its webhook's bucket, then is answered 429:
 # the gateway gives the notifier 5 s, and the request to Discord needs some too.
 TEST_WAIT_SECONDS = 3.0
-WebhookScope = Literal["ADMIN", "USER", "PUBLIC"]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Description = Annotated[str, msgspec.Meta(max_length=500)]
-EventName = Annotated[str, msgspec.Meta(pattern=EVENT_NAME.pattern, max_length=100)]
-EventList = Annotated[list[EventName], msgspec.Meta(max_length=50)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
-
-
-class CreateWebhook(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    name: Name
-    webhook_url: Url
-    type: events.WebhookType = "SYSTEM"
-    scope: WebhookScope = "ADMIN"
-    description: Description | None = None
-    events: EventList = []
-    enabled: bool = True
-
-
-class UpdateWebhook(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    """Absent fields keep their value; `id` is accepted as the reference sends it."""
-
-    id: str | None = None
-    name: Name | None = None
-    webhook_url: Url | None = None
-    type: events.WebhookType | None = None
-    scope: WebhookScope | None = None
-    description: Description | None = None
-    events: EventList | None = None
-    enabled: bool | None = None
 
 
 class WebhookAdmin:
@@ -78,7 +47,7 @@ class WebhookAdmin:
             ) from None
         return parsed.url, parsed.masked
 
-    async def create(self, conn: asyncpg.Connection, body: CreateWebhook) -> dict[str, Any]:
+    async def create(self, conn: asyncpg.Connection, body: CreateWebhook) -> Webhook:
         sealer = self._require_sealer()
         url, masked = self._checked(body.webhook_url)
         fields = WebhookFields(
@@ -91,7 +60,7 @@ class WebhookAdmin:
 
     async def update(
         self, conn: asyncpg.Connection, webhook_id: UUID, body: UpdateWebhook
-    ) -> dict[str, Any]:
+    ) -> Webhook:
         current = await webhook_store.get(conn, webhook_id)
         if current is None:
             raise ApiError(404, "Webhook not found")
@@ -123,7 +92,7 @@ class WebhookAdmin:
             raise ApiError(404, "Webhook not found")
         await delivery_store.fail_pending_for(conn, str(webhook_id), "webhook deleted")
 
-    async def test(self, pool: asyncpg.Pool, webhook_id: UUID) -> dict[str, Any]:
+    async def test(self, pool: asyncpg.Pool, webhook_id: UUID) -> WebhookTest:
         """Send a test embed now and report Discord's answer."""
         async with pool.acquire() as conn:
             rows = await webhook_store.sealed_urls(conn, [webhook_id])
@@ -147,14 +116,14 @@ class WebhookAdmin:
                 await webhook_store.mark_tested(conn, webhook_id)
             if attempt.gone:
                 disabled = await disable_refused(conn, webhook_id, attempt)
-        return {
-            "delivered": attempt.sent,
-            "statusCode": attempt.status_code,
-            "messageId": attempt.message_id,
-            "error": attempt.error,
-            "retryAfter": attempt.retry_after,
-            "disabled": disabled,
-        }
+        return WebhookTest(
+            delivered=attempt.sent,
+            statusCode=attempt.status_code,
+            messageId=attempt.message_id,
+            error=attempt.error,
+            retryAfter=attempt.retry_after,
+            disabled=disabled,
+        )
 
 
 def _rate_limited(attempt: Attempt) -> ApiError:

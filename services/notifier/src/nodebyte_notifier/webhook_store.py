@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from nodebyte_common.contracts.notify import Webhook
 from nodebyte_common.sealing import Sealer
 from nodebyte_notifier.audience import Audience
 
@@ -36,27 +35,23 @@ class WebhookFields:
     enabled: bool
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def view(row: asyncpg.Record) -> dict[str, Any]:
-    """A webhook as the admin API shows it (camelCase, URL masked)."""
-    return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "webhookUrl": row["url_masked"],
-        "type": row["type"],
-        "scope": row["scope"],
-        "description": row["description"],
-        "events": list(row["events"]),
-        "enabled": row["enabled"],
-        "disabledReason": row["disabled_reason"],
-        "disabledAt": _iso(row["disabled_at"]),
-        "testSuccessAt": _iso(row["test_success_at"]),
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
-    }
+def view(row: asyncpg.Record) -> Webhook:
+    """A webhook as the admin API shows it (URL masked)."""
+    return Webhook(
+        id=row["id"],
+        name=row["name"],
+        webhookUrl=row["url_masked"],
+        type=row["type"],
+        scope=row["scope"],
+        description=row["description"],
+        events=list(row["events"]),
+        enabled=row["enabled"],
+        disabledReason=row["disabled_reason"],
+        disabledAt=row["disabled_at"],
+        testSuccessAt=row["test_success_at"],
+        createdAt=row["created_at"],
+        updatedAt=row["updated_at"],
+    )
 
 
 async def insert(
