@@ -9,18 +9,26 @@ breaker that guards hytale-auth itself); this module turns them back.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-from uuid import UUID
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from litestar import Request, Response, delete, get, patch, post, put
-from litestar.params import FromPath
+from litestar import Request, Response, route
+from litestar.exceptions import ValidationException
+from litestar.handlers import HTTPRouteHandler
 
 from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.contracts import hytale as contract
+from nodebyte_common.contracts.envelope import Answer, WindowAnswer
 from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.envelope import ApiError, error_response
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.forward_table import PATH_PARAMETER, PATH_TYPES
+from nodebyte_gateway.forward_table import _query_parameter as query_parameter
 from nodebyte_gateway.rate_limit import Limit
 
 PREFIX = "/api/v1/hytale"
@@ -44,64 +52,48 @@ RATE_LIMITS: dict[str, Limit] = {
     "hytale-session-delete": Limit(20, 3600),
 }
 
-ServerId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
-VariableName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,190}$")]
+
+@dataclass(frozen=True)
+class Relay:
+    """A public Hytale route: hytale-auth's internal path, the contract's body, query
+    and answer; `audited` bodies carry who asked to hytale-auth's audit trail."""
+
+    method: str
+    path: str  # public, Litestar's syntax
+    internal: str  # `{name}` for each path parameter
+    answer: Any  # the envelope hytale-auth answers, e.g. Answer[contract.Session]
+    summary: str
+    body: Any = None
+    query: type[msgspec.Struct] | None = None
+    status: int = 200
+    rate_limit: str = "default"
+    audited: bool = False
 
 
-class NoBody(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+def _invalid(_: Request, exc: ValidationException) -> Response[Any]:
+    """Input the Hytale flow cannot use is its own INVALID_REQUEST (as hytale-auth's)."""
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    first = problems[0] if problems and isinstance(problems[0], dict) else {}
+    message = str(first.get("message") or exc.detail)
+    if first.get("key") and first.get("key") != "data":
+        message = f"{message} (`{first['key']}`)"
+    return error_response(ApiError(400, message, "INVALID_REQUEST"))
 
 
-class TokenPoll(msgspec.Struct, forbid_unknown_fields=True):
-    device_code: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-
-
-class AccountBody(msgspec.Struct, forbid_unknown_fields=True):
-    account_id: UUID
-
-
-class SelectProfile(msgspec.Struct, forbid_unknown_fields=True):
-    account_id: UUID
-    profile_uuid: UUID
-
-
-class NewSession(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    account_id: UUID | None = None
-    profile_uuid: UUID | None = None
-    server_id: ServerId | None = None
-
-
-class SessionBody(msgspec.Struct, forbid_unknown_fields=True):
-    session_id: UUID
-
-
-class ValidateBody(msgspec.Struct, forbid_unknown_fields=True):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
-    type: Literal["session", "identity"] = "session"
-
-
-class AccountPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    in_pool: bool | None = None
-    session_limit: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
-
-
-class EggVariables(msgspec.Struct, forbid_unknown_fields=True):
-    session_variable: VariableName
-    identity_variable: VariableName
-
-
-def relay(answer: tuple[int, Any]) -> Response[Any]:
-    """hytale-auth's answer as the public one."""
+def relay(answer_type: Any, answer: tuple[int, Any]) -> Response[Any]:
+    """hytale-auth's answer as the public one: its success decoded into the contract
+    (with its status: a device-code poll answers 202 while waiting), its refusal in its
+    own words, an upstream failure (424) with the public status it carries."""
     status, body = answer
     if not isinstance(body, dict):
         raise ApiError(502, "The hytale-auth service answered without a body")
     if status < 400:
-        return ok(
-            body.get("data"),
-            message=body.get("message"),
-            status=status,
-            pagination=body.get("pagination"),
-        )
+        try:
+            return Response(msgspec.convert(body, answer_type), status_code=status)
+        except msgspec.ValidationError as exc:
+            raise ApiError(
+                502, f"The hytale-auth service answered outside its contract: {exc}"
+            ) from None
     details = body.get("details")
     if status == DEPENDENCY_STATUS and isinstance(details, dict):
         details = dict(details)
@@ -113,13 +105,6 @@ def relay(answer: tuple[int, Any]) -> Response[Any]:
     raise ApiError(status, body.get("error", "Request failed"), body.get("code"), details, headers)
 
 
-def _decode(raw: bytes, type_: type[Any]) -> Any:
-    try:
-        return decode_body(raw, type_)
-    except ApiError as exc:
-        raise ApiError(400, exc.message, "INVALID_REQUEST") from None
-
-
 def _caller(request: Request) -> dict[str, str | None]:
     """Who asked, for the audit trail."""
     agent = request.headers.get("user-agent")
@@ -129,161 +114,148 @@ def _caller(request: Request) -> dict[str, str | None]:
     }
 
 
-def _forwarding_post(
-    hytale: ServiceClient,
-    path: str,
-    body_type: type[Any],
-    guard: Any,
-    summary: str,
-    rate_limit: str = "default",
-) -> Any:
-    """A POST route whose checked body goes to hytale-auth with the caller attached."""
-
-    async def forward(request: Request) -> Response[Any]:
-        body = _decode(await request.body(), body_type)
-        payload = {**msgspec.to_builtins(body), "audit": _caller(request)}
-        return relay(await hytale.call("POST", f"/hytale{path}", json=payload))
-
-    forward.__name__ = "hytale_" + path.strip("/").replace("/", "_").replace("-", "_")
-    return post(
-        f"{PREFIX}{path}",
+def _route(hytale: ServiceClient, guard: Any, tags: list[str], spec: Relay) -> HTTPRouteHandler:
+    handler = route(
+        spec.path,
+        http_method=[spec.method],
         guards=[guard],
-        status_code=200,
-        summary=summary,
-        tags=["hytale"],
-        opt={"rate_limit": rate_limit},
-    )(forward)
+        tags=tags,
+        summary=spec.summary,
+        status_code=spec.status,
+        opt={"rate_limit": spec.rate_limit},
+        exception_handlers={ValidationException: _invalid},
+        name=f"{spec.method} {spec.path}",
+    )
+    return handler(_endpoint(hytale, spec))
 
 
-OAUTH_ROUTES = (  # path, body, summary, rate-limit class
-    (
-        "/oauth/device-code",
-        NoBody,
-        "Request a device code for browser authorisation",
-        "hytale-device-code",
-    ),
-    ("/oauth/token", TokenPoll, "Poll for the authorisation of a device code", "hytale-token"),
-    ("/oauth/refresh", AccountBody, "Refresh an account's OAuth tokens", "hytale-refresh"),
-    ("/oauth/profiles", AccountBody, "List an account's game profiles", "hytale-profiles"),
-    (
-        "/oauth/select-profile",
-        SelectProfile,
-        "Bind a profile to the account's sessions",
-        "hytale-select-profile",
-    ),
-    (
-        "/oauth/game-session/new",
-        NewSession,
-        "Create a game session (optionally for a server)",
-        "hytale-session-new",
-    ),
-    (
-        "/oauth/game-session/refresh",
-        SessionBody,
-        "Extend a game session",
-        "hytale-session-refresh",
-    ),
-    (
-        "/oauth/game-session/delete",
-        SessionBody,
-        "Terminate a game session",
-        "hytale-session-delete",
-    ),
-)
+def _endpoint(hytale: ServiceClient, spec: Relay) -> Callable[..., Awaitable[Any]]:
+    path_names = [name for name, _ in PATH_PARAMETER.findall(spec.path)]
+    query_fields = msgspec.structs.fields(spec.query) if spec.query else ()
+
+    async def endpoint(request: Request, **given: Any) -> Response[Any]:
+        path = spec.internal.format(**{name: given[name] for name in path_names})
+        params = {f.encode_name: given[f.name] for f in query_fields if given[f.name] is not None}
+        payload = None
+        if spec.body is not None:
+            payload = msgspec.to_builtins(given.get("data")) or {}
+            if spec.audited:
+                payload = {**payload, "audit": _caller(request)}
+        answer = await hytale.call(spec.method, path, params=params or None, json=payload)
+        return relay(spec.answer, answer)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    annotation=Request)]  # fmt: skip
+    parameters += [
+        inspect.Parameter(name, keyword, annotation=PATH_TYPES[kind])
+        for name, kind in PATH_PARAMETER.findall(spec.path)
+    ]
+    if spec.body is not None:
+        parameters.append(inspect.Parameter("data", keyword, annotation=spec.body))
+    parameters += [query_parameter(f) for f in query_fields]
+    returned = Response[spec.answer]  # type: ignore[name-defined]
+    endpoint.__signature__ = inspect.Signature(parameters, return_annotation=returned)  # type: ignore[attr-defined]
+    endpoint.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": returned}
+    words = re.sub(r"[^A-Za-z0-9]+", "_", f"{spec.method}_{spec.path}").strip("_").lower()
+    endpoint.__name__ = endpoint.__qualname__ = words
+    return endpoint
+
+
+def _oauth_table() -> list[Relay]:
+    c = contract
+    return [
+        Relay("POST", f"{PREFIX}/oauth/device-code", "/hytale/oauth/device-code",
+              Answer[c.DeviceCode], "Request a device code for browser authorisation",
+              body=c.NoBody | None, rate_limit="hytale-device-code", audited=True),
+        Relay("POST", f"{PREFIX}/oauth/token", "/hytale/oauth/token",
+              Answer[c.TokenPollAnswer],
+              "Poll for the authorisation of a device code (202 while waiting)",
+              body=c.TokenPoll, rate_limit="hytale-token", audited=True),
+        Relay("POST", f"{PREFIX}/oauth/refresh", "/hytale/oauth/refresh", Answer[c.PoolAccount],
+              "Refresh an account's OAuth tokens", body=c.AccountBody,
+              rate_limit="hytale-refresh", audited=True),
+        Relay("POST", f"{PREFIX}/oauth/profiles", "/hytale/oauth/profiles", Answer[c.Profiles],
+              "List an account's game profiles", body=c.AccountBody,
+              rate_limit="hytale-profiles", audited=True),
+        Relay("POST", f"{PREFIX}/oauth/select-profile", "/hytale/oauth/select-profile",
+              Answer[c.ProfileSelected], "Bind a profile to the account's sessions",
+              body=c.SelectProfile, rate_limit="hytale-select-profile", audited=True),
+        Relay("POST", f"{PREFIX}/oauth/game-session/new", "/hytale/oauth/game-session/new",
+              Answer[c.Session], "Create a game session (optionally for a server)",
+              body=c.NewSession, rate_limit="hytale-session-new", audited=True),
+        Relay("POST", f"{PREFIX}/oauth/game-session/refresh",
+              "/hytale/oauth/game-session/refresh", Answer[c.Session], "Extend a game session",
+              body=c.SessionBody, rate_limit="hytale-session-refresh", audited=True),
+        Relay("POST", f"{PREFIX}/oauth/game-session/delete", "/hytale/oauth/game-session/delete",
+              Answer[c.SessionDeleted], "Terminate a game session", body=c.SessionBody,
+              rate_limit="hytale-session-delete", audited=True),
+    ]  # fmt: skip
+
+
+def _read_table() -> list[Relay]:
+    c = contract
+    return [
+        Relay("POST", f"{PREFIX}/tokens/validate", "/hytale/tokens/validate",
+              Answer[c.TokenValidity], "Validate a session or identity token",
+              body=c.ValidateBody, audited=True),
+        Relay("GET", f"{PREFIX}/logs", "/hytale/logs", Answer[list[c.AuditLog]],
+              "Hytale audit log", query=c.AuditLogQuery),
+        Relay("GET", f"{PREFIX}/server-logs", "/hytale/server-logs",
+              WindowAnswer[c.ServerLogLine], "Server console log", query=c.ServerLogQuery),
+        Relay("GET", f"{PREFIX}/server-logs/count", "/hytale/server-logs/count",
+              Answer[c.ServerLogCount], "Console line count", query=c.ServerQuery),
+        Relay("GET", f"{PREFIX}/sessions", "/hytale/sessions", Answer[list[c.Session]],
+              "Game sessions", query=c.SessionQuery),
+        Relay("GET", f"{PREFIX}/sessions/{{session_id:uuid}}", "/hytale/sessions/{session_id}",
+              Answer[c.Session], "A game session"),
+    ]  # fmt: skip
+
+
+def _admin_table() -> tuple[list[Relay], list[Relay]]:
+    c = contract
+    account, egg = (
+        f"{ADMIN_PREFIX}/accounts/{{account_id:uuid}}",
+        f"{ADMIN_PREFIX}/eggs/{{egg_id:int}}",
+    )
+    reads = [
+        Relay(
+            "GET",
+            f"{ADMIN_PREFIX}/accounts",
+            "/hytale/accounts",
+            Answer[c.AccountPool],
+            "The account pool with each account's session capacity",
+        ),
+        Relay(
+            "GET",
+            f"{ADMIN_PREFIX}/eggs",
+            "/hytale/eggs",
+            Answer[c.Eggs],
+            "Per-egg names of the token variables, and the defaults",
+        ),
+    ]
+    writes = [
+        Relay("PATCH", account, "/hytale/accounts/{account_id}", Answer[c.PoolAccount],
+              "Take an account in or out of the pool, or change its session limit",
+              body=c.AccountPatch),
+        Relay("DELETE", account, "/hytale/accounts/{account_id}", Answer[c.AccountRemoved],
+              "Remove an account (ending its sessions)"),
+        Relay("PUT", egg, "/hytale/eggs/{egg_id}", Answer[c.Egg],
+              "Set an egg's token variable names", body=c.EggVariables),
+        Relay("DELETE", egg, "/hytale/eggs/{egg_id}", Answer[c.EggReset],
+              "Reset an egg to the default variable names"),
+    ]  # fmt: skip
+    return reads, writes
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
     hytale = ctx.client("hytale-auth")
     write, read = ctx.require(catalogue.HYTALE_WRITE), ctx.require(catalogue.HYTALE_READ)
-    handlers = [
-        _forwarding_post(hytale, path, body, write, summary, limit)
-        for path, body, summary, limit in OAUTH_ROUTES
+    admin_read, admin_write = ctx.require(catalogue.ADMIN_READ), ctx.require(catalogue.ADMIN_WRITE)
+    admin_reads, admin_writes = _admin_table()
+    return [
+        *(_route(hytale, write, ["hytale"], spec) for spec in _oauth_table()),
+        *(_route(hytale, read, ["hytale"], spec) for spec in _read_table()),
+        *(_route(hytale, admin_read, ["hytale admin"], spec) for spec in admin_reads),
+        *(_route(hytale, admin_write, ["hytale admin"], spec) for spec in admin_writes),
     ]
-    handlers.append(
-        _forwarding_post(
-            hytale, "/tokens/validate", ValidateBody, read, "Validate a session or identity token"
-        )
-    )
-    return [*handlers, *_query_routes(hytale, read), *_admin_routes(hytale, ctx)]
-
-
-def _query_routes(hytale: ServiceClient, read: Any) -> list[Any]:
-    def params(request: Request, *names: str) -> dict[str, str]:
-        return {n: request.query_params[n] for n in names if n in request.query_params}
-
-    @get(f"{PREFIX}/logs", guards=[read], tags=["hytale"], summary="Hytale audit log")
-    async def audit_logs(request: Request) -> Response[Any]:
-        query = params(request, "account_id", "limit", "event_type")
-        return relay(await hytale.call("GET", "/hytale/logs", params=query))
-
-    @get(f"{PREFIX}/server-logs", guards=[read], tags=["hytale"], summary="Server console log")
-    async def server_logs(request: Request) -> Response[Any]:
-        query = params(request, "server_id", "limit", "offset")
-        return relay(await hytale.call("GET", "/hytale/server-logs", params=query))
-
-    @get(
-        f"{PREFIX}/server-logs/count", guards=[read], tags=["hytale"], summary="Console line count"
-    )
-    async def server_log_count(request: Request) -> Response[Any]:
-        query = params(request, "server_id")
-        return relay(await hytale.call("GET", "/hytale/server-logs/count", params=query))
-
-    @get(f"{PREFIX}/sessions", guards=[read], tags=["hytale"], summary="Game sessions")
-    async def sessions(request: Request) -> Response[Any]:
-        query = params(request, "server_id", "status")
-        return relay(await hytale.call("GET", "/hytale/sessions", params=query))
-
-    @get(f"{PREFIX}/sessions/{{session_id:uuid}}", guards=[read], tags=["hytale"])
-    async def session(session_id: FromPath[UUID]) -> Response[Any]:
-        return relay(await hytale.call("GET", f"/hytale/sessions/{session_id}"))
-
-    return [audit_logs, server_logs, server_log_count, sessions, session]
-
-
-def _admin_routes(hytale: ServiceClient, ctx: GatewayContext) -> list[Any]:
-    read, write = ctx.require(catalogue.ADMIN_READ), ctx.require(catalogue.ADMIN_WRITE)
-
-    @get(
-        f"{ADMIN_PREFIX}/accounts",
-        guards=[read],
-        tags=["hytale admin"],
-        summary="The account pool with each account's session capacity",
-    )
-    async def accounts() -> Response[Any]:
-        return relay(await hytale.call("GET", "/hytale/accounts"))
-
-    @patch(f"{ADMIN_PREFIX}/accounts/{{account_id:uuid}}", guards=[write], tags=["hytale admin"])
-    async def update_account(account_id: FromPath[UUID], request: Request) -> Response[Any]:
-        body = _decode(await request.body(), AccountPatch)
-        path = f"/hytale/accounts/{account_id}"
-        return relay(await hytale.call("PATCH", path, json=msgspec.to_builtins(body)))
-
-    @delete(
-        f"{ADMIN_PREFIX}/accounts/{{account_id:uuid}}",
-        guards=[write],
-        tags=["hytale admin"],
-        status_code=200,
-    )
-    async def remove_account(account_id: FromPath[UUID]) -> Response[Any]:
-        return relay(await hytale.call("DELETE", f"/hytale/accounts/{account_id}"))
-
-    @get(f"{ADMIN_PREFIX}/eggs", guards=[read], tags=["hytale admin"])
-    async def eggs() -> Response[Any]:
-        return relay(await hytale.call("GET", "/hytale/eggs"))
-
-    @put(f"{ADMIN_PREFIX}/eggs/{{egg_id:int}}", guards=[write], tags=["hytale admin"])
-    async def set_egg(egg_id: FromPath[int], request: Request) -> Response[Any]:
-        body = _decode(await request.body(), EggVariables)
-        path = f"/hytale/eggs/{egg_id}"
-        return relay(await hytale.call("PUT", path, json=msgspec.to_builtins(body)))
-
-    @delete(
-        f"{ADMIN_PREFIX}/eggs/{{egg_id:int}}",
-        guards=[write],
-        tags=["hytale admin"],
-        status_code=200,
-    )
-    async def reset_egg(egg_id: FromPath[int]) -> Response[Any]:
-        return relay(await hytale.call("DELETE", f"/hytale/eggs/{egg_id}"))
-
-    return [accounts, update_account, remove_account, eggs, set_egg, reset_egg]

@@ -3,9 +3,10 @@
 `{"success": true, "data": …, "message"?: …, "pagination"?: …}`: an owner encodes
 an `Answer[T]`, the gateway decodes the same type, and the OpenAPI document shows
 the `data` each route really sends. Lists page the Catalyst way (`page`, `limit`,
-`total`, `pages`: the node, server, template and alert resources) or the NodeByte
-way (`page`, `pageSize`, `total`, `totalPages`: the panel mirror and logs); both
-are declared here once.
+`total`, `pages`: the node, server, template and alert resources), the NodeByte
+way (`page`, `pageSize`, `total`, `totalPages`: the panel mirror and logs) or by
+offset (`total`, `limit`, `offset`, `has_more`: Hytale's console log); each is
+declared here once.
 """
 
 from __future__ import annotations
@@ -45,6 +46,24 @@ class PagedAnswer(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     success: bool = True
     data: list[T]
     pagination: Pages
+    message: str | None = None
+
+
+class Window(msgspec.Struct, frozen=True, kw_only=True):
+    """Paging by offset (`?limit=&offset=`), as the Hytale reference does."""
+
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class WindowAnswer(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """A window of a list: `data` and where it stands in the whole."""
+
+    success: bool = True
+    data: list[T]
+    pagination: Window
     message: str | None = None
 
 
