@@ -13,7 +13,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from litestar import Request, Response, route
@@ -24,7 +24,7 @@ from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import hytale as contract
 from nodebyte_common.contracts.envelope import Answer, WindowAnswer
 from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
-from nodebyte_common.envelope import ApiError, error_response
+from nodebyte_common.envelope import ApiError, decode_body, error_response
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.forward_table import PATH_PARAMETER, PATH_TYPES
@@ -75,7 +75,9 @@ def _invalid(_: Request, exc: ValidationException) -> Response[Any]:
     problems = exc.extra if isinstance(exc.extra, list) else []
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
     message = str(first.get("message") or exc.detail)
-    if first.get("key") and first.get("key") != "data":
+    if message == "'data'":  # Litestar's word for a body that is missing
+        message = "A JSON body is required"
+    elif first.get("key") and first.get("key") != "data":
         message = f"{message} (`{first['key']}`)"
     return error_response(ApiError(400, message, "INVALID_REQUEST"))
 
@@ -103,6 +105,15 @@ def relay(answer_type: Any, answer: tuple[int, Any]) -> Response[Any]:
     if status == 429 and isinstance(details, dict) and "retry_after" in details:
         headers["Retry-After"] = str(details["retry_after"])
     raise ApiError(status, body.get("error", "Request failed"), body.get("code"), details, headers)
+
+
+async def _strictly(request: Request, body_type: Any) -> Any:
+    """The body decoded strictly (Litestar's own parse, which documents it, converts
+    "1" to 1; the Hytale flow refuses a string where the reference wants a number)."""
+    try:
+        return decode_body(await request.body(), body_type)
+    except ApiError as exc:
+        raise ApiError(400, exc.message, "INVALID_REQUEST") from None
 
 
 def _caller(request: Request) -> dict[str, str | None]:
@@ -138,7 +149,7 @@ def _endpoint(hytale: ServiceClient, spec: Relay) -> Callable[..., Awaitable[Any
         params = {f.encode_name: given[f.name] for f in query_fields if given[f.name] is not None}
         payload = None
         if spec.body is not None:
-            payload = msgspec.to_builtins(given.get("data")) or {}
+            payload = msgspec.to_builtins(await _strictly(request, spec.body)) or {}
             if spec.audited:
                 payload = {**payload, "audit": _caller(request)}
         answer = await hytale.call(spec.method, path, params=params or None, json=payload)
@@ -152,7 +163,9 @@ def _endpoint(hytale: ServiceClient, spec: Relay) -> Callable[..., Awaitable[Any
         for name, kind in PATH_PARAMETER.findall(spec.path)
     ]
     if spec.body is not None:
-        parameters.append(inspect.Parameter("data", keyword, annotation=spec.body))
+        optional = type(None) in get_args(spec.body)
+        default = None if optional else inspect.Parameter.empty
+        parameters.append(inspect.Parameter("data", keyword, annotation=spec.body, default=default))
     parameters += [query_parameter(f) for f in query_fields]
     returned = Response[spec.answer]  # type: ignore[name-defined]
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=returned)  # type: ignore[attr-defined]

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from litestar import Request, delete, get, patch, put
 from litestar.params import FromPath
 
+from nodebyte_common.contracts.hytale import AccountPatch, EggVariables
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_hytale_auth import errors
 from nodebyte_hytale_auth.account_pool import capacity_view, iso
 
 if TYPE_CHECKING:
     from nodebyte_hytale_auth.api import Services
-
-VariableName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,190}$")]
-
-
-class EggVariables(msgspec.Struct, forbid_unknown_fields=True):
-    session_variable: VariableName
-    identity_variable: VariableName
-
-
-class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
-    in_pool: bool | None = None
-    session_limit: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
 
 
 def admin_routes(s: Services) -> list[Any]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, get_args
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from litestar import Request, get, post
 from litestar.params import FromPath
 
+from nodebyte_common.contracts import hytale as contract
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_hytale_auth import errors
 from nodebyte_hytale_auth.account_pool import AccountPool, iso
@@ -22,49 +22,36 @@ from nodebyte_hytale_auth.game_sessions import GameSessions, NewSession
 from nodebyte_hytale_auth.server_logs import ServerLogCollector
 from nodebyte_hytale_auth.session_tokens import TokenRefused, TokenValidator
 
-ServerId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
-AUDIT_EVENTS = (
-    "TOKEN_CREATED",
-    "TOKEN_REFRESHED",
-    "TOKEN_DELETED",
-    "AUTH_FAILED",
-    "SESSION_CREATED",
-    "SESSION_REFRESHED",
-    "SESSION_DELETED",
-    "PROFILE_SELECTED",
-)
+AUDIT_EVENTS: tuple[str, ...] = get_args(contract.AuditEvent)
 
 
-class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+# The contract's bodies, with who asked (the gateway adds it) for the audit trail.
+class _Body(contract.NoBody, kw_only=True, forbid_unknown_fields=True):
     audit: Caller = Caller()
 
 
-class TokenPoll(_Body, forbid_unknown_fields=True):
-    device_code: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+class TokenPoll(contract.TokenPoll, kw_only=True, forbid_unknown_fields=True):
+    audit: Caller = Caller()
 
 
-class AccountBody(_Body, forbid_unknown_fields=True):
-    account_id: UUID
+class AccountBody(contract.AccountBody, kw_only=True, forbid_unknown_fields=True):
+    audit: Caller = Caller()
 
 
-class SelectProfile(_Body, forbid_unknown_fields=True):
-    account_id: UUID
-    profile_uuid: UUID
+class SelectProfile(contract.SelectProfile, kw_only=True, forbid_unknown_fields=True):
+    audit: Caller = Caller()
 
 
-class NewSessionBody(_Body, forbid_unknown_fields=True):
-    account_id: UUID | None = None
-    profile_uuid: UUID | None = None
-    server_id: ServerId | None = None
+class NewSessionBody(contract.NewSession, kw_only=True, forbid_unknown_fields=True):
+    audit: Caller = Caller()
 
 
-class SessionBody(_Body, forbid_unknown_fields=True):
-    session_id: UUID
+class SessionBody(contract.SessionBody, kw_only=True, forbid_unknown_fields=True):
+    audit: Caller = Caller()
 
 
-class ValidateBody(_Body, forbid_unknown_fields=True):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
-    type: Literal["session", "identity"] = "session"
+class ValidateBody(contract.ValidateBody, kw_only=True, forbid_unknown_fields=True):
+    audit: Caller = Caller()
 
 
 @dataclass(frozen=True)
