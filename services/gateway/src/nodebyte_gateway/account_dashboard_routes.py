@@ -8,8 +8,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, get, post, put
+from litestar.params import JSONBody
 
-from nodebyte_common.contracts.envelope import Answer, Nothing
+from nodebyte_common.contracts.envelope import Answer, Empty, Nothing
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import account_input, accounts_store, audit
 from nodebyte_gateway.accounts import AccountFlows
@@ -106,7 +107,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Mail a new verification link",
     )
-    async def resend_verification(request: Request) -> Nothing:
+    async def resend_verification(request: Request, data: JSONBody[Empty | None] = None) -> Nothing:
         await flows.resend_verification(signed_in_user(request))
         return Nothing(message="Verification email sent")
 

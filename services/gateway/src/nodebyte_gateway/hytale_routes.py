@@ -22,7 +22,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import hytale as contract
-from nodebyte_common.contracts.envelope import Answer, WindowAnswer
+from nodebyte_common.contracts.envelope import Answer, Empty, WindowAnswer
 from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, decode_body, error_response
 from nodebyte_common.internal_client import ServiceClient
@@ -180,7 +180,7 @@ def _oauth_table() -> list[Relay]:
     return [
         Relay("POST", f"{PREFIX}/oauth/device-code", "/hytale/oauth/device-code",
               Answer[c.DeviceCode], "Request a device code for browser authorisation",
-              body=c.NoBody | None, rate_limit="hytale-device-code", audited=True),
+              body=Empty | None, rate_limit="hytale-device-code", audited=True),
         Relay("POST", f"{PREFIX}/oauth/token", "/hytale/oauth/token",
               Answer[c.TokenPollAnswer],
               "Poll for the authorisation of a device code (202 while waiting)",

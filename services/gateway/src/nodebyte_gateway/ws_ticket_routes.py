@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, post
+from litestar.params import JSONBody
 
-from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.contracts.envelope import Answer, Empty
 from nodebyte_gateway.auth import signed_in
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.schemas import WsTicket
@@ -25,7 +26,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="A ticket (valid 30 s, one use) that opens /ws or a live stream as you",
     )
-    async def issue_ticket(request: Request) -> Answer[WsTicket]:
+    async def issue_ticket(
+        request: Request, data: JSONBody[Empty | None] = None
+    ) -> Answer[WsTicket]:
         ticket = await tickets.issue(signed_in(request))
         return Answer(data=WsTicket(ticket=ticket, expires_in=tickets.ttl_seconds, usage=USAGE))
 

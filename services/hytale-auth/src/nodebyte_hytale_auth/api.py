@@ -11,6 +11,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 
 from nodebyte_common.contracts import hytale as contract
+from nodebyte_common.contracts.envelope import Empty
 from nodebyte_common.envelope import ApiError, ok
 from nodebyte_hytale_auth import errors
 from nodebyte_hytale_auth.account_pool import AccountPool, iso
@@ -26,7 +27,7 @@ AUDIT_EVENTS: tuple[str, ...] = get_args(contract.AuditEvent)
 
 
 # The contract's bodies, with who asked (the gateway adds it) for the audit trail.
-class _Body(contract.NoBody, kw_only=True, forbid_unknown_fields=True):
+class _Body(Empty, kw_only=True, forbid_unknown_fields=True):
     audit: Caller = Caller()
 
 

@@ -35,10 +35,6 @@ SessionStatus = Literal["active", "ended", "expired"]
 # --- bodies -----------------------------------------------------------------------
 
 
-class NoBody(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
-
 class TokenPoll(msgspec.Struct, forbid_unknown_fields=True):
     device_code: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
