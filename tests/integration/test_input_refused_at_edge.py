@@ -46,6 +46,21 @@ async def test_forwarded_bodies_are_400(gateway: httpx.AsyncClient) -> None:
         refused(response)
 
 
+async def test_a_body_is_held_to_its_declared_types(gateway: httpx.AsyncClient) -> None:
+    """Strict as the contract says: a number sent as a string, or a boolean as a string,
+    is a 400 that names the field, and nothing is made."""
+    before = (await gateway.get("/api/admin/api-keys")).json()["data"]
+    for body in ({"name": "typed", "expiresInDays": "30"}, {"name": 5}):
+        response = await gateway.post("/api/admin/api-keys", json=body)
+        refused(response)
+    response = await gateway.post(
+        "/api/nodes", json={"name": "n", "hostname": "h", "maxMemoryMb": "1024", "maxCpuCores": 2}
+    )
+    refused(response)
+    assert "maxMemoryMb" in response.json()["error"]
+    assert (await gateway.get("/api/admin/api-keys")).json()["data"] == before
+
+
 @pytest.mark.parametrize("query", ["search=a%00b", "search=%ff%fe"], ids=["nul", "not utf-8"])
 async def test_bad_query_strings_are_400(
     user_factory: Callable[..., Awaitable[SignedInUser]], stack: Stack, query: str

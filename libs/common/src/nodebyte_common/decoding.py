@@ -82,12 +82,13 @@ def path_problem(path: str, raw_path: bytes | None) -> str | None:
     return None
 
 
-def json_body_problem(raw: bytes) -> str | None:
-    """Why a JSON body is refused; None for an empty body (the route decides on that)."""
+def json_body_problem(raw: bytes, type_: Any = Any) -> str | None:
+    """Why a JSON body is refused, as `type_` (strictly: `"1"` is no number); None for an
+    empty body (the route decides on that)."""
     if not raw.strip():
         return None
     try:
-        decode_json(raw)
+        decode_json(raw, type_)
     except BadInput as exc:
         return str(exc)
     return None

@@ -16,6 +16,7 @@ import msgspec
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.cors import CORSConfig
 from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -277,7 +278,7 @@ def refuse_bad_input(max_body_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
             if body is None:
                 await _send_error(send, 413, "The request body is too large", "PAYLOAD_TOO_LARGE")
                 return
-            if not _is_opaque(scope) and (problem := json_body_problem(body)):
+            if not _is_opaque(scope) and (problem := json_body_problem(body, _body_type(scope))):
                 await _send_error(send, 400, problem, "VALIDATION_ERROR")
                 return
             await app(scope, _replay(body, receive), send)
@@ -285,6 +286,20 @@ def refuse_bad_input(max_body_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
         return wrapped
 
     return middleware
+
+
+def _body_type(scope: Scope) -> Any:
+    """The JSON body type the route declares (its `data`), so that the body is checked
+    strictly here: Litestar converts bodies leniently (`"1"` would pass for 1)."""
+    handler = scope.get("route_handler")
+    field = getattr(getattr(handler, "parsed_fn_signature", None), "parameters", {}).get("data")
+    kwarg = getattr(field, "kwarg_definition", None)
+    if (
+        field is None
+        or getattr(kwarg, "media_type", RequestEncodingType.JSON) != "application/json"
+    ):
+        return Any
+    return field.annotation
 
 
 def _has_body(scope: Scope) -> bool:
