@@ -201,6 +201,16 @@ async def test_admins_link_and_unlink_by_hand(
     assert unlinked.status_code == 200, unlinked.text
     assert await my_server_ids(anonymous, staff) == []
 
+    # The sync does not undo the admin's unlink of the account made for the panel user
+    # by matching its email again (a newcomer of the same batch shows it was applied).
+    renamed = await panel.patch(f"/_emulator/users/{panel_id}", json={"first_name": "Renamed"})
+    assert renamed.status_code == 200, renamed.text
+    witness = tagged("witness")
+    witness_id = await add_panel_user(panel, witness)
+    await run_sync(gateway)
+    await linked_account(gateway, witness, witness_id)
+    assert (await accounts_of(gateway, panel_email))[0]["pterodactylId"] is None
+
     audit = (await gateway.get("/api/admin/audit", params={"targetId": staff.id})).json()["data"]
     actions = [(e["action"], e["outcome"]) for e in audit]
     assert ("user.panel_link", "accepted") in actions
