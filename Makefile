@@ -6,7 +6,8 @@ export UV_PYTHON_DOWNLOADS := never
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := .venv/bin/python
 
-.PHONY: install up reset test lint format bench clean deploy-check deploy-rules chaos mutate
+.PHONY: install up reset test lint format bench clean deploy-check deploy-rules chaos mutate \
+	db-init db-migrate db-migrate-schema db-status db-list db-reset
 
 install: .venv/.synced
 
@@ -25,6 +26,31 @@ up: install
 # `make up` starts from empty. Stops nothing: stop `make up` first.
 reset: install
 	$(PY) -m nodebyte_devstack reset
+
+# Every service's schema (`nodebyte db …`, services/gateway cli_database.py). DATABASE_URL:
+# a role that may act as each service's role; by default the local stack's database.
+DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(or $(NB_DATABASE),nodebyte)
+NODEBYTE_DB = DATABASE_URL="$(DATABASE_URL)" .venv/bin/nodebyte db
+
+db-init: install
+	$(NODEBYTE_DB) init
+
+db-migrate: install
+	$(NODEBYTE_DB) migrate
+
+# make db-migrate-schema SCHEMA=sync
+db-migrate-schema: install
+	$(NODEBYTE_DB) migrate --schema "$(SCHEMA)"
+
+db-status: install
+	$(NODEBYTE_DB) status
+
+db-list: install
+	$(NODEBYTE_DB) list
+
+# Asks for the database name before dropping anything.
+db-reset: install
+	$(NODEBYTE_DB) reset
 
 lint: install
 	.venv/bin/ruff check .

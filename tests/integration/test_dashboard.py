@@ -6,12 +6,12 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from nodebyte_devstack.accounts import SignedInUser
 from nodebyte_devstack.sync_runs import run_sync
+from nodebyte_devstack.waiting import eventually
 
 LIMITS = [
     {"memory": 1024, "disk": 5120, "cpu": 100},
@@ -43,9 +43,11 @@ async def owners(
     user_factory: Callable[..., Awaitable[SignedInUser]],
 ) -> dict[str, Any]:
     """Two panel users with servers of their own, mirrored, and a gateway account
-    for each (matched by email, the panel's in other letter case)."""
+    for each (made before the sync, matched by email, the panel's in other letter case)."""
     tag = secrets.token_hex(4)
     alice_email, bob_email = f"alice-{tag}@example.test", f"bob-{tag}@example.test"
+    alice_user = await user_factory(["MEMBER"], email=alice_email)
+    bob_user = await user_factory(["MEMBER"], email=bob_email)
     alice = await add_panel_user(fresh_panel, alice_email.upper())
     bob = await add_panel_user(fresh_panel, bob_email)
     alice_servers = [
@@ -64,8 +66,8 @@ async def owners(
     bob_servers = [await add_server(fresh_panel, bob, f"bob-{tag}-0", LIMITS[0])]
     await run_sync(gateway)
     return {
-        "alice": await user_factory(["MEMBER"], email=alice_email),
-        "bob": await user_factory(["MEMBER"], email=bob_email),
+        "alice": alice_user,
+        "bob": bob_user,
         "alice_panel_id": alice,
         "alice_servers": alice_servers,
         "bob_servers": bob_servers,
@@ -148,15 +150,22 @@ async def test_an_account_without_a_panel_user_owns_nothing(
 
 
 async def test_a_linked_panel_id_wins_over_the_email(
-    anonymous: httpx.AsyncClient, owners: dict[str, Any], admin_conn: asyncpg.Connection
+    anonymous: httpx.AsyncClient, owners: dict[str, Any], gateway: httpx.AsyncClient
 ) -> None:
-    """Users migrated from the old stack carry their panel user's id."""
-    bob = owners["bob"]
-    await admin_conn.execute(
-        "UPDATE gateway.users SET pterodactyl_id = $1 WHERE id = $2",
-        owners["alice_panel_id"],
-        bob.id,
+    """An account stands for the panel user it is linked to, whatever its email."""
+    alice, bob, alice_panel_id = owners["alice"], owners["bob"], owners["alice_panel_id"]
+
+    async def alice_linked() -> bool:
+        users = await gateway.get("/api/admin/users", params={"search": alice.email})
+        return users.json()["data"]["users"][0]["pterodactylId"] == alice_panel_id
+
+    await eventually(alice_linked, timeout=60, interval=0.2)  # the sync's link, by email
+    unlinked = await gateway.delete(f"/api/admin/users/{alice.id}/pterodactyl")
+    assert unlinked.status_code == 200, unlinked.text
+    linked = await gateway.put(
+        f"/api/admin/users/{bob.id}/pterodactyl", json={"pterodactylId": alice_panel_id}
     )
+    assert linked.status_code == 200, linked.text
     stats = (await get_data(anonymous, "/api/v1/dashboard/stats", bob))["data"]
     assert stats["panelUserId"] == owners["alice_panel_id"]
     assert stats["totalServers"] == 4

@@ -43,8 +43,10 @@ class Store:
         self.refresh_derived()
 
     def reset(self) -> None:
+        """The seeded dataset again. Ids handed out before are not handed out again (a
+        panel never reuses one): whoever linked something to an old id (an account to a
+        panel user) must not find it pointing at a newcomer."""
         self.tables = generate(self.spec)
-        self._last_ids.clear()
         self.changed()
 
     def allocate_id(self, kind: str) -> int:

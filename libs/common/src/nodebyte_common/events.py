@@ -100,6 +100,32 @@ class ServerPruned(Event, kw_only=True, frozen=True):
     pruned_at: datetime
 
 
+class PanelUser(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
+    """What the gateway needs of a panel user to give them an account."""
+
+    id: int
+    email: str
+    username: str
+    first_name: str | None = None
+    last_name: str | None = None
+    root_admin: bool = False
+
+
+class PanelUsersSynced(Event, kw_only=True, frozen=True):
+    """Panel users the sync found new or changed, and those the panel no longer has.
+
+    One sync announces its changes in several of these (a few hundred users each),
+    all with the same `as_of`: a consumer applies a user's facts only when they are
+    newer than what it holds, so redelivered or reordered batches change nothing.
+    """
+
+    TYPE: ClassVar[str] = "panel_users.synced"
+    sync_log_id: UUID
+    as_of: datetime
+    users: list[PanelUser] = []
+    removed: list[int] = []  # panel user ids pruned from the mirror
+
+
 # --- hytale-auth ----------------------------------------------------------
 
 
@@ -435,6 +461,7 @@ CATALOGUE: dict[str, type[Event]] = {
         SyncCancelled,
         SyncLogsCleanupRequested,
         ServerPruned,
+        PanelUsersSynced,
         TokenRefreshed,
         SessionCreated,
         SessionRefreshed,

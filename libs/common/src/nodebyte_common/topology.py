@@ -60,6 +60,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     ),
     Subscription("hytale-auth", "events", ("job.fired", "server.pruned")),
     Subscription("node-agent-gateway", "commands", ("server.command_requested",)),
+    Subscription("gateway", "panel-users", ("panel_users.synced",)),
 )
 
 

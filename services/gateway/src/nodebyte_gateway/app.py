@@ -33,6 +33,8 @@ from nodebyte_gateway import (
     hytale_routes,
     node_routes,
     notify_routes,
+    panel_link_routes,
+    panel_links,
     panel_mirror_routes,
     rate_bucket_store,
     repo_routes,
@@ -84,6 +86,7 @@ ROUTE_MODULES = (
     ssh_key_routes,
     dashboard_routes,
     admin_user_routes,
+    panel_link_routes,
     role_routes,
     admin_health_routes,
     api_key_routes,
@@ -157,6 +160,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         bootstrap_key=settings.backend_api_key,
         pool_of=lambda: runtime.pool,
     )
+    panel_links.consume(runtime)
     hub = ProgressHub(settings.amqp_url, settings.amqp_prefix)
     runtime.loop("sync-progress-hub", hub.run)
     limiter = rate_limiter(settings, runtime)

@@ -7,6 +7,7 @@
     nodebyte sync [full|locations] [--skip-users] [--no-follow]
     nodebyte status
     nodebyte bus dead-letters list|show|replay|discard [<id>] [--queue Q]; nodebyte bus outbox
+    nodebyte db list|status|init|migrate [--schema S]|reset [--confirm DB] [--database URL]
 
 User and key commands use the gateway database (DATABASE_URL, the gateway's
 role); without DATABASE_URL, the local stack's settings (`.stack/cli.json`,
@@ -14,7 +15,9 @@ written by `make up`) give it and the services' URLs. `sync` and `status`
 use the HTTP API: NODEBYTE_GATEWAY_URL (default http://127.0.0.1:8080) with
 NODEBYTE_API_KEY (or BACKEND_API_KEY), and the services' URLs (SYNC_URL,
 NOTIFIER_URL, …) as the gateway reads them. `bus` uses the admin API with
-NODEBYTE_API_KEY. `--json` prints machine-readable output.
+NODEBYTE_API_KEY. `db` works on every service's schema (cli_database: `--database`,
+else DATABASE_URL, a role that may act as each service's role). `--json` prints
+machine-readable output.
 
 This module only parses arguments (`nodebyte --help` stays fast); the commands,
 and their imports, are in cli_commands.
@@ -72,7 +75,28 @@ def parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="readiness of every service")
     status.add_argument("--timeout", type=float, default=10.0, help="seconds per service")
     _add_bus(commands)
+    _add_db(commands)
     return root
+
+
+def _add_db(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    db = commands.add_parser("db", help="every service's database schema and migrations")
+    actions = db.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("list", "every migration of every schema (no database needed)"),
+        ("status", "applied, pending and changed migrations per schema"),
+        ("init", "create the database, roles and schemas; apply every migration"),
+        ("migrate", "apply pending migrations (of every schema, or --schema)"),
+        ("reset", "drop every schema and its data, then init (asks for the database name)"),
+    ):
+        cmd = actions.add_parser(name, help=help_text)
+        if name != "list":
+            cmd.add_argument("--database", help="the database's URL (default DATABASE_URL)")
+            cmd.add_argument("--role-prefix", default="nb", help="of the services' roles")
+        if name in ("list", "status", "migrate"):
+            cmd.add_argument("--schema", help="one schema (gateway, sync, hytale_auth, …)")
+        if name == "reset":
+            cmd.add_argument("--confirm", help="the database name (else asked for)")
 
 
 def _add_bus(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nodebyte_common.settings import SettingsError
-from nodebyte_gateway import cli_accounts, cli_bus, cli_local_stack, cli_stack
+from nodebyte_gateway import cli_accounts, cli_bus, cli_database, cli_local_stack, cli_stack
 from nodebyte_gateway.cli_accounts import CliFailure
 from nodebyte_gateway.cli_stack import SyncFailed
 
@@ -24,7 +25,8 @@ def execute(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit code."""
     console = Console(stderr=args.json)  # with --json, stdout is JSON only
     try:
-        cli_local_stack.apply_local_settings()
+        if args.command != "db":  # the local stack's DATABASE_URL is the gateway's role
+            cli_local_stack.apply_local_settings()
         return asyncio.run(run(args, console))
     except (CliFailure, SyncFailed, SettingsError) as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -44,7 +46,52 @@ async def run(args: argparse.Namespace, console: Console) -> int:
     if args.command == "bus":
         data = await cli_bus.run(args)
         return _emit(args, console, data, cli_bus.summary(args, data))
+    if args.command == "db":
+        return await _db(args, console)
     return await _status(args, console)
+
+
+async def _db(args: argparse.Namespace, console: Console) -> int:
+    if args.action == "list":
+        rows = cli_database.listing(args.schema)
+        table = Table("schema", "migration", box=box.SIMPLE_HEAD)
+        for row in rows:
+            table.add_row(row["schema"], row["version"])
+        return _emit(args, console, rows, table)
+    url = args.database or os.environ.get("DATABASE_URL")
+    if not url:
+        raise CliFailure(
+            "set DATABASE_URL or --database to the database's URL, as a role that may act "
+            "as every service's role (e.g. postgresql://postgres@127.0.0.1:5432/nodebyte)"
+        )
+    if args.action == "status":
+        return _db_status(args, console, await cli_database.status(url, args.schema))
+    echo = console.print
+    if args.action == "migrate":
+        done = await cli_database.migrate_schemas(url, args.schema, echo, args.role_prefix)
+    elif args.action == "init":
+        done = await cli_database.init(url, echo, args.role_prefix)
+    else:
+        confirmation = args.confirm
+        if confirmation is None:
+            prompt = "This drops every NodeByte schema and its data. Database name: "
+            confirmation = await asyncio.to_thread(input, prompt)
+        done = await cli_database.reset(url, confirmation.strip(), echo, args.role_prefix)
+    applied = sum(len(v) for v in done.values())
+    return _emit(args, console, done, f"{applied} migrations applied in {len(done)} schemas")
+
+
+def _db_status(args: argparse.Namespace, console: Console, rows: list[dict[str, Any]]) -> int:
+    table = Table("schema", "applied", "pending", "changed", box=box.SIMPLE_HEAD)
+    for row in rows:
+        table.add_row(
+            row["schema"],
+            str(row["applied"]),
+            "\n".join(row["pending"]) or "-",
+            "\n".join(row["changed"]) or "-",
+        )
+    _emit(args, console, rows, table)
+    return 1 if any(row["pending"] or row["changed"] for row in rows) else 0
 
 
 async def _users(args: argparse.Namespace, console: Console) -> int:

@@ -1,7 +1,8 @@
 """`/api/v1/dashboard/{stats,servers}`: the signed-in user's own panel servers.
 
-An account stands for a panel user through its linked `pterodactyl_id`, else
-through its email (signing in requires a verified one); the sync service,
+An account stands for a panel user through its linked `pterodactyl_id` (panel_links.py),
+else, until the sync's link arrives, through its email (signing in requires a verified
+one; not for an account an admin unlinked); the sync service,
 which owns the mirror, resolves that and answers with that user's servers only.
 """
 
@@ -32,7 +33,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
             user = await accounts_store.by_id(conn, signed_in_user(request))
         if user is None:
             raise ApiError(401, "This account no longer exists", "UNAUTHORIZED")
-        return {"panelUserId": user["pterodactyl_id"], "email": user["email"]}
+        # An account an admin unlinked owns nothing until linked again, whatever its email.
+        email = None if user["panel_unlinked_id"] is not None else user["email"]
+        return {"panelUserId": user["pterodactyl_id"], "email": email}
 
     @get("/api/v1/dashboard/stats", guards=user_only, tags=TAGS, summary="Your servers in numbers")
     async def dashboard_stats(request: Request) -> Any:

@@ -266,5 +266,18 @@ async def panel_server(conn: asyncpg.Connection, ref: str) -> asyncpg.Record | N
     )
 
 
+async def take_unannounced_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Panel users inserted or changed since they were last announced; marked announced."""
+    return await conn.fetch(
+        """UPDATE panel_users SET announced_at = synced_at
+           WHERE announced_at IS DISTINCT FROM synced_at
+           RETURNING id, email, username, first_name, last_name, root_admin"""
+    )
+
+
+async def transaction_time(conn: asyncpg.Connection) -> datetime:
+    return await conn.fetchval("SELECT now()")
+
+
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

@@ -30,7 +30,7 @@ import asyncpg
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.pterodactyl import PanelClient, RawPage, raw_items, relationship
 from nodebyte_common.transient import TRANSIENT_ERRORS, retry_transient
-from nodebyte_sync import page_digests, server_databases, store
+from nodebyte_sync import page_digests, panel_user_announcements, server_databases, store
 from nodebyte_sync.environment_secrets import EnvironmentSecrets
 from nodebyte_sync.mirror_lease import Lease, LeaseLost
 from nodebyte_sync.page_digests import PageRecord
@@ -303,6 +303,11 @@ class SyncRun:
                 )
                 if mirror.table == "servers":
                     await self._announce_pruned_servers(conn, pruned)
+                if mirror.table == "panel_users":
+                    removed = [row["id"] for row in pruned]
+                    await panel_user_announcements.announce(
+                        conn, self.log_id, removed, source=SOURCE
+                    )
             await page_digests.settle(conn, step.name, [] if repeated else state.visited)
             self.progress.finish(step.name)
             await self._save_progress(conn, step.name, f"{step.name}: done")
