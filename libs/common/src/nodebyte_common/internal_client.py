@@ -38,7 +38,10 @@ def refusal(status: int, body: Any) -> ApiError:
         details = dict(details)
         status = int(details.pop("status", 502))
         details = details or None
-    return ApiError(status, body.get("error", "Request failed"), body.get("code"), details)
+    headers = {}
+    if status == 429 and isinstance(details, dict) and "retry_after" in details:
+        headers["Retry-After"] = str(details["retry_after"])  # the upstream's, passed on
+    return ApiError(status, body.get("error", "Request failed"), body.get("code"), details, headers)
 
 
 class ServiceClient:

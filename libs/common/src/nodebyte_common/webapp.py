@@ -279,6 +279,8 @@ def refuse_bad_input(max_body_bytes: int) -> Callable[[ASGIApp], ASGIApp]:
                 await _send_error(send, 413, "The request body is too large", "PAYLOAD_TOO_LARGE")
                 return
             if not _is_opaque(scope) and (problem := json_body_problem(body, _body_type(scope))):
+                if json_body_problem(body) is None:  # JSON, but not what the route declares:
+                    raise ValidationException(detail=problem)  # the route words its refusal
                 await _send_error(send, 400, problem, "VALIDATION_ERROR")
                 return
             await app(scope, _replay(body, receive), send)

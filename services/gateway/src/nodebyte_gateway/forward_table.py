@@ -102,7 +102,7 @@ def _endpoint(client: ServiceClient, spec: Forward) -> Callable[..., Awaitable[A
     ]
     if spec.body is not None or spec.method in ACTIONS:
         parameters.append(_body_parameter(spec.body or Empty))
-    parameters += [_query_parameter(f) for f in query_fields]
+    parameters += [query_parameter(f) for f in query_fields]
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=spec.answer)  # type: ignore[attr-defined]
     endpoint.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": spec.answer}
     endpoint.__name__ = endpoint.__qualname__ = _name(spec)
@@ -118,7 +118,7 @@ def _body_parameter(body: type[msgspec.Struct]) -> inspect.Parameter:
     )
 
 
-def _query_parameter(field: msgspec.structs.FieldInfo) -> inspect.Parameter:
+def query_parameter(field: msgspec.structs.FieldInfo) -> inspect.Parameter:
     default = inspect.Parameter.empty if field.required else field.default
     limits = _limits(field.type)
     return inspect.Parameter(

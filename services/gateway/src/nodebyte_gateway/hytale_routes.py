@@ -23,12 +23,10 @@ from litestar.handlers import HTTPRouteHandler
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import hytale as contract
 from nodebyte_common.contracts.envelope import Answer, Empty, WindowAnswer
-from nodebyte_common.dependency_failure import DEPENDENCY_STATUS
 from nodebyte_common.envelope import ApiError, decode_body, error_response
-from nodebyte_common.internal_client import ServiceClient
+from nodebyte_common.internal_client import ServiceClient, refusal
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.forward_table import PATH_PARAMETER, PATH_TYPES
-from nodebyte_gateway.forward_table import _query_parameter as query_parameter
+from nodebyte_gateway.forward_table import PATH_PARAMETER, PATH_TYPES, query_parameter
 from nodebyte_gateway.rate_limit import Limit
 
 PREFIX = "/api/v1/hytale"
@@ -96,15 +94,7 @@ def relay(answer_type: Any, answer: tuple[int, Any]) -> Response[Any]:
             raise ApiError(
                 502, f"The hytale-auth service answered outside its contract: {exc}"
             ) from None
-    details = body.get("details")
-    if status == DEPENDENCY_STATUS and isinstance(details, dict):
-        details = dict(details)
-        status = int(details.pop("status", 502))
-        details = details or None
-    headers = {}
-    if status == 429 and isinstance(details, dict) and "retry_after" in details:
-        headers["Retry-After"] = str(details["retry_after"])
-    raise ApiError(status, body.get("error", "Request failed"), body.get("code"), details, headers)
+    raise refusal(status, body)
 
 
 async def _strictly(request: Request, body_type: Any) -> Any:
