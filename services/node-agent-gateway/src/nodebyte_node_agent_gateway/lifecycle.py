@@ -23,18 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-State = Literal[
-    "stopped",
-    "installing",
-    "starting",
-    "running",
-    "stopping",
-    "crashed",
-    "transferring",
-    "restoring",
-]
 Desired = Literal["stopped", "running", "restarting"]
-Policy = Literal["always", "on-failure", "never"]
 Action = Literal[
     "start",
     "stop",

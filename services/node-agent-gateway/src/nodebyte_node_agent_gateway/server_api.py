@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from uuid import UUID
 
 import asyncpg
@@ -21,6 +21,7 @@ from nodebyte_common.contracts.servers import (
     RestartPolicyBody,
     ServerCreate,
     ServerUpdate,
+    Status,
     Stream,
     SuspendBody,
 )
@@ -57,17 +58,7 @@ from nodebyte_node_agent_gateway.views import (
 
 SOURCE = "nodebyte/node-agent-gateway"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-STATUSES = (
-    "stopped",
-    "installing",
-    "starting",
-    "running",
-    "stopping",
-    "crashed",
-    "transferring",
-    "restoring",
-    "suspended",
-)
+STATUSES = get_args(Status)
 # What a backup must be for an action on it (BACKUP_ACTIONS).
 BACKUP_READY = {"restore_backup": ("completed",), "delete_backup": ("completed", "failed")}
 
