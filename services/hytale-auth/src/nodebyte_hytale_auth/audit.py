@@ -13,27 +13,18 @@ import contextlib
 import ipaddress
 import logging
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import msgspec
 import uuid6
 
+from nodebyte_common.contracts.hytale import AuditEvent
 from nodebyte_hytale_auth.metrics import AUDIT_DROPPED
 
 log = logging.getLogger(__name__)
 
-AuditEvent = Literal[
-    "TOKEN_CREATED",
-    "TOKEN_REFRESHED",
-    "TOKEN_DELETED",
-    "AUTH_FAILED",
-    "SESSION_CREATED",
-    "SESSION_REFRESHED",
-    "SESSION_DELETED",
-    "PROFILE_SELECTED",
-]
 MAX_USER_AGENT = 512
 
 _INSERT = """INSERT INTO audit_logs (id, event_type, account_id, profile_uuid, session_id,
