@@ -15,15 +15,16 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from litestar import route
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common.contracts.envelope import Empty
+from nodebyte_common.contracts.query import query_parameter, wire_value
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
 
@@ -31,7 +32,6 @@ EMPTY = Empty()
 PATH_TYPES: dict[str, type] = {"uuid": UUID, "str": str, "int": int}
 PATH_PARAMETER = re.compile(r"{(\w+):(\w+)}")
 ACTIONS = ("POST", "PUT", "PATCH")  # a body even when they take no input: it must be empty
-LIMITS = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _endpoint(client: ServiceClient, spec: Forward) -> Callable[..., Awaitable[A
     async def endpoint(**given: Any) -> Any:
         path = spec.internal.format(**{name: given[name] for name in path_names})
         params = {
-            f.encode_name: _query_value(given[f.name])
+            f.encode_name: wire_value(given[f.name])
             for f in query_fields
             if given[f.name] is not None
         }
@@ -116,32 +116,6 @@ def _body_parameter(body: type[msgspec.Struct]) -> inspect.Parameter:
     return inspect.Parameter(
         "data", inspect.Parameter.KEYWORD_ONLY, annotation=JSONBody[body | None], default=None
     )
-
-
-def query_parameter(field: msgspec.structs.FieldInfo) -> inspect.Parameter:
-    default = inspect.Parameter.empty if field.required else field.default
-    limits = _limits(field.type)
-    return inspect.Parameter(
-        field.name,
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[field.type, QueryParameter(name=field.encode_name, **limits)],
-        default=default,
-    )
-
-
-def _limits(annotation: Any) -> dict[str, Any]:
-    """The contract's msgspec.Meta limits, for the document (msgspec enforces them)."""
-    found: dict[str, Any] = {}
-    for meta in getattr(annotation, "__metadata__", ()):
-        if isinstance(meta, msgspec.Meta):
-            for name in LIMITS:
-                if getattr(meta, name, None) is not None:
-                    found[name] = getattr(meta, name)
-    return found
-
-
-def _query_value(value: Any) -> Any:
-    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def _name(spec: Forward) -> str:

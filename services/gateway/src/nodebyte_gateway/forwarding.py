@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request, Response
 
-from nodebyte_common.envelope import ApiError, decode_body, ok, ok_body
+from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.internal_client import ServiceClient, refusal
 
 
@@ -20,11 +20,6 @@ def relay(status: int, body: Any, *, message: str | None = None) -> Response[Any
             status=status,
         )
     raise refusal(status, body)
-
-
-def relayed_body(body: dict[str, Any]) -> dict[str, Any]:
-    """What `relay` answers for a successful internal body, as a plain envelope."""
-    return ok_body(body.get("data"), message=body.get("message"), pagination=body.get("pagination"))
 
 
 async def query(

@@ -23,10 +23,11 @@ from litestar.handlers import HTTPRouteHandler
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import hytale as contract
 from nodebyte_common.contracts.envelope import Answer, Empty, WindowAnswer
+from nodebyte_common.contracts.query import query_parameter
 from nodebyte_common.envelope import ApiError, decode_body, error_response
 from nodebyte_common.internal_client import ServiceClient, refusal
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.forward_table import PATH_PARAMETER, PATH_TYPES, query_parameter
+from nodebyte_gateway.forward_table import PATH_PARAMETER, PATH_TYPES
 from nodebyte_gateway.rate_limit import Limit
 
 PREFIX = "/api/v1/hytale"

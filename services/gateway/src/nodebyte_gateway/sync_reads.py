@@ -9,8 +9,9 @@ entry is answered while one request refreshes it, and concurrent misses share
 one call, so the sync service sees a trickle however many clients poll. The
 owning service stays the source of every answer.
 
-A 200 answer is kept with its public envelope encoded once, so polls are
-answered with those bytes rather than encoded again each time.
+A 200 answer is decoded into its contract type (an answer outside it is a 502)
+and kept with its public envelope encoded once, so polls are answered with
+those bytes rather than encoded again each time.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from uuid import UUID
 import msgspec
 
 from nodebyte_common import events
+from nodebyte_common.contracts import envelope, sync
+from nodebyte_common.contracts.sync import ENDED
+from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
-from nodebyte_gateway.forwarding import relayed_body
 
-ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 ENDED_SECONDS = 60.0
 LIVE_SECONDS = 1.0
 STALE_SECONDS = 5.0  # how long past its lifetime an entry may answer while refreshed
@@ -92,28 +94,26 @@ class ReadThrough:
             done.exception()  # a failed background refresh was awaited by nobody
 
 
-class Relayed(NamedTuple):
-    """A 200 body of the sync service and the public envelope it is answered with."""
+class Encoded(NamedTuple):
+    """A 200 answer of the sync service, typed, and the public envelope it is answered with."""
 
-    body: dict[str, Any]
+    answer: Any  # Answer[SyncLog] or Answer[Counts]
     envelope: bytes
 
 
-def _relayed(answer: Answer) -> Answer:
-    status, body = answer
-    if status != 200:
-        return answer
-    return status, Relayed(body, msgspec.json.encode(relayed_body(body)))
+def _encoded(answer: Any) -> Answer:
+    return 200, Encoded(answer, msgspec.json.encode(answer))
 
 
-def _status_lifetime(relayed: Relayed) -> float:
-    return ENDED_SECONDS if relayed.body["data"]["status"] in ENDED else LIVE_SECONDS
+def _status_lifetime(encoded: Encoded) -> float:
+    return ENDED_SECONDS if encoded.answer.data.status in ENDED else LIVE_SECONDS
 
 
 class SyncReads:
     """`GET /sync/logs/{id}` and `GET /stats` of the sync service, cached.
 
-    Each answers (200, Relayed) or the sync service's refusal (status, body).
+    A sync log is answered as it is (None: sync does not know it); the counts
+    too, or the sync service's refusal raised.
     """
 
     def __init__(self, sync: ServiceClient) -> None:
@@ -121,21 +121,29 @@ class SyncReads:
         self._statuses = ReadThrough(_status_lifetime)
         self._counts = ReadThrough(lambda _: LIVE_SECONDS, max_entries=1)
 
-    async def status(self, log_id: UUID) -> Answer:
-        """The sync service's answer for one sync log (status code, body)."""
-        return await self._statuses.get(log_id, lambda: self._fetch_status(log_id))
+    async def status(self, log_id: UUID) -> Encoded | None:
+        """The sync service's answer for one sync log."""
+        status, body = await self._statuses.get(log_id, lambda: self._fetch_status(log_id))
+        return body if status == 200 else None
 
-    async def counts(self) -> Answer:
-        return await self._counts.get("counts", self._fetch_counts)
+    async def counts(self) -> Encoded:
+        _, body = await self._counts.get("counts", self._fetch_counts)
+        return body  # type: ignore[no-any-return]
 
     async def _fetch_counts(self) -> Answer:
-        return _relayed(await self.sync.call("GET", "/stats"))
+        return _encoded(await self.sync.call_as(envelope.Answer[sync.Counts], "GET", "/stats"))
 
     async def _fetch_status(self, log_id: UUID) -> Answer:
-        status, body = await self.sync.call("GET", f"/sync/logs/{log_id}")
-        if status == 200 and body["data"]["status"] in ENDED:
+        try:
+            path = f"/sync/logs/{log_id}"
+            answer = await self.sync.call_as(envelope.Answer[sync.SyncLog], "GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return 404, None
+            raise
+        if answer.data.status in ENDED:
             self._counts.clear()  # a sync seen ending here may have changed the counts
-        return _relayed((status, body))
+        return _encoded(answer)
 
     def on_event(self, event: events.Event) -> None:
         """A sync event from the progress hub: what it outdates is dropped."""

@@ -13,10 +13,26 @@ from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.circuit_breaker import CircuitOpenError
 from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.contracts.query import takes_query
 from nodebyte_common.contracts.server_resources import (
     SERVER_REF,
     SERVER_RESOURCES,
     ServerResources,
+)
+from nodebyte_common.contracts.sync import (
+    Counts,
+    LivePage,
+    LivePages,
+    LiveQuery,
+    Offsets,
+    PanelReset,
+    PanelState,
+    ServerStats,
+    SyncLog,
+    SyncLogPage,
+    SyncLogsQuery,
+    SyncState,
+    UserStats,
 )
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.pterodactyl import PanelError, parse_list
@@ -33,28 +49,24 @@ from nodebyte_sync.panel_settings import (
 from nodebyte_sync.server_resources import LiveResources
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def log_view(row: asyncpg.Record) -> dict[str, Any]:
+def log_view(row: asyncpg.Record) -> SyncLog:
     """A sync log in the reference's shape."""
-    return {
-        "id": str(row["id"]),
-        "type": row["type"],
-        "status": row["status"],
-        "itemsTotal": row["items_total"],
-        "itemsSynced": row["items_synced"],
-        "itemsFailed": row["items_failed"],
-        "error": row["error"],
-        "metadata": row["metadata"],
-        "requestedBy": row["requested_by"],
-        "cancelRequested": row["cancel_requested"],
-        "attempts": row["attempts"],
-        "createdAt": _iso(row["created_at"]),
-        "startedAt": _iso(row["started_at"]),
-        "completedAt": _iso(row["completed_at"]),
-    }
+    return SyncLog(
+        id=row["id"],
+        type=row["type"],
+        status=row["status"],
+        items_total=row["items_total"],
+        items_synced=row["items_synced"],
+        items_failed=row["items_failed"],
+        error=row["error"],
+        metadata=row["metadata"],
+        requested_by=row["requested_by"],
+        cancel_requested=row["cancel_requested"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+    )
 
 
 class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -89,48 +101,47 @@ def internal_routes(
         return Answer(data=await live_resources.read(server_id))
 
     @get("/sync/logs/{log_id:uuid}")
-    async def get_sync_log(log_id: FromPath[UUID]) -> Any:
+    async def get_sync_log(log_id: FromPath[UUID]) -> Answer[SyncLog]:
         async with runtime.pool.acquire() as conn:
             row = await store.get_log(conn, log_id)
         if row is None:
             raise ApiError(404, "Sync log not found")
-        return ok(log_view(row))
+        return Answer(data=log_view(row))
 
     @get("/sync/logs")
-    async def list_sync_logs(
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
-        kind: Annotated[str | None, QueryParameter(name="type", max_length=20)] = None,
-    ) -> Any:
+    @takes_query(SyncLogsQuery)
+    async def list_sync_logs(query: SyncLogsQuery) -> SyncLogPage:
         async with runtime.pool.acquire() as conn:
-            rows, total = await store.list_logs(conn, limit=limit, offset=offset, kind=kind)
-        return ok(
-            [log_view(r) for r in rows],
-            pagination={"limit": limit, "offset": offset, "total": total},
+            rows, total = await store.list_logs(
+                conn, limit=query.limit, offset=query.offset, kind=query.type
+            )
+        return SyncLogPage(
+            data=[log_view(r) for r in rows],
+            pagination=Offsets(limit=query.limit, offset=query.offset, total=total),
         )
 
     @get("/sync/state")
-    async def sync_state() -> Any:
+    async def sync_state() -> Answer[SyncState]:
         async with runtime.pool.acquire() as conn:
             current, last = await store.current_and_last(conn)
             settings = await panel.refresh(conn)
-        return ok(
-            {
-                "current": log_view(current) if current else None,
-                "lastSync": log_view(last) if last else None,
-                "isRunning": current is not None and current["status"] == "RUNNING",
-                "panel": {
-                    "url": settings.panel_url,
-                    "configured": bool(settings.application_key),
-                    "circuit": panel.breaker_view(),
-                },
-            }
+        state = SyncState(
+            current=log_view(current) if current else None,
+            last_sync=log_view(last) if last else None,
+            is_running=current is not None and current["status"] == "RUNNING",
+            panel=PanelState(
+                url=settings.panel_url,
+                configured=bool(settings.application_key),
+                circuit=panel.breaker_view(),
+            ),
         )
+        return Answer(data=state)
 
     @post("/sync/panel/reset", status_code=200)
-    async def reset_panel_circuit() -> Any:
+    async def reset_panel_circuit() -> Answer[PanelReset]:
         panel.breaker.reset()
-        return ok({"circuit": panel.breaker_view()}, message="Panel polling restarted")
+        reset = PanelReset(circuit=panel.breaker_view())
+        return Answer(data=reset, message="Panel polling restarted")
 
     @get("/sync/settings")
     async def get_settings() -> Any:
@@ -185,48 +196,44 @@ def internal_routes(
         return ok(await panel_probe.probe(tried, panel.egress))
 
     @get("/stats")
-    async def counts() -> Any:
+    async def counts() -> Answer[Counts]:
         async with runtime.pool.acquire() as conn:
-            return ok(await stats_queries.counts(conn))
+            return Answer(data=await stats_queries.counts(conn))
 
     @get("/stats/servers")
-    async def server_stats() -> Any:
+    async def server_stats() -> Answer[ServerStats]:
         async with runtime.pool.acquire() as conn:
-            return ok(await stats_queries.server_stats(conn))
+            return Answer(data=await stats_queries.server_stats(conn))
 
     @get("/stats/users")
-    async def user_stats() -> Any:
+    async def user_stats() -> Answer[UserStats]:
         async with runtime.pool.acquire() as conn:
-            return ok(await stats_queries.user_stats(conn))
+            return Answer(data=await stats_queries.user_stats(conn))
 
     @get("/panel/live/{kind:str}")
-    async def live(
-        kind: FromPath[str],
-        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
-        per_page: Annotated[int, Parameter(ge=1, le=100)] = 50,
-    ) -> Any:
+    @takes_query(LiveQuery)
+    async def live(kind: FromPath[str], query: LiveQuery) -> LivePage:
         if kind not in ("servers", "nodes"):
             raise ApiError(404, "Only servers and nodes can be read live from the panel")
         async with runtime.pool.acquire() as conn:
             await panel.refresh(conn)
         client = panel_failures.client_of(panel)
+        per_page = query.per_page
         try:
-            body = await client.application(f"/{kind}", {"page": page, "per_page": per_page})
+            body = await client.application(f"/{kind}", {"page": query.page, "per_page": per_page})
         except (CircuitOpenError, PanelError) as exc:
             raise panel_failures.answer(exc, "The panel could not be read") from None
         result = parse_list(body)
         items = result.items
         if kind == "servers":  # the panel answers with each server's whole environment
             items = [secrets.masked_server(item) for item in items]
-        return ok(
-            items,
-            pagination={
-                "page": result.current_page,
-                "perPage": per_page,
-                "total": result.total,
-                "totalPages": result.total_pages,
-            },
+        pages = LivePages(
+            page=result.current_page,
+            per_page=per_page,
+            total=result.total,
+            total_pages=result.total_pages,
         )
+        return LivePage(data=items, pagination=pages)
 
     return [
         server_resources,

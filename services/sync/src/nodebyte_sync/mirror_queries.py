@@ -13,11 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from nodebyte_common.contracts import panel_mirror as c
 from nodebyte_common.page_query import PageRequest
-
-
-def iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def escape_like(text: str) -> str:
@@ -117,23 +114,23 @@ def owned_server_conditions(search: str | None, owner_id: int | None) -> Conditi
     return where
 
 
-def server_view(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "uuid": str(r["uuid"]),
-        "identifier": r["identifier"],
-        "name": r["name"],
-        "description": r["description"],
-        "status": r["status"],
-        "suspended": r["suspended"],
-        "limits": r["limits"],
-        "featureLimits": r["feature_limits"],
-        "node": {"id": r["node_id"], "name": r["node_name"]},
-        "owner": {"id": r["owner_id"], "username": r["owner_username"], "email": r["owner_email"]},
-        "egg": {"id": r["egg_id"], "name": r["egg_name"]},
-        "createdAt": iso(r["created_at"]),
-        "updatedAt": iso(r["updated_at"]),
-    }
+def server_view(r: asyncpg.Record) -> c.MirrorServer:
+    return c.MirrorServer(
+        id=r["id"],
+        uuid=r["uuid"],
+        identifier=r["identifier"],
+        name=r["name"],
+        description=r["description"],
+        status=r["status"],
+        suspended=r["suspended"],
+        limits=r["limits"],
+        feature_limits=r["feature_limits"],
+        node=c.Named(id=r["node_id"], name=r["node_name"]),
+        owner=c.Owner(id=r["owner_id"], username=r["owner_username"], email=r["owner_email"]),
+        egg=c.Named(id=r["egg_id"], name=r["egg_name"]),
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
 
 
 # --- nodes --------------------------------------------------------------------
@@ -170,38 +167,36 @@ async def node(conn: asyncpg.Connection, node_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(f"{NODES.select} FROM {NODES.source} WHERE n.id = $1", node_id)
 
 
-def node_view(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "uuid": str(r["uuid"]) if r["uuid"] else None,
-        "name": r["name"],
-        "description": r["description"],
-        "public": r["public"],
-        "fqdn": r["fqdn"],
-        "scheme": r["scheme"],
-        "behindProxy": r["behind_proxy"],
-        "maintenanceMode": bool(r["maintenance_mode"]),
-        "memory": r["memory"],
-        "memoryOverallocate": r["memory_overallocate"],
-        "disk": r["disk"],
-        "diskOverallocate": r["disk_overallocate"],
-        "allocatedMemory": r["allocated_memory"],
-        "allocatedDisk": r["allocated_disk"],
-        "uploadSize": r["upload_size"],
-        "daemonListen": r["daemon_listen"],
-        "daemonSftp": r["daemon_sftp"],
-        "daemonBase": r["daemon_base"],
-        "location": {
-            "id": r["location_id"],
-            "short": r["location_short"],
-            "long": r["location_long"],
-        },
-        "serverCount": r["server_count"],
-        "allocations": {"used": r["allocations_used"], "total": r["allocations_total"]},
-        "createdAt": iso(r["created_at"]),
-        "updatedAt": iso(r["updated_at"]),
-        "syncedAt": iso(r["synced_at"]),
-    }
+def node_view(r: asyncpg.Record) -> c.MirrorNode:
+    return c.MirrorNode(
+        id=r["id"],
+        uuid=r["uuid"],
+        name=r["name"],
+        description=r["description"],
+        public=r["public"],
+        fqdn=r["fqdn"],
+        scheme=r["scheme"],
+        behind_proxy=r["behind_proxy"],
+        maintenance_mode=bool(r["maintenance_mode"]),
+        memory=r["memory"],
+        memory_overallocate=r["memory_overallocate"],
+        disk=r["disk"],
+        disk_overallocate=r["disk_overallocate"],
+        allocated_memory=r["allocated_memory"],
+        allocated_disk=r["allocated_disk"],
+        upload_size=r["upload_size"],
+        daemon_listen=r["daemon_listen"],
+        daemon_sftp=r["daemon_sftp"],
+        daemon_base=r["daemon_base"],
+        location=c.NodeLocation(
+            id=r["location_id"], short=r["location_short"], long=r["location_long"]
+        ),
+        server_count=r["server_count"],
+        allocations=c.AllocationUse(used=r["allocations_used"], total=r["allocations_total"]),
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        synced_at=r["synced_at"],
+    )
 
 
 # --- allocations --------------------------------------------------------------
@@ -226,25 +221,23 @@ def allocation_conditions(
     return where
 
 
-def allocation_view(r: asyncpg.Record) -> dict[str, Any]:
+def allocation_view(r: asyncpg.Record) -> c.Allocation:
     server = None
     if r["server_id"] is not None:
-        server = {
-            "id": r["server_id"],
-            "name": r["server_name"],
-            "identifier": r["server_identifier"],
-        }
-    return {
-        "id": r["id"],
-        "ip": r["ip"],
-        "alias": r["alias"],
-        "port": r["port"],
-        "notes": r["notes"],
-        "assigned": r["assigned"],
-        "node": {"id": r["node_id"], "name": r["node_name"]},
-        "server": server,
-        "syncedAt": iso(r["synced_at"]),
-    }
+        server = c.AllocatedTo(
+            id=r["server_id"], name=r["server_name"], identifier=r["server_identifier"]
+        )
+    return c.Allocation(
+        id=r["id"],
+        ip=r["ip"],
+        alias=r["alias"],
+        port=r["port"],
+        notes=r["notes"],
+        assigned=r["assigned"],
+        node=c.Named(id=r["node_id"], name=r["node_name"]),
+        server=server,
+        synced_at=r["synced_at"],
+    )
 
 
 # --- locations ----------------------------------------------------------------
@@ -266,16 +259,16 @@ def location_conditions(search: str | None) -> Conditions:
     return where
 
 
-def location_view(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "short": r["short"],
-        "long": r["long"],
-        "nodeCount": r["node_count"],
-        "serverCount": r["server_count"],
-        "createdAt": iso(r["created_at"]),
-        "updatedAt": iso(r["updated_at"]),
-    }
+def location_view(r: asyncpg.Record) -> c.Location:
+    return c.Location(
+        id=r["id"],
+        short=r["short"],
+        long=r["long"],
+        node_count=r["node_count"],
+        server_count=r["server_count"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
 
 
 # --- nests and eggs -----------------------------------------------------------
@@ -296,18 +289,18 @@ def nest_conditions(search: str | None) -> Conditions:
     return where
 
 
-def nest_view(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "uuid": str(r["uuid"]) if r["uuid"] else None,
-        "name": r["name"],
-        "author": r["author"],
-        "description": r["description"],
-        "eggCount": r["egg_count"],
-        "serverCount": r["server_count"],
-        "createdAt": iso(r["created_at"]),
-        "updatedAt": iso(r["updated_at"]),
-    }
+def nest_view(r: asyncpg.Record) -> c.Nest:
+    return c.Nest(
+        id=r["id"],
+        uuid=r["uuid"],
+        name=r["name"],
+        author=r["author"],
+        description=r["description"],
+        egg_count=r["egg_count"],
+        server_count=r["server_count"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
 
 
 # Not the install script nor the config: they are large and the browser lists eggs.
@@ -331,22 +324,22 @@ def egg_conditions(search: str | None, nest_id: int | None) -> Conditions:
     return where
 
 
-def egg_view(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "uuid": str(r["uuid"]) if r["uuid"] else None,
-        "name": r["name"],
-        "author": r["author"],
-        "description": r["description"],
-        "nest": {"id": r["nest_id"], "name": r["nest_name"]},
-        "dockerImage": r["docker_image"],
-        "dockerImages": r["docker_images"],
-        "startup": r["startup"],
-        "serverCount": r["server_count"],
-        "variableCount": r["variable_count"],
-        "createdAt": iso(r["created_at"]),
-        "updatedAt": iso(r["updated_at"]),
-    }
+def egg_view(r: asyncpg.Record) -> c.Egg:
+    return c.Egg(
+        id=r["id"],
+        uuid=r["uuid"],
+        name=r["name"],
+        author=r["author"],
+        description=r["description"],
+        nest=c.Named(id=r["nest_id"], name=r["nest_name"]),
+        docker_image=r["docker_image"],
+        docker_images=r["docker_images"],
+        startup=r["startup"],
+        server_count=r["server_count"],
+        variable_count=r["variable_count"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
 
 
 # --- the dashboard: one panel user's servers ----------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from nodebyte_common.circuit_breaker import CircuitOpenError
+from nodebyte_common.contracts.panel_mirror import MirrorNode
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.pterodactyl import PanelClient, PanelError
 from nodebyte_sync import mirror_queries, panel_failures, steps, store
@@ -37,8 +38,8 @@ NODE_MIRROR = steps.NODES.mirrors[0]
 
 async def set_maintenance(
     pool: asyncpg.Pool, panel: PanelConnection, node_id: int, enabled: bool
-) -> tuple[bool, dict[str, Any]]:
-    """(maintenance before, the node's view after) once the panel has applied it."""
+) -> tuple[bool, MirrorNode]:
+    """(maintenance before, the node after) once the panel has applied it."""
     async with pool.acquire() as conn:
         before = await mirror_queries.node(conn, node_id)
         if before is None:

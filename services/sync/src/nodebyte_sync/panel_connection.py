@@ -6,11 +6,10 @@ admin can reset it (the reference's "restart polling").
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from nodebyte_common.circuit_breaker import CircuitBreaker
+from nodebyte_common.contracts.sync import Circuit
 from nodebyte_common.egress import EgressPolicy
 from nodebyte_common.pterodactyl import PanelClient
 from nodebyte_sync.panel_settings import PanelSettings, PanelSettingsStore
@@ -87,13 +86,13 @@ class PanelConnection:
             egress=self.egress,
         )
 
-    def breaker_view(self) -> dict[str, Any]:
+    def breaker_view(self) -> Circuit:
         snap = self.breaker.snapshot()
-        return {
-            "state": snap.state,
-            "consecutiveFailures": snap.consecutive_failures,
-            "lastError": snap.last_error,
-        }
+        return Circuit(
+            state=snap.state,
+            consecutive_failures=snap.consecutive_failures,
+            last_error=snap.last_error,
+        )
 
     async def aclose(self) -> None:
         for client in (self._client, self._live):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
+
+from nodebyte_common.contracts.sync import Counts, EggUse, NodeLoad, ServerStats, UserStats
 
 # "Active" users own at least one server that is not suspended.
 COUNTS = """
@@ -20,21 +20,11 @@ SELECT
 """
 
 
-async def counts(conn: asyncpg.Connection) -> dict[str, int]:
-    row = await conn.fetchrow(COUNTS)
-    return {
-        "totalServers": row["total_servers"],
-        "totalUsers": row["total_users"],
-        "activeUsers": row["active_users"],
-        "totalAllocations": row["total_allocations"],
-        "totalNodes": row["total_nodes"],
-        "totalLocations": row["total_locations"],
-        "totalNests": row["total_nests"],
-        "totalEggs": row["total_eggs"],
-    }
+async def counts(conn: asyncpg.Connection) -> Counts:
+    return Counts(**dict(await conn.fetchrow(COUNTS)))
 
 
-async def server_stats(conn: asyncpg.Connection) -> dict[str, Any]:
+async def server_stats(conn: asyncpg.Connection) -> ServerStats:
     by_status = await conn.fetch(
         """SELECT coalesce(status, CASE WHEN suspended THEN 'suspended' ELSE 'active' END) AS s,
                   count(*) AS n FROM servers GROUP BY 1 ORDER BY 1"""
@@ -51,25 +41,25 @@ async def server_stats(conn: asyncpg.Connection) -> dict[str, Any]:
            JOIN servers s ON s.egg_id = e.id GROUP BY e.id, e.name
            ORDER BY servers DESC LIMIT 20"""
     )
-    return {
-        "total": sum(r["n"] for r in by_status),
-        "suspended": await conn.fetchval("SELECT count(*) FROM servers WHERE suspended"),
-        "byStatus": {r["s"]: r["n"] for r in by_status},
-        "byNode": [
-            {
-                "nodeId": r["id"],
-                "name": r["name"],
-                "servers": r["servers"],
-                "memoryMb": r["memory"],
-                "diskMb": r["disk"],
-            }
+    return ServerStats(
+        total=sum(r["n"] for r in by_status),
+        suspended=await conn.fetchval("SELECT count(*) FROM servers WHERE suspended"),
+        by_status={r["s"]: r["n"] for r in by_status},
+        by_node=[
+            NodeLoad(
+                node_id=r["id"],
+                name=r["name"],
+                servers=r["servers"],
+                memory_mb=r["memory"],
+                disk_mb=r["disk"],
+            )
             for r in by_node
         ],
-        "topEggs": [{"eggId": r["id"], "name": r["name"], "servers": r["servers"]} for r in by_egg],
-    }
+        top_eggs=[EggUse(egg_id=r["id"], name=r["name"], servers=r["servers"]) for r in by_egg],
+    )
 
 
-async def user_stats(conn: asyncpg.Connection) -> dict[str, Any]:
+async def user_stats(conn: asyncpg.Connection) -> UserStats:
     row = await conn.fetchrow(
         """SELECT count(*) AS total, count(*) FILTER (WHERE root_admin) AS admins,
                   count(*) FILTER (WHERE two_factor) AS two_factor,
@@ -77,14 +67,15 @@ async def user_stats(conn: asyncpg.Connection) -> dict[str, Any]:
            FROM panel_users"""
     )
     active = await conn.fetchval("SELECT count(DISTINCT owner_id) FROM servers WHERE NOT suspended")
-    return {
-        "total": row["total"],
-        "admins": row["admins"],
-        "twoFactorEnabled": row["two_factor"],
-        "newLast30Days": row["recent"],
-        "active": active,
-        "withoutServers": await conn.fetchval(
-            "SELECT count(*) FROM panel_users u WHERE NOT EXISTS "
-            "(SELECT 1 FROM servers s WHERE s.owner_id = u.id)"
-        ),
-    }
+    without_servers = await conn.fetchval(
+        "SELECT count(*) FROM panel_users u WHERE NOT EXISTS "
+        "(SELECT 1 FROM servers s WHERE s.owner_id = u.id)"
+    )
+    return UserStats(
+        total=row["total"],
+        admins=row["admins"],
+        two_factor_enabled=row["two_factor"],
+        new_last_30_days=row["recent"],
+        active=active,
+        without_servers=without_servers,
+    )

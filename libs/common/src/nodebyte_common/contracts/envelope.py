@@ -32,6 +32,20 @@ class Pages(msgspec.Struct, frozen=True, kw_only=True):
         return cls(page=page, limit=limit, total=total, pages=(total + limit - 1) // limit)
 
 
+class SizedPages(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """NodeByte's pagination: `?page=&pageSize=` (at least one page, even when empty)."""
+
+    page: int
+    page_size: int
+    total: int
+    total_pages: int
+
+    @classmethod
+    def of(cls, page: int, page_size: int, total: int) -> SizedPages:
+        pages = max(1, -(-total // page_size))
+        return cls(page=page, page_size=page_size, total=total, total_pages=pages)
+
+
 class Answer(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     """A success carrying `data` (and a message when there is something to say)."""
 
@@ -64,6 +78,15 @@ class WindowAnswer(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     success: bool = True
     data: list[T]
     pagination: Window
+    message: str | None = None
+
+
+class SizedPagedAnswer(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """One page of a list paged the NodeByte way."""
+
+    success: bool = True
+    data: list[T]
+    pagination: SizedPages
     message: str | None = None
 
 
