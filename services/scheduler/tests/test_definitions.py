@@ -9,9 +9,9 @@ from uuid import uuid4
 import msgspec
 import pytest
 
+from nodebyte_common.contracts.scheduler import JobCreate, TaskCreate, TaskUpdate
 from nodebyte_common.envelope import ApiError
 from nodebyte_scheduler import definitions
-from nodebyte_scheduler.definitions import JobCreate, TaskCreate, TaskUpdate
 
 NOW = datetime(2024, 6, 1, 12, 0, 30, tzinfo=UTC)
 

@@ -115,11 +115,12 @@ class ServiceClient:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> T:
         """The owner's success decoded straight into its contract type; its refusal raised
         as an ApiError in its own words; an answer outside the contract a 502. Failures
         otherwise as `call`'s."""
-        status, content = await self._exchange(method, path, params, json, None)
+        status, content = await self._exchange(method, path, params, json, headers)
         if 200 <= status < 300:
             try:
                 return msgspec.json.decode(content, type=answer)

@@ -51,6 +51,15 @@ def _validation_details(exc: ValidationException) -> Any:
     ]
 
 
+def _where(field: Any, message: Any) -> str:
+    """A validation message with the field it is about (`$.name` for a body's field)."""
+    if message == "'data'":  # Litestar's word for a body that is missing
+        return "A JSON body is required"
+    if field in (None, "data") or f"`{field}`" in str(message):
+        return str(message)
+    return f"{message} - at `$.{field}`"
+
+
 def _on_api_error(_: Request, exc: ApiError) -> Response[Any]:
     return error_response(exc)
 
@@ -59,6 +68,8 @@ def _on_http_exception(_: Request, exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     details = _validation_details(exc) if isinstance(exc, ValidationException) else None
     message = exc.detail if status < 500 else "The server could not handle the request"
+    if details:  # say what was wrong where, as a hand-checked body's refusal does
+        message = f"{message}: " + "; ".join(_where(d["field"], d["message"]) for d in details)
     headers = dict(exc.headers or {})
     return Response(
         error_body(message, STATUS_CODES.get(status, "ERROR"), details),

@@ -9,7 +9,7 @@ import asyncpg
 import uuid6
 
 from nodebyte_common.envelope import ApiError
-from nodebyte_gateway.timestamps import iso
+from nodebyte_gateway.schemas import GithubRepo
 
 # Owner: 1-39 letters, digits or hyphens, not starting or ending with a hyphen.
 # Name: 1-100 of letters, digits, ".", "_" and "-", but not "." or "..".
@@ -28,13 +28,13 @@ def checked(value: Any, field: str = "repo") -> str:
     return repo
 
 
-def view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "repo": row["repo"],
-        "createdAt": iso(row["created_at"]),
-        "createdBy": row["created_by"],
-        "updatedAt": iso(row["updated_at"]),
-    }
+def view(row: asyncpg.Record) -> GithubRepo:
+    return GithubRepo(
+        repo=row["repo"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        updated_at=row["updated_at"],
+    )
 
 
 async def list_all(conn: asyncpg.Connection) -> list[asyncpg.Record]:

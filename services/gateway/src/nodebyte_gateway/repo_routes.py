@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, delete, get, post, put
 from litestar.params import QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit, github_repos
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.schemas import GithubRepo, RenameBody, RepoBody
 
 PATH = "/api/admin/settings/repos"
-
-
-class RepoBody(msgspec.Struct, forbid_unknown_fields=True):
-    repo: Any = None
-
-
-class RenameBody(msgspec.Struct, forbid_unknown_fields=True):
-    oldRepo: Any = None
-    repo: Any = None
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -42,44 +34,42 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["admin"],
         summary="GitHub repositories",
     )
-    async def list_repos() -> Any:
+    async def list_repos() -> Answer[list[GithubRepo]]:
         async with runtime.pool.acquire() as conn:
             rows = await github_repos.list_all(conn)
-        return ok([github_repos.view(row) for row in rows])
+        return Answer(data=[github_repos.view(row) for row in rows])
 
     @post(PATH, guards=[write], tags=["admin"], status_code=201, summary="Add a repository")
-    async def add_repo(request: Request) -> Any:
-        body = decode_body(await request.body(), RepoBody, empty_ok=False)
-        repo = github_repos.checked(body.repo)
+    async def add_repo(data: RepoBody, request: Request) -> Answer[GithubRepo]:
+        repo = github_repos.checked(data.repo)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await github_repos.add(conn, repo, caller(request).label)
             await audited(conn, request, "github_repo.added", repo, None)
-        return ok(github_repos.view(row), message="Repository added", status=201)
+        return Answer(data=github_repos.view(row), message="Repository added")
 
     @put(PATH, guards=[write], tags=["admin"], summary="Rename a repository")
-    async def rename_repo(request: Request) -> Any:
-        body = decode_body(await request.body(), RenameBody, empty_ok=False)
-        old = github_repos.checked(body.oldRepo, "oldRepo")
-        new = github_repos.checked(body.repo)
+    async def rename_repo(data: RenameBody, request: Request) -> Answer[GithubRepo]:
+        old = github_repos.checked(data.oldRepo, "oldRepo")
+        new = github_repos.checked(data.repo)
         async with runtime.pool.acquire() as conn, conn.transaction():
             before, after = await github_repos.rename(conn, old, new)
             await audited(conn, request, "github_repo.renamed", new, before["repo"])
-        return ok(github_repos.view(after), message="Repository updated")
+        return Answer(data=github_repos.view(after), message="Repository updated")
 
     @delete(PATH, guards=[write], tags=["admin"], status_code=200, summary="Remove a repository")
     async def remove_repo(
         request: Request,
+        data: RepoBody | None = None,
         repo: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> Any:
+    ) -> Answer[GithubRepo]:
         """The repository comes in the body (`{"repo"}`) or as `?repo=`."""
-        raw = await request.body()
-        given = decode_body(raw, RepoBody).repo if raw.strip() else None
+        given = data.repo if data is not None else None
         if given is None and repo is None:
             raise ApiError(400, 'Name the repository: {"repo": "owner/name"} or ?repo=')
         name = github_repos.checked(given if given is not None else repo)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await github_repos.remove(conn, name)
             await audited(conn, request, "github_repo.removed", row["repo"], row["repo"])
-        return ok(github_repos.view(row), message="Repository removed")
+        return Answer(data=github_repos.view(row), message="Repository removed")
 
     return [list_repos, add_repo, rename_repo, remove_repo]

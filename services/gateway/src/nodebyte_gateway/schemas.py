@@ -1,4 +1,7 @@
-"""What the gateway's own routes take and answer: accounts, roles, API keys, tickets.
+"""What the gateway's own routes take and answer: accounts, roles, API keys, tickets,
+settings gathered from several owners (each owner's part with the owner's contract
+types, so a value taken here is checked by the owner's rules), connection checks and
+the GitHub repositories of the admin settings.
 
 Routes the gateway answers itself (no owning service behind them) declare their
 bodies and answers here, so the OpenAPI document shows them and a handler cannot
@@ -15,6 +18,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from nodebyte_common.contracts import sync
+from nodebyte_common.contracts.scheduler import AutoSyncInterval
 from nodebyte_gateway import permissions, user_views
 
 Unset = msgspec.UnsetType
@@ -290,3 +295,112 @@ class WsTicket(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     ticket: str
     expires_in: int  # seconds
     usage: str
+
+
+# --- /api/admin/sync/settings: the panel's (sync) and auto sync's (scheduler) -------
+
+
+class SyncSettings(sync.PanelSettings, frozen=True, kw_only=True):
+    """Sync's panel settings with the scheduler's auto-sync job beside them."""
+
+    auto_sync_enabled: bool
+    auto_sync_interval: int | None
+    auto_sync_schedule: str | None
+    auto_sync_next_run_at: datetime | None
+    auto_sync_last_run_at: datetime | None
+    auto_sync_last_status: str | None
+
+
+class SyncSettingsUpdate(sync.PanelSettingsChanges, forbid_unknown_fields=True, omit_defaults=True):
+    """Panel settings (sync's) and auto sync (the scheduler's); null or absent: unchanged."""
+
+    autoSyncEnabled: bool | None = None  # the wire's names
+    autoSyncInterval: AutoSyncInterval | None = None
+
+
+# --- /api/admin/settings: every owner's settings under the reference's names ----------
+
+
+class AdminSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every service's settings; an owner out of reach leaves its fields null."""
+
+    pterodactylUrl: str | None  # the reference's names
+    pterodactylApiKey: str | None  # masked
+    pterodactylClientApiKey: str | None  # masked
+    pterodactylApiKeySet: bool | None
+    pterodactylClientApiKeySet: bool | None
+    syncBatchSize: int | None
+    syncFetchConcurrency: int | None
+    subusersEnabled: bool | None
+    subusersBatchSize: int | None
+    syncLogRetentionDays: int | None
+    autoSyncEnabled: bool | None
+    autoSyncInterval: int | None
+    autoSyncSchedule: str | None
+    autoSyncNextRunAt: datetime | None
+    autoSyncLastRunAt: datetime | None
+    autoSyncLastStatus: str | None
+    emailProvider: str | None
+    emailConfigured: bool | None
+    emailFrom: str | None
+    adminEmailTo: list[str] | None
+    discordWebhookConfigured: bool | None
+
+
+class AdminSettingsUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The settings an admin may change, each checked by its owner's rules."""
+
+    pterodactylUrl: sync.PanelUrl | None = None  # the reference's names
+    pterodactylApiKey: sync.PanelKey | None = None
+    pterodactylClientApiKey: sync.PanelKey | None = None
+    syncBatchSize: sync.FetchPageSize | None = None
+    syncFetchConcurrency: sync.FetchConcurrency | None = None
+    subusersEnabled: bool | None = None
+    subusersBatchSize: sync.SubusersBatchSize | None = None
+    syncLogRetentionDays: sync.RetentionDays | None = None
+    autoSyncEnabled: bool | None = None
+    autoSyncInterval: AutoSyncInterval | None = None
+
+
+class ConnectionCandidates(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A panel URL and key to try before saving them (the saved ones when absent)."""
+
+    pterodactylUrl: sync.PanelUrl | None = None
+    pterodactylApiKey: sync.PanelKey | None = None
+
+
+class ConnectionCheck(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """One probe: did it work, how fast, and if not, why (a category and its words)."""
+
+    ok: bool
+    latency_ms: int | None = None
+    error: str | None = None
+    message: str | Unset = UNSET
+    locations: int | Unset = UNSET  # the panel's: how many it lists
+    provider: str | Unset = UNSET  # the mail provider's name
+
+
+class ConnectionChecks(msgspec.Struct, frozen=True, kw_only=True):
+    panel: ConnectionCheck
+    mail: ConnectionCheck
+
+
+# --- /api/admin/settings/repos ------------------------------------------------------
+
+
+class RepoBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A repository as "owner/name" (checked by GitHub's rules, with the field named)."""
+
+    repo: str | None = None
+
+
+class RenameBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    oldRepo: str | None = None
+    repo: str | None = None
+
+
+class GithubRepo(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    repo: str
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime

@@ -20,13 +20,20 @@ from litestar import Request, get, post
 
 from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.contracts.envelope import Answer
 from nodebyte_common.egress.policy import EgressRefused, check_form
-from nodebyte_common.envelope import ApiError, ok
+from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import mask
 from nodebyte_gateway import audit, settings_owners
 from nodebyte_gateway.auth import caller
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.forwarding import answer, json_object
+from nodebyte_gateway.schemas import (
+    AdminSettings,
+    AdminSettingsUpdate,
+    ConnectionCandidates,
+    ConnectionCheck,
+    ConnectionChecks,
+)
 from nodebyte_gateway.settings_owners import OwnerSettings
 
 T = TypeVar("T")
@@ -65,8 +72,6 @@ KEYS: dict[str, Key] = {
     "adminEmailTo": Key("mail", "adminEmailTo", writable=False),
     "discordWebhookConfigured": Key("mail", "discordWebhookConfigured", writable=False),
 }
-# Candidates `POST /api/admin/settings/test` may try before they are saved.
-PANEL_CANDIDATES = ("pterodactylUrl", "pterodactylApiKey")
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -82,11 +87,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["admin"],
         summary="Every service's settings in one object (secrets masked)",
     )
-    async def get_settings() -> Any:
+    async def get_settings() -> Answer[AdminSettings]:
         merged, unreachable = await read_available(owners)
+        settings = msgspec.convert(merged, AdminSettings)
         if not unreachable:
-            return ok(merged)
-        return ok(merged, message=f"Not reachable now, shown as null: {', '.join(unreachable)}")
+            return Answer(data=settings)
+        message = f"Not reachable now, shown as null: {', '.join(unreachable)}"
+        return Answer(data=settings, message=message)
 
     @post(
         "/api/admin/settings",
@@ -95,8 +102,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Change settings; each key goes to the service that owns it",
     )
-    async def update_settings(request: Request) -> Any:
-        body = await json_object(request)
+    async def update_settings(data: AdminSettingsUpdate, request: Request) -> Answer[AdminSettings]:
+        body = msgspec.to_builtins(data)  # the given settings (null ones are not changes)
         _check_panel_url(body)
         parts = split_by_owner(body)
         label = caller(request).label
@@ -109,7 +116,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         async with ctx.runtime.pool.acquire() as conn, conn.transaction():
             await _record(conn, request, {k: before[k] for k in body}, {k: after[k] for k in body})
             await _announce(conn, changed, label, _shown(body, after, owners))
-        return ok(after, message="Settings updated")
+        return Answer(data=msgspec.convert(after, AdminSettings), message="Settings updated")
 
     @post(
         "/api/admin/settings/test",
@@ -118,10 +125,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Check the panel and mail connections (optionally a panel URL/key not yet saved)",
     )
-    async def test_connections(request: Request) -> Any:
-        raw = await request.body()
-        candidates = await json_object(request) if raw.strip() else {}
-        panel = _panel_candidates(candidates)
+    async def test_connections(
+        data: ConnectionCandidates | None = None,
+    ) -> Answer[ConnectionChecks]:
+        candidates = msgspec.to_builtins(data) if data is not None else {}
+        panel = {KEYS[k].name: v for k, v in candidates.items()}
         _check_panel_url(candidates)
         results = await _as_public(
             asyncio.gather(
@@ -129,9 +137,11 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 _probe(owners["mail"], "/email/test", None),
             )
         )
-        checks = {"panel": results[0], "mail": results[1]}
-        working = all(check["ok"] for check in checks.values())
-        return ok(checks, message="All connections work" if working else "A connection failed")
+        checks = ConnectionChecks(panel=results[0], mail=results[1])
+        working = checks.panel.ok and checks.mail.ok
+        return Answer(
+            data=checks, message="All connections work" if working else "A connection failed"
+        )
 
     return [get_settings, update_settings, test_connections]
 
@@ -245,26 +255,14 @@ def _check_panel_url(body: dict[str, Any]) -> None:
         raise ApiError(400, f"`$.pterodactylUrl` is refused: {exc}", "INVALID_PANEL_URL") from None
 
 
-def _panel_candidates(body: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(k for k in body if k not in PANEL_CANDIDATES)
-    if unknown:
-        raise ApiError(
-            400,
-            f"Only {' and '.join(PANEL_CANDIDATES)} can be tried: {', '.join(unknown)}",
-            details={"unknown": unknown},
-        )
-    return {KEYS[k].name: v for k, v in body.items() if v is not None}
-
-
-async def _probe(owner: OwnerSettings, path: str, body: Any) -> dict[str, Any]:
-    """{ok, latencyMs, error, …} from the owner's probe; an owner that fails is a failed check."""
+async def _probe(owner: OwnerSettings, path: str, body: Any) -> ConnectionCheck:
+    """The owner's probe; an owner that fails is a failed check."""
     try:
-        result = answer(*await owner.client.call("POST", path, json=body))["data"]
+        return (await owner.client.call_as(Answer[ConnectionCheck], "POST", path, json=body)).data
     except ApiError as exc:
         if exc.status < 500:
             raise  # the candidates were refused: the caller's mistake
-        return {"ok": False, "latencyMs": None, "error": exc.message}
-    return {"ok": bool(result.get("ok")), "latencyMs": None, "error": None, **result}
+        return ConnectionCheck(ok=False, error=exc.message)
 
 
 def _masked(value: Any) -> Any:

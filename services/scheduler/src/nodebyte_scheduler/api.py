@@ -6,35 +6,28 @@ job's settings under `/auto-sync`, and liveness under `/scheduler`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from nodebyte_common import idempotency
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts import scheduler as c
+from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer, Pages
+from nodebyte_common.contracts.query import takes_query
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.runtime import Runtime
 from nodebyte_scheduler import definitions, store, views
 from nodebyte_scheduler.clock import Clock
-from nodebyte_scheduler.definitions import (
-    AUTO_SYNC_JOB,
-    AutoSyncUpdate,
-    JobCreate,
-    JobUpdate,
-    TaskCreate,
-    TaskUpdate,
-)
+from nodebyte_scheduler.definitions import AUTO_SYNC_JOB
 from nodebyte_scheduler.firing import fire_now
 
-Page = Annotated[int, Parameter(ge=1, le=1_000_000)]
-Limit = Annotated[int, Parameter(ge=1, le=100)]
-ServerFilter = Annotated[UUID | None, QueryParameter(name="serverId")]
 KIND_LABEL = {"system": "Job", "task": "Task"}
 
 
@@ -52,15 +45,15 @@ class ApiContext:
 def internal_routes(ctx: ApiContext) -> list[Any]:
     return [
         *_status_routes(ctx),
-        *_definition_routes(ctx, "system", "/jobs", JobCreate, JobUpdate),
-        *_definition_routes(ctx, "task", "/tasks", TaskCreate, TaskUpdate),
+        *_definition_routes(ctx, "system", "/jobs", c.JobCreate, c.JobUpdate),
+        *_definition_routes(ctx, "task", "/tasks", c.TaskCreate, c.TaskUpdate),
         *_auto_sync_routes(ctx),
     ]
 
 
 def _status_routes(ctx: ApiContext) -> list[Any]:
     @get("/scheduler")
-    async def scheduler_status() -> Any:
+    async def scheduler_status() -> Answer[c.SchedulerStatus]:
         async with ctx.runtime.pool.acquire() as conn:
             leader = await store.leadership(conn)
             overdue = await store.overdue_jobs(conn, ctx.overdue_before())
@@ -68,22 +61,16 @@ def _status_routes(ctx: ApiContext) -> list[Any]:
                 "SELECT count(*) AS total, count(*) FILTER (WHERE enabled) AS enabled FROM jobs"
             )
         before = ctx.overdue_before()
-        return ok(
-            {
-                "leader": views.leader_view(leader),
-                "replica": ctx.replica,
-                "now": views.iso(ctx.clock.now()),
-                "jobs": {"total": counts["total"], "enabled": counts["enabled"]},
-                "overdue": [_any_view(job, before) for job in overdue],
-            }
+        status = c.SchedulerStatus(
+            leader=views.leader_view(leader),
+            replica=ctx.replica,
+            now=ctx.clock.now(),
+            jobs=c.JobCounts(total=counts["total"], enabled=counts["enabled"]),
+            overdue=[views.overdue_view(job, before) for job in overdue],
         )
+        return Answer(data=status)
 
     return [scheduler_status]
-
-
-def _any_view(job: Any, overdue_before: datetime) -> dict[str, Any]:
-    view = views.task_view if job["kind"] == "task" else views.job_view
-    return {"kind": job["kind"], **view(job, overdue_before)}
 
 
 def _definition_routes(
@@ -103,14 +90,16 @@ def _definition_routes(
         return job
 
     @get(path, name=f"{kind}-list")
-    async def list_definitions(server_id: ServerFilter = None) -> Any:
+    @takes_query(c.TasksQuery)
+    async def list_definitions(query: c.TasksQuery) -> Answer[list[c.Task] | list[c.Job]]:
+        server_id = query.server_id if kind == "task" else None
         async with pool().acquire() as conn:
-            jobs = await store.list_jobs(conn, kind, server_id if kind == "task" else None)
+            jobs = await store.list_jobs(conn, kind, server_id)
         before = ctx.overdue_before()
-        return ok([view(job, before) for job in jobs])
+        return Answer(data=[view(job, before) for job in jobs])
 
     @post(path, name=f"{kind}-create", status_code=201)
-    async def create_definition(request: Request) -> Any:
+    async def create_definition(request: Request) -> Answer[c.Task | c.Job]:
         body = decode_body(await request.body(), create_body, empty_ok=False)
         job_id = uuid6.uuid7()
         creator = definitions.new_task if kind == "task" else definitions.new_job
@@ -120,16 +109,16 @@ def _definition_routes(
                 raise ApiError(409, f"A job named {values['name']!r} already exists")
             await store.insert_job(conn, job_id, values)
             job = await store.get_job(conn, job_id, kind)
-        return ok(view(job, ctx.overdue_before()), message=f"{label} created", status=201)
+        return Answer(data=view(job, ctx.overdue_before()), message=f"{label} created")
 
     @get(f"{path}/{{job_id:uuid}}", name=f"{kind}-get")
-    async def get_definition(job_id: FromPath[UUID]) -> Any:
+    async def get_definition(job_id: FromPath[UUID]) -> Answer[c.Task | c.Job]:
         async with pool().acquire() as conn:
             job = await found(conn, job_id)
-        return ok(view(job, ctx.overdue_before()))
+        return Answer(data=view(job, ctx.overdue_before()))
 
     @put(f"{path}/{{job_id:uuid}}", name=f"{kind}-update")
-    async def update_definition(job_id: FromPath[UUID], request: Request) -> Any:
+    async def update_definition(job_id: FromPath[UUID], request: Request) -> Answer[c.Task | c.Job]:
         body = decode_body(await request.body(), update_body, empty_ok=False)
         async with pool().acquire() as conn, conn.transaction():
             current = await found(conn, job_id, lock=True)
@@ -137,20 +126,20 @@ def _definition_routes(
             if changes:
                 await store.update_job(conn, job_id, changes)
             job = await found(conn, job_id)
-        return ok(view(job, ctx.overdue_before()), message=f"{label} updated")
+        return Answer(data=view(job, ctx.overdue_before()), message=f"{label} updated")
 
     @delete(f"{path}/{{job_id:uuid}}", name=f"{kind}-delete", status_code=200)
-    async def delete_definition(job_id: FromPath[UUID]) -> Any:
+    async def delete_definition(job_id: FromPath[UUID]) -> Nothing:
         async with pool().acquire() as conn, conn.transaction():
             job = await found(conn, job_id, lock=True)
             if job["builtin"]:
                 raise ApiError(409, "A built-in job cannot be deleted; disable it instead")
             await store.delete_job(conn, job_id, kind)
             await store.notify_jobs_changed(conn)
-        return ok(None, message=f"{label} deleted")
+        return Nothing(message=f"{label} deleted")
 
     @post(f"{path}/{{job_id:uuid}}/execute", name=f"{kind}-execute", status_code=200)
-    async def execute_definition(job_id: FromPath[UUID], request: Request) -> Any:
+    async def execute_definition(job_id: FromPath[UUID], request: Request) -> Answer[c.RunStarted]:
         key = idempotency.key_of(request.headers)
         async with pool().acquire() as conn, conn.transaction():
             job = await found(conn, job_id, lock=True)  # serialises runs asked with one key
@@ -160,21 +149,19 @@ def _definition_routes(
             else:
                 run = await fire_now(conn, job, ctx.clock.now(), ctx.replica, key)
                 run_id, status, details = run.id, run.status, run.details
-        data = {"runId": str(run_id), "status": status, **details}
-        return ok(data, message=f"{label} execution queued")
+        started = c.RunStarted(run_id=run_id, status=status, sync_log_id=_sync_log_id(details))
+        return Answer(data=started, message=f"{label} execution queued")
 
     @get(f"{path}/{{job_id:uuid}}/runs", name=f"{kind}-runs")
-    async def definition_runs(job_id: FromPath[UUID], page: Page = 1, limit: Limit = 20) -> Any:
+    @takes_query(c.RunsQuery)
+    async def definition_runs(job_id: FromPath[UUID], query: c.RunsQuery) -> PagedAnswer[c.Run]:
+        page, limit = query.page, query.limit
         async with pool().acquire() as conn:
             await found(conn, job_id)
             runs, total = await store.job_runs(conn, job_id, limit, (page - 1) * limit)
-        pagination = {
-            "page": page,
-            "limit": limit,
-            "total": total,
-            "pages": math.ceil(total / limit),
-        }
-        return ok([views.run_view(run) for run in runs], pagination=pagination)
+        return PagedAnswer(
+            data=[views.run_view(run) for run in runs], pagination=Pages.of(page, limit, total)
+        )
 
     return [
         list_definitions,
@@ -187,6 +174,11 @@ def _definition_routes(
     ]
 
 
+def _sync_log_id(details: dict[str, Any]) -> Any:
+    """The sync a run requested (a `sync.requested` job's), if any."""
+    return details.get("syncLogId", msgspec.UNSET)
+
+
 def _auto_sync_routes(ctx: ApiContext) -> list[Any]:
     async def auto_sync_job(conn: asyncpg.Connection, *, lock: bool = False) -> Any:
         job = await store.get_job_by_name(conn, AUTO_SYNC_JOB)
@@ -195,22 +187,22 @@ def _auto_sync_routes(ctx: ApiContext) -> list[Any]:
         return await store.lock_job(conn, job["id"], "system") if lock else job
 
     @get("/auto-sync")
-    async def get_auto_sync() -> Any:
+    async def get_auto_sync() -> Answer[c.AutoSync]:
         async with ctx.runtime.pool.acquire() as conn:
-            return ok(views.auto_sync_view(await auto_sync_job(conn)))
+            return Answer(data=views.auto_sync_view(await auto_sync_job(conn)))
 
     @put("/auto-sync")
     async def update_auto_sync(
         request: Request, dry_run: Annotated[bool, QueryParameter(name="dryRun")] = False
-    ) -> Any:
+    ) -> Answer[c.AutoSync]:
         """Change autoSyncEnabled / autoSyncInterval; `dryRun` only validates."""
-        body = decode_body(await request.body(), AutoSyncUpdate, empty_ok=False)
+        body = decode_body(await request.body(), c.AutoSyncUpdate, empty_ok=False)
         async with ctx.runtime.pool.acquire() as conn, conn.transaction():
             job = await auto_sync_job(conn, lock=True)
             changes = definitions.changed(job, definitions.auto_sync_changes(body), ctx.clock.now())
             if changes and not dry_run:
                 await store.update_job(conn, job["id"], changes)
             job = await auto_sync_job(conn)
-        return ok(views.auto_sync_view(job))
+        return Answer(data=views.auto_sync_view(job))
 
     return [get_auto_sync, update_auto_sync]

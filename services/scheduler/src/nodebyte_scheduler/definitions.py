@@ -7,12 +7,13 @@ zone, interval or payload is an `ApiError(400)` naming the fault.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 from uuid import UUID
 
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET
 
+from nodebyte_common.contracts.scheduler import AutoSyncUpdate, JobCreate, TaskCreate
 from nodebyte_common.envelope import ApiError
 from nodebyte_scheduler import job_events
 from nodebyte_scheduler.firing import first_due
@@ -22,77 +23,6 @@ from nodebyte_scheduler.schedule import CronSchedule, IntervalSchedule, InvalidS
 MAX_PAYLOAD_BYTES = 4096
 MAX_COMMAND_LENGTH = 1024
 AUTO_SYNC_JOB = "sync.auto"
-AUTO_SYNC_MIN_INTERVAL = 60
-AUTO_SYNC_MAX_INTERVAL = 7 * 24 * 3600
-
-Name = Annotated[str, Meta(min_length=1, max_length=255)]
-JobName = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
-Description = Annotated[str, Meta(max_length=500)]
-Cron = Annotated[str, Meta(min_length=1, max_length=200)]
-TimeZone = Annotated[str, Meta(min_length=1, max_length=64)]
-Interval = Annotated[int, Meta(ge=1, le=31 * 24 * 3600)]
-Jitter = Annotated[int, Meta(ge=0, le=3600)]
-CatchUp = Literal["skip", "once"]
-TaskAction = Literal["restart", "start", "stop", "backup", "command"]
-JobEventType = Literal["job.fired", "sync.requested", "sync.logs_cleanup_requested"]
-
-
-class Body(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    pass
-
-
-class TaskCreate(Body):
-    server_id: UUID
-    name: Name
-    action: TaskAction
-    schedule: Cron
-    timezone: TimeZone = "UTC"
-    payload: dict[str, Any] | None = None
-    enabled: bool = True
-    catch_up: CatchUp = "skip"
-    jitter_seconds: Jitter = 0
-
-
-class TaskUpdate(Body):
-    name: Name | UnsetType = UNSET
-    action: TaskAction | UnsetType = UNSET
-    schedule: Cron | UnsetType = UNSET
-    timezone: TimeZone | UnsetType = UNSET
-    payload: dict[str, Any] | UnsetType | None = UNSET
-    enabled: bool | UnsetType = UNSET
-    catch_up: CatchUp | UnsetType = UNSET
-    jitter_seconds: Jitter | UnsetType = UNSET
-
-
-class JobCreate(Body):
-    name: JobName
-    description: Description = ""
-    schedule: Cron | None = None
-    interval_seconds: Interval | None = None
-    timezone: TimeZone = "UTC"
-    event_type: JobEventType = "job.fired"
-    payload: dict[str, Any] = {}
-    enabled: bool = True
-    catch_up: CatchUp = "skip"
-    jitter_seconds: Jitter = 0
-
-
-class JobUpdate(Body):
-    description: Description | UnsetType = UNSET
-    schedule: Cron | UnsetType = UNSET
-    interval_seconds: Interval | UnsetType = UNSET
-    timezone: TimeZone | UnsetType = UNSET
-    payload: dict[str, Any] | UnsetType = UNSET
-    enabled: bool | UnsetType = UNSET
-    catch_up: CatchUp | UnsetType = UNSET
-    jitter_seconds: Jitter | UnsetType = UNSET
-
-
-class AutoSyncUpdate(Body):
-    auto_sync_enabled: bool | UnsetType = UNSET
-    auto_sync_interval: (
-        Annotated[int, Meta(ge=AUTO_SYNC_MIN_INTERVAL, le=AUTO_SYNC_MAX_INTERVAL)] | UnsetType
-    ) = UNSET
 
 
 def given(struct: msgspec.Struct) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from nodebyte_common.contracts.scheduler import AutoSyncUpdate
 from nodebyte_scheduler import definitions, store
 from nodebyte_scheduler.clock import Clock
-from nodebyte_scheduler.definitions import AUTO_SYNC_JOB, AutoSyncUpdate
+from nodebyte_scheduler.definitions import AUTO_SYNC_JOB
 from nodebyte_scheduler.settings import SchedulerSettings
 
 

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from msgspec import Meta
 
+from nodebyte_common.contracts.scheduler import AUTO_SYNC_MAX_INTERVAL, AUTO_SYNC_MIN_INTERVAL
 from nodebyte_common.settings import CommonSettings, SettingsError
-from nodebyte_scheduler.definitions import AUTO_SYNC_MAX_INTERVAL, AUTO_SYNC_MIN_INTERVAL
 
 
 class SchedulerSettings(CommonSettings, kw_only=True, frozen=True):

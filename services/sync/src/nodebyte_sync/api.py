@@ -25,7 +25,11 @@ from nodebyte_common.contracts.sync import (
     LivePages,
     LiveQuery,
     Offsets,
+    PanelCandidate,
     PanelReset,
+    PanelSettings,
+    PanelSettingsSaved,
+    PanelSettingsUpdate,
     PanelState,
     ServerStats,
     SyncLog,
@@ -67,23 +71,6 @@ def log_view(row: asyncpg.Record) -> SyncLog:
         started_at=row["started_at"],
         completed_at=row["completed_at"],
     )
-
-
-class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    panelUrl: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://")] | None = None
-    applicationKey: Annotated[str, msgspec.Meta(min_length=8, max_length=200)] | None = None
-    clientKey: Annotated[str, msgspec.Meta(min_length=8, max_length=200)] | None = None
-    pageSize: Annotated[int, msgspec.Meta(ge=10, le=5000)] | None = None
-    fetchConcurrency: Annotated[int, msgspec.Meta(ge=1, le=32)] | None = None
-    subusersEnabled: bool | None = None
-    subusersBatchSize: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
-    logRetentionDays: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
-    changedBy: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-
-
-class PanelCandidate(msgspec.Struct, forbid_unknown_fields=True):
-    panelUrl: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://")] | None = None
-    applicationKey: Annotated[str, msgspec.Meta(min_length=8, max_length=200)] | None = None
 
 
 def internal_routes(
@@ -144,17 +131,17 @@ def internal_routes(
         return Answer(data=reset, message="Panel polling restarted")
 
     @get("/sync/settings")
-    async def get_settings() -> Any:
+    async def get_settings() -> Answer[PanelSettings]:
         async with runtime.pool.acquire() as conn:
             settings = await panel.refresh(conn)
-        return ok(settings.public_view())
+        return Answer(data=settings.public_view())
 
     @post("/sync/settings", status_code=200)
     async def update_settings(
         request: Request, dry_run: Annotated[bool, QueryParameter(name="dryRun")] = False
-    ) -> Any:
+    ) -> Answer[PanelSettingsSaved]:
         """Save the given settings; `dryRun` only validates them (nothing is saved)."""
-        update = decode_body(await request.body(), SettingsUpdate)
+        update = decode_body(await request.body(), PanelSettingsUpdate)
         given = {k: v for k, v in msgspec.structs.asdict(update).items() if v is not None}
         changes = {EDITABLE[k]: v for k, v in given.items() if k in EDITABLE}
         async with runtime.pool.acquire() as conn, conn.transaction():
@@ -165,13 +152,13 @@ def internal_routes(
             else:
                 await settings_store.save(conn, current, changes, update.changedBy)
                 after = await panel.refresh(conn)
-        return ok(
-            {
-                "before": current.public_view(),
-                "after": after.public_view(),
-                "changed": sorted(k for k in given if k in EDITABLE),
-            },
-            message="Sync settings are valid" if dry_run else "Sync settings saved",
+        saved = PanelSettingsSaved(
+            before=current.public_view(),
+            after=after.public_view(),
+            changed=sorted(k for k in given if k in EDITABLE),
+        )
+        return Answer(
+            data=saved, message="Sync settings are valid" if dry_run else "Sync settings saved"
         )
 
     @post("/sync/settings/test", status_code=200)

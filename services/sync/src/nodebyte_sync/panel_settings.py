@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from nodebyte_common.contracts import sync as contract
 from nodebyte_common.egress import EgressPolicy, EgressRefused
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, mask
@@ -43,20 +44,20 @@ class PanelSettings:
     subusers_batch_size: int = 100
     log_retention_days: int = 30
 
-    def public_view(self) -> dict[str, Any]:
+    def public_view(self) -> contract.PanelSettings:
         """What an admin sees: keys masked, never whole."""
-        return {
-            "panelUrl": self.panel_url,
-            "applicationKey": mask(self.application_key),
-            "clientKey": mask(self.client_key),
-            "applicationKeySet": bool(self.application_key),
-            "clientKeySet": bool(self.client_key),
-            "pageSize": self.page_size,
-            "fetchConcurrency": self.fetch_concurrency,
-            "subusersEnabled": self.subusers_enabled,
-            "subusersBatchSize": self.subusers_batch_size,
-            "logRetentionDays": self.log_retention_days,
-        }
+        return contract.PanelSettings(
+            panel_url=self.panel_url,
+            application_key=mask(self.application_key) or "",
+            client_key=mask(self.client_key) or "",
+            application_key_set=bool(self.application_key),
+            client_key_set=bool(self.client_key),
+            page_size=self.page_size,
+            fetch_concurrency=self.fetch_concurrency,
+            subusers_enabled=self.subusers_enabled,
+            subusers_batch_size=self.subusers_batch_size,
+            log_retention_days=self.log_retention_days,
+        )
 
 
 def same_panel(a: str, b: str) -> bool:

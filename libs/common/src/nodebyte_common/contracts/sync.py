@@ -170,3 +170,62 @@ class LivePage(msgspec.Struct, frozen=True, kw_only=True):
     data: list[dict[str, Any]]
     pagination: LivePages
     message: str | None = None
+
+
+# --- the panel connection's settings (sync's `/sync/settings`) ---------------------
+
+PanelUrl = Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://")]
+PanelKey = Annotated[str, msgspec.Meta(min_length=8, max_length=200)]
+FetchPageSize = Annotated[int, msgspec.Meta(ge=10, le=5000)]
+FetchConcurrency = Annotated[int, msgspec.Meta(ge=1, le=32)]
+SubusersBatchSize = Annotated[int, msgspec.Meta(ge=1, le=100)]
+RetentionDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
+
+
+class PanelSettingsChanges(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The panel settings an admin may change (null or absent: unchanged)."""
+
+    panelUrl: PanelUrl | None = None
+    applicationKey: PanelKey | None = None
+    clientKey: PanelKey | None = None
+    pageSize: FetchPageSize | None = None
+    fetchConcurrency: FetchConcurrency | None = None
+    subusersEnabled: bool | None = None
+    subusersBatchSize: SubusersBatchSize | None = None
+    logRetentionDays: RetentionDays | None = None
+
+
+class PanelSettingsUpdate(PanelSettingsChanges, forbid_unknown_fields=True, omit_defaults=True):
+    """What sync is sent: the changes and who made them (for its history)."""
+
+    changedBy: RequestedBy | None = None
+
+
+class PanelCandidate(msgspec.Struct, forbid_unknown_fields=True):
+    """A panel URL and key to try before they are saved (the saved ones when absent)."""
+
+    panelUrl: PanelUrl | None = None
+    applicationKey: PanelKey | None = None
+
+
+class PanelSettings(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """The panel settings as an admin sees them: keys masked, never whole."""
+
+    panel_url: str
+    application_key: str
+    client_key: str
+    application_key_set: bool
+    client_key_set: bool
+    page_size: int
+    fetch_concurrency: int
+    subusers_enabled: bool
+    subusers_batch_size: int
+    log_retention_days: int
+
+
+class PanelSettingsSaved(msgspec.Struct, frozen=True, kw_only=True):
+    """Sync's answer to a change (or its dry run): the settings before and after."""
+
+    before: PanelSettings
+    after: PanelSettings
+    changed: list[str]
