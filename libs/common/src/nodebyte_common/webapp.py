@@ -51,6 +51,15 @@ def _validation_details(exc: ValidationException) -> Any:
     ]
 
 
+def _validation_message(exc: HTTPException, message: str, details: list[Any]) -> str:
+    """A body refused as `decode_body` words it; a parameter with what was wrong where."""
+    found = "; ".join(_where(d["field"], d["message"]) for d in details)
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    if any(isinstance(e, dict) and e.get("source") == "body" for e in extra):
+        return f"Invalid request body: {found}"
+    return f"{message}: {found}"
+
+
 def _where(field: Any, message: Any) -> str:
     """A validation message with the field it is about (`$.name` for a body's field)."""
     if message == "'data'":  # Litestar's word for a body that is missing
@@ -68,8 +77,8 @@ def _on_http_exception(_: Request, exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     details = _validation_details(exc) if isinstance(exc, ValidationException) else None
     message = exc.detail if status < 500 else "The server could not handle the request"
-    if details:  # say what was wrong where, as a hand-checked body's refusal does
-        message = f"{message}: " + "; ".join(_where(d["field"], d["message"]) for d in details)
+    if details:  # say what was wrong where, in the words `decode_body` uses
+        message = _validation_message(exc, message, details)
     headers = dict(exc.headers or {})
     return Response(
         error_body(message, STATUS_CODES.get(status, "ERROR"), details),

@@ -18,7 +18,7 @@ from litestar.params import Parameter
 from nodebyte_common.contracts import panel_mirror as c
 from nodebyte_common.contracts.envelope import Answer, SizedPagedAnswer, SizedPages
 from nodebyte_common.contracts.query import takes_query
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.page_query import PageRequest, PanelId, PanelUserId
 from nodebyte_common.runtime import Runtime
 from nodebyte_sync import mirror_queries as q
@@ -106,13 +106,11 @@ def mirror_routes(runtime: Runtime, panel: PanelConnection) -> list[Any]:
         return await _page(runtime, q.EGGS, where, q.egg_view, query, query.sort)
 
     @get("/mirror/owners/stats")
-    async def owner_stats(
-        panel_user_id: PanelUserId = None,
-        email: Email = None,
-    ) -> Any:
+    @takes_query(c.PanelIdentity)
+    async def owner_stats(query: c.PanelIdentity) -> Answer[c.OwnerStats]:
         async with runtime.pool.acquire() as conn:
-            owner = await q.panel_owner(conn, panel_user_id, email)
-            return ok(await q.owner_stats(conn, owner))
+            owner = await q.panel_owner(conn, query.panel_user_id, query.email)
+            return Answer(data=await q.owner_stats(conn, owner))
 
     @get("/mirror/owners/servers")
     @takes_query(c.ServersQuery)

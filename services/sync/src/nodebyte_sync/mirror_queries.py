@@ -359,7 +359,7 @@ async def panel_owner(
     )
 
 
-async def owner_stats(conn: asyncpg.Connection, owner_id: int | None) -> dict[str, Any]:
+async def owner_stats(conn: asyncpg.Connection, owner_id: int | None) -> c.OwnerStats:
     """Counts and limit totals of the servers `owner_id` owns (zeros for None)."""
     row = await conn.fetchrow(
         """SELECT count(*) AS total,
@@ -371,12 +371,12 @@ async def owner_stats(conn: asyncpg.Connection, owner_id: int | None) -> dict[st
            FROM servers WHERE owner_id = $1""",
         owner_id,
     )
-    return {
-        "panelUserId": owner_id,
-        "totalServers": row["total"],
-        "activeServers": row["active"],
-        "suspendedServers": row["suspended"],
-        "totalMemory": row["memory"],
-        "totalDisk": row["disk"],
-        "totalCpu": row["cpu"],
-    }
+    return c.OwnerStats(
+        panel_user_id=owner_id,
+        total_servers=row["total"],
+        active_servers=row["active"],
+        suspended_servers=row["suspended"],
+        total_memory=row["memory"],
+        total_disk=row["disk"],
+        total_cpu=row["cpu"],
+    )

@@ -217,3 +217,22 @@ class MaintenanceBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     maintenance: bool | None = None
     maintenance_mode: bool | None = None
+
+
+class OwnerStats(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """One panel user's servers in numbers (zeros for an account linked to none)."""
+
+    panel_user_id: int | None
+    total_servers: int
+    active_servers: int
+    suspended_servers: int
+    total_memory: int
+    total_disk: int
+    total_cpu: int
+
+
+class PanelIdentity(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """Who an account is on the panel: its linked panel user, else its (verified) email."""
+
+    panel_user_id: PanelId | None = None
+    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
