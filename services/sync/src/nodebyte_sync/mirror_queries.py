@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 
@@ -57,6 +57,13 @@ class ListQuery:
     tiebreak: str  # a unique column, so pages never overlap
 
 
+def sorts(offered: Any, expressions: dict[str, str]) -> dict[str, str]:
+    """The SQL of each sort key the contract offers (`offered`, a Literal): one each."""
+    if set(expressions) != set(get_args(offered)):
+        raise ValueError(f"sort keys {sorted(expressions)} are not {get_args(offered)}")
+    return expressions
+
+
 async def fetch_page(
     conn: asyncpg.Connection,
     query: ListQuery,
@@ -87,13 +94,16 @@ SERVERS = ListQuery(
                      u.email AS owner_email, e.name AS egg_name""",
     source="""servers s LEFT JOIN nodes n ON n.id = s.node_id
               LEFT JOIN panel_users u ON u.id = s.owner_id LEFT JOIN eggs e ON e.id = s.egg_id""",
-    sorts={
-        "id": "s.id",
-        "name": "lower(s.name)",
-        "createdAt": "s.created_at",
-        "status": "s.status",
-        "node": "s.node_id",
-    },
+    sorts=sorts(
+        c.ServerSort,
+        {
+            "id": "s.id",
+            "name": "lower(s.name)",
+            "createdAt": "s.created_at",
+            "status": "s.status",
+            "node": "s.node_id",
+        },
+    ),
     tiebreak="s.id",
 )
 
@@ -143,12 +153,15 @@ NODES = ListQuery(
                      (SELECT count(*) FROM allocations a WHERE a.node_id = n.id AND a.assigned)
                          AS allocations_used""",
     source="nodes n LEFT JOIN locations l ON l.id = n.location_id",
-    sorts={
-        "id": "n.id",
-        "name": "lower(n.name)",
-        "fqdn": "lower(n.fqdn)",
-        "createdAt": "n.created_at",
-    },
+    sorts=sorts(
+        c.NodeSort,
+        {
+            "id": "n.id",
+            "name": "lower(n.name)",
+            "fqdn": "lower(n.fqdn)",
+            "createdAt": "n.created_at",
+        },
+    ),
     tiebreak="n.id",
 )
 
@@ -206,7 +219,7 @@ ALLOCATIONS = ListQuery(
                      s.identifier AS server_identifier""",
     source="""allocations a LEFT JOIN nodes n ON n.id = a.node_id
               LEFT JOIN servers s ON s.id = a.server_id""",
-    sorts={"id": "a.id", "ip": "a.ip", "port": "a.port"},
+    sorts=sorts(c.AllocationSort, {"id": "a.id", "ip": "a.ip", "port": "a.port"}),
     tiebreak="a.id",
 )
 
@@ -248,7 +261,9 @@ LOCATIONS = ListQuery(
                      (SELECT count(*) FROM servers s JOIN nodes n ON n.id = s.node_id
                       WHERE n.location_id = l.id) AS server_count""",
     source="locations l",
-    sorts={"id": "l.id", "short": "lower(l.short)", "createdAt": "l.created_at"},
+    sorts=sorts(
+        c.LocationSort, {"id": "l.id", "short": "lower(l.short)", "createdAt": "l.created_at"}
+    ),
     tiebreak="l.id",
 )
 
@@ -278,7 +293,7 @@ NESTS = ListQuery(
                      (SELECT count(*) FROM eggs e WHERE e.nest_id = t.id) AS egg_count,
                      (SELECT count(*) FROM servers s WHERE s.nest_id = t.id) AS server_count""",
     source="nests t",
-    sorts={"id": "t.id", "name": "lower(t.name)"},
+    sorts=sorts(c.NestSort, {"id": "t.id", "name": "lower(t.name)"}),
     tiebreak="t.id",
 )
 
@@ -312,7 +327,7 @@ EGGS = ListQuery(
                      (SELECT count(*) FROM egg_variables v WHERE v.egg_id = e.id)
                          AS variable_count""",
     source="eggs e LEFT JOIN nests t ON t.id = e.nest_id",
-    sorts={"id": "e.id", "name": "lower(e.name)"},
+    sorts=sorts(c.EggSort, {"id": "e.id", "name": "lower(e.name)"}),
     tiebreak="e.id",
 )
 
