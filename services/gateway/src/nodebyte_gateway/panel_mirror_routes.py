@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, patch
+from litestar.params import JSONBody
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import panel_mirror as c
@@ -61,7 +62,7 @@ def _maintenance_route(ctx: GatewayContext) -> Any:
         summary="Turn a node's maintenance mode on or off, on the panel",
     )
     async def admin_node_maintenance(
-        node_id: PanelId, data: c.MaintenanceBody, request: Request
+        node_id: PanelId, data: JSONBody[c.MaintenanceBody], request: Request
     ) -> Answer[c.MirrorNode]:
         enabled = _maintenance(data)
         answer = await sync.call_as(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, delete, get, post, put
-from litestar.params import QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer
@@ -40,7 +40,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return Answer(data=[github_repos.view(row) for row in rows])
 
     @post(PATH, guards=[write], tags=["admin"], status_code=201, summary="Add a repository")
-    async def add_repo(data: RepoBody, request: Request) -> Answer[GithubRepo]:
+    async def add_repo(data: JSONBody[RepoBody], request: Request) -> Answer[GithubRepo]:
         repo = github_repos.checked(data.repo)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await github_repos.add(conn, repo, caller(request).label)
@@ -48,7 +48,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return Answer(data=github_repos.view(row), message="Repository added")
 
     @put(PATH, guards=[write], tags=["admin"], summary="Rename a repository")
-    async def rename_repo(data: RenameBody, request: Request) -> Answer[GithubRepo]:
+    async def rename_repo(data: JSONBody[RenameBody], request: Request) -> Answer[GithubRepo]:
         old = github_repos.checked(data.oldRepo, "oldRepo")
         new = github_repos.checked(data.repo)
         async with runtime.pool.acquire() as conn, conn.transaction():
@@ -59,7 +59,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
     @delete(PATH, guards=[write], tags=["admin"], status_code=200, summary="Remove a repository")
     async def remove_repo(
         request: Request,
-        data: RepoBody | None = None,
+        data: JSONBody[RepoBody | None] = None,
         repo: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> Answer[GithubRepo]:
         """The repository comes in the body (`{"repo"}`) or as `?repo=`."""

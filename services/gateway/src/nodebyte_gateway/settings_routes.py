@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, get, post
+from litestar.params import JSONBody
 
 from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
@@ -102,7 +103,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Change settings; each key goes to the service that owns it",
     )
-    async def update_settings(data: AdminSettingsUpdate, request: Request) -> Answer[AdminSettings]:
+    async def update_settings(
+        data: JSONBody[AdminSettingsUpdate], request: Request
+    ) -> Answer[AdminSettings]:
         body = msgspec.to_builtins(data)  # the given settings (null ones are not changes)
         _check_panel_url(body)
         parts = split_by_owner(body)
@@ -126,7 +129,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Check the panel and mail connections (optionally a panel URL/key not yet saved)",
     )
     async def test_connections(
-        data: ConnectionCandidates | None = None,
+        data: JSONBody[ConnectionCandidates | None] = None,
     ) -> Answer[ConnectionChecks]:
         candidates = msgspec.to_builtins(data) if data is not None else {}
         panel = {KEYS[k].name: v for k, v in candidates.items()}

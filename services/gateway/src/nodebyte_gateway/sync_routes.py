@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 import uuid6
 from litestar import get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
@@ -102,7 +102,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             opt={"rate_limit": "sync"},
             name=f"sync-{kind}",
         )
-        async def queue(data: c.SyncRequest | None = None) -> Answer[c.SyncQueued]:
+        async def queue(data: JSONBody[c.SyncRequest | None] = None) -> Answer[c.SyncQueued]:
             body = data or c.SyncRequest()
             queued = await queue_sync(pool_of(), kind, body.skip_users, body.requested_by)
             return _queued(queued, kind)
@@ -148,7 +148,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Queue a sync",
         opt={"rate_limit": "sync"},
     )
-    async def admin_trigger(data: c.AdminSyncRequest | None = None) -> Answer[c.SyncQueued]:
+    async def admin_trigger(
+        data: JSONBody[c.AdminSyncRequest | None] = None,
+    ) -> Answer[c.SyncQueued]:
         body = data or c.AdminSyncRequest()
         queued = await queue_sync(pool_of(), body.type, body.skip_users, body.requested_by)
         return _queued(queued, body.type)

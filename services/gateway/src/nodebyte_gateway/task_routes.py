@@ -15,7 +15,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, delete, get, post, put
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import idempotency
 from nodebyte_common import permission_catalogue as catalogue
@@ -99,7 +99,7 @@ def _task_routes(ctx: GatewayContext) -> list[Any]:
 
     @post("/api/tasks", guards=[tasks.can("create")], tags=["tasks"],
           summary="Create a server task", name="tasks-create")  # fmt: skip
-    async def create_task(data: c.TaskCreate, request: Request) -> Answer[c.Task]:
+    async def create_task(data: JSONBody[c.TaskCreate], request: Request) -> Answer[c.Task]:
         created = await tasks.call(Answer[c.Task], "POST", json=data)
         return await tasks.changed(request, "created", created.data.id, created)
 
@@ -118,7 +118,7 @@ def _job_routes(ctx: GatewayContext) -> list[Any]:
 
     @post(public, guards=[jobs.can("create")], tags=["scheduler"],
           summary="Create a scheduled job", name="scheduler-create")  # fmt: skip
-    async def create_job(data: c.JobCreate, request: Request) -> Answer[c.Job]:
+    async def create_job(data: JSONBody[c.JobCreate], request: Request) -> Answer[c.Job]:
         created = await jobs.call(Answer[c.Job], "POST", json=data)
         return await jobs.changed(request, "created", created.data.id, created)
 
@@ -140,7 +140,7 @@ def _item_routes(
          name=f"{tag}-update")  # fmt: skip
     async def update(
         item_id: FromPath[UUID],
-        data: update_body,  # type: ignore[valid-type]
+        data: JSONBody[update_body],  # type: ignore[valid-type]
         request: Request,
     ) -> Answer[view]:  # type: ignore[valid-type]
         answer = await items.call(Answer[view], "PUT", f"/{item_id}", json=data)
@@ -210,7 +210,7 @@ def _sync_settings_routes(ctx: GatewayContext) -> list[Any]:
         summary="Change sync settings",
     )
     async def update_sync_settings(
-        data: SyncSettingsUpdate, request: Request
+        data: JSONBody[SyncSettingsUpdate], request: Request
     ) -> Answer[SyncSettings]:
         body = msgspec.to_builtins(data)  # the given settings (null ones are not changes)
         if not body:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 LIMITS = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
 Q = TypeVar("Q", bound=msgspec.Struct)
@@ -27,7 +27,9 @@ def query_parameter(field: msgspec.structs.FieldInfo) -> inspect.Parameter:
     return inspect.Parameter(
         field.name,
         inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[field.type, Parameter(query=field.encode_name, **limits(field.type))],
+        annotation=Annotated[
+            field.type, QueryParameter(name=field.encode_name, **limits(field.type))
+        ],
         default=default,
     )
 
