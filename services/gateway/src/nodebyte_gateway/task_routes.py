@@ -157,9 +157,8 @@ def _item_routes(
     async def execute(item_id: FromPath[UUID], request: Request) -> Answer[c.RunStarted]:
         # A retry with the client's Idempotency-Key runs once (the scheduler keeps the key).
         headers = idempotency.forwarded(request.headers)
-        answer = await items.scheduler.call_as(
-            Answer[c.RunStarted], "POST", f"{items.internal}/{item_id}/execute", headers=headers
-        )
+        path = f"/{item_id}/execute"
+        answer = await items.call(Answer[c.RunStarted], "POST", path, headers=headers)
         return await items.changed(request, "executed", item_id, answer)
 
     @get(f"{item}/runs", guards=[items.can("read")], tags=[tag],
