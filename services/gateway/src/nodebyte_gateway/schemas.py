@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 
 from nodebyte_common.contracts import sync
-from nodebyte_common.contracts.scheduler import AutoSyncInterval
+from nodebyte_common.contracts.scheduler import AutoSync, AutoSyncInterval
 from nodebyte_gateway import permissions, user_views
 
 Unset = msgspec.UnsetType
@@ -300,15 +300,14 @@ class WsTicket(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
 # --- /api/admin/sync/settings: the panel's (sync) and auto sync's (scheduler) -------
 
 
-class SyncSettings(sync.PanelSettings, frozen=True, kw_only=True):
-    """Sync's panel settings with the scheduler's auto-sync job beside them."""
+def _side_by_side(name: str, *parts: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """One flat Struct with every field of `parts` (each keeping its owner's type)."""
+    fields = [(f.name, f.type) for part in parts for f in msgspec.structs.fields(part)]
+    return msgspec.defstruct(name, fields, rename="camel", frozen=True, kw_only=True)
 
-    auto_sync_enabled: bool
-    auto_sync_interval: int | None
-    auto_sync_schedule: str | None
-    auto_sync_next_run_at: datetime | None
-    auto_sync_last_run_at: datetime | None
-    auto_sync_last_status: str | None
+
+# Sync's panel settings with the scheduler's auto-sync job beside them.
+SyncSettings = _side_by_side("SyncSettings", sync.PanelSettings, AutoSync)
 
 
 class SyncSettingsUpdate(sync.PanelSettingsChanges, forbid_unknown_fields=True, omit_defaults=True):
