@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody
 from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import sync as c
-from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.contracts.envelope import Answer, Empty
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.encoded_response import EncodedJson
@@ -128,7 +128,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["sync"],
         summary="Cancel a queued or running sync",
     )
-    async def cancel_sync(log_id: FromPath[UUID]) -> Answer[c.CancelRequested]:
+    async def cancel_sync(
+        log_id: FromPath[UUID], data: JSONBody[Empty | None] = None
+    ) -> Answer[c.CancelRequested]:
         return await cancel(log_id, None)
 
     @get(
@@ -162,7 +164,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=["admin"],
         summary="Cancel the sync that is running or queued",
     )
-    async def admin_cancel() -> Answer[c.CancelRequested]:
+    async def admin_cancel(data: JSONBody[Empty | None] = None) -> Answer[c.CancelRequested]:
         state = await sync.call_as(Answer[c.SyncState], "GET", "/sync/state")
         if state.data.current is None:
             raise ApiError(404, "No sync is running", "NOT_FOUND")

@@ -20,7 +20,7 @@ from litestar.params import FromPath, JSONBody
 from nodebyte_common import idempotency
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import scheduler as c
-from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer
+from nodebyte_common.contracts.envelope import Answer, Empty, Nothing, PagedAnswer
 from nodebyte_common.contracts.query import takes_query, wire_params
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit, settings_owners
@@ -154,7 +154,9 @@ def _item_routes(
 
     @post(f"{item}/execute", guards=[items.can("execute")], tags=[tag], status_code=200,
           summary=f"Run a {noun} now, whatever its schedule", name=f"{tag}-execute")  # fmt: skip
-    async def execute(item_id: FromPath[UUID], request: Request) -> Answer[c.RunStarted]:
+    async def execute(
+        item_id: FromPath[UUID], request: Request, data: JSONBody[Empty | None] = None
+    ) -> Answer[c.RunStarted]:
         # A retry with the client's Idempotency-Key runs once (the scheduler keeps the key).
         headers = idempotency.forwarded(request.headers)
         path = f"/{item_id}/execute"
