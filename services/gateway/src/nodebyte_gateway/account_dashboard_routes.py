@@ -62,7 +62,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return Answer(data=Account.of(user))
 
     @put("/api/v1/dashboard/account", guards=user_only, tags=tags, summary="Update your profile")
-    async def update_account(data: ProfileBody, request: Request) -> Answer[Account]:
+    async def update_account(data: JSONBody[ProfileBody], request: Request) -> Answer[Account]:
         user_id = signed_in_user(request)
         async with runtime.pool.acquire() as conn, conn.transaction():
             before = await accounts_store.by_id(conn, user_id)
@@ -92,7 +92,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="Change your password (ends your other sessions)",
     )
-    async def change_password(data: PasswordBody, request: Request) -> Answer[PasswordChanged]:
+    async def change_password(
+        data: JSONBody[PasswordBody], request: Request
+    ) -> Answer[PasswordChanged]:
         account_input.new_password(data.newPassword, data.confirmPassword)
         ended = await flows.change_password(
             signed_in(request), data.currentPassword, data.newPassword, request
@@ -118,7 +120,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Mail a confirmation link to a new address",
     )
-    async def change_email(data: ChangeEmailBody, request: Request) -> Nothing:
+    async def change_email(data: JSONBody[ChangeEmailBody], request: Request) -> Nothing:
         new_email = account_input.email(data.newEmail, "newEmail")
         await flows.request_email_change(signed_in(request), new_email, data.currentPassword)
         return Nothing(

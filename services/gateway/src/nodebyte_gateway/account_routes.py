@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer, Nothing
@@ -64,7 +64,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Create an account",
         opt=AUTH_LIMITED,
     )
-    async def register(data: RegisterBody, request: Request) -> Answer[Registered]:
+    async def register(data: JSONBody[RegisterBody], request: Request) -> Answer[Registered]:
         email = account_input.email(data.email)
         await throttle.spend(email)
         account_input.new_password(data.password, data.confirmPassword)
@@ -83,7 +83,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Sign in with a password",
         opt=AUTH_LIMITED,
     )
-    async def login(data: CredentialsBody, request: Request) -> Answer[Tokens]:
+    async def login(data: JSONBody[CredentialsBody], request: Request) -> Answer[Tokens]:
         email = account_input.email(data.email)
         await throttle.spend(email)
         signed_in = await sign_in.with_password(email, data.password, request)
@@ -96,7 +96,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Check credentials without opening a session (NextAuth credentials provider)",
         opt=AUTH_LIMITED,
     )
-    async def validate(data: CredentialsBody, request: Request) -> Answer[UserOnly]:
+    async def validate(data: JSONBody[CredentialsBody], request: Request) -> Answer[UserOnly]:
         email = account_input.email(data.email)
         await throttle.spend(email)
         user = await sign_in.check_password(email, data.password)
@@ -106,12 +106,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return Answer(data=UserOnly(user=AuthUser.of(user, granted)))
 
     @post("/api/v1/auth/refresh", tags=tags, status_code=200, summary="Rotate a refresh token")
-    async def refresh(data: RefreshBody, request: Request) -> Answer[Tokens]:
+    async def refresh(data: JSONBody[RefreshBody], request: Request) -> Answer[Tokens]:
         signed_in = await sign_in.refresh(data.refreshToken)
         return Answer(data=signed_in.view(), message="Token refreshed")
 
     @post("/api/v1/auth/logout", tags=tags, status_code=200, summary="End a session")
-    async def logout(data: RefreshBody, request: Request) -> Nothing:
+    async def logout(data: JSONBody[RefreshBody], request: Request) -> Nothing:
         await sign_in.sign_out(data.refreshToken)
         return Nothing(message="Logged out successfully")
 
@@ -165,7 +165,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Use a verify link",
         opt=AUTH_LIMITED,
     )
-    async def verify_email(data: VerifyEmailBody, request: Request) -> Answer[EmailVerified]:
+    async def verify_email(
+        data: JSONBody[VerifyEmailBody], request: Request
+    ) -> Answer[EmailVerified]:
         user = await flows.verify_email(data.token, data.id)
         verified = EmailVerified(email=user["email"], emailVerified=user["email_verified_at"])
         return Answer(data=verified, message="Email verified successfully")
@@ -177,7 +179,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Mail a reset link",
         opt=AUTH_LIMITED,
     )
-    async def forgot_password(data: EmailBody, request: Request) -> Response[Nothing]:
+    async def forgot_password(data: JSONBody[EmailBody], request: Request) -> Response[Nothing]:
         email = account_input.email(data.email)
         await throttle.spend(email)
         # Mailed after answering: a known and an unknown address answer alike and as fast.
@@ -192,7 +194,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Use a reset link",
         opt=AUTH_LIMITED,
     )
-    async def reset_password(data: ResetPasswordBody, request: Request) -> Nothing:
+    async def reset_password(data: JSONBody[ResetPasswordBody], request: Request) -> Nothing:
         account_input.new_password(data.password, data.confirmPassword)
         await flows.reset_password(data.token, data.password, data.id, request)
         return Nothing(message="Password reset successfully")
@@ -204,7 +206,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Mail a sign-in link",
         opt=AUTH_LIMITED,
     )
-    async def magic_link(data: EmailBody, request: Request) -> Response[Nothing]:
+    async def magic_link(data: JSONBody[EmailBody], request: Request) -> Response[Nothing]:
         email = account_input.email(data.email)
         await throttle.spend(email)
         return Response(
@@ -218,7 +220,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Sign in with a magic link",
         opt=AUTH_LIMITED,
     )
-    async def magic_link_verify(data: TokenBody, request: Request) -> Answer[Tokens]:
+    async def magic_link_verify(data: JSONBody[TokenBody], request: Request) -> Answer[Tokens]:
         signed_in = await flows.magic_link_sign_in(data.token, request)
         return Answer(data=signed_in.view(), message="Magic link verified")
 
@@ -229,7 +231,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Use an unlock link: end a lockout after failed sign-ins",
         opt=AUTH_LIMITED,
     )
-    async def unlock(data: TokenBody, request: Request) -> Nothing:
+    async def unlock(data: JSONBody[TokenBody], request: Request) -> Nothing:
         await sign_in.lockout.unlock(data.token)
         return Nothing(message="Account unlocked: you can sign in again")
 

@@ -8,37 +8,31 @@ holder makes or unmakes a SUPER_ADMIN).
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID
 
 import asyncpg
 import msgspec
 from litestar import Request, get, post
-from litestar.params import QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body, ok
-from nodebyte_gateway import account_input, accounts_store, audit, user_views
+from nodebyte_common.contracts.envelope import Answer, SizedPages
+from nodebyte_common.envelope import ApiError
+from nodebyte_gateway import account_input, accounts_store, audit
 from nodebyte_gateway.auth import Principal, caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.paging import Paging
-
-RoleName = Annotated[str, msgspec.Meta(max_length=64)]
-Roles = Annotated[list[RoleName], msgspec.Meta(max_length=32)]
-
-
-class CreateUserBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(max_length=320)]
-    password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
-    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    firstName: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-    lastName: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-    roles: Roles = msgspec.field(default_factory=lambda: ["MEMBER"])
-    emailVerified: bool = True
-
-
-class SetRolesBody(msgspec.Struct, forbid_unknown_fields=True):
-    userId: UUID
-    roles: Roles
+from nodebyte_gateway.schemas import (
+    AdminUser,
+    AdminUsers,
+    AdminUsersPage,
+    CreatedUser,
+    CreateUserBody,
+    RolesSet,
+    RoleSummary,
+    SetRolesBody,
+    UserStats,
+    is_system_admin,
+)
 
 
 async def _checked_roles(
@@ -79,7 +73,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         sort_order: Annotated[str, QueryParameter(name="sortOrder", max_length=4)] = "desc",
         filter_name: Annotated[str, QueryParameter(name="filter", max_length=32)] = "all",
         search: Annotated[str, QueryParameter(max_length=100)] = "",
-    ) -> Any:
+    ) -> AdminUsersPage:
         if sort_field not in accounts_store.USER_SORTS:
             raise ApiError(400, f"sortField must be one of {', '.join(accounts_store.USER_SORTS)}")
         if sort_order.lower() not in ("asc", "desc"):
@@ -98,15 +92,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         async with runtime.pool.acquire() as conn:
             rows, total = await accounts_store.list_users(conn, query)
             stats = await accounts_store.user_stats(conn)
-        return ok(
-            {"users": [user_views.admin_user(row) for row in rows], "stats": stats},
-            pagination={
-                "page": page,
-                "pageSize": page_size,
-                "total": total,
-                "totalPages": paging.pages(total),
-            },
-        )
+        users = AdminUsers(users=[AdminUser.of(row) for row in rows], stats=UserStats(**stats))
+        return AdminUsersPage(data=users, pagination=SizedPages.of(page, page_size, total))
 
     @post(
         "/api/admin/users",
@@ -115,8 +102,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="Create a user",
     )
-    async def create_user(request: Request) -> Any:
-        body = decode_body(await request.body(), CreateUserBody, empty_ok=False)
+    async def create_user(data: JSONBody[CreateUserBody], request: Request) -> Answer[CreatedUser]:
+        body = data
         principal = caller(request)
         email = account_input.email(body.email)
         username = account_input.username(body.username) if body.username else None
@@ -141,11 +128,12 @@ def routes(ctx: GatewayContext) -> list[Any]:
             except asyncpg.UniqueViolationError as exc:
                 taken = "email" if "email" in (exc.constraint_name or "") else "username"
                 raise ApiError(409, f"This {taken} is in use", f"{taken.upper()}_IN_USE") from None
-            view = user_views.admin_user(user)
+            view = AdminUser.of(user)
+            after = msgspec.to_builtins(view)
             await audit.record(
-                conn, principal, "user.created", ("user", user["id"]), None, view, request
+                conn, principal, "user.created", ("user", user["id"]), None, after, request
             )
-        return ok({"user": view}, message="User created", status=201)
+        return Answer(data=CreatedUser(user=view), message="User created")
 
     @get(
         "/api/admin/users/roles",
@@ -153,10 +141,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         summary="The roles and their permissions",
     )
-    async def list_roles() -> Any:
+    async def list_roles() -> Answer[list[RoleSummary]]:
         async with runtime.pool.acquire() as conn:
             rows = await accounts_store.roles_catalogue(conn)
-        return ok([user_views.role(row) for row in rows])
+        return Answer(data=[RoleSummary.of(row) for row in rows])
 
     @post(
         "/api/admin/users/roles",
@@ -165,8 +153,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Set a user's roles",
     )
-    async def set_roles(request: Request) -> Any:
-        body = decode_body(await request.body(), SetRolesBody, empty_ok=False)
+    async def set_roles(data: JSONBody[SetRolesBody], request: Request) -> Answer[RolesSet]:
+        body = data
         principal = caller(request)
         async with runtime.pool.acquire() as conn, conn.transaction():
             before = await accounts_store.by_id(conn, body.userId, for_update=True)
@@ -184,10 +172,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 request,
             )
         auth.sessions.forget()  # this replica at once; the others within seconds
-        view = user_views.auth_user(user)
-        return ok(
-            {"userId": str(body.userId), "roles": roles, "isSystemAdmin": view["isSystemAdmin"]},
-            message="Roles updated",
-        )
+        changed = RolesSet(userId=body.userId, roles=roles, isSystemAdmin=is_system_admin(user))
+        return Answer(data=changed, message="Roles updated")
 
     return [list_users, create_user, list_roles, set_roles]

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, delete, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer
@@ -61,7 +61,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="Create an API key; the response is the only time it is shown",
     )
-    async def create_key(data: CreateKeyBody, request: Request) -> Answer[NewApiKey]:
+    async def create_key(data: JSONBody[CreateKeyBody], request: Request) -> Answer[NewApiKey]:
 
         principal = caller(request)
         scopes = checked_scopes(data.scopes)

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 from aio_pika.exceptions import AMQPError
 from litestar import Request, delete, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.contracts.envelope import Empty
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit, bus_outbox
 from nodebyte_gateway.auth import caller
@@ -100,7 +101,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Republish a dead letter with its original headers and routing key",
     )
     async def replay_dead_letter(
-        letter_id: FromPath[str], queue: Queue, request: Request
+        letter_id: FromPath[str],
+        queue: Queue,
+        request: Request,
+        data: JSONBody[Empty | None] = None,  # takes no input
     ) -> DeadLetterAnswer:
         async with _broker(letters, queue, letter_id):
             letter = await letters.replay(queue, letter_id)

@@ -26,10 +26,9 @@ from nodebyte_gateway import (
     api_keys,
     audit,
     permissions,
-    user_views,
 )
 from nodebyte_gateway.passwords import Passwords
-from nodebyte_gateway.schemas import ApiKey
+from nodebyte_gateway.schemas import AdminUser, ApiKey
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -140,7 +139,7 @@ async def create_user(
                 user = await accounts_store.insert(conn, new)
         except asyncpg.UniqueViolationError:
             raise CliFailure("a user with this email or username exists already") from None
-        view = user_views.admin_user(user)
+        view = msgspec.to_builtins(AdminUser.of(user))
         await audit.record(conn, cli_actor(), "user.created", ("user", user["id"]), None, view)
     return view
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from litestar import Response, get
+from litestar import get
 from litestar.openapi.plugins import OpenAPIRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
@@ -39,6 +39,10 @@ def render_plugins() -> list[OpenAPIRenderPlugin]:
     ]
 
 
+# The AsyncAPI 3.0 document (its own schema: https://www.asyncapi.com/docs/reference).
+AsyncApiDocument = dict[str, object]
+
+
 def routes(ctx: GatewayContext) -> list[Any]:
     document = asyncapi_document(ctx.settings.amqp_prefix)
 
@@ -49,8 +53,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         opt={"rate_limit": "public"},
         sync_to_thread=False,
     )
-    def asyncapi() -> Response[dict[str, Any]]:
-        return Response(document)
+    def asyncapi() -> AsyncApiDocument:
+        return document
 
     assets = create_static_files_router(
         path=ASSETS_PATH,

@@ -18,6 +18,7 @@ from litestar import Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.contracts.envelope import Empty
 from nodebyte_common.contracts.game_databases import (
     DatabaseHostAnswer,
     DatabaseHostCreate,
@@ -192,7 +193,10 @@ def _database_routes(ctx: GatewayContext) -> list[Any]:
         opt=audit.in_handler(),
     )
     async def rotate_password(
-        server_id: FromPath[UUID], database_id: FromPath[UUID], request: Request
+        server_id: FromPath[UUID],
+        database_id: FromPath[UUID],
+        request: Request,
+        data: JSONBody[Empty | None] = None,  # takes no input
     ) -> GameDatabaseCredentialsAnswer:
         return await owner.change(
             request,

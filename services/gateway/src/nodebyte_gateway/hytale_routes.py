@@ -19,6 +19,7 @@ import msgspec
 from litestar import Request, Response, route
 from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import hytale as contract
@@ -150,13 +151,15 @@ def _endpoint(hytale: ServiceClient, spec: Relay) -> Callable[..., Awaitable[Any
     parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                     annotation=Request)]  # fmt: skip
     parameters += [
-        inspect.Parameter(name, keyword, annotation=PATH_TYPES[kind])
+        inspect.Parameter(name, keyword, annotation=FromPath[PATH_TYPES[kind]])
         for name, kind in PATH_PARAMETER.findall(spec.path)
     ]
     if spec.body is not None:
         optional = type(None) in get_args(spec.body)
         default = None if optional else inspect.Parameter.empty
-        parameters.append(inspect.Parameter("data", keyword, annotation=spec.body, default=default))
+        parameters.append(
+            inspect.Parameter("data", keyword, annotation=JSONBody[spec.body], default=default)
+        )
     parameters += [query_parameter(f) for f in query_fields]
     returned = Response[spec.answer]  # type: ignore[name-defined]
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=returned)  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
@@ -89,7 +89,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Queue an email from a template",
         tags=["email"],
     )
-    async def queue_email(data: EmailQueueBody) -> Answer[Queued]:
+    async def queue_email(data: JSONBody[EmailQueueBody]) -> Answer[Queued]:
         to = [data.to] if isinstance(data.to, str) else data.to
         problems = events.email_request_problems(to, data.subject, data.template, data.data)
         if len(data.data) > MAX_DATA_KEYS:
@@ -142,7 +142,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Send an event to the Discord webhooks that want it",
         tags=["webhooks"],
     )
-    async def dispatch(data: DispatchBody) -> Answer[Queued]:
+    async def dispatch(data: JSONBody[DispatchBody]) -> Answer[Queued]:
         if len(data.data) > MAX_DATA_KEYS:
             raise ApiError(400, f"data may hold at most {MAX_DATA_KEYS} keys")
         dispatch_id = uuid6.uuid7()
@@ -195,14 +195,14 @@ def _admin_routes(ctx: GatewayContext) -> list[Any]:
     ]  # fmt: skip
 
     @put(WEBHOOKS_PATH, guards=[write], summary="Change a webhook", tags=tags)
-    async def update_webhook(data: UpdateWebhook) -> Answer[Webhook]:
+    async def update_webhook(data: JSONBody[UpdateWebhook]) -> Answer[Webhook]:
         webhook_id = _webhook_id(data.id)
         path, body = f"/webhooks/{webhook_id}", msgspec.to_builtins(data)
         updated = await notifier.call_as(Answer[Webhook], "PUT", path, json=body)
         return Answer(data=updated.data, message="Webhook updated")
 
     @patch(WEBHOOKS_PATH, guards=[write], summary="Send a test message to a webhook", tags=tags)
-    async def test_webhook(data: WebhookId) -> Answer[WebhookTest]:
+    async def test_webhook(data: JSONBody[WebhookId]) -> Answer[WebhookTest]:
         path = f"/webhooks/{_webhook_id(data.id)}/test"
         result = (await notifier.call_as(Answer[WebhookTest], "POST", path)).data
         if result.delivered:

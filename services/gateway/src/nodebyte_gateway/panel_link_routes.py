@@ -14,10 +14,10 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Request, delete, put
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import permission_catalogue as catalogue
-from nodebyte_common.envelope import ApiError, decode_body
+from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import accounts_store, audit
 from nodebyte_gateway import panel_link_store as store
 from nodebyte_gateway.context import GatewayContext
@@ -77,8 +77,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Link an account to a panel user",
         opt=audit.action("user.panel_link", keep=("pterodactylId",)),
     )
-    async def link(user_id: FromPath[UUID], request: Request) -> PanelLinkAnswer:
-        body = decode_body(await request.body(), PanelLinkBody, empty_ok=False)
+    async def link(
+        user_id: FromPath[UUID], data: JSONBody[PanelLinkBody], request: Request
+    ) -> PanelLinkAnswer:
+        body = data
         async with pool_of().acquire() as conn, conn.transaction():
             await existing(conn, user_id)
             panel_user = await store.identity(conn, body.pterodactylId)

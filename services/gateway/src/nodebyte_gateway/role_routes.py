@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer, Nothing
@@ -81,7 +81,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return Answer(data=[Role.of(row) for row in rows])
 
     @post(PATH, guards=[write], tags=TAGS, status_code=201, summary="Define a custom role")
-    async def create_role(data: RoleCreate, request: Request) -> Answer[Role]:
+    async def create_role(data: JSONBody[RoleCreate], request: Request) -> Answer[Role]:
         principal = caller(request)
         granted = checked_permissions(principal, data.permissions, [])
         async with pool_of().acquire() as conn, conn.transaction():
@@ -100,7 +100,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @put(f"{PATH}/{{role_id:uuid}}", guards=[write], tags=TAGS, summary="Change a custom role")
     async def update_role(
-        role_id: FromPath[UUID], data: RoleUpdate, request: Request
+        role_id: FromPath[UUID], data: JSONBody[RoleUpdate], request: Request
     ) -> Answer[Role]:
         principal = caller(request)
         async with pool_of().acquire() as conn, conn.transaction():

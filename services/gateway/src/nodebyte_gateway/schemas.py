@@ -19,9 +19,11 @@ import asyncpg
 import msgspec
 
 from nodebyte_common.contracts import sync
+from nodebyte_common.contracts.envelope import SizedPages
 from nodebyte_common.contracts.scheduler import AutoSync, AutoSyncInterval
-from nodebyte_gateway import permissions, user_views
+from nodebyte_gateway import permissions
 
+SYSTEM_ADMIN_ROLE = "SUPER_ADMIN"
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
 
@@ -100,8 +102,20 @@ class AuthUser(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, row: asyncpg.Record, granted: list[str] | None = None) -> AuthUser:
-        # user_views maps the row (the admin views share its helpers); this is its shape.
-        return msgspec.convert(user_views.auth_user(row, granted), cls)
+        return cls(
+            id=row["id"],
+            email=row["email"],
+            username=row["username"],
+            firstName=row["first_name"],
+            lastName=row["last_name"],
+            roles=list(row["roles"]),
+            isPterodactylAdmin=row["is_pterodactyl_admin"],
+            isVirtfusionAdmin=row["is_virtfusion_admin"],
+            isSystemAdmin=is_system_admin(row),
+            pterodactylId=row["pterodactyl_id"],
+            emailVerified=row["email_verified_at"],
+            permissions=UNSET if granted is None else granted,
+        )
 
 
 class UserOnly(msgspec.Struct, frozen=True, kw_only=True):
@@ -195,7 +209,140 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Account:
-        return msgspec.convert(user_views.account(row), cls)
+        return cls(
+            id=row["id"],
+            username=row["username"],
+            email=row["email"],
+            firstName=row["first_name"],
+            lastName=row["last_name"],
+            phoneNumber=row["phone_number"],
+            companyName=row["company_name"],
+            billingEmail=row["billing_email"],
+            avatarUrl=row["avatar_url"],
+            accountBalance=float(row["account_balance"]),
+            createdAt=row["created_at"],
+            emailVerified=row["email_verified_at"] is not None,
+            lastLoginAt=row["last_login_at"],
+            roles=list(row["roles"]),
+        )
+
+
+# --- users, as administrators see them (`/api/admin/users`) ---------------------------
+
+AdminRoleName = Annotated[str, msgspec.Meta(max_length=64)]
+AdminRoles = Annotated[list[AdminRoleName], msgspec.Meta(max_length=32)]
+
+
+def is_system_admin(row: asyncpg.Record) -> bool:
+    return SYSTEM_ADMIN_ROLE in row["roles"]
+
+
+class CreateUserBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(max_length=320)]
+    password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    firstName: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    lastName: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    roles: AdminRoles = msgspec.field(default_factory=lambda: ["MEMBER"])
+    emailVerified: bool = True
+
+
+class SetRolesBody(msgspec.Struct, forbid_unknown_fields=True):
+    userId: UUID
+    roles: AdminRoles
+
+
+class AdminUser(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of `/api/admin/users`."""
+
+    id: UUID
+    email: str
+    username: str | None
+    firstName: str | None
+    lastName: str | None
+    pterodactylId: int | None
+    roles: list[str]
+    isPterodactylAdmin: bool
+    isVirtfusionAdmin: bool
+    isSystemAdmin: bool
+    isMigrated: bool
+    isActive: bool
+    emailVerified: bool
+    createdAt: datetime
+    updatedAt: datetime
+    lastLoginAt: datetime | None
+    sessionCount: int
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> AdminUser:
+        return cls(
+            id=row["id"],
+            email=row["email"],
+            username=row["username"],
+            firstName=row["first_name"],
+            lastName=row["last_name"],
+            pterodactylId=row["pterodactyl_id"],
+            roles=list(row["roles"]),
+            isPterodactylAdmin=row["is_pterodactyl_admin"],
+            isVirtfusionAdmin=row["is_virtfusion_admin"],
+            isSystemAdmin=is_system_admin(row),
+            isMigrated=row["is_migrated"],
+            isActive=row["is_active"],
+            emailVerified=row["email_verified_at"] is not None,
+            createdAt=row["created_at"],
+            updatedAt=row["updated_at"],
+            lastLoginAt=row["last_login_at"],
+            sessionCount=row.get("session_count", 0),
+        )
+
+
+class UserStats(msgspec.Struct, frozen=True, kw_only=True):
+    totalUsers: int
+    migratedUsers: int
+    adminCount: int
+    activeCount: int
+
+
+class AdminUsers(msgspec.Struct, frozen=True, kw_only=True):
+    users: list[AdminUser]
+    stats: UserStats
+
+
+class AdminUsersPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of users, with the statistics of all of them."""
+
+    success: bool = True
+    data: AdminUsers
+    pagination: SizedPages
+    message: str | None = None
+
+
+class CreatedUser(msgspec.Struct, frozen=True, kw_only=True):
+    user: AdminUser
+
+
+class RoleSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A role and what it grants, as the user administration lists them."""
+
+    name: str
+    description: str
+    permissions: list[str]
+    isAdmin: bool
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> RoleSummary:
+        return cls(
+            name=row["name"],
+            description=row["description"],
+            permissions=list(row["permissions"]),
+            isAdmin=row["is_admin"],
+        )
+
+
+class RolesSet(msgspec.Struct, frozen=True, kw_only=True):
+    userId: UUID
+    roles: list[str]
+    isSystemAdmin: bool
 
 
 class PasswordChanged(msgspec.Struct, frozen=True, kw_only=True):

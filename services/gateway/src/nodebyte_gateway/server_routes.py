@@ -24,7 +24,7 @@ from litestar.params import FromPath, JSONBody
 from nodebyte_common import events, idempotency, outbox
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.backup_contracts import Backup, BackupCommandAccepted
-from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer
+from nodebyte_common.contracts.envelope import Answer, Empty, Nothing, PagedAnswer
 from nodebyte_common.contracts.nodes import Usage, UsageQuery
 from nodebyte_common.contracts.servers import (
     CommandBody,
@@ -382,41 +382,52 @@ def commanded(ctx: GatewayContext) -> list[Any]:
         )
         return Answer(data=started, message="Backup creation started")
 
-    def backup_command(action: str, verb: str, message: str) -> Any:
-        async def handler(
-            server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
-        ) -> Answer[BackupCommandAccepted]:
-            request_id = await audited_backup_command(
-                ctx, commands, request, server_id, backup_id, action
-            )
-            answer = BackupCommandAccepted(
-                request_id=str(request_id),
-                server_id=str(server_id),
-                backup_id=str(backup_id),
-                action=action,  # type: ignore[arg-type]
-            )
-            return Answer(data=answer, message=message)
-
-        handler.__name__ = f"{verb}_backup"
-        return handler
+    async def backup_command(
+        request: Request, server_id: UUID, backup_id: UUID, action: str, message: str
+    ) -> Answer[BackupCommandAccepted]:
+        request_id = await audited_backup_command(
+            ctx, commands, request, server_id, backup_id, action
+        )
+        answer = BackupCommandAccepted(
+            request_id=str(request_id),
+            server_id=str(server_id),
+            backup_id=str(backup_id),
+            action=action,  # type: ignore[arg-type]
+        )
+        return Answer(data=answer, message=message)
 
     backup = "/api/servers/{server_id:uuid}/backups/{backup_id:uuid}"
-    restore_backup = post(
+
+    @post(
         backup + "/restore",
         guards=[require(catalogue.BACKUP_RESTORE)],
         tags=TAGS,
         status_code=200,
         summary="Restore a stopped server's files from a completed backup",
         opt=audit.in_handler(),  # audited_backup_command records it
-    )(backup_command("restore_backup", "restore", "Backup restoration started"))
-    delete_backup = delete(
+    )
+    async def restore_backup(
+        server_id: FromPath[UUID],
+        backup_id: FromPath[UUID],
+        request: Request,
+        data: JSONBody[Empty | None] = None,  # takes no input
+    ) -> Answer[BackupCommandAccepted]:
+        message = "Backup restoration started"
+        return await backup_command(request, server_id, backup_id, "restore_backup", message)
+
+    @delete(
         backup,
         guards=[require(catalogue.BACKUP_DELETE)],
         tags=TAGS,
         status_code=200,
         summary="Delete a backup (its archive on the node, then its record)",
         opt=audit.in_handler(),  # audited_backup_command records it
-    )(backup_command("delete_backup", "delete", "Backup deletion started"))
+    )
+    async def delete_backup(
+        server_id: FromPath[UUID], backup_id: FromPath[UUID], request: Request
+    ) -> Answer[BackupCommandAccepted]:
+        message = "Backup deletion started"
+        return await backup_command(request, server_id, backup_id, "delete_backup", message)
 
     return [
         update_variables,

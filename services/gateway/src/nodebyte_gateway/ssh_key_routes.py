@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from nodebyte_common.contracts.envelope import Answer, Deleted
 from nodebyte_common.contracts.sftp import SshKey, SshKeyCreate
-from nodebyte_common.envelope import ApiError, decode_body
+from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import audit, ssh_keys
 from nodebyte_gateway.auth import signed_in_user
 from nodebyte_gateway.context import GatewayContext
@@ -40,8 +40,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary='Add an SSH public key: {"name", "publicKey"} (an OpenSSH line)',
     )
-    async def add_key(request: Request) -> Answer[SshKey]:
-        body = decode_body(await request.body(), SshKeyCreate, empty_ok=False)
+    async def add_key(data: JSONBody[SshKeyCreate], request: Request) -> Answer[SshKey]:
+        body = data
         key = ssh_keys.parse(body.public_key)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await ssh_keys.add(conn, signed_in_user(request), body.name, key)
