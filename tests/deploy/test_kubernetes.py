@@ -25,7 +25,7 @@ from nodebyte_common.bootstrap import SERVICE_SCHEMAS
 from nodebyte_common.settings import SettingsError, load_settings
 from nodebyte_common.webhook_url import check_webhook_url
 from nodebyte_devstack.config import DEFAULT_PORTS, EMULATORS, SERVICES
-from nodebyte_gateway.tokens import load_private_key
+from nodebyte_gateway.accounts.tokens import load_private_key
 
 OPERATOR_GROUPS = {"rabbitmq.com", "postgresql.cnpg.io", "monitoring.coreos.com"}
 UNSCALED = {"scheduler"}  # one leader at a time: a standby replica, no autoscaling

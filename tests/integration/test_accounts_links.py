@@ -10,7 +10,7 @@ import bcrypt
 import httpx
 
 from nodebyte_devstack.accounts import Mailbox, SignedInUser, new_email, new_password
-from nodebyte_gateway import expired_rows
+from nodebyte_gateway.accounts import expired_rows
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:

@@ -170,7 +170,7 @@ async def test_every_changing_fleet_route_names_an_audit_action() -> None:
     """The gateway refuses to start with a route that would change servers unaudited."""
     from litestar import post
 
-    from nodebyte_gateway import audit
+    from nodebyte_gateway.accounts import audit
 
     @post("/api/servers/{server_id:uuid}/frobnicate")
     async def unaudited() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from nodebyte_gateway.audit import masked
+from nodebyte_gateway.accounts.audit import masked
 
 
 def test_secret_keys_are_masked_at_any_depth() -> None:

@@ -8,7 +8,7 @@ from litestar import get
 from litestar.datastructures import ResponseHeader
 from litestar.testing import create_test_client
 
-from nodebyte_gateway.encoded_response import EncodedJson
+from nodebyte_gateway.edge.encoded_response import EncodedJson
 
 BODY = b'{"success":true,"data":{"n":1}}'
 

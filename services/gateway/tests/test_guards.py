@@ -11,9 +11,9 @@ from litestar.connection import ASGIConnection
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
-from nodebyte_gateway.auth import Authenticator
-from nodebyte_gateway.passwords import Passwords
-from nodebyte_gateway.tokens import JwtKeys, generate_private_key_pem, load_private_key
+from nodebyte_gateway.accounts.auth import Authenticator
+from nodebyte_gateway.accounts.passwords import Passwords
+from nodebyte_gateway.accounts.tokens import JwtKeys, generate_private_key_pem, load_private_key
 
 BOOTSTRAP = "nbk_bootstrap_for_tests"
 

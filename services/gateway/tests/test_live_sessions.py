@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import uuid4
 
-from nodebyte_gateway.live_sessions import LiveSessions
+from nodebyte_gateway.accounts.live_sessions import LiveSessions
 
 
 class SlowDatabase:

@@ -12,7 +12,7 @@ import pytest
 
 from nodebyte_devstack.config import StackConfig
 from nodebyte_gateway.app import build_app
-from nodebyte_gateway.openapi_errors import document_error_envelope
+from nodebyte_gateway.edge.openapi_errors import document_error_envelope
 
 WRITES = ("post", "put", "patch")
 METHODS = ("get", *WRITES, "delete")

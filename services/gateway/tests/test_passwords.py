@@ -3,7 +3,7 @@ from __future__ import annotations
 import bcrypt
 import pytest
 
-from nodebyte_gateway.passwords import Passwords, weakness
+from nodebyte_gateway.accounts.passwords import Passwords, weakness
 
 # Cheap parameters: these tests are about behaviour, not cost.
 FAST = Passwords(time_cost=1, memory_kib=1024, parallelism=1)

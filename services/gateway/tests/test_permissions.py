@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodebyte_gateway.permissions import MAX_LENGTH, covers, grants, is_grantable, is_valid
+from nodebyte_gateway.accounts.permissions import MAX_LENGTH, covers, grants, is_grantable, is_valid
 
 
 @pytest.mark.parametrize(

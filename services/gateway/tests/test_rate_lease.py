@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nodebyte_gateway.rate_limit import LEASE_SECONDS, Lease
+from nodebyte_gateway.edge.rate_limit import LEASE_SECONDS, Lease
 
 
 def test_a_slow_caller_leases_one_token() -> None:

@@ -10,8 +10,8 @@ from aiohttp import web
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_devstack.config import free_port
+from nodebyte_gateway.routes.settings_routes import aggregate, read_available
 from nodebyte_gateway.settings_owners import OwnerSettings
-from nodebyte_gateway.settings_routes import aggregate, read_available
 
 PANEL = {"panelUrl": "https://panel.example", "applicationKey": "ptla_secret_value_1234"}
 AUTO_SYNC = {"autoSyncEnabled": True, "autoSyncInterval": 3600}

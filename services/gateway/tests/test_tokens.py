@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from nodebyte_gateway.tokens import (
+from nodebyte_gateway.accounts.tokens import (
     CLOCK_SKEW_SECONDS,
     JwtKeys,
     KeyConfigError,

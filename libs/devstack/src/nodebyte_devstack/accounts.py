@@ -24,7 +24,7 @@ import httpx
 from nodebyte_common import events
 from nodebyte_common.sealing import Sealer
 from nodebyte_devstack.config import StackConfig
-from nodebyte_gateway import cli_accounts
+from nodebyte_gateway.cli import cli_accounts
 
 ADMIN_KEY_NAME = "devstack-admin"
 

@@ -12,7 +12,17 @@ from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime, serve
 from nodebyte_common.settings import SettingsError, csv, load_settings
 from nodebyte_common.webapp import internal_router
-from nodebyte_gateway import (
+from nodebyte_gateway.accounts import audit, expired_rows, panel_links, sftp_access, tokens
+from nodebyte_gateway.accounts.audit_trail import audit_trail
+from nodebyte_gateway.accounts.auth import SECURITY_SCHEMES, Authenticator, document_security
+from nodebyte_gateway.accounts.passwords import Passwords
+from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge import rate_bucket_store
+from nodebyte_gateway.edge.admission import admission, lift_guards
+from nodebyte_gateway.edge.openapi_errors import document_error_envelope
+from nodebyte_gateway.edge.progress_hub import ProgressHub
+from nodebyte_gateway.edge.rate_limit import RateLimiter, parse_limits
+from nodebyte_gateway.routes import (
     account_dashboard_routes,
     account_routes,
     admin_health_routes,
@@ -20,45 +30,31 @@ from nodebyte_gateway import (
     alert_routes,
     allocation_routes,
     api_key_routes,
-    audit,
     audit_routes,
     bus_routes,
     console_routes,
     dashboard_routes,
     deploy_routes,
     docs_routes,
-    expired_rows,
     file_routes,
     game_database_routes,
     hytale_routes,
     node_routes,
     notify_routes,
     panel_link_routes,
-    panel_links,
     panel_mirror_routes,
-    rate_bucket_store,
     repo_routes,
     role_routes,
     server_resource_routes,
     server_routes,
     settings_routes,
-    sftp_access,
     ssh_key_routes,
     stream_routes,
     sync_routes,
     task_routes,
     template_routes,
-    tokens,
     ws_ticket_routes,
 )
-from nodebyte_gateway.admission import admission, lift_guards
-from nodebyte_gateway.audit_trail import audit_trail
-from nodebyte_gateway.auth import SECURITY_SCHEMES, Authenticator, document_security
-from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.openapi_errors import document_error_envelope
-from nodebyte_gateway.passwords import Passwords
-from nodebyte_gateway.progress_hub import ProgressHub
-from nodebyte_gateway.rate_limit import RateLimiter, parse_limits
 from nodebyte_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"

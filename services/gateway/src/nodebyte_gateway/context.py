@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_common.runtime import Runtime
-from nodebyte_gateway.auth import Authenticator, Guard
-from nodebyte_gateway.progress_hub import ProgressHub
-from nodebyte_gateway.rate_limit import RateLimiter
+from nodebyte_gateway.accounts.auth import Authenticator, Guard
+from nodebyte_gateway.edge.progress_hub import ProgressHub
+from nodebyte_gateway.edge.rate_limit import RateLimiter
 from nodebyte_gateway.settings import GatewaySettings
 
 

@@ -21,7 +21,7 @@ import msgspec
 from nodebyte_common.contracts import sync
 from nodebyte_common.contracts.envelope import SizedPages
 from nodebyte_common.contracts.scheduler import AutoSync, AutoSyncInterval
-from nodebyte_gateway import permissions
+from nodebyte_gateway.accounts import permissions
 
 SYSTEM_ADMIN_ROLE = "SUPER_ADMIN"
 Unset = msgspec.UnsetType

@@ -14,7 +14,7 @@ from typing import Any
 
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.forwarding import answer
+from nodebyte_gateway.edge.forwarding import answer
 
 
 @dataclass(frozen=True)

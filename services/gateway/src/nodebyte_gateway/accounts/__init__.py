@@ -1,0 +1,1 @@
+"""Accounts: users, sessions, tokens, passwords, API keys, roles, the audit trail."""

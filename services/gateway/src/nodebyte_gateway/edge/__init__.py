@@ -1,0 +1,1 @@
+"""The public edge: admission, rate limits, forwarding to owners, streams, the document."""
