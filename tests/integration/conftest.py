@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ import pymysql
 import pytest
 
 from nodebyte_common import events
+from nodebyte_common.bootstrap import bootstrap
 from nodebyte_devstack.accounts import Mailbox, SignedInUser, create_signed_in_user
 from nodebyte_devstack.agent_harness import unique
+from nodebyte_devstack.cleanup import discard_topology, drop_database
 from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.mariadb import MARIADB_HOST, MARIADB_PORT, MariaDbAccounts, mariadb
 from nodebyte_devstack.pgbouncer import PgBouncer
@@ -251,3 +254,21 @@ async def db_host(
     assert response.status_code == 201, response.text
     yield {**response.json()["data"], "adminPassword": password}
     await gateway.delete(f"/api/admin/database-hosts/{response.json()['data']['id']}")
+
+
+@pytest.fixture(scope="module")
+def own_stack(admin_dsn: str, amqp_url: str, logs_dir: Path) -> Iterator[Stack]:
+    """A whole stack of the module's own (database, broker prefix, ports): for tests whose
+    administrator writes (fuzzed settings, jobs, users) would change what the shared
+    stack's other tests rely on."""
+    tag = "own" + secrets.token_hex(3)
+    config = StackConfig.isolated(admin_dsn, amqp_url, tag)
+    asyncio.run(bootstrap(admin_dsn, config.database))
+    running = Stack(config, logs_dir / tag)
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
+        asyncio.run(drop_database(admin_dsn, config.database))
+        asyncio.run(discard_topology(amqp_url, config.prefix))

@@ -9,18 +9,13 @@ Bounded in time: a few examples per operation, one worker per core.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nodebyte_common.bootstrap import bootstrap
 from nodebyte_devstack.accounts import create_signed_in_user
-from nodebyte_devstack.cleanup import discard_topology, drop_database
-from nodebyte_devstack.config import StackConfig
 from nodebyte_devstack.processes import Stack
 
 MAX_EXAMPLES = 8
@@ -28,21 +23,6 @@ WORKERS = 2
 SECONDS = 240  # the whole run: about 70 s on an idle 2-core machine
 # Streams answer forever (Server-Sent Events), WebSockets are not HTTP operations.
 NOT_FUZZED = r"/stream|/ws$|/console$|/live$"
-
-
-@pytest.fixture(scope="module")
-def own_stack(admin_dsn: str, amqp_url: str, logs_dir: Path) -> Iterator[Stack]:
-    tag = "fz" + secrets.token_hex(3)
-    config = StackConfig.isolated(admin_dsn, amqp_url, tag)
-    asyncio.run(bootstrap(admin_dsn, config.database))
-    running = Stack(config, logs_dir / "fuzzing")
-    try:
-        running.start_all()
-        yield running
-    finally:
-        running.stop_all()
-        asyncio.run(drop_database(admin_dsn, config.database))
-        asyncio.run(discard_topology(amqp_url, config.prefix))
 
 
 @pytest.mark.timeout(SECONDS + 120)  # the stack's start, then the run

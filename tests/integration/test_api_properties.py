@@ -2,7 +2,8 @@
 
 Schemathesis generates valid and invalid requests for each operation of
 `/schema/openapi.json`; none may answer 5xx, and every answer must match the
-documented schema.
+documented schema. On a stack of its own: with every body declared, the generated
+writes are valid often enough to change settings the shared stack's tests rely on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformanc
 
 
 @pytest.mark.timeout(900)
-def test_no_route_answers_5xx_for_generated_requests(stack: Stack, tmp_path: Path) -> None:
+def test_no_route_answers_5xx_for_generated_requests(own_stack: Stack, tmp_path: Path) -> None:
+    stack = own_stack
     gateway = stack.config.url("gateway")
     command = [
         str(Path(sys.executable).with_name("st")),

@@ -9,7 +9,9 @@ document's error responses are rewritten to the envelope's schema, so clients
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
@@ -68,6 +70,8 @@ def document_error_envelope(app: Litestar) -> None:
             for status, response in operation.responses.items():
                 if status.startswith(("4", "5")) and isinstance(response, OpenAPIResponse):
                     response.content = {"application/json": OpenAPIMediaType(schema=ENVELOPE)}
+    for component in (schema.components.schemas or {}).values() if schema.components else ():
+        _numbers_once(component)
 
 
 def _document_multipart_bodies(app: Litestar) -> None:
@@ -91,6 +95,26 @@ def _document_multipart_bodies(app: Litestar) -> None:
 def _document_path(path: str) -> str:
     """`/a/{id:uuid}` as the document writes it: `/a/{id}`."""
     return re.sub(r"{(\w+):\w+}", r"{\1}", path)
+
+
+def _numbers_once(schema: Any) -> None:
+    """`int | float` is documented as oneOf integer/number, which an integer matches twice
+    (so fails: oneOf means exactly one): a JSON number already admits integers."""
+    if isinstance(schema, Schema):
+        choices = schema.one_of or []
+        kinds = {c.type for c in choices if isinstance(c, Schema)}
+        if OpenAPIType.INTEGER in kinds and OpenAPIType.NUMBER in kinds:
+            schema.one_of = [
+                c for c in choices if not (isinstance(c, Schema) and c.type == OpenAPIType.INTEGER)
+            ]
+        for child in (
+            *(schema.one_of or ()),
+            *(schema.any_of or ()),
+            *(schema.properties or {}).values(),
+            schema.items,
+            schema.additional_properties,
+        ):
+            _numbers_once(child)
 
 
 def _optional_body(operation: Operation) -> None:
@@ -121,11 +145,22 @@ def _add_refusals(path: str, operation: Operation) -> None:
         operation.responses.setdefault(status, OpenAPIResponse(description=description))  # type: ignore[union-attr]
 
 
+class ServerSentEvent(msgspec.Struct, omit_defaults=True):
+    """One event of a text/event-stream: its name and its data (JSON text)."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+
 def event_stream(description: str) -> dict[int, ResponseSpec]:
     """A route's `responses=`: its 200 is a text/event-stream of the named events."""
     return {
         200: ResponseSpec(
-            data_container=str, media_type="text/event-stream", description=description
+            data_container=ServerSentEvent,
+            media_type="text/event-stream",
+            description=description,
         )
     }
 
