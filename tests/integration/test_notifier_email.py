@@ -207,7 +207,9 @@ async def test_a_resend_4xx_fails_after_one_request(
     assert failed["attempts"] == 1
     assert failed["lastStatusCode"] == 451
     await asyncio.sleep(1.0)  # a retry (0.2 s base delay) would have come by now
-    assert (await mail.get("/_emulator/stats")).json()["statuses"] == {"451": 1}
+    # one refusal; a retry would have been accepted (only the next request is refused)
+    # and be in the inbox. Other tests' mail shares the emulator's counts of 200s.
+    assert (await mail.get("/_emulator/stats")).json()["statuses"].get("451") == 1
     assert await inbox(mail, to) == []
 
 
