@@ -16,7 +16,9 @@ MARIADB_HOST = "127.0.0.1"
 MARIADB_PORT = 3306
 
 
-async def mariadb(user: str = "root", password: str = "", db: str | None = None) -> Any:
+async def mariadb(
+    user: str = "root", password: str = "", db: str | None = None
+) -> aiomysql.Connection:
     """A connection to MariaDB, logged in as `user` (root by default)."""
     return await aiomysql.connect(
         host=MARIADB_HOST,

@@ -22,7 +22,8 @@ from nodebyte_common.allocations import (
     PortRange,
     PrimaryView,
 )
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts.envelope import Answer, Nothing
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import allocation_store, allocations, node_store, server_store
 from nodebyte_node_agent_gateway.allocations import AllocationRefused
@@ -70,14 +71,14 @@ def routes(runtime: Runtime) -> list[Any]:
         return row
 
     @get("/nodes/{node_id:uuid}/ip-pool")
-    async def get_pool(node_id: FromPath[UUID]) -> Any:
+    async def get_pool(node_id: FromPath[UUID]) -> Answer[IpPoolView]:
         async with runtime.pool.acquire() as conn:
             if await node_store.get(conn, node_id) is None:
                 raise ApiError(404, "Node not found")
-            return ok(await pool_view(conn, node_id))
+            return Answer(data=await pool_view(conn, node_id))
 
     @put("/nodes/{node_id:uuid}/ip-pool")
-    async def put_pool(node_id: FromPath[UUID], request: Request) -> Any:
+    async def put_pool(node_id: FromPath[UUID], request: Request) -> Answer[IpPoolView]:
         body = decode_body(await request.body(), IpPoolUpdate, empty_ok=False)
         async with runtime.pool.acquire() as conn, conn.transaction():
             if await conn.fetchval("SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE", node_id) is None:
@@ -86,18 +87,18 @@ def routes(runtime: Runtime) -> list[Any]:
                 await allocations.set_pool(conn, node_id, body.addresses, body.port_ranges)
             except AllocationRefused as exc:
                 raise refused(exc) from None
-            return ok(await pool_view(conn, node_id), message="IP pool updated")
+            return Answer(data=await pool_view(conn, node_id), message="IP pool updated")
 
     @get("/servers/{server_id:uuid}/allocations")
-    async def list_allocations(server_id: FromPath[UUID]) -> Any:
+    async def list_allocations(server_id: FromPath[UUID]) -> Answer[list[AllocationView]]:
         async with runtime.pool.acquire() as conn:
             if await server_store.get(conn, server_id) is None:
                 raise ApiError(404, "Server not found")
             rows = await allocation_store.of_server(conn, server_id)
-        return ok([allocation_view(r) for r in rows])
+        return Answer(data=[allocation_view(r) for r in rows])
 
     @post("/servers/{server_id:uuid}/allocations", status_code=200)
-    async def add_allocation(server_id: FromPath[UUID], request: Request) -> Any:
+    async def add_allocation(server_id: FromPath[UUID], request: Request) -> Answer[AllocationView]:
         body = decode_body(await request.body(), AllocationCreate)
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
@@ -116,27 +117,33 @@ def routes(runtime: Runtime) -> list[Any]:
             raise ApiError(
                 409, "The server already binds this container port", "CONTAINER_PORT_TAKEN"
             ) from None
-        return ok(allocation_view(row), message="Allocation added")
+        return Answer(data=allocation_view(row), message="Allocation added")
 
     @delete("/servers/{server_id:uuid}/allocations/{allocation_id:uuid}", status_code=200)
-    async def delete_allocation(server_id: FromPath[UUID], allocation_id: FromPath[UUID]) -> Any:
+    async def delete_allocation(
+        server_id: FromPath[UUID], allocation_id: FromPath[UUID]
+    ) -> Nothing:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await stopped_server(conn, server_id)
             try:
                 await allocations.release(conn, server_id, allocation_id)
             except AllocationRefused as exc:
                 raise refused(exc) from None
-        return ok(None, message="Allocation removed")
+        return Nothing(message="Allocation removed")
 
     @post("/servers/{server_id:uuid}/allocations/{allocation_id:uuid}/primary", status_code=200)
-    async def set_primary(server_id: FromPath[UUID], allocation_id: FromPath[UUID]) -> Any:
+    async def set_primary(
+        server_id: FromPath[UUID], allocation_id: FromPath[UUID]
+    ) -> Answer[PrimaryView]:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await stopped_server(conn, server_id)
             try:
                 port = await allocations.make_primary(conn, server_id, allocation_id)
             except AllocationRefused as exc:
                 raise refused(exc) from None
-        return ok(PrimaryView(server_id, allocation_id, port), message="Primary allocation set")
+        return Answer(
+            data=PrimaryView(server_id, allocation_id, port), message="Primary allocation set"
+        )
 
     return [
         get_pool,

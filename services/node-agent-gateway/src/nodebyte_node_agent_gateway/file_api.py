@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Request, Response, get, post, put
+from litestar import Request, get, post, put
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from nodebyte_common import file_contracts as contracts
+from nodebyte_common.contracts.envelope import Answer
 from nodebyte_common.dependency_failure import dependency_failure
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.webapp import STREAMED_BODY
 from nodebyte_node_agent_gateway import server_store
@@ -115,19 +116,31 @@ class ServerFiles:
             return await stream.result()
 
 
+# What a file action answers (`POST …/files/<action>`).
+ActionAnswer = (
+    Answer[contracts.FilesDeleted]
+    | Answer[contracts.FileChanged]
+    | Answer[contracts.ArchiveCreated]
+)
+
+
 def routes(server_files: ServerFiles) -> list[Any]:
     async def run(server_id: UUID, operation: Any, **fields: Any) -> FileResult:
         with answered_as_api_errors():
             return await server_files.run(server_id, operation, **fields)
 
     @get("/servers/{server_id:uuid}/files")
-    async def listing(server_id: FromPath[UUID], path: PathQuery = "/") -> Response[Any]:
+    async def listing(
+        server_id: FromPath[UUID], path: PathQuery = "/"
+    ) -> Answer[list[contracts.FileEntry]]:
         result = await run(server_id, "list", path=path)
         message = "Only the first entries are listed" if result.truncated else None
-        return ok(_entries(result), message=message)
+        return Answer(data=_entries(result), message=message)
 
     @get("/servers/{server_id:uuid}/files/data")
-    async def read(server_id: FromPath[UUID], path: PathQuery, max_bytes: MaxBytes = None) -> Any:
+    async def read(
+        server_id: FromPath[UUID], path: PathQuery, max_bytes: MaxBytes = None
+    ) -> Stream:
         exits = contextlib.AsyncExitStack()
         try:
             with answered_as_api_errors():
@@ -152,7 +165,7 @@ def routes(server_files: ServerFiles) -> list[Any]:
     )
     async def write(
         server_id: FromPath[UUID], request: Request, path: PathQuery, max_bytes: MaxBytes = None
-    ) -> Response[Any]:
+    ) -> Answer[contracts.FileWritten]:
         with answered_as_api_errors():
             async with server_files.open(
                 server_id, "write", path=path, max_bytes=max_bytes
@@ -161,10 +174,12 @@ def routes(server_files: ServerFiles) -> list[Any]:
                 sent = await stream.send_body(request.stream())
                 result = await stream.result()
         written = contracts.FileWritten(path=path, size=result.size if result.size else sent)
-        return ok(written, message="File uploaded successfully")
+        return Answer(data=written, message="File uploaded successfully")
 
     @post("/servers/{server_id:uuid}/files/{action:str}", status_code=200)
-    async def act(server_id: FromPath[UUID], action: FromPath[str], request: Request) -> Any:
+    async def act(
+        server_id: FromPath[UUID], action: FromPath[str], request: Request
+    ) -> ActionAnswer:
         kind = contracts.ACTION_BODIES.get(action)
         if kind is None:
             raise ApiError(404, f"No file action {action!r}")
@@ -188,29 +203,31 @@ async def _relayed(stream: FileStream, exits: contextlib.AsyncExitStack) -> Asyn
         await exits.aclose()
 
 
-async def _act(run: Any, server_id: UUID, body: contracts.ActionBody) -> Response[Any]:
+async def _act(run: Any, server_id: UUID, body: contracts.ActionBody) -> ActionAnswer:
     match body:
         case contracts.DeleteFiles():
             await run(server_id, "delete", paths=body.paths)
-            return ok(contracts.FilesDeleted(paths=body.paths), message="File deleted successfully")
+            return Answer(
+                data=contracts.FilesDeleted(paths=body.paths), message="File deleted successfully"
+            )
         case contracts.RenameFile():
             result = await run(server_id, "rename", path=body.source, target=body.destination)
-            return ok(
-                contracts.FileChanged(path=result.path or body.destination), message="Renamed"
+            return Answer(
+                data=contracts.FileChanged(path=result.path or body.destination), message="Renamed"
             )
         case contracts.CompressFiles():
             result = await run(server_id, "compress", paths=body.paths, target=body.archive_name)
             archive = contracts.ArchiveCreated(archive_path=result.path or body.archive_name)
-            return ok(archive, message="Archive created")
+            return Answer(data=archive, message="Archive created")
         case contracts.DecompressArchive():
             result = await run(
                 server_id, "decompress", path=body.archive_path, target=body.target_path
             )
             changed = contracts.FileChanged(path=result.path or body.target_path)
-            return ok(changed, message="Archive extracted")
+            return Answer(data=changed, message="Archive extracted")
         case contracts.CreateFolder():
             result = await run(server_id, "create_folder", path=body.path)
-            return ok(
-                contracts.FileChanged(path=result.path or body.path), message="Folder created"
+            return Answer(
+                data=contracts.FileChanged(path=result.path or body.path), message="Folder created"
             )
     raise ApiError(400, "Unknown file action")

@@ -13,6 +13,7 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
+from nodebyte_common.contracts.envelope import Answer
 from nodebyte_common.contracts.nodes import PageNumber, PageSize
 from nodebyte_common.contracts.servers import (
     Admission,
@@ -28,7 +29,7 @@ from nodebyte_common.contracts.servers import (
 from nodebyte_common.envelope import ApiError, decode_body, ok
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
-from nodebyte_common.server_transfers import TransferOrder
+from nodebyte_common.server_transfers import TransferOrder, TransferView
 from nodebyte_node_agent_gateway import (
     allocations,
     backup_store,
@@ -155,11 +156,11 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         return ok(server_view(row, node, latest))
 
     @post("/servers/{server_id:uuid}/transfer", status_code=200)
-    async def transfer(server_id: FromPath[UUID], request: Request) -> Any:
+    async def transfer(server_id: FromPath[UUID], request: Request) -> Answer[TransferView]:
         """Begin moving the server to another node; its progress shows in its details."""
         body = decode_body(await request.body(), TransferOrder, empty_ok=False)
         view = await transfers.request(server_id, body)
-        return ok(view, message="Server transfer started")
+        return Answer(data=view, message="Server transfer started")
 
     @post("/servers", status_code=201)
     async def create_server(request: Request) -> Any:

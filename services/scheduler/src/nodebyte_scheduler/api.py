@@ -174,7 +174,7 @@ def _definition_routes(
     ]
 
 
-def _sync_log_id(details: dict[str, Any]) -> Any:
+def _sync_log_id(details: dict[str, Any]) -> str | msgspec.UnsetType:
     """The sync a run requested (a `sync.requested` job's), if any."""
     return details.get("syncLogId", msgspec.UNSET)
 

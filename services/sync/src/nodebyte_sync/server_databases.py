@@ -34,7 +34,7 @@ async def filled(panel: PanelClient, page: RawPage, slots: asyncio.Semaphore) ->
     """The page with each server's databases read from the per-server endpoint."""
     entries: list[dict[str, Any]] = msgspec.json.decode(page.data)
 
-    async def databases(server_id: int) -> Any:
+    async def databases(server_id: int) -> dict[str, Any]:  # the panel's list document
         async with slots:
             body = await panel.body("application", f"/servers/{server_id}/databases")
         return msgspec.json.decode(body)

@@ -21,6 +21,7 @@ from uuid import UUID
 import aiohttp
 import msgspec
 from litestar import Request, delete, get, post, put
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
@@ -192,7 +193,9 @@ class ServerFiles:
         return answer.data
 
 
-async def _chunks(response: aiohttp.ClientResponse, exits: contextlib.AsyncExitStack) -> Any:
+async def _chunks(
+    response: aiohttp.ClientResponse, exits: contextlib.AsyncExitStack
+) -> AsyncIterator[bytes]:
     try:
         async for chunk in response.content.iter_any():
             yield chunk
@@ -307,7 +310,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             raise ApiError(400, 'Name the files: ?path=…&path=… or {"paths": […]}')
         return await _act(agents, server_id, "delete", body, Answer[contracts.FilesDeleted])
 
-    def action(name: str, summary: str) -> Any:
+    def action(name: str, summary: str) -> HTTPRouteHandler:
         kind, answer = contracts.ACTION_BODIES[name], ACTION_ANSWERS[name]
 
         async def handler(server_id: FromPath[UUID], data: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, patch, post, put
@@ -76,7 +77,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             )
             await outbox.enqueue(conn, event, source=SOURCE)
 
-    async def accepted(request_id: UUID, kind: str) -> Any:
+    async def accepted(request_id: UUID, kind: str) -> asyncpg.Record | None:
         async with runtime.pool.acquire() as conn:
             return await conn.fetchrow(
                 "SELECT * FROM notify_requests WHERE id = $1 AND kind = $2", request_id, kind

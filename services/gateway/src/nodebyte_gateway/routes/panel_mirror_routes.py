@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, patch
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 
 from nodebyte_common import permission_catalogue as catalogue
@@ -52,7 +53,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
     return [*forward_routes(ctx, SYNC, TAGS, table), _maintenance_route(ctx)]
 
 
-def _maintenance_route(ctx: GatewayContext) -> Any:
+def _maintenance_route(ctx: GatewayContext) -> HTTPRouteHandler:
     sync = ctx.client(SYNC)
 
     @patch(

@@ -19,6 +19,7 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import events, idempotency, outbox
@@ -285,7 +286,7 @@ def commanded(ctx: GatewayContext) -> list[Any]:
         changed = await agents.call_as(Answer[ServerVariables], "PUT", path, json=data)
         return Answer(data=changed.data, message="Variables updated")
 
-    def power_action(action: str, body_type: Any, *, required: bool = False) -> Any:
+    def power_action(action: str, body_type: Any, *, required: bool = False) -> HTTPRouteHandler:
         async def handler(
             server_id: FromPath[UUID], request: Request, data: Any = None
         ) -> Answer[CommandAccepted] | Answer[StopMarked]:

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 import uuid6
 from litestar import get, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
 from nodebyte_common import events, outbox
@@ -92,7 +93,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             data=c.CancelRequested(sync_log_id=log_id), message="Cancellation has been requested"
         )
 
-    def request_sync(kind: events.SyncKind) -> Any:
+    def request_sync(kind: events.SyncKind) -> HTTPRouteHandler:
         @post(
             f"/api/v1/sync/{kind}",
             guards=[write],

@@ -10,7 +10,7 @@ are the scheduler's auto-sync job, every other key belongs to the sync service.
 # No `from __future__ import annotations`: the handlers' types are the factory's
 # arguments (a task's or a job's), read by Litestar from the annotations as they are.
 
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -25,11 +25,14 @@ from nodebyte_common.contracts.query import takes_query, wire_params
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway import settings_owners
 from nodebyte_gateway.accounts import audit
-from nodebyte_gateway.accounts.auth import caller
+from nodebyte_gateway.accounts.auth import Guard, caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.schemas import SyncSettings, SyncSettingsUpdate
 
 AUTO_SYNC_KEYS = ("autoSyncEnabled", "autoSyncInterval")
+
+A = TypeVar("A")
+Answered = TypeVar("Answered", bound=Answer[Any])
 
 
 async def audited(
@@ -75,13 +78,15 @@ class Definitions:
         self.permission = permission
         self.kind = "task" if permission == "task" else "scheduler_job"
 
-    def can(self, action: str) -> Any:
+    def can(self, action: str) -> Guard:
         return self.ctx.require(DEFINITION_PERMISSIONS[self.permission][action])
 
-    async def call(self, answer: Any, method: str, path: str = "", **kwargs: Any) -> Any:
+    async def call(self, answer: type[A], method: str, path: str = "", **kwargs: Any) -> A:
         return await self.scheduler.call_as(answer, method, self.internal + path, **kwargs)
 
-    async def changed(self, request: Request, verb: str, item_id: Any, answer: Any) -> Any:
+    async def changed(
+        self, request: Request, verb: str, item_id: Any, answer: Answered
+    ) -> Answered:
         """The scheduler's answer to a change, once noted in the audit log."""
         target = (self.kind, item_id)
         await audited(self.ctx, request, f"{self.kind}.{verb}", target, answer.data)
