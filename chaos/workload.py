@@ -33,6 +33,8 @@ ASK_PATIENCE_SECONDS = 45.0  # how long a client keeps retrying one request
 CHAOS_EVENT = "chaos.tick"
 DEAD_LETTERS = "/api/admin/bus/dead-letters"
 KINDS = ("mail", "hook", "sync", "cmd", "job")
+# Asks sent with an Idempotency-Key: safe to repeat even when an answer was lost.
+KEYED = frozenset({"mail", "hook", "cmd", "job"})
 
 
 class Workload:
@@ -97,7 +99,7 @@ class Workload:
     async def ask(self, tally: Tally, kind: str) -> None:
         n = next(self._serial)
         try:
-            marker = await _patiently(lambda: ASKS[kind](self, n))
+            marker = await _patiently(lambda: ASKS[kind](self, n), keyed=kind in KEYED)
         except (httpx.HTTPError, RuntimeError) as exc:
             tally.refused += 1
             tally.refusals.append(f"{kind}: {type(exc).__name__}: {exc}"[:300])
@@ -112,13 +114,16 @@ class Workload:
             "template": "welcome",
             "data": {"name": f"chaos {n}"},
         }
-        await _accepted(self.gateway.post("/api/v1/email/queue", json=body))
+        # The key makes a retry after an unclear answer (the gateway died) one mail, not two.
+        key = {"Idempotency-Key": f"chaos-{self.run}-mail-{n}"}
+        await _accepted(self.gateway.post("/api/v1/email/queue", json=body, headers=key))
         return f"mail:{to}"
 
     async def _hook(self, n: int) -> str:
         marker = f"chaos-{self.run}-{n}"
         body = {"event": CHAOS_EVENT, "type": "CUSTOM", "data": {"marker": marker}}
-        await _accepted(self.gateway.post("/api/v1/webhook/dispatch", json=body))
+        key = {"Idempotency-Key": marker}  # a retry is the same dispatch
+        await _accepted(self.gateway.post("/api/v1/webhook/dispatch", json=body, headers=key))
         return f"hook:{marker}"
 
     async def _sync(self, n: int) -> str:
@@ -226,18 +231,20 @@ async def _accepted(sent: Awaitable[httpx.Response]) -> Any:
     return response.json()["data"]
 
 
-async def _patiently(ask: Callable[[], Awaitable[str]]) -> str:
+async def _patiently(ask: Callable[[], Awaitable[str]], *, keyed: bool) -> str:
     """Retry a refused request with growing pauses, as a client would.
 
-    Only where the request surely did nothing: no connection, or an error answer.
-    A request sent and then unanswered is not retried (it may have been taken).
+    Without an Idempotency-Key, only where the request surely did nothing (no
+    connection, or an error answer): one sent and then unanswered may have been
+    taken. With a key, an unanswered request is asked again too: the key makes it one.
     """
+    retried = (httpx.TransportError,) if keyed else (httpx.ConnectError, httpx.ConnectTimeout)
     deadline = time.monotonic() + ASK_PATIENCE_SECONDS
     pause = 0.2
     while True:
         try:
             return await ask()
-        except (httpx.ConnectError, httpx.ConnectTimeout, RuntimeError):
+        except (*retried, RuntimeError):
             if time.monotonic() + pause > deadline:
                 raise
             await asyncio.sleep(pause)

@@ -165,6 +165,28 @@ async def test_pending_until_the_notifier_has_seen_it(
     assert len(await inbox(mail, to)) == 1
 
 
+async def test_a_retry_with_the_same_idempotency_key_sends_one_mail(
+    gateway: httpx.AsyncClient, mail: httpx.AsyncClient
+) -> None:
+    """A client that lost the answer asks again with its key: one id, one mail."""
+    to = address()
+    body = {"to": to, "subject": "once", "template": "welcome", "data": {"name": "R"}}
+    key = {"Idempotency-Key": f"retry-{secrets.token_hex(4)}"}
+    first = await gateway.post(QUEUE, json=body, headers=key)
+    again = await gateway.post(QUEUE, json=body, headers=key)
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json()["data"]["id"] == first.json()["data"]["id"]
+    other = await gateway.post(QUEUE, json=body, headers={"Idempotency-Key": "another-key"})
+    assert other.json()["data"]["id"] != first.json()["data"]["id"]
+    await reaches(gateway, first.json()["data"]["id"], "SENT")
+    await reaches(gateway, other.json()["data"]["id"], "SENT")
+    await asyncio.sleep(1)  # time for a second send of the retried request, if there were one
+    assert len(await inbox(mail, to)) == 2
+    bad = await gateway.post(QUEUE, json=body, headers={"Idempotency-Key": "has a space"})
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "INVALID_IDEMPOTENCY_KEY"
+
+
 async def test_a_resend_429_is_waited_out_and_sent_once(
     gateway: httpx.AsyncClient, mail: httpx.AsyncClient, admin_conn: asyncpg.Connection
 ) -> None:

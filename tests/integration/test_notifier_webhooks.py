@@ -307,6 +307,24 @@ async def test_dispatch_through_the_gateway_reports_each_delivery(
     assert missing.json()["code"] == "NOT_FOUND"
 
 
+async def test_a_retried_dispatch_with_the_same_idempotency_key_posts_once(
+    stack: Stack, gateway: httpx.AsyncClient, discord: httpx.AsyncClient
+) -> None:
+    """A client that lost the answer asks again with its key: one id, one Discord message."""
+    hook_id, url = hook_url(stack)
+    await create_webhook(gateway, url, type="GAME_SERVER", events=["server.created"])
+    body = {"event": "server.created", "type": "GAME_SERVER", "data": {"name": "once"}}
+    key = {"Idempotency-Key": f"retry-{secrets.token_hex(4)}"}
+    first = await gateway.post("/api/v1/webhook/dispatch", json=body, headers=key)
+    again = await gateway.post("/api/v1/webhook/dispatch", json=body, headers=key)
+    assert first.status_code == again.status_code == 202, again.text
+    dispatch_id = first.json()["data"]["id"]
+    assert again.json()["data"]["id"] == dispatch_id
+    await dispatch_state(gateway, dispatch_id, "SENT")
+    await asyncio.sleep(1)  # time for a second post of the retried request, if there were one
+    assert len(await messages_to(discord, hook_id)) == 1
+
+
 async def test_a_429_retry_after_is_waited_out_and_the_message_arrives_once(
     stack: Stack,
     gateway: httpx.AsyncClient,

@@ -38,6 +38,7 @@ from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
+from nodebyte_gateway.edge.retries import retry_id, retry_key
 
 SOURCE = "nodebyte/gateway"
 WEBHOOKS_PATH = "/api/admin/settings/webhooks"
@@ -68,14 +69,22 @@ def routes(ctx: GatewayContext) -> list[Any]:
         return sealer[0]
 
     async def record(request_id: UUID, kind: str, label: str, event: events.Event) -> None:
+        """Accept the request once: a retry (the same id) finds its row and queues nothing."""
         async with runtime.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO notify_requests (id, kind, label) VALUES ($1, $2, $3)",
+            first = await conn.fetchval(
+                "INSERT INTO notify_requests (id, kind, label) VALUES ($1, $2, $3)"
+                " ON CONFLICT (id) DO NOTHING RETURNING true",
                 request_id,
                 kind,
                 label,
             )
-            await outbox.enqueue(conn, event, source=SOURCE)
+            if first:
+                await outbox.enqueue(conn, event, source=SOURCE)
+
+    def request_id_of(request: Request, kind: str) -> UUID:
+        """A new id, or the one the caller's Idempotency-Key always names."""
+        key = retry_key(request)
+        return uuid6.uuid7() if key is None else retry_id(key, kind)
 
     async def accepted(request_id: UUID, kind: str) -> asyncpg.Record | None:
         async with runtime.pool.acquire() as conn:
@@ -90,14 +99,14 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Queue an email from a template",
         tags=["email"],
     )
-    async def queue_email(data: JSONBody[EmailQueueBody]) -> Answer[Queued]:
+    async def queue_email(request: Request, data: JSONBody[EmailQueueBody]) -> Answer[Queued]:
         to = [data.to] if isinstance(data.to, str) else data.to
         problems = events.email_request_problems(to, data.subject, data.template, data.data)
         if len(data.data) > MAX_DATA_KEYS:
             problems.append(f"data may hold at most {MAX_DATA_KEYS} keys")
         if problems:
             raise ApiError(400, "The email cannot be sent: " + problems[0], details=problems)
-        email_id = uuid6.uuid7()
+        email_id = request_id_of(request, "email")
         sealed = sealer_of().seal(
             msgspec.json.encode(data.data).decode(), events.email_data_context(email_id)
         )
@@ -143,10 +152,10 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Send an event to the Discord webhooks that want it",
         tags=["webhooks"],
     )
-    async def dispatch(data: JSONBody[DispatchBody]) -> Answer[Queued]:
+    async def dispatch(request: Request, data: JSONBody[DispatchBody]) -> Answer[Queued]:
         if len(data.data) > MAX_DATA_KEYS:
             raise ApiError(400, f"data may hold at most {MAX_DATA_KEYS} keys")
-        dispatch_id = uuid6.uuid7()
+        dispatch_id = request_id_of(request, "webhook")
         event = events.WebhookDispatchRequested(
             dispatch_id=dispatch_id,
             event=data.event,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -22,7 +22,7 @@ from litestar import Request, delete, get, post, put
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
-from nodebyte_common import events, idempotency, outbox
+from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.backup_contracts import Backup, BackupCommandAccepted
 from nodebyte_common.contracts.envelope import Answer, Empty, Nothing, PagedAnswer
@@ -49,11 +49,10 @@ from nodebyte_gateway.accounts import audit
 from nodebyte_gateway.accounts.auth import caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
+from nodebyte_gateway.edge.retries import retry_id, retry_key
 from nodebyte_gateway.routes.node_routes import AGENTS, upstream_error
 
 SOURCE = "nodebyte/gateway"
-# Command ids of requests named by an Idempotency-Key: the same key, the same id.
-RETRY_NAMESPACE = UUID("6f1c2a4e-3b5d-4e8f-9a7c-1d2e3f4a5b6c")
 TAGS = ["servers"]
 BACKUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
@@ -122,7 +121,7 @@ class CommandQueue:
         else:
             # Looked up before admission: the first command may have moved the server on
             # (installing), and its retry must still get the same answer.
-            request_id = uuid5(RETRY_NAMESPACE, f"{retry_of}:{server_id}:{action}")
+            request_id = retry_id(retry_of, server_id, action)
             if await self.accepted_here(server_id, request_id) is not None:
                 return request_id
         params = {"action": action}
@@ -160,12 +159,6 @@ class CommandQueue:
             return None
         event = msgspec.json.decode(payload, type=events.ServerCommandRequested)
         return event.action if event.server_id == server_id else None
-
-
-def retry_key(request: Request) -> str | None:
-    """The caller's Idempotency-Key, made the caller's own (two callers never share one)."""
-    key = idempotency.key_of(request.headers)
-    return None if key is None else f"{caller(request).id}:{key}"
 
 
 def accepted(request_id: UUID, server_id: UUID, action: str) -> CommandAccepted:
