@@ -111,6 +111,31 @@ async def _counted(outcomes: Outcomes, log_ids: list[str]) -> bool:
     return all(outcomes.completed[log_id] for log_id in log_ids)
 
 
+async def test_a_lease_renewed_late_with_nobody_taking_over_keeps_its_sync(
+    gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient, admin_conn: asyncpg.Connection
+) -> None:
+    """A renewal that comes late (a starved event loop, a busy pool: seen at 100,000
+    servers on a loaded machine) must not throw the sync away while no other replica
+    took the lease: the sync completes in its first attempt."""
+    await fresh_panel.post("/_emulator/faults", json={"latency_ms": 100})
+    log_id = await request_sync(gateway)
+
+    async def running() -> bool:
+        data = (await gateway.get(f"/api/v1/sync/status/{log_id}")).json()["data"]
+        return data["status"] == "RUNNING" and data["itemsSynced"] > 0
+
+    await eventually(running, timeout=60)
+    for _ in range(15):  # the deadline keeps passing between the holder's writes
+        await admin_conn.execute(
+            "UPDATE sync.sync_mirror_lease SET expires_at = now() - interval '1 second'"
+        )
+        await asyncio.sleep(0.2)
+    await fresh_panel.delete("/_emulator/faults")
+    await wait_for(gateway, log_id, "COMPLETED", timeout=120)
+    data = (await gateway.get(f"/api/v1/sync/status/{log_id}")).json()["data"]
+    assert data["attempts"] == 1, data
+
+
 async def test_cancel_interrupts_the_panels_retry_after_within_a_second(
     gateway: httpx.AsyncClient, fresh_panel: httpx.AsyncClient
 ) -> None:

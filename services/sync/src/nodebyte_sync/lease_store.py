@@ -23,12 +23,18 @@ async def take(conn: asyncpg.Connection, holder: str, seconds: float) -> int | N
     )
 
 
+# The token alone says who holds the lease: a deadline that passed lets another replica
+# take it (which moves the token on), but while nobody has, the holder's writes are still
+# the only ones, and a holder whose renewal was late (a starved event loop, a busy pool)
+# carries on instead of throwing its sync away.
+
+
 async def renew(conn: asyncpg.Connection, token: int, seconds: float) -> bool:
     """Push the deadline on; False when the lease is no longer this token's."""
     return bool(
         await conn.fetchval(
             """UPDATE sync_mirror_lease SET expires_at = now() + make_interval(secs => $3)
-               WHERE name = $1 AND token = $2 AND holder IS NOT NULL AND expires_at >= now()
+               WHERE name = $1 AND token = $2 AND holder IS NOT NULL
                RETURNING true""",
             MIRROR,
             token,
@@ -46,7 +52,7 @@ async def hold(conn: asyncpg.Connection, token: int) -> bool:
     return bool(
         await conn.fetchval(
             """SELECT true FROM sync_mirror_lease
-               WHERE name = $1 AND token = $2 AND holder IS NOT NULL AND expires_at >= now()
+               WHERE name = $1 AND token = $2 AND holder IS NOT NULL
                FOR SHARE""",
             MIRROR,
             token,

@@ -6,7 +6,8 @@ connection and let a second sync in). Another replica takes it over only once
 the deadline passed, and every take-over increments the token: each write and
 the finish of a sync check, in their own transaction, that their token still
 holds the lease (`Lease.check`), so a stale holder's writes are refused
-(`LeaseLost`) and its delivery is retried later, resuming the sync.
+(`LeaseLost`) and its delivery is retried later, resuming the sync. A deadline
+that passed with nobody taking over costs nothing: the token still holds.
 """
 
 from __future__ import annotations
