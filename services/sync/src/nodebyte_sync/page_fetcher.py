@@ -61,7 +61,7 @@ async def fetch_batches(
     async def produce() -> None:
         try:
             await asyncio.gather(*(fetch_list(r) for r in requests))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
+        except Exception as exc:  # handed to the consumer, which re-raises it
             await queue.put(exc)
             return
         await queue.put(_DONE)

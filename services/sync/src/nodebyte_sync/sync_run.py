@@ -17,6 +17,7 @@ fails the sync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import defaultdict
@@ -212,8 +213,11 @@ class SyncRun:
 
         state, requests = await self._read(f"{step.name}: prepare", prepare)
         self.progress.plan(step.name, len(requests))
-        async for batch in fetch_batches(self.panel, requests, per_page=per_page, slots=self.slots):
-            await self._take_batch(state, batch, per_page)
+        # Closed here, not by the garbage collector, when a batch fails: its fetches stop now.
+        batches = fetch_batches(self.panel, requests, per_page=per_page, slots=self.slots)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                await self._take_batch(state, batch, per_page)
         return state
 
     def _page_size(self, step: Step) -> int:
