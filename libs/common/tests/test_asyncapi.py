@@ -1,6 +1,6 @@
 from nodebyte_common.asyncapi import asyncapi_document
 from nodebyte_common.events import CATALOGUE
-from nodebyte_common.topology import SUBSCRIPTIONS
+from nodebyte_common.topology import PUBLISHES, STREAMS, SUBSCRIPTIONS
 
 
 def test_document_describes_every_event_and_consumer() -> None:
@@ -12,7 +12,8 @@ def test_document_describes_every_event_and_consumer() -> None:
         payload = message["payload"]
         assert "$ref" in payload or payload.get("type") == "object"
         assert "cloudEvents:id" in message["headers"]["required"]
-    assert set(doc["operations"]) == {f"{s.service}.{s.purpose}" for s in SUBSCRIPTIONS}
+    receives = {n for n, o in doc["operations"].items() if o["action"] == "receive"}
+    assert receives == {f"{s.service}.{s.purpose}" for s in SUBSCRIPTIONS + STREAMS}
     assert doc["channels"]["events"]["bindings"]["amqp"]["exchange"]["name"] == "nodebyte.events"
 
 
@@ -24,3 +25,11 @@ def test_schemas_resolve() -> None:
         if ref:
             assert ref.rsplit("/", 1)[-1] in components
     assert components["SyncRequested"]["properties"]["sync_log_id"]["format"] == "uuid"
+
+
+def test_each_producer_is_a_send_operation_of_what_it_publishes() -> None:
+    operations = asyncapi_document()["operations"]
+    sends = {n: o for n, o in operations.items() if o["action"] == "send"}
+    assert set(sends) == {f"{service}.publish" for service in PUBLISHES}
+    sent = [m["$ref"].rsplit("/", 1)[-1] for m in sends["sync.publish"]["messages"]]
+    assert sent == [t.replace(".", "_") for t in PUBLISHES["sync"]]

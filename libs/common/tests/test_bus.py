@@ -15,6 +15,7 @@ import pytest
 from nodebyte_common import events, outbox
 from nodebyte_common.cloudevents import EventMeta, event_headers
 from nodebyte_common.consumer import EventConsumer, PermanentFailure
+from nodebyte_common.topology import producers, source_of
 from nodebyte_devstack.bus_harness import Bus, bus
 from nodebyte_devstack.pgbouncer import PgBouncer
 from nodebyte_devstack.waiting import eventually
@@ -44,7 +45,7 @@ def changed(owner: str = "sync") -> events.SettingsChanged:
 
 async def commit_event(pool: asyncpg.Pool, event: events.Event) -> UUID:
     async with pool.acquire() as conn, conn.transaction():
-        return await outbox.enqueue(conn, event, source="test")
+        return await outbox.enqueue(conn, event, source=source_of(producers(event.TYPE)[0]))
 
 
 def record_effects(h: Bus) -> EventConsumer:
@@ -87,7 +88,7 @@ async def test_a_commit_after_a_nudge_is_published_without_waiting_for_the_poll(
     await harness.relay.start()
     await asyncio.sleep(0.3)  # the relay has looked, found nothing and is waiting
     async with harness.pool.acquire() as conn, conn.transaction():
-        event_id = await outbox.enqueue(conn, changed(), source="test")
+        event_id = await outbox.enqueue(conn, changed(), source="nodebyte/gateway")
         await asyncio.sleep(0.5)  # the nudge comes well before the commit
     await eventually(lambda: effects(harness), timeout=10)
     assert [r["event_id"] for r in await effects(harness)] == [event_id]
@@ -287,7 +288,7 @@ async def test_a_failing_event_among_many_costs_its_neighbours_nothing(harness: 
 
     batch = [(uuid4(), changed("bad" if n == 20 else f"owner-{n}")) for n in range(40)]
     async with harness.pool.acquire() as conn:
-        await outbox.enqueue_many(conn, batch, source="test")
+        await outbox.enqueue_many(conn, batch, source="nodebyte/gateway")
     await harness.relay.start()
     await eventually(lambda: _depth_is(harness, harness.queue, 40))  # all waiting at once
     await harness.run_consumer(consumer)
@@ -322,7 +323,7 @@ async def test_cloudevents_attributes_and_trace_context_travel_with_the_event(
         trace_id = format(span.get_span_context().trace_id, "032x")
     await eventually(lambda: _has(seen))
     meta = seen[0]
-    assert (meta.id, meta.type, meta.source) == (event_id, "settings.changed", "test")
+    assert (meta.id, meta.type, meta.source) == (event_id, "settings.changed", "nodebyte/gateway")
     assert meta.headers["cloudEvents:specversion"] == "1.0"
     assert meta.headers["cloudEvents:dataschema"] == "urn:nodebyte:events:settings.changed:v1"
     assert trace_id in meta.headers["traceparent"]

@@ -19,7 +19,13 @@ from aiormq.exceptions import PublishError
 
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.cloudevents import EventMeta
-from nodebyte_common.topology import declare_topology, exchange_name, unrouted_queue_name
+from nodebyte_common.topology import (
+    declare_topology,
+    exchange_name,
+    producers,
+    source_of,
+    unrouted_queue_name,
+)
 from nodebyte_devstack.bus_harness import Bus, bus
 from nodebyte_devstack.waiting import eventually
 
@@ -39,7 +45,7 @@ async def harness(
 
 async def commit(pool: asyncpg.Pool, event: events.Event) -> UUID:
     async with pool.acquire() as conn, conn.transaction():
-        return await outbox.enqueue(conn, event, source="test")
+        return await outbox.enqueue(conn, event, source=source_of(producers(event.TYPE)[0]))
 
 
 async def effects(h: Bus) -> list[asyncpg.Record]:
@@ -146,10 +152,10 @@ async def test_a_slow_delivery_that_fails_after_a_later_one_succeeded_is_not_los
     await harness.run_consumer(consumer)
     async with harness.pool.acquire() as conn, conn.transaction():  # one batch, in order
         slow = await outbox.enqueue(
-            conn, events.SettingsChanged(owner="slow", keys=["a"]), source="t"
+            conn, events.SettingsChanged(owner="slow", keys=["a"]), source="nodebyte/gateway"
         )
         fast = await outbox.enqueue(
-            conn, events.SettingsChanged(owner="fast", keys=["a"]), source="t"
+            conn, events.SettingsChanged(owner="fast", keys=["a"]), source="nodebyte/gateway"
         )
     await harness.relay.start()
     await eventually(lambda: effects(harness), timeout=10)  # the fast one, while slow waits

@@ -2,7 +2,8 @@
 
 FastStream cannot describe msgspec payloads, so the document is generated here:
 one channel (the topic exchange), one message per event type with its JSON
-schema, and one receive operation per consumer queue of the topology.
+schema, one receive operation per consumer queue of the topology (and per stream a
+replica binds for itself), and one send operation per producing service.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import msgspec
 
 from nodebyte_common.cloudevents import PREFIX
 from nodebyte_common.events import CATALOGUE, dataschema
-from nodebyte_common.topology import SUBSCRIPTIONS, exchange_name
+from nodebyte_common.topology import EXTERNAL, PUBLISHES, STREAMS, SUBSCRIPTIONS, exchange_name
 
 CLOUDEVENTS_HEADERS = {
     "type": "object",
@@ -84,17 +85,43 @@ def asyncapi_document(prefix: str = "nodebyte", version: str = "0.1.0") -> dict[
                 },
             }
         },
-        "operations": {
-            f"{sub.service}.{sub.purpose}": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/events"},
-                "summary": f"{sub.service} consumes from queue {sub.queue(prefix)}",
-                "messages": [
-                    {"$ref": f"#/channels/events/messages/{_message_name(t)}"}
-                    for t in sub.event_types
-                ],
-            }
-            for sub in SUBSCRIPTIONS
-        },
+        "operations": _receive_operations(prefix) | _send_operations(),
         "components": {"messages": messages, "schemas": components},
+    }
+
+
+def _refs(event_types: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"$ref": f"#/channels/events/messages/{_message_name(t)}"} for t in event_types]
+
+
+def _receive_operations(prefix: str) -> dict[str, Any]:
+    queues = {
+        f"{sub.service}.{sub.purpose}": (sub, f"queue {sub.queue(prefix)}") for sub in SUBSCRIPTIONS
+    } | {
+        f"{sub.service}.{sub.purpose}": (sub, "an exclusive queue of each replica")
+        for sub in STREAMS
+    }
+    return {
+        name: {
+            "action": "receive",
+            "channel": {"$ref": "#/channels/events"},
+            "summary": f"{sub.service} consumes from {where}",
+            "messages": _refs(sub.event_types),
+        }
+        for name, (sub, where) in queues.items()
+    }
+
+
+def _send_operations() -> dict[str, Any]:
+    return {
+        f"{service}.publish": {
+            "action": "send",
+            "channel": {"$ref": "#/channels/events"},
+            "summary": f"{service} publishes through its outbox",
+            "description": "".join(
+                f"`{t}` has no consumer here: {EXTERNAL[t]}. " for t in types if t in EXTERNAL
+            ).strip(),
+            "messages": _refs(types),
+        }
+        for service, types in PUBLISHES.items()
     }

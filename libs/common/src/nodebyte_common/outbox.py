@@ -44,7 +44,7 @@ from nodebyte_common.observability import (
     inject_trace_headers,
     producer_span,
 )
-from nodebyte_common.topology import declare_topology
+from nodebyte_common.topology import check_publishes, declare_topology
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ INSERT_OUTBOX = (
 def _outbox_row(
     event: catalogue.Event, event_id: UUID, source: str, trace_headers: dict[str, str]
 ) -> tuple[UUID, str, int, bytes, dict[str, str]]:
+    # Staged only what the topology says this service publishes: the producer table and
+    # the code cannot drift apart (the first staging of an undeclared type fails).
+    check_publishes(source, event.TYPE)
     headers = event_headers(event, event_id, source, trace_headers)
     return event_id, event.TYPE, event.VERSION, catalogue.encode(event), headers
 
@@ -78,9 +81,13 @@ def _outbox_row(
 async def enqueue(
     conn: asyncpg.Connection, event: catalogue.Event, *, source: str, event_id: UUID | None = None
 ) -> UUID:
-    """Add `event` to the outbox within the caller's transaction; return its id."""
+    """Add `event` to the outbox within the caller's transaction; return its id.
+
+    `source` is the service's CloudEvents source ("nodebyte/<service>"); raises
+    `topology.UndeclaredPublication` when `topology.PUBLISHES` does not give it the type."""
     event_id = event_id or uuid6.uuid7()
-    await conn.execute(INSERT_OUTBOX, *_outbox_row(event, event_id, source, inject_trace_headers()))
+    row = _outbox_row(event, event_id, source, inject_trace_headers())  # refused before a write
+    await conn.execute(INSERT_OUTBOX, *row)
     nudge_relays()
     return event_id
 

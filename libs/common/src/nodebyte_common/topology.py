@@ -64,6 +64,108 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
 )
 
 
+# Queues a replica binds for itself (exclusive, auto-deleted): it reads every such event
+# as it passes and keeps none; not declared by `declare_topology`.
+STREAMS: tuple[Subscription, ...] = (
+    Subscription(
+        "gateway",
+        "sync-progress",
+        ("sync.progress", "sync.completed", "sync.failed", "sync.cancelled"),
+    ),
+)
+
+# Which service publishes which types: the outbox refuses an event its service does not
+# declare here, so this is the list of every (producer, type) the code can stage.
+PUBLISHES: dict[str, tuple[str, ...]] = {
+    "gateway": (
+        "sync.requested",
+        "sync.cancel_requested",
+        "server.command_requested",
+        "settings.changed",
+        "email.requested",
+        "webhook.dispatch_requested",
+    ),
+    "sync": (
+        "sync.progress",
+        "sync.completed",
+        "sync.failed",
+        "sync.cancelled",
+        "server.pruned",
+        "panel_users.synced",
+    ),
+    "hytale-auth": ("token.refreshed", "session.created", "session.refreshed", "session.deleted"),
+    "notifier": ("email.sent", "email.failed", "webhook.delivered", "webhook.disabled"),
+    "scheduler": (
+        "job.fired",
+        "sync.requested",
+        "sync.logs_cleanup_requested",
+        "server.command_requested",
+    ),
+    "node-agent-gateway": (
+        "node.connected",
+        "node.disconnected",
+        "server.state_changed",
+        "server.command_requested",
+        "server.command_failed",
+        "server.command_acknowledged",
+        "server.deleted",
+        "backup.completed",
+        "server.transfer_started",
+        "server.transfer_completed",
+        "server.transfer_failed",
+        "alert.raised",
+        "alert.resolved",
+    ),
+}
+
+# Published types no service of ours consumes, and why they are published anyway.
+EXTERNAL: dict[str, str] = {
+    "token.refreshed": "record for operators (bus admin, traces); no consumer yet",
+    "session.created": "record of game sessions for operators; no consumer yet",
+    "session.refreshed": "record of game sessions for operators; no consumer yet",
+    "session.deleted": "record of game sessions for operators; no consumer yet",
+    "email.sent": "delivery outcome for operators (bus admin); the notifier keeps the state",
+    "email.failed": "delivery outcome for operators (bus admin); the notifier keeps the state",
+    "webhook.delivered": "delivery outcome for operators (bus admin)",
+    "node.connected": "node lifecycle for operators; the node-agent-gateway keeps the state",
+    "server.state_changed": "server lifecycle for operators; read live over the agent socket",
+    "backup.completed": "backup outcome for operators; the API reads the backup's row",
+    "server.transfer_started": "transfer lifecycle for operators; the API reads the transfer",
+    "server.transfer_completed": "transfer lifecycle for operators; the API reads the transfer",
+    "server.transfer_failed": "transfer lifecycle for operators; the API reads the transfer",
+}
+
+SOURCE_PREFIX = "nodebyte/"  # a service's CloudEvents source: "nodebyte/<service>"
+
+
+class UndeclaredPublication(ValueError):
+    """A service staged an event type `PUBLISHES` does not give it."""
+
+
+def source_of(service: str) -> str:
+    return f"{SOURCE_PREFIX}{service}"
+
+
+def producers(event_type: str) -> tuple[str, ...]:
+    """The services that publish `event_type`."""
+    return tuple(service for service, types in PUBLISHES.items() if event_type in types)
+
+
+def check_publishes(source: str, event_type: str) -> None:
+    """Raise UndeclaredPublication unless the service `source` names declares `event_type`."""
+    service = source.removeprefix(SOURCE_PREFIX)
+    if not source.startswith(SOURCE_PREFIX) or service not in PUBLISHES:
+        raise UndeclaredPublication(
+            f"source {source!r} names no service of topology.PUBLISHES "
+            f"(expected {SOURCE_PREFIX}<{'|'.join(sorted(PUBLISHES))}>)"
+        )
+    if event_type not in PUBLISHES[service]:
+        raise UndeclaredPublication(
+            f"{service} does not declare publishing {event_type!r}: "
+            "add it to topology.PUBLISHES (and give it a consumer or an EXTERNAL reason)"
+        )
+
+
 def subscription(service: str, purpose: str) -> Subscription:
     for sub in SUBSCRIPTIONS:
         if sub.service == service and sub.purpose == purpose:

@@ -66,7 +66,12 @@ class Notifications:
             conn, source_id, targets, payload, audience.event, request_id, after_event
         )
 
-    async def sync_outcome(self, conn: asyncpg.Connection, e: Any, meta: EventMeta) -> None:
+    async def sync_outcome(
+        self,
+        conn: asyncpg.Connection,
+        e: events.SyncCompleted | events.SyncFailed | events.SyncCancelled,
+        meta: EventMeta,
+    ) -> None:
         await self.announce(conn, meta.id, audience_of(e.TYPE), SYNC_EMBEDS[type(e)](e))
         if isinstance(e, events.SyncFailed):
             report = email_catalogue.SyncReport(

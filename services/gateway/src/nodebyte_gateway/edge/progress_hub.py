@@ -18,11 +18,12 @@ import aio_pika
 import msgspec
 
 from nodebyte_common import events
-from nodebyte_common.topology import declare_topology
+from nodebyte_common.topology import STREAMS, declare_topology
 
 log = logging.getLogger(__name__)
 
-STREAMED = (events.SyncProgress, events.SyncCompleted, events.SyncFailed, events.SyncCancelled)
+# The sync's progress and outcomes, as the topology declares this stream.
+STREAM = next(s for s in STREAMS if (s.service, s.purpose) == ("gateway", "sync-progress"))
 SUBSCRIBER_BUFFER = 256  # a slower reader loses the oldest progress, never the outcome
 
 
@@ -44,8 +45,8 @@ class ProgressHub:
             channel = await connection.channel()
             exchange = await declare_topology(channel, self.prefix)
             queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-            for event_cls in STREAMED:
-                await queue.bind(exchange, routing_key=event_cls.TYPE)
+            for event_type in STREAM.event_types:
+                await queue.bind(exchange, routing_key=event_type)
             await queue.consume(self._on_message, no_ack=True)
             await asyncio.Future()  # run until cancelled
         finally:
