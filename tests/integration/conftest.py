@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -19,11 +20,51 @@ from nodebyte_devstack.accounts import Mailbox, SignedInUser, create_signed_in_u
 from nodebyte_devstack.agent_harness import unique
 from nodebyte_devstack.cleanup import discard_topology, drop_database
 from nodebyte_devstack.config import StackConfig
+from nodebyte_devstack.event_tap import EventTap
 from nodebyte_devstack.mariadb import MARIADB_HOST, MARIADB_PORT, MariaDbAccounts, mariadb
 from nodebyte_devstack.pgbouncer import PgBouncer
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
 from nodebyte_emulators.agent import SimulatedAgent
+
+T = TypeVar("T")
+
+
+def aside(work: Coroutine[object, object, T]) -> T:
+    """Run `work` on a loop of its own thread: the tests' loop is left as it is."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+def check_tap(tap: EventTap, when: str) -> None:
+    problems = aside(tap.drain())
+    if problems:
+        listed = "\n  ".join(problems[:20])
+        pytest.fail(f"{when}: a service published events the catalogue refuses:\n  {listed}")
+
+
+@pytest.fixture(scope="session")
+def event_tap(amqp_url: str, amqp_prefix: str) -> Iterator[EventTap]:
+    """Every event the shared stack's services publish, checked after each test that uses
+    the stack (`published_events_match_the_catalogue`)."""
+    tap = EventTap(amqp_url, amqp_prefix)
+    aside(tap.open())
+    yield tap
+    try:
+        check_tap(tap, "at the end of the session")
+    finally:
+        aside(tap.close())
+
+
+@pytest.fixture(autouse=True)
+def published_events_match_the_catalogue(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Producer-side validation: what the stack published during a test decodes strictly
+    into the catalogue, from a service that declares it (`nodebyte_devstack.event_tap`)."""
+    uses_stack = "stack" in request.fixturenames
+    tap = request.getfixturevalue("event_tap") if uses_stack else None
+    yield
+    if tap is not None:
+        check_tap(tap, request.node.nodeid)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +76,7 @@ def stack(
     amqp_prefix: str,
     logs_dir: Path,
     pgbouncer: PgBouncer | None,
+    event_tap: EventTap,
 ) -> Iterator[Stack]:
     config = StackConfig.isolated(admin_dsn, amqp_url, run_tag)
     # `make up` announces the reference's 30 s heartbeat; these tests watch nodes go
@@ -257,7 +299,9 @@ async def db_host(
 
 
 @pytest.fixture(scope="module")
-def own_stack(admin_dsn: str, amqp_url: str, logs_dir: Path) -> Iterator[Stack]:
+def own_stack(
+    admin_dsn: str, amqp_url: str, logs_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     """A whole stack of the module's own (database, broker prefix, ports): for tests whose
     administrator writes (fuzzed settings, jobs, users) would change what the shared
     stack's other tests rely on."""
@@ -265,10 +309,14 @@ def own_stack(admin_dsn: str, amqp_url: str, logs_dir: Path) -> Iterator[Stack]:
     config = StackConfig.isolated(admin_dsn, amqp_url, tag)
     asyncio.run(bootstrap(admin_dsn, config.database))
     running = Stack(config, logs_dir / tag)
+    tap = EventTap(amqp_url, config.prefix)
+    aside(tap.open())
     try:
         running.start_all()
         yield running
+        check_tap(tap, f"the stack of {request.node.nodeid}")
     finally:
         running.stop_all()
+        aside(tap.close())
         asyncio.run(drop_database(admin_dsn, config.database))
         asyncio.run(discard_topology(amqp_url, config.prefix))
