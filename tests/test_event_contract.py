@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from nodebyte_common import events, outbox
@@ -45,6 +46,13 @@ BUILT_FROM_PAYLOAD = {("scheduler", "sync.logs_cleanup_requested")}
 @cache
 def flow(service: str) -> ServiceFlow:
     return service_flow(ROOT, service)
+
+
+EVERY = {EVERY_FIELD}
+
+
+def fields_of(event_type: str) -> list[str]:
+    return [f.name for f in msgspec.structs.fields(events.CATALOGUE[event_type])]
 
 
 def consumers_of(event_type: str) -> list[str]:
@@ -87,8 +95,15 @@ def test_every_catalogued_type_is_published() -> None:
 def test_a_service_builds_exactly_what_it_declares(service: str) -> None:
     """Built and undeclared fails at run time too (the outbox); declared and never built
     is a stale line of the table."""
-    built = {site.event_type for site in flow(service).sites}
+    sites = flow(service).sites
+    built = {site.event_type for site in sites}
     declared = set(PUBLISHES[service])
+    unknown = {
+        site.where: sorted(site.fields - EVERY - set(fields_of(site.event_type)))
+        for site in sites
+        if site.fields - EVERY - set(fields_of(site.event_type))
+    }
+    assert unknown == {}, f"{service} sets fields its events do not declare"
     assert built - declared == set(), f"{service} builds undeclared types"
     stale = declared - built - {t for p, t in BUILT_FROM_PAYLOAD if p == service}
     assert stale == set(), f"{service} declares types it never builds"
@@ -111,6 +126,11 @@ def test_every_field_a_consumer_reads_is_produced(
         f"{consumer} reads {event_type} fields {producer} never sets (only their default "
         f"arrives): {never_set}; {producer} builds it at {sites}"
     )
+
+
+@pytest.mark.parametrize("service", sorted({sub.service for sub in CONSUMERS}))
+def test_no_consumer_reads_a_field_its_event_does_not_have(service: str) -> None:
+    assert dict(flow(service).unknown_reads) == {}, "renamed or removed from the catalogue?"
 
 
 def test_the_consumers_reads_include_their_embeds_and_emails() -> None:

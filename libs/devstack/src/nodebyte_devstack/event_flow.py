@@ -43,6 +43,9 @@ class ServiceFlow:
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
 
+    # reads of names an event does not have (a renamed field): "type.name" -> where
+    unknown_reads: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
     def built(self, event_type: str) -> list[Site]:
         return [s for s in self.sites if s.event_type == event_type]
 
@@ -155,10 +158,16 @@ def _keep(
 
 
 def _note(flow: ServiceFlow, types: list[str], name: str, where: str, line: int) -> None:
+    """A read of `name` from an event of one of `types` (a union reads it from those that
+    have it); a name none of them has is noted as unknown."""
+    known = False
     for event_type in types:
-        declared = {f.name for f in msgspec.structs.fields(events.CATALOGUE[event_type])}
-        if name in declared:
+        cls = events.CATALOGUE[event_type]
+        if name in {f.name for f in msgspec.structs.fields(cls)}:
             flow.reads[event_type][name].append(f"{where}:{line}")
+        known = known or hasattr(cls, name)  # a field, TYPE, VERSION, a method
+    if types and not known:
+        flow.unknown_reads[f"{'|'.join(types)}.{name}"].append(f"{where}:{line}")
 
 
 def service_flow(root: Path, service: str) -> ServiceFlow:
