@@ -113,15 +113,16 @@ def _receive_operations(prefix: str) -> dict[str, Any]:
 
 
 def _send_operations() -> dict[str, Any]:
-    return {
-        f"{service}.publish": {
+    operations: dict[str, Any] = {}
+    for service, types in PUBLISHES.items():
+        operation = {
             "action": "send",
             "channel": {"$ref": "#/channels/events"},
             "summary": f"{service} publishes through its outbox",
-            "description": "".join(
-                f"`{t}` has no consumer here: {EXTERNAL[t]}. " for t in types if t in EXTERNAL
-            ).strip(),
             "messages": _refs(types),
         }
-        for service, types in PUBLISHES.items()
-    }
+        unread = [f"`{t}`: {EXTERNAL[t]}." for t in types if t in EXTERNAL]
+        if unread:
+            operation["description"] = "Consumed by no service here: " + " ".join(unread)
+        operations[f"{service}.publish"] = operation
+    return operations

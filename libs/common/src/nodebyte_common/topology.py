@@ -119,20 +119,21 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 }
 
 # Published types no service of ours consumes, and why they are published anyway.
+_FACT = "a fact of the design's event list for subscribers outside these services"
 EXTERNAL: dict[str, str] = {
-    "token.refreshed": "record for operators (bus admin, traces); no consumer yet",
-    "session.created": "record of game sessions for operators; no consumer yet",
-    "session.refreshed": "record of game sessions for operators; no consumer yet",
-    "session.deleted": "record of game sessions for operators; no consumer yet",
-    "email.sent": "delivery outcome for operators (bus admin); the notifier keeps the state",
-    "email.failed": "delivery outcome for operators (bus admin); the notifier keeps the state",
-    "webhook.delivered": "delivery outcome for operators (bus admin)",
-    "node.connected": "node lifecycle for operators; the node-agent-gateway keeps the state",
-    "server.state_changed": "server lifecycle for operators; read live over the agent socket",
-    "backup.completed": "backup outcome for operators; the API reads the backup's row",
-    "server.transfer_started": "transfer lifecycle for operators; the API reads the transfer",
-    "server.transfer_completed": "transfer lifecycle for operators; the API reads the transfer",
-    "server.transfer_failed": "transfer lifecycle for operators; the API reads the transfer",
+    "token.refreshed": f"{_FACT}; hytale-auth keeps the tokens",
+    "session.created": f"{_FACT}; hytale-auth keeps the sessions",
+    "session.refreshed": f"{_FACT}; hytale-auth keeps the sessions",
+    "session.deleted": f"{_FACT}; hytale-auth keeps the sessions",
+    "email.sent": f"{_FACT}; the notifier keeps each email's state",
+    "email.failed": f"{_FACT}; the notifier keeps each email's state",
+    "webhook.delivered": f"{_FACT}; the notifier keeps each delivery's state",
+    "node.connected": f"{_FACT}; the node-agent-gateway keeps the node's state",
+    "server.state_changed": f"{_FACT}; browsers follow it live over the agents' exchange",
+    "backup.completed": f"{_FACT}; the node-agent-gateway keeps the backup",
+    "server.transfer_started": f"{_FACT}; the node-agent-gateway keeps the transfer",
+    "server.transfer_completed": f"{_FACT}; the node-agent-gateway keeps the transfer",
+    "server.transfer_failed": f"{_FACT}; the node-agent-gateway keeps the transfer",
 }
 
 SOURCE_PREFIX = "nodebyte/"  # a service's CloudEvents source: "nodebyte/<service>"
