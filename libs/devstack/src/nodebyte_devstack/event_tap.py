@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -50,10 +51,15 @@ def message_problems(
         problems.append(str(exc))
     try:
         msgspec.json.decode(body, type=cls)
-        problems += _unknown_fields(msgspec.json.decode(body), inspect.type_info(cls), "$")
+        problems += _unknown_fields(msgspec.json.decode(body), _type_info(cls), "$")
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         problems.append(f"body does not decode as {cls.__name__}: {exc}")
     return problems
+
+
+@cache
+def _type_info(cls: type[events.Event]) -> inspect.Type:
+    return inspect.type_info(cls)
 
 
 def _header_problems(
