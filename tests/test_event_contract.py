@@ -15,10 +15,12 @@ from functools import cache
 from pathlib import Path
 from uuid import UUID
 
+import jinja2.meta
 import msgspec
 import pytest
 
 from nodebyte_common import events, outbox
+from nodebyte_common.email_catalogue import TEMPLATES
 from nodebyte_common.topology import (
     EXTERNAL,
     PUBLISHES,
@@ -30,6 +32,7 @@ from nodebyte_common.topology import (
     source_of,
 )
 from nodebyte_devstack.event_flow import EVERY_FIELD, ServiceFlow, defaulted_fields, service_flow
+from nodebyte_notifier import email_templates
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSUMERS = SUBSCRIPTIONS + STREAMS
@@ -41,6 +44,12 @@ NOT_PUBLISHED = {
 # (producer, type) built from data the code cannot show (a job's stored payload):
 # the fields are what the admin wrote, the defaults apply to the rest.
 BUILT_FROM_PAYLOAD = {("scheduler", "sync.logs_cleanup_requested")}
+# Optional email variables no code of ours sets: only callers of POST /api/v1/email send them.
+SET_BY_API_CALLERS: dict[str, set[str]] = {
+    "welcome": {"verify_url"},  # the README's queue example sends one
+    "alert": {"url"},
+    "sync-report": {"items_failed"},  # a sync.failed does not count them
+}
 
 
 @cache
@@ -155,3 +164,35 @@ async def test_the_outbox_refuses_a_type_its_service_does_not_declare() -> None:
     with pytest.raises(UndeclaredPublication, match="scheduler does not declare"):
         # Refused before anything is written: no connection is needed to see it.
         await outbox.enqueue(None, event, source=source_of("scheduler"))  # type: ignore[arg-type]
+
+
+def template_reads(template: str) -> set[str]:
+    """The data fields (Struct names) an email's HTML and text read."""
+    environment = email_templates.environment()
+    wire = {f.encode_name: f.name for f in msgspec.structs.fields(TEMPLATES[template])}
+    read: set[str] = set()
+    for kind in ("html", "txt"):
+        source = environment.loader.get_source(environment, f"{template}.{kind}")[0]  # type: ignore[union-attr]
+        read |= jinja2.meta.find_undeclared_variables(environment.parse(source))
+    return {wire[name] for name in read if name in wire}
+
+
+EMAIL_SENDERS = ("gateway", "notifier")
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_every_optional_variable_an_email_reads_is_sent_by_its_code(template: str) -> None:
+    """Required data cannot be left out (the Struct); an optional variable the template
+    shows that no code ever sets only ever renders empty (callers of the email API may
+    set it: those are named in `SET_BY_API_CALLERS`)."""
+    sites = [
+        s for service in EMAIL_SENDERS for s in flow(service).emails if s.event_type == template
+    ]
+    set_somewhere = set().union(*(s.fields for s in sites)) | SET_BY_API_CALLERS.get(
+        template, set()
+    )
+    optional = {f.name for f in msgspec.structs.fields(TEMPLATES[template]) if not f.required}
+    assert sites, f"no code sends {template}"
+    if EVERY_FIELD not in set_somewhere:
+        unset = (template_reads(template) & optional) - set_somewhere
+        assert unset == set(), f"{template} shows {sorted(unset)}; nothing sets them ({sites})"

@@ -7,6 +7,8 @@ parameter annotated with event Structs (`e: events.AlertRaised`, unions too) rea
 fields it takes of that parameter (`e.node_id`), or of the attribute an `__init__` keeps
 it in (`self.request.kind`). Handlers, embed builders and email builders are all such
 functions, so what a consumer reads is derived from its code, never restated by hand.
+Emails the same way: every `email_catalogue.X(...)` is a site of X's template (a
+`**self._base(...)` spread counts the keys the dict literal `_base` returns).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from pathlib import Path
 
 import msgspec
 
-from nodebyte_common import events
+from nodebyte_common import email_catalogue, events
 
 CLASSES: dict[str, type[events.Event]] = {cls.__name__: cls for cls in events.CATALOGUE.values()}
+# The emails' data Structs, by the name of their template.
+EMAILS: dict[str, str] = {cls.__name__: name for name, cls in email_catalogue.TEMPLATES.items()}
 EVERY_FIELD = "*"  # a site that spreads a mapping into the Struct (`**kwargs`)
 
 
@@ -38,6 +42,7 @@ class Site:
 class ServiceFlow:
     service: str
     sites: list[Site] = field(default_factory=list)
+    emails: list[Site] = field(default_factory=list)  # email data built (template = type)
     # event type -> field -> where it is read (path:line, every place)
     reads: dict[str, dict[str, list[str]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
@@ -71,6 +76,41 @@ def _event_class(node: ast.expr) -> str | None:
     return None
 
 
+def _email_class(node: ast.expr) -> str | None:
+    """`email_catalogue.X` naming an email's data Struct -> its template."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "email_catalogue"
+        and node.attr in EMAILS
+    ):
+        return EMAILS[node.attr]
+    return None
+
+
+def _returned_keys(tree: ast.AST) -> dict[str, set[str]]:
+    """Functions of a module that return one dict literal -> its keys (for `**f(...)`)."""
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            returns = [r.value for r in ast.walk(node) if isinstance(r, ast.Return)]
+            if len(returns) == 1 and isinstance(returns[0], ast.Dict):
+                keys = [k.value if isinstance(k, ast.Constant) else None for k in returns[0].keys]
+                if all(isinstance(k, str) for k in keys):
+                    found[node.name] = set(keys)
+    return found
+
+
+def _spread_keys(value: ast.expr, returned: dict[str, set[str]]) -> set[str] | None:
+    """The keys `**value` passes when `value` calls a function of the module returning a
+    dict literal (`**self._base(user)`); None when the code does not say."""
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        return returned.get(name or "")
+    return None
+
+
 def _annotated_types(annotation: ast.expr | None) -> list[str]:
     """The event types an annotation names (`events.A`, `events.A | events.B`)."""
     if annotation is None:
@@ -81,16 +121,32 @@ def _annotated_types(annotation: ast.expr | None) -> list[str]:
     return [found] if found else []
 
 
+def _keywords(call: ast.Call, returned: dict[str, set[str]]) -> frozenset[str]:
+    names: set[str] = set()
+    for keyword in call.keywords:
+        spread = _spread_keys(keyword.value, returned) if keyword.arg is None else None
+        if keyword.arg is None and spread is None:
+            return frozenset({EVERY_FIELD})
+        names |= spread if keyword.arg is None else {keyword.arg}  # type: ignore[arg-type]
+    return frozenset(names)
+
+
+def email_sites(tree: ast.AST, where: str) -> Iterator[Site]:
+    """Where a module builds an email's data (`email_catalogue.Welcome(...)`)."""
+    returned = _returned_keys(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and (template := _email_class(node.func)):
+            yield Site(template, _keywords(node, returned), f"{where}:{node.lineno}")
+
+
 def _sites(tree: ast.AST, where: str) -> Iterator[Site]:
+    returned = _returned_keys(tree)
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         built = _event_class(node.func)
         if built is not None:
-            spread = any(k.arg is None for k in node.keywords)
-            names = {k.arg for k in node.keywords if k.arg is not None}
-            fields = frozenset({EVERY_FIELD} if spread else names)
-            yield Site(built, fields, f"{where}:{node.lineno}")
+            yield Site(built, _keywords(node, returned), f"{where}:{node.lineno}")
             continue
         # A dict literal converted into a Struct: `convert({...}, events.X)`.
         targets = [t for t in (_event_class(a) for a in node.args) if t]
@@ -177,5 +233,6 @@ def service_flow(root: Path, service: str) -> ServiceFlow:
         where = str(path.relative_to(root))
         tree = ast.parse(path.read_text(), filename=where)
         flow.sites.extend(_sites(tree, where))
+        flow.emails.extend(email_sites(tree, where))
         _reads(tree, where, flow)
     return flow
