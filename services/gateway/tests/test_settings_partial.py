@@ -4,17 +4,40 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 from aiohttp import web
 
+from nodebyte_common.contracts.notify import MailSettings
+from nodebyte_common.contracts.scheduler import AutoSync
+from nodebyte_common.contracts.sync import PanelSettings
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_devstack.config import free_port
 from nodebyte_gateway.routes.settings_routes import aggregate, read_available
 from nodebyte_gateway.settings_owners import OwnerSettings
 
-PANEL = {"panelUrl": "https://panel.example", "applicationKey": "ptla_secret_value_1234"}
-AUTO_SYNC = {"autoSyncEnabled": True, "autoSyncInterval": 3600}
+# What the owners answer: their contracts, whole (an answer outside one is a 502).
+PANEL = PanelSettings(
+    panel_url="https://panel.example",
+    application_key="ptla_secret_value_1234",
+    client_key="",
+    application_key_set=True,
+    client_key_set=False,
+    page_size=100,
+    fetch_concurrency=4,
+    subusers_enabled=False,
+    subusers_batch_size=10,
+    log_retention_days=30,
+)
+AUTO_SYNC = AutoSync(
+    auto_sync_enabled=True,
+    auto_sync_interval=3600,
+    auto_sync_schedule=None,
+    auto_sync_next_run_at=None,
+    auto_sync_last_run_at=None,
+    auto_sync_last_status=None,
+)
 
 
 @pytest.fixture
@@ -31,18 +54,18 @@ async def owners() -> AsyncIterator[dict[str, OwnerSettings]]:
     clients = [ServiceClient(name, url, "t") for name, url in (("sync", up), ("scheduler", up))]
     clients.append(ServiceClient("notifier", down, "t"))
     yield {
-        "panel": OwnerSettings(clients[0], "/sync/settings"),
-        "autoSync": OwnerSettings(clients[1], "/auto-sync"),
-        "mail": OwnerSettings(clients[2], "/email/settings"),
+        "panel": OwnerSettings(clients[0], "/sync/settings", PanelSettings),
+        "autoSync": OwnerSettings(clients[1], "/auto-sync", AutoSync),
+        "mail": OwnerSettings(clients[2], "/email/settings", MailSettings),
     }
     for client in clients:
         await client.aclose()
     await runner.cleanup()
 
 
-def _answer(data: dict[str, object]):  # type: ignore[no-untyped-def]
+def _answer(data: msgspec.Struct):  # type: ignore[no-untyped-def]
     async def handler(_: web.Request) -> web.Response:
-        return web.json_response({"success": True, "data": data})
+        return web.json_response({"success": True, "data": msgspec.to_builtins(data)})
 
     return handler
 
@@ -53,7 +76,7 @@ async def test_reachable_owners_are_shown_and_the_unreachable_one_named(
     merged, unreachable = await read_available(owners)
     assert unreachable == ["notifier"]
     assert merged["pterodactylUrl"] == "https://panel.example"
-    assert merged["pterodactylApiKey"] != PANEL["applicationKey"]  # masked all the same
+    assert merged["pterodactylApiKey"] != PANEL.application_key  # masked all the same
     assert merged["autoSyncInterval"] == 3600
     assert merged["emailProvider"] is None
 

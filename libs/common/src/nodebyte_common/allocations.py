@@ -7,6 +7,7 @@ one or more allocations from its node's pool, exactly one of them primary.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -60,7 +61,7 @@ class AllocationView(msgspec.Struct, rename="camel", frozen=True):
     port: int
     container_port: int
     is_primary: bool
-    created_at: str
+    created_at: datetime
 
 
 class PrimaryView(msgspec.Struct, rename="camel", frozen=True):

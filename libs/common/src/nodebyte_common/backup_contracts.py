@@ -3,6 +3,7 @@ them) and the gateway (which documents and relays them)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 import msgspec
@@ -20,8 +21,8 @@ class Backup(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     checksum: str | None  # "sha256:<hex>" of the archive, as the agent reported it
     status: BackupStatus
     error: str | None
-    created_at: str | None
-    completed_at: str | None
+    created_at: datetime | None
+    completed_at: datetime | None
 
 
 class BackupCommandAccepted(msgspec.Struct, rename="camel", frozen=True, kw_only=True):

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 TxHandler = Callable[[asyncpg.Connection, Any, EventMeta], Awaitable[None]]
 LongHandler = Callable[[Any, EventMeta], Awaitable[None]]
+H = TypeVar("H", TxHandler, LongHandler)
 
 
 class PermanentFailure(Exception):
@@ -94,11 +95,11 @@ class EventConsumer:
         """Register a handler that manages its own transactions: `(event, meta)`."""
         return self._register(event_cls, transactional=False)
 
-    def _register(self, event_cls: type[Event], *, transactional: bool) -> Callable[[Any], Any]:
+    def _register(self, event_cls: type[Event], *, transactional: bool) -> Callable[[H], H]:
         if event_cls.TYPE not in self.subscription.event_types:
             raise ValueError(f"{self.queue} is not bound to {event_cls.TYPE}")
 
-        def decorator(fn: Any) -> Any:
+        def decorator(fn: H) -> H:
             self._routes[event_cls.TYPE] = _Route(event_cls, fn, transactional)
             return fn
 
@@ -324,7 +325,7 @@ class _Delivery:
 TRACER = tracer()  # a proxy: follows the provider configured at start
 
 
-def _span(d: _Delivery) -> Any:
+def _span(d: _Delivery) -> contextlib.AbstractContextManager[object]:
     """The handler's span, continuing the publisher's trace.
 
     Without a trace to continue and with nothing exporting spans, a span would

@@ -10,6 +10,7 @@ does not read cannot slip through: both import this module.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -123,6 +124,12 @@ TEMPLATES: dict[str, type[EmailData]] = {
         Alert,
     )
 }
+
+
+def time_text(value: datetime) -> str:
+    """A time for a text field (`expiresAt`, `lockedUntil`) as the JSON fields beside it
+    write one: ISO 8601, UTC with `Z` (msgspec's form, so no copy of it here)."""
+    return str(msgspec.to_builtins(value))
 
 
 class EmailDataError(ValueError):

@@ -121,16 +121,37 @@ class ServiceClient:
         as an ApiError in its own words; an answer outside the contract a 502. Failures
         otherwise as `call`'s."""
         status, content = await self._exchange(method, path, params, json, headers)
+        return self._decoded(answer, status, content)
+
+    async def call_answered(
+        self,
+        answer: type[T],
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, T]:
+        """`call_as`, with the owner's success status (200, 201, 202…)."""
+        status, content = await self._exchange(method, path, params, json, headers)
+        return status, self._decoded(answer, status, content)
+
+    def _decoded(self, answer: type[T], status: int, content: bytes) -> T:
         if 200 <= status < 300:
             try:
                 return msgspec.json.decode(content, type=answer)
-            except msgspec.ValidationError as exc:
+            except msgspec.DecodeError as exc:  # not JSON, or JSON outside the contract
                 raise ApiError(
                     502,
                     f"The {self.name} service answered outside its contract: {exc}",
                     "UPSTREAM_ERROR",
                 ) from None
-        raise refusal(status, msgspec.json.decode(content) if content else None)
+        try:
+            refused = msgspec.json.decode(content) if content else None
+        except msgspec.DecodeError:
+            refused = None  # answered as no service of ours does: refusal() says so
+        raise refusal(status, refused)
 
     async def _exchange(
         self,

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -255,7 +256,7 @@ def inject_trace_headers(carrier: dict[str, str] | None = None) -> dict[str, str
     return carrier
 
 
-def extract_trace_context(headers: dict[str, Any]) -> Any:
+def extract_trace_context(headers: dict[str, Any]) -> Context:
     return propagate.extract({k: str(headers[k]) for k in TRACE_HEADERS if k in headers})
 
 

@@ -25,7 +25,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from litestar import Litestar
@@ -50,6 +50,7 @@ from nodebyte_common.transient import retry_transient
 from nodebyte_common.webapp import create_app, internal_router
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 GAUGE_INTERVAL_SECONDS = 5.0
 Loop = Callable[[], Awaitable[None]]
@@ -124,7 +125,7 @@ class Runtime:
         self._tasks = [asyncio.create_task(_forever(n, b), name=n) for n, b in self._loops]
         log.info("service started", extra={"schema": self.schema})
 
-    async def _starting(self, what: str, step: Callable[[], Awaitable[Any]]) -> Any:
+    async def _starting(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
         deadline = self.settings.startup_deadline_seconds
         return await retry_transient(step, deadline_seconds=deadline, what=f"start: {what}")
 

@@ -11,6 +11,7 @@ and the resources a server gets when its creator names none.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -127,8 +128,8 @@ class TemplateView(msgspec.Struct, rename="camel", frozen=True):
     ports: list[TemplatePort]
     resources: TemplateResources
     server_count: int
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class VariablesUpdate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):
@@ -160,7 +161,7 @@ class DeploymentTarget(msgspec.Struct, rename="camel", frozen=True):
 
     node_id: UUID
     node_name: str
-    expires_at: str
+    expires_at: datetime
 
 
 class DeploymentTokenLookup(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -42,7 +42,7 @@ TRACER = tracer()  # a proxy: follows the provider configured at start
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-def _validation_details(exc: ValidationException) -> Any:
+def _validation_details(exc: ValidationException) -> list[dict[str, Any]] | None:
     extra = exc.extra if isinstance(exc.extra, list) else None
     if not extra:
         return None

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 import httpx
@@ -101,6 +101,7 @@ async def register_node(api: httpx.AsyncClient, prefix: str = "/api", **fields: 
 
 
 _PORTS = itertools.count(25565)
+T = TypeVar("T")
 
 
 async def register_server(
@@ -241,10 +242,10 @@ def running_replica(
         replica.stop()
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+async def until(predicate: Callable[[], T], timeout: float = 20.0) -> T:
     """`eventually` for a plain (non-async) predicate."""
 
-    async def check() -> Any:
+    async def check() -> T:
         return predicate()
 
     return await eventually(check, timeout=timeout)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def eventually(
-    predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05
-) -> Any:
+    predicate: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05
+) -> T:
     """Poll an async predicate until it is truthy; return its value or fail."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

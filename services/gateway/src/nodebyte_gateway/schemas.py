@@ -20,6 +20,7 @@ import msgspec
 
 from nodebyte_common.contracts import sync
 from nodebyte_common.contracts.envelope import SizedPages
+from nodebyte_common.contracts.probes import ConnectionCheck
 from nodebyte_common.contracts.scheduler import AutoSync, AutoSyncInterval
 from nodebyte_gateway.accounts import permissions
 
@@ -513,17 +514,6 @@ class ConnectionCandidates(msgspec.Struct, forbid_unknown_fields=True, omit_defa
 
     pterodactylUrl: sync.PanelUrl | None = None
     pterodactylApiKey: sync.PanelKey | None = None
-
-
-class ConnectionCheck(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
-    """One probe: did it work, how fast, and if not, why (a category and its words)."""
-
-    ok: bool
-    latency_ms: int | None = None
-    error: str | None = None
-    message: str | Unset = UNSET
-    locations: int | Unset = UNSET  # the panel's: how many it lists
-    provider: str | Unset = UNSET  # the mail provider's name
 
 
 class ConnectionChecks(msgspec.Struct, frozen=True, kw_only=True):

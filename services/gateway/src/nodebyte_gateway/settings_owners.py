@@ -12,6 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
+from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.contracts.notify import MailSettings
+from nodebyte_common.contracts.scheduler import AutoSync
+from nodebyte_common.contracts.sync import PanelSettings
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forwarding import answer
@@ -19,14 +25,18 @@ from nodebyte_gateway.edge.forwarding import answer
 
 @dataclass(frozen=True)
 class OwnerSettings:
-    """One service's settings at `path`: GET reads them, `write_method` saves them."""
+    """One service's settings at `path`: GET reads them (the owner's contract `shape`),
+    `write_method` saves them."""
 
     client: ServiceClient
     path: str
+    shape: type[msgspec.Struct]
     write_method: str | None = None  # None: read-only through the API
 
     async def read(self) -> dict[str, Any]:
-        return answer(*await self.client.call("GET", self.path))["data"]  # type: ignore[no-any-return]
+        """The settings by their wire names (the admin page renames them)."""
+        settings = await self.client.call_as(Answer[self.shape], "GET", self.path)  # type: ignore[name-defined]
+        return msgspec.to_builtins(settings.data)  # type: ignore[no-any-return]
 
     async def check(self, changes: dict[str, Any]) -> None:
         """Raise the owner's refusal of `changes`; saves nothing."""
@@ -42,15 +52,15 @@ class OwnerSettings:
 
 
 def panel_settings(ctx: GatewayContext) -> OwnerSettings:
-    return OwnerSettings(ctx.client("sync"), "/sync/settings", "POST")
+    return OwnerSettings(ctx.client("sync"), "/sync/settings", PanelSettings, "POST")
 
 
 def auto_sync_settings(ctx: GatewayContext) -> OwnerSettings:
-    return OwnerSettings(ctx.client("scheduler"), "/auto-sync", "PUT")
+    return OwnerSettings(ctx.client("scheduler"), "/auto-sync", AutoSync, "PUT")
 
 
 def mail_settings(ctx: GatewayContext) -> OwnerSettings:
-    return OwnerSettings(ctx.client("notifier"), "/email/settings")
+    return OwnerSettings(ctx.client("notifier"), "/email/settings", MailSettings)
 
 
 async def change(updates: Iterable[tuple[OwnerSettings, dict[str, Any]]]) -> None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from nodebyte_common.contracts.hytale import PoolAccount
 from nodebyte_hytale_auth.metrics import ACCOUNT_SESSION_LIMIT, ACCOUNT_SESSIONS, POOL_FREE_SESSIONS
 
 _CAPACITY = """
@@ -120,25 +119,21 @@ class AccountPool:
         POOL_FREE_SESSIONS.set(sum(c.free for c in capacities if c.usable))
 
 
-def capacity_view(c: Capacity) -> dict[str, Any]:
+def capacity_view(c: Capacity) -> PoolAccount:
     row = c.row
-    return {
-        "account_id": str(c.account_id),
-        "status": row["status"],
-        "in_pool": row["in_pool"],
-        "usable": c.usable,
-        "session_limit": c.session_limit,
-        "active_sessions": c.active_sessions,
-        "free_sessions": c.free,
-        "limit_reached_at": iso(row["limit_reached_at"]),
-        "selected_profile_uuid": str(c.selected_profile_uuid) if c.selected_profile_uuid else None,
-        "access_expires_at": iso(row["access_expires_at"]),
-        "refresh_expires_at": iso(row["refresh_expires_at"]),
-        "token_refreshed_at": iso(row["token_refreshed_at"]),
-        "last_refresh_error": row["last_refresh_error"],
-        "created_at": iso(row["created_at"]),
-    }
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    return PoolAccount(
+        account_id=c.account_id,
+        status=row["status"],
+        in_pool=row["in_pool"],
+        usable=c.usable,
+        session_limit=c.session_limit,
+        active_sessions=c.active_sessions,
+        free_sessions=c.free,
+        limit_reached_at=row["limit_reached_at"],
+        selected_profile_uuid=c.selected_profile_uuid,
+        access_expires_at=row["access_expires_at"],
+        refresh_expires_at=row["refresh_expires_at"],
+        token_refreshed_at=row["token_refreshed_at"],
+        last_refresh_error=row["last_refresh_error"],
+        created_at=row["created_at"],
+    )

@@ -130,7 +130,7 @@ def build_app(settings: HytaleAuthSettings | None = None) -> Litestar:
         migrations_dir=Path(__file__).parent / "migrations",
     )
 
-    def pool() -> Any:
+    def pool() -> asyncpg.Pool:
         return runtime.pool
 
     upstream = HytaleUpstream(

@@ -17,9 +17,9 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 import uuid6
 
+from nodebyte_common.contracts.envelope import Caller
 from nodebyte_common.contracts.hytale import AuditEvent
 from nodebyte_hytale_auth.metrics import AUDIT_DROPPED
 
@@ -31,13 +31,6 @@ _INSERT = """INSERT INTO audit_logs (id, event_type, account_id, profile_uuid, s
                  server_id, ip_address, user_agent, details, created_at)
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[],
                  $6::int[], $7::inet[], $8::text[], $9::jsonb[], $10::timestamptz[])"""
-
-
-class Caller(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Who asked, as the gateway saw them (absent for the service's own work)."""
-
-    ip: str | None = None
-    user_agent: str | None = None
 
 
 SYSTEM = Caller()

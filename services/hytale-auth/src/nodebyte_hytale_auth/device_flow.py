@@ -21,12 +21,20 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
 import uuid6
 
+from nodebyte_common.contracts.hytale import (
+    Authorized,
+    DeviceCode,
+    Pending,
+    Profile,
+    SlowDown,
+    TokenPollAnswer,
+)
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import mask
 from nodebyte_hytale_auth import errors
@@ -47,8 +55,9 @@ class PollAnswer:
     """What a poll answers when it is not an error: 202 while waiting, 200 when authorised."""
 
     status: int
-    data: dict[str, Any]
+    data: TokenPollAnswer
     message: str
+    new_tokens: bool = False  # the flow authorised just now (not a repeated poll)
 
 
 class DeviceFlows:
@@ -66,7 +75,7 @@ class DeviceFlows:
         self.audit = audit
         self.settings = settings
 
-    async def start(self, caller: Caller) -> dict[str, Any]:
+    async def start(self, caller: Caller) -> DeviceCode:
         try:
             grant = await self.upstream.request_device_code()
         except UpstreamError as exc:
@@ -88,15 +97,15 @@ class DeviceFlows:
                 now + timedelta(seconds=lifetime),
                 now + timedelta(seconds=self.settings.hytale_device_poll_max_seconds),
             )
-        return {
-            "flow_id": str(flow_id),
-            "device_code": grant.device_code,
-            "user_code": grant.user_code,
-            "verification_uri": grant.verification_uri,
-            "verification_uri_complete": grant.verification_uri_complete,
-            "expires_in": lifetime,
-            "interval": grant.interval,
-        }
+        return DeviceCode(
+            flow_id=flow_id,
+            device_code=grant.device_code,
+            user_code=grant.user_code,
+            verification_uri=grant.verification_uri,
+            verification_uri_complete=grant.verification_uri_complete,
+            expires_in=lifetime,
+            interval=grant.interval,
+        )
 
     async def poll(self, device_code: str, caller: Caller) -> PollAnswer:
         outcome: PollAnswer | ApiError
@@ -116,9 +125,8 @@ class DeviceFlows:
                 reason = (outcome.details or {}).get("reason", outcome.code)
                 self.audit.record("AUTH_FAILED", caller, reason=reason)
             raise outcome
-        if outcome.status == 200 and outcome.data.pop("_new_tokens", False):
-            account_id = UUID(outcome.data["account_id"])
-            self.audit.record("TOKEN_CREATED", caller, account_id=account_id)
+        if outcome.new_tokens and isinstance(outcome.data, Authorized):
+            self.audit.record("TOKEN_CREATED", caller, account_id=outcome.data.account_id)
         return outcome
 
     async def _advance(
@@ -187,19 +195,17 @@ class DeviceFlows:
             "SELECT profile_uuid, username FROM profiles WHERE account_id = $1 ORDER BY username",
             account_id,
         )
-        data: dict[str, Any] = {
-            "status": "authorized",
-            "account_id": str(account_id),
-            "profiles": [{"uuid": str(r["profile_uuid"]), "username": r["username"]} for r in rows],
-            "access_token": mask(grant.access_token) if grant else None,
-            "refresh_token": mask(grant.refresh_token) if grant else None,
-            "token_type": "Bearer",
-            "expires_in": grant.expires_in if grant else None,
-            "scope": grant.scope if grant else None,
-            "_new_tokens": grant is not None,
-        }
+        data = Authorized(
+            account_id=account_id,
+            profiles=[Profile(uuid=r["profile_uuid"], username=r["username"]) for r in rows],
+            access_token=mask(grant.access_token) if grant else None,
+            refresh_token=mask(grant.refresh_token) if grant else None,
+            token_type="Bearer",  # noqa: S106 (the scheme's name, not a secret)
+            expires_in=grant.expires_in if grant else None,
+            scope=grant.scope if grant else None,
+        )
         message = "Account authorised" + (" (new account)" if created else "")
-        return PollAnswer(200, data, message)
+        return PollAnswer(200, data, message, new_tokens=grant is not None)
 
     async def clean_up(self) -> int:
         """Forget flows that ended more than a day ago."""
@@ -210,18 +216,15 @@ class DeviceFlows:
         return int(done.split()[-1])
 
 
-def _waiting(status: str, interval: int, remaining: timedelta) -> PollAnswer:
-    data = {
-        "status": status,
-        "interval": interval,
-        "expires_in": max(0, int(remaining.total_seconds())),
-    }
-    message = (
-        "Waiting for the user to authorize"
-        if status == "authorization_pending"
-        else f"Polling too fast; wait {interval} seconds between polls"
-    )
-    return PollAnswer(202, data, message)
+def _waiting(
+    status: Literal["authorization_pending", "slow_down"], interval: int, remaining: timedelta
+) -> PollAnswer:
+    expires_in = max(0, int(remaining.total_seconds()))
+    if status == "authorization_pending":
+        waiting = Pending(interval=interval, expires_in=expires_in)
+        return PollAnswer(202, waiting, "Waiting for the user to authorize")
+    slow = SlowDown(interval=interval, expires_in=expires_in)
+    return PollAnswer(202, slow, f"Polling too fast; wait {interval} seconds between polls")
 
 
 def _expired() -> ApiError:

@@ -18,11 +18,13 @@ back into the public status.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from nodebyte_common.dependency_failure import dependency_failure
 from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_hytale_auth.upstream import UpstreamError
+
+T = TypeVar("T")
 
 SESSION_LIMIT_HINT = (
     "The Hytale account has reached its concurrent game session limit (100 without the "
@@ -35,7 +37,7 @@ def invalid_request(message: str, details: Any = None) -> ApiError:
     return ApiError(400, message, "INVALID_REQUEST", details)
 
 
-def decode_request(raw: bytes, type_: type[Any]) -> Any:
+def decode_request(raw: bytes, type_: type[T]) -> T:
     """A strict JSON body; any fault is a 400 INVALID_REQUEST."""
     try:
         return decode_body(raw, type_)

@@ -17,13 +17,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
 import uuid6
 
 from nodebyte_common import events, outbox
+from nodebyte_common.contracts.hytale import Session, SessionDeleted
 from nodebyte_common.dependency_failure import dependency_failure
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer
@@ -90,7 +91,7 @@ class GameSessions:
 
     # --- creating -----------------------------------------------------------------
 
-    async def create(self, wanted: NewSession, caller: Caller = SYSTEM) -> dict[str, Any]:
+    async def create(self, wanted: NewSession, caller: Caller = SYSTEM) -> Session:
         if wanted.server_id is not None:
             await self._refuse_if_server_has_one(wanted.server_id)
         candidates = await self._candidates(wanted)
@@ -185,7 +186,7 @@ class GameSessions:
         server_id: int | None,
         grant: SessionGrant,
         caller: Caller,
-    ) -> dict[str, Any]:
+    ) -> Session:
         tokens = await self._validated(grant, profile_uuid)
         session_id = uuid6.uuid7()
         now = datetime.now(UTC)
@@ -287,7 +288,7 @@ class GameSessions:
         mode: Literal["always", "due"] = "always",
         caller: Caller = SYSTEM,
         skip_locked: bool = False,
-    ) -> dict[str, Any] | None:
+    ) -> Session | None:
         """Renew a session's tokens; None when it was not due or another worker holds it."""
         failure: ApiError | None = None
         lost: asyncpg.Record | None = None
@@ -420,13 +421,13 @@ class GameSessions:
             return failure
         log.info(
             "replaced a lost server session",
-            extra={"server_id": lost["server_id"], "session_id": successor["session_id"]},
+            extra={"server_id": lost["server_id"], "session_id": str(successor.session_id)},
         )
         return ApiError(
             failure.status,
             failure.message,
             failure.code,
-            {"replaced_by": successor["session_id"]},
+            {"replaced_by": str(successor.session_id)},
         )
 
     async def renew_signed_by(self, kids: set[str]) -> int:
@@ -481,7 +482,7 @@ class GameSessions:
         reason: str = "requested",
         caller: Caller = SYSTEM,
         even_if_upstream_fails: bool = False,
-    ) -> dict[str, Any]:
+    ) -> SessionDeleted:
         """End a session here and at Hytale.
 
         With `even_if_upstream_fails`, a Hytale that cannot be reached does not keep
@@ -512,7 +513,7 @@ class GameSessions:
             server_id=row["server_id"],
             reason=reason,
         )
-        return {"session_id": str(session_id), "deleted": True, "reason": reason}
+        return SessionDeleted(session_id=session_id, deleted=True, reason=reason)
 
     async def delete_for_server(self, server_id: int, reason: str) -> bool:
         async with self.pool.acquire() as conn:
@@ -577,7 +578,7 @@ class GameSessions:
             )
         return {"expired": len(stale), "purged": int(purged.split()[-1])}
 
-    async def get(self, session_id: UUID) -> dict[str, Any]:
+    async def get(self, session_id: UUID) -> Session:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"SELECT {COLUMNS} FROM game_sessions WHERE id = $1", session_id
@@ -586,7 +587,7 @@ class GameSessions:
             raise errors.session_not_found()
         return session_view(row)
 
-    async def list(self, *, server_id: int | None, status: str | None) -> list[dict[str, Any]]:
+    async def list(self, *, server_id: int | None, status: str | None) -> list[Session]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 f"""SELECT {COLUMNS} FROM game_sessions

@@ -17,13 +17,12 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import httpx
 
-from nodebyte_hytale_auth.account_pool import iso
+from nodebyte_common.contracts.hytale import LogSync, ServerLogLine
 from nodebyte_hytale_auth.metrics import SERVER_LOG_LINES
 from nodebyte_hytale_auth.panel_servers import ServerDirectory
 
@@ -254,7 +253,9 @@ class ServerLogCollector:
             )
         return int(done.split()[-1])
 
-    async def page(self, server_id: int, limit: int, offset: int) -> tuple[list[dict], int]:
+    async def page(
+        self, server_id: int, limit: int, offset: int
+    ) -> tuple[list[ServerLogLine], int]:
         """Newest first."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
@@ -275,29 +276,28 @@ class ServerLogCollector:
             "SELECT count(*) FROM server_logs WHERE server_id = $1", server_id
         )
 
-    async def sync_state(self, server_id: int) -> dict[str, Any] | None:
+    async def sync_state(self, server_id: int) -> LogSync | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT * FROM server_log_cursors WHERE server_id = $1", server_id
             )
         if row is None:
             return None
-        return {
-            "file_name": row["file_name"],
-            "generation": row["generation"],
-            "byte_offset": row["byte_offset"],
-            "last_synced_at": iso(row["last_synced_at"]),
-            "last_error": row["last_error"],
-            "consecutive_failures": row["consecutive_failures"],
-        }
+        return LogSync(
+            file_name=row["file_name"],
+            generation=row["generation"],
+            byte_offset=row["byte_offset"],
+            last_synced_at=row["last_synced_at"],
+            last_error=row["last_error"],
+            consecutive_failures=row["consecutive_failures"],
+        )
 
 
-def log_view(row: asyncpg.Record) -> dict[str, Any]:
-    logged_at: datetime = row["logged_at"]
-    return {
-        "id": row["id"],
-        "file_name": row["file_name"],
-        "byte_offset": row["byte_offset"],
-        "line": row["line"],
-        "logged_at": iso(logged_at),
-    }
+def log_view(row: asyncpg.Record) -> ServerLogLine:
+    return ServerLogLine(
+        id=row["id"],
+        file_name=row["file_name"],
+        byte_offset=row["byte_offset"],
+        line=row["line"],
+        logged_at=row["logged_at"],
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import uuid6
 from litestar import WebSocket, websocket
+from litestar.handlers import WebsocketRouteHandler
 
 from nodebyte_node_agent_gateway.agent_auth import authenticate
 from nodebyte_node_agent_gateway.agent_connections import AgentConnections
@@ -91,7 +92,7 @@ class AgentEndpoint:
         self.settings = settings
         self.files = files
 
-    def route(self) -> Any:
+    def route(self) -> WebsocketRouteHandler:
         @websocket(AGENT_PATH, include_in_schema=False)
         async def agent_socket(socket: WebSocket) -> None:
             await socket.accept()

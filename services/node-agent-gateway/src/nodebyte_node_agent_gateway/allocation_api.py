@@ -27,7 +27,6 @@ from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import allocation_store, allocations, node_store, server_store
 from nodebyte_node_agent_gateway.allocations import AllocationRefused
-from nodebyte_node_agent_gateway.views import iso
 
 STOPPED = ("stopped", "crashed")
 
@@ -41,7 +40,7 @@ def allocation_view(row: asyncpg.Record) -> AllocationView:
         port=row["port"],
         container_port=row["container_port"],
         is_primary=row["is_primary"],
-        created_at=iso(row["created_at"]) or "",
+        created_at=row["created_at"],
     )
 
 

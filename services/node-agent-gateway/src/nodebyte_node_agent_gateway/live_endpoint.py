@@ -15,6 +15,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.handlers import WebsocketRouteHandler
 
 from nodebyte_common.runtime import Runtime
 from nodebyte_node_agent_gateway import server_store
@@ -45,7 +46,7 @@ def _error(code: str, message: str, server_id: UUID | None = None) -> bytes:
     return encode(frame)
 
 
-def route(runtime: Runtime, hub: LiveHub) -> Any:
+def route(runtime: Runtime, hub: LiveHub) -> WebsocketRouteHandler:
     async def on_frame(sub: Subscriber, raw: str | bytes) -> None:
         try:
             request = _decoder.decode(raw)

@@ -10,23 +10,28 @@ from uuid import UUID
 import asyncpg
 import uuid6
 from litestar import Request, delete, get, patch, post, put
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 
 from nodebyte_common import events, outbox
-from nodebyte_common.contracts.envelope import Answer
-from nodebyte_common.contracts.nodes import PageNumber, PageSize
+from nodebyte_common.backup_contracts import Backup
+from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer, Pages
+from nodebyte_common.contracts.nodes import PageNumber, PageSize, Usage
 from nodebyte_common.contracts.servers import (
     Admission,
+    CommandStatus,
+    ConsoleLine,
     CrashCountReset,
     RestartPolicy,
     RestartPolicyBody,
+    Server,
     ServerCreate,
     ServerUpdate,
     Status,
     Stream,
     SuspendBody,
 )
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import ServerVariables, StopMarked, VariablesUpdate
 from nodebyte_common.server_transfers import TransferOrder, TransferView
@@ -53,7 +58,6 @@ from nodebyte_node_agent_gateway.views import (
     backup_view,
     command_view,
     console_line_view,
-    pagination,
     server_view,
 )
 
@@ -124,8 +128,10 @@ def variables_view(row: asyncpg.Record) -> ServerVariables:
     )
 
 
-def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> list[Any]:
-    async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> Any:
+def routes(
+    runtime: Runtime, databases: GameDatabases, transfers: Transfers
+) -> list[HTTPRouteHandler]:
+    async def load(conn: asyncpg.Connection, server_id: UUID, lock: bool = False) -> asyncpg.Record:
         row = await server_store.get(conn, server_id, for_update=lock)
         if row is None:
             raise ApiError(404, "Server not found")
@@ -137,23 +143,25 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         status: FromQuery[str | None] = None,
         page: PageNumber = 1,
         limit: PageSize = 20,
-    ) -> Any:
+    ) -> PagedAnswer[Server]:
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status must be one of {', '.join(STATUSES)}")
         async with runtime.pool.acquire() as conn:
             rows, total = await server_store.page(
                 conn, node_id=node_id, status=status, offset=(page - 1) * limit, limit=limit
             )
-        return ok([server_view(r) for r in rows], pagination=pagination(page, limit, total))
+        return PagedAnswer(
+            data=[server_view(r) for r in rows], pagination=Pages.of(page, limit, total)
+        )
 
     @get("/servers/{server_id:uuid}")
-    async def get_server(server_id: FromPath[UUID]) -> Any:
+    async def get_server(server_id: FromPath[UUID]) -> Answer[Server]:
         async with runtime.pool.acquire() as conn:
             row = await load(conn, server_id)
             node = await node_store.get(conn, row["node_id"])
             transfer = await transfer_store.latest(conn, server_id)
         latest = transfer_store.view(transfer) if transfer is not None else None
-        return ok(server_view(row, node, latest))
+        return Answer(data=server_view(row, node, latest))
 
     @post("/servers/{server_id:uuid}/transfer", status_code=200)
     async def transfer(server_id: FromPath[UUID], request: Request) -> Answer[TransferView]:
@@ -163,7 +171,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         return Answer(data=view, message="Server transfer started")
 
     @post("/servers", status_code=201)
-    async def create_server(request: Request) -> Any:
+    async def create_server(request: Request) -> Answer[Server]:
         body = decode_body(await request.body(), ServerCreate, empty_ok=False)
         _check_environment(body.environment)
         server_id = uuid6.uuid7()
@@ -186,10 +194,10 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
             except AllocationRefused as exc:
                 raise ApiError(exc.status, exc.message, exc.code) from None
             row = await server_store.get(conn, server_id)
-        return ok(server_view(row), message="Server created", status=201)
+        return Answer(data=server_view(row), message="Server created")
 
     @put("/servers/{server_id:uuid}")
-    async def update_server(server_id: FromPath[UUID], request: Request) -> Any:
+    async def update_server(server_id: FromPath[UUID], request: Request) -> Answer[Server]:
         body = decode_body(await request.body(), ServerUpdate)
         fields = given_fields(body)
         if "environment" in fields:
@@ -212,10 +220,10 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
             if "primary_port" in fields:
                 await _primary_to_port(conn, server_id, fields.pop("primary_port"))
             row = await server_store.update(conn, server_id, fields)
-        return ok(server_view(row))
+        return Answer(data=server_view(row))
 
     @delete("/servers/{server_id:uuid}", status_code=200)
-    async def delete_server(server_id: FromPath[UUID]) -> Any:
+    async def delete_server(server_id: FromPath[UUID]) -> Nothing:
         """A stopped server, or one on a node that is offline (nothing left to stop it)."""
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
@@ -231,10 +239,10 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
                 ),
                 source=SOURCE,
             )
-        return ok(None, message="Server deleted successfully")
+        return Nothing(message="Server deleted successfully")
 
     @post("/servers/{server_id:uuid}/mark-stopped", status_code=200)
-    async def mark_stopped(server_id: FromPath[UUID]) -> Any:
+    async def mark_stopped(server_id: FromPath[UUID]) -> Answer[StopMarked]:
         """Record as stopped a server whose node is offline: no agent can be told."""
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
@@ -256,20 +264,22 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
                 ),
                 source=SOURCE,
             )
-        return ok(
-            StopMarked(server_id=server_id, action="stop", status="stopped"),
+        return Answer(
+            data=StopMarked(server_id=server_id, action="stop", status="stopped"),
             message="The node is offline: the server is marked stopped",
         )
 
     @put("/servers/{server_id:uuid}/variables")
-    async def update_variables(server_id: FromPath[UUID], request: Request) -> Any:
+    async def update_variables(
+        server_id: FromPath[UUID], request: Request
+    ) -> Answer[ServerVariables]:
         """New values of the server's variables; its startup is rendered with them from now."""
         body = decode_body(await request.body(), VariablesUpdate, empty_ok=False)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
             fields = await _variables_change(conn, row, body.variables)
             row = await server_store.update(conn, server_id, fields)
-        return ok(variables_view(row), message="Variables updated")
+        return Answer(data=variables_view(row), message="Variables updated")
 
     async def check_backup(
         conn: asyncpg.Connection, server_id: UUID, action: str, backup_id: UUID | None
@@ -290,7 +300,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         server_id: FromPath[UUID],
         action: FromQuery[str],
         backup_id: Annotated[UUID | None, QueryParameter(name="backupId")] = None,
-    ) -> Any:
+    ) -> Answer[Admission]:
         """May `action` be asked of the server now? The gateway asks before queueing it."""
         if action not in ACTION_FROM:
             raise ApiError(400, f"action must be one of {', '.join(ACTION_FROM)}")
@@ -306,10 +316,10 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
             raise ApiError(refused.status, refused.reason) from None
         if not online:
             raise ApiError(409, "The server's node is offline", "NODE_OFFLINE")
-        return ok(Admission(server_id=server_id, node_id=row["node_id"], action=action))
+        return Answer(data=Admission(server_id=server_id, node_id=row["node_id"], action=action))
 
     @post("/servers/{server_id:uuid}/suspend", status_code=200)
-    async def suspend(server_id: FromPath[UUID], request: Request) -> Any:
+    async def suspend(server_id: FromPath[UUID], request: Request) -> Answer[Server]:
         body = decode_body(await request.body(), SuspendBody)
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
@@ -328,26 +338,28 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
                     ),
                     source=SOURCE,
                 )
-        return ok(server_view(row), message="Server suspended")
+        return Answer(data=server_view(row), message="Server suspended")
 
     @post("/servers/{server_id:uuid}/unsuspend", status_code=200)
-    async def unsuspend(server_id: FromPath[UUID]) -> Any:
+    async def unsuspend(server_id: FromPath[UUID]) -> Answer[Server]:
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await load(conn, server_id, lock=True)
             if row["suspended_at"] is None:
                 raise ApiError(409, "Server is not suspended")
             row = await server_store.unsuspend(conn, server_id)
-        return ok(server_view(row), message="Server unsuspended")
+        return Answer(data=server_view(row), message="Server unsuspended")
 
     @post("/servers/{server_id:uuid}/reset-crash-count", status_code=200)
-    async def reset_crash_count(server_id: FromPath[UUID]) -> Any:
+    async def reset_crash_count(server_id: FromPath[UUID]) -> Answer[CrashCountReset]:
         async with runtime.pool.acquire() as conn:
             if not await server_store.reset_crash_count(conn, server_id):
                 raise ApiError(404, "Server not found")
-        return ok(CrashCountReset(server_id=server_id, crash_count=0), message="Crash count reset")
+        return Answer(
+            data=CrashCountReset(server_id=server_id, crash_count=0), message="Crash count reset"
+        )
 
     @patch("/servers/{server_id:uuid}/restart-policy")
-    async def restart_policy(server_id: FromPath[UUID], request: Request) -> Any:
+    async def restart_policy(server_id: FromPath[UUID], request: Request) -> Answer[RestartPolicy]:
         body = decode_body(await request.body(), RestartPolicyBody, empty_ok=False)
         async with runtime.pool.acquire() as conn:
             row = await server_store.set_restart_policy(
@@ -355,8 +367,8 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
             )
         if row is None:
             raise ApiError(404, "Server not found")
-        return ok(
-            RestartPolicy(
+        return Answer(
+            data=RestartPolicy(
                 restart_policy=row["restart_policy"], max_crash_count=row["max_crash_count"]
             ),
             message="Restart policy updated",
@@ -368,7 +380,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         stream: FromQuery[Stream | None] = None,
         before: FromQuery[str | None] = None,
-    ) -> Any:
+    ) -> Answer[list[ConsoleLine]]:
         async with runtime.pool.acquire() as conn:
             await load(conn, server_id)
             rows = await console_store.recent(
@@ -378,22 +390,24 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
                 stream=stream,
                 before=parse_date(before, "before"),
             )
-        return ok([console_line_view(r) for r in rows])
+        return Answer(data=[console_line_view(r) for r in rows])
 
     @get("/servers/{server_id:uuid}/backups")
-    async def backups(server_id: FromPath[UUID]) -> Any:
+    async def backups(server_id: FromPath[UUID]) -> Answer[list[Backup]]:
         async with runtime.pool.acquire() as conn:
             await load(conn, server_id)
             rows = await backup_store.of_server(conn, server_id)
-        return ok([backup_view(r) for r in rows])
+        return Answer(data=[backup_view(r) for r in rows])
 
     @get("/servers/{server_id:uuid}/commands/{request_id:uuid}")
-    async def command_status(server_id: FromPath[UUID], request_id: FromPath[UUID]) -> Any:
+    async def command_status(
+        server_id: FromPath[UUID], request_id: FromPath[UUID]
+    ) -> Answer[CommandStatus]:
         async with runtime.pool.acquire() as conn:
             row = await command_store.get(conn, server_id, request_id)
         if row is None:
             raise ApiError(404, "Command not found")
-        return ok(command_view(row))
+        return Answer(data=command_view(row))
 
     @get("/servers/{server_id:uuid}/usage/{period:str}")
     async def server_usage(
@@ -401,7 +415,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
         period: FromPath[str],
         start: Annotated[str | None, QueryParameter(name="startDate")] = None,
         end: Annotated[str | None, QueryParameter(name="endDate")] = None,
-    ) -> Any:
+    ) -> Answer[Usage]:
         if period not in usage.PERIODS:
             raise ApiError(400, f"period must be one of {', '.join(usage.PERIODS)}")
         async with runtime.pool.acquire() as conn:
@@ -414,7 +428,7 @@ def routes(runtime: Runtime, databases: GameDatabases, transfers: Transfers) -> 
                 parse_date(start, "startDate"),
                 parse_date(end, "endDate"),
             )
-        return ok(data)
+        return Answer(data=data)
 
     return [
         list_servers,

@@ -19,7 +19,7 @@ import logging
 import os
 import posixpath
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -31,8 +31,9 @@ from asyncssh import SFTPAttrs, SFTPName
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_node_agent_gateway.file_api import ServerFiles
+from nodebyte_node_agent_gateway.file_frames import FileOperationName
 from nodebyte_node_agent_gateway.file_streams import FileFailed, FileStream
-from nodebyte_node_agent_gateway.protocol import FileEntry
+from nodebyte_node_agent_gateway.protocol import FileEntry, FileResult
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def refused(failure: FileFailed | ApiError) -> asyncssh.SFTPError:
 
 
 @contextlib.contextmanager
-def as_sftp_errors() -> Any:
+def as_sftp_errors() -> Iterator[None]:
     try:
         yield
     except (FileFailed, ApiError) as failure:
@@ -222,7 +223,9 @@ class ServerSftp(asyncssh.SFTPServer):
         if permission not in self.access.permissions:
             raise asyncssh.SFTPPermissionDenied(f"Missing permission: {permission}")
 
-    async def _run(self, permission: str, operation: Any, **fields: Any) -> Any:
+    async def _run(
+        self, permission: str, operation: FileOperationName, **fields: Any
+    ) -> FileResult:
         self._need(permission)
         with as_sftp_errors():
             return await self.files.run(self.access.server_id, operation, **fields)

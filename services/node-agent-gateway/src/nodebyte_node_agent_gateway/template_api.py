@@ -9,10 +9,12 @@ import asyncpg
 import msgspec
 import uuid6
 from litestar import Request, delete, get, post, put
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
+from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer, Pages
 from nodebyte_common.contracts.nodes import PageNumber, PageSize
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.runtime import Runtime
 from nodebyte_common.server_templates import (
     ConfigFile,
@@ -27,7 +29,6 @@ from nodebyte_node_agent_gateway import template_store
 from nodebyte_node_agent_gateway.node_api import given_fields
 from nodebyte_node_agent_gateway.startup_render import unresolved
 from nodebyte_node_agent_gateway.template_variables import check_rules, declared, refuse
-from nodebyte_node_agent_gateway.views import iso, pagination
 
 
 def template_view(row: asyncpg.Record) -> TemplateView:
@@ -46,8 +47,8 @@ def template_view(row: asyncpg.Record) -> TemplateView:
         ports=msgspec.convert(row["ports"], list[TemplatePort]),
         resources=msgspec.convert(row["resources"], TemplateResources),
         server_count=row["server_count"],
-        created_at=iso(row["created_at"]) or "",
-        updated_at=iso(row["updated_at"]) or "",
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -115,26 +116,32 @@ def _as_fields(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def routes(runtime: Runtime) -> list[Any]:
-    async def load(conn: asyncpg.Connection, template_id: UUID, lock: bool = False) -> Any:
+def routes(runtime: Runtime) -> list[HTTPRouteHandler]:
+    async def load(
+        conn: asyncpg.Connection, template_id: UUID, lock: bool = False
+    ) -> asyncpg.Record:
         row = await template_store.get(conn, template_id, for_update=lock)
         if row is None:
             raise ApiError(404, "Template not found")
         return row
 
     @get("/templates")
-    async def list_templates(page: PageNumber = 1, limit: PageSize = 100) -> Any:
+    async def list_templates(
+        page: PageNumber = 1, limit: PageSize = 100
+    ) -> PagedAnswer[TemplateView]:
         async with runtime.pool.acquire() as conn:
             rows, total = await template_store.page(conn, (page - 1) * limit, limit)
-        return ok([template_view(r) for r in rows], pagination=pagination(page, limit, total))
+        return PagedAnswer(
+            data=[template_view(r) for r in rows], pagination=Pages.of(page, limit, total)
+        )
 
     @get("/templates/{template_id:uuid}")
-    async def get_template(template_id: FromPath[UUID]) -> Any:
+    async def get_template(template_id: FromPath[UUID]) -> Answer[TemplateView]:
         async with runtime.pool.acquire() as conn:
-            return ok(template_view(await load(conn, template_id)))
+            return Answer(data=template_view(await load(conn, template_id)))
 
     @post("/templates", status_code=201)
-    async def create_template(request: Request) -> Any:
+    async def create_template(request: Request) -> Answer[TemplateView]:
         body = decode_body(await request.body(), TemplateCreate, empty_ok=False)
         fields = checked({f: getattr(body, f) for f in body.__struct_fields__})
         async with runtime.pool.acquire() as conn, conn.transaction():
@@ -142,10 +149,12 @@ def routes(runtime: Runtime) -> list[Any]:
                 row = await template_store.insert(conn, uuid6.uuid7(), fields)
             except asyncpg.UniqueViolationError:
                 raise ApiError(409, "A template with this name already exists") from None
-        return ok(template_view(row), message="Template created", status=201)
+        return Answer(data=template_view(row), message="Template created")
 
     @put("/templates/{template_id:uuid}")
-    async def update_template(template_id: FromPath[UUID], request: Request) -> Any:
+    async def update_template(
+        template_id: FromPath[UUID], request: Request
+    ) -> Answer[TemplateView]:
         body = decode_body(await request.body(), TemplateUpdate)
         async with runtime.pool.acquire() as conn, conn.transaction():
             current = _as_fields(await load(conn, template_id, lock=True))
@@ -154,15 +163,15 @@ def routes(runtime: Runtime) -> list[Any]:
                 row = await template_store.update(conn, template_id, fields)
             except asyncpg.UniqueViolationError:
                 raise ApiError(409, "A template with this name already exists") from None
-        return ok(template_view(row), message="Template updated")
+        return Answer(data=template_view(row), message="Template updated")
 
     @delete("/templates/{template_id:uuid}", status_code=200)
-    async def delete_template(template_id: FromPath[UUID]) -> Any:
+    async def delete_template(template_id: FromPath[UUID]) -> Nothing:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await load(conn, template_id, lock=True)
             if await template_store.in_use(conn, template_id):
                 raise ApiError(409, "Servers still use this template", "TEMPLATE_IN_USE")
             await template_store.delete(conn, template_id)
-        return ok(None, message="Template deleted")
+        return Nothing(message="Template deleted")
 
     return [list_templates, get_template, create_template, update_template, delete_template]

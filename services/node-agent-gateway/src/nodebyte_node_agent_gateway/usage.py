@@ -11,10 +11,11 @@ Node memory and disk are percentages of the node's totals; a server's are MB.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from nodebyte_common.contracts.nodes import MinMax, Usage, UsagePoint, UsageSummary, UsageUnits
 
 PERIODS: dict[str, tuple[str, timedelta]] = {
     "daily": ("hour", timedelta(hours=24)),
@@ -78,11 +79,11 @@ def window(
     return resolution, start, end
 
 
-def _pair(avg: float | None, peak: float | None) -> dict[str, float | None]:
-    return {
-        "avg": round(avg, 2) if avg is not None else None,
-        "max": round(peak, 2) if peak is not None else None,
-    }
+def _pair(avg: float | None, peak: float | None) -> MinMax:
+    return MinMax(
+        avg=round(avg, 2) if avg is not None else None,
+        max=round(peak, 2) if peak is not None else None,
+    )
 
 
 async def series(
@@ -92,7 +93,7 @@ async def series(
     period: str,
     start: datetime | None = None,
     end: datetime | None = None,
-) -> dict[str, Any]:
+) -> Usage:
     resolution, since, until = window(period, start, end)
     rows = await conn.fetch(
         """SELECT * FROM usage_rollups
@@ -106,34 +107,31 @@ async def series(
         until,
     )
     points = [
-        {
-            "timestamp": row["bucket"].isoformat().replace("+00:00", "Z"),
-            "samples": row["samples"],
-            "cpu": _pair(row["cpu_avg"], row["cpu_max"]),
-            "memory": _pair(row["memory_avg"], row["memory_max"]),
-            "disk": _pair(row["disk_avg"], row["disk_max"]),
-        }
+        UsagePoint(
+            timestamp=row["bucket"],
+            samples=row["samples"],
+            cpu=_pair(row["cpu_avg"], row["cpu_max"]),
+            memory=_pair(row["memory_avg"], row["memory_max"]),
+            disk=_pair(row["disk_avg"], row["disk_max"]),
+        )
         for row in rows
     ]
-    return {
-        "period": period,
-        "resolution": resolution,
-        "from": since.isoformat().replace("+00:00", "Z"),
-        "to": until.isoformat().replace("+00:00", "Z"),
-        "units": {
-            "cpu": "percent",
-            "memory": "percent" if kind == "node" else "mb",
-            "disk": "percent" if kind == "node" else "mb",
-        },
-        "summary": _summary(rows),
-        "points": points,
-    }
+    size = "percent" if kind == "node" else "mb"
+    return Usage(
+        period=period,
+        resolution=resolution,
+        since=since,
+        until=until,
+        units=UsageUnits(cpu="percent", memory=size, disk=size),
+        summary=_summary(rows),
+        points=points,
+    )
 
 
-def _summary(rows: list[asyncpg.Record]) -> dict[str, Any]:
+def _summary(rows: list[asyncpg.Record]) -> UsageSummary:
     samples = sum(row["samples"] for row in rows)
 
-    def metric(name: str) -> dict[str, float | None]:
+    def metric(name: str) -> MinMax:
         weighted = [
             (row[f"{name}_avg"], row["samples"]) for row in rows if row[f"{name}_avg"] is not None
         ]
@@ -142,9 +140,6 @@ def _summary(rows: list[asyncpg.Record]) -> dict[str, Any]:
         avg = sum(v * n for v, n in weighted) / total if total else None
         return _pair(avg, max(peaks) if peaks else None)
 
-    return {
-        "samples": samples,
-        "cpu": metric("cpu"),
-        "memory": metric("memory"),
-        "disk": metric("disk"),
-    }
+    return UsageSummary(
+        samples=samples, cpu=metric("cpu"), memory=metric("memory"), disk=metric("disk")
+    )

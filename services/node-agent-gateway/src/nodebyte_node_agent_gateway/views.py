@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,10 +19,6 @@ from nodebyte_common.contracts.servers import (
 )
 from nodebyte_common.server_transfers import TransferView
 from nodebyte_node_agent_gateway.startup_render import render_server
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def status_of(server: asyncpg.Record) -> str:
@@ -141,8 +136,8 @@ def backup_view(row: asyncpg.Record) -> Backup:
         checksum=row["checksum"],
         status=row["status"],
         error=row["error"],
-        created_at=iso(row["created_at"]),
-        completed_at=iso(row["completed_at"]),
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
     )
 
 
@@ -195,7 +190,3 @@ def rule_view(row: asyncpg.Record) -> AlertRule:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-
-
-def pagination(page: int, limit: int, total: int) -> dict[str, int]:
-    return {"page": page, "limit": limit, "total": total, "pages": (total + limit - 1) // limit}

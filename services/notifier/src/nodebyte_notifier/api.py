@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from litestar import Request, delete, get, post, put
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from nodebyte_common import events
@@ -14,25 +14,27 @@ from nodebyte_common.contracts.notify import (
     CreateWebhook,
     Dispatch,
     EmailStatus,
+    MailSettings,
     UpdateWebhook,
     Webhook,
     WebhookTest,
 )
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.contracts.probes import ConnectionCheck
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.runtime import Runtime
 from nodebyte_notifier import delivery_store, email_store, webhook_store
 from nodebyte_notifier.mail_status import MailStatus
 from nodebyte_notifier.webhook_admin import WebhookAdmin
 
 
-def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[Any]:
+def routes(runtime: Runtime, admin: WebhookAdmin, mail: MailStatus) -> list[HTTPRouteHandler]:
     @get("/email/settings")
-    async def email_settings() -> Any:
-        return ok(mail.view())
+    async def email_settings() -> Answer[MailSettings]:
+        return Answer(data=mail.view())
 
     @post("/email/test", status_code=200)
-    async def test_email_connection() -> Any:
-        return ok(await mail.probe())
+    async def test_email_connection() -> Answer[ConnectionCheck]:
+        return Answer(data=await mail.probe())
 
     @get("/webhooks")
     async def list_webhooks(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from nodebyte_common.contracts.notify import MailSettings
+from nodebyte_common.contracts.probes import ConnectionCheck
 from nodebyte_notifier.email_providers import EmailProvider
 
 # The gateway waits 5 s for an internal answer; a probe must be done before that.
@@ -24,19 +25,19 @@ class MailStatus:
     admin_recipients: list[str]
     system_webhook: bool
 
-    def view(self) -> dict[str, Any]:
-        return {
-            "emailProvider": self.provider.name if self.provider else None,
-            "emailConfigured": self.provider is not None,
-            "emailFrom": self.sender,
-            "adminEmailTo": self.admin_recipients,
-            "discordWebhookConfigured": self.system_webhook,
-        }
+    def view(self) -> MailSettings:
+        return MailSettings(
+            emailProvider=self.provider.name if self.provider else None,
+            emailConfigured=self.provider is not None,
+            emailFrom=self.sender,
+            adminEmailTo=self.admin_recipients,
+            discordWebhookConfigured=self.system_webhook,
+        )
 
-    async def probe(self, timeout: float = PROBE_SECONDS) -> dict[str, Any]:
-        """{ok, latencyMs, error, provider}: can the configured provider take mail now?"""
+    async def probe(self, timeout: float = PROBE_SECONDS) -> ConnectionCheck:
+        """Can the configured provider take mail now?"""
         if self.provider is None:
-            return {"ok": False, "latencyMs": None, "error": "no email provider is configured"}
+            return ConnectionCheck(ok=False, error="no email provider is configured")
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
@@ -44,9 +45,6 @@ class MailStatus:
         except TimeoutError:
             error = f"the {self.provider.name} server did not answer within {timeout:g} s"
         latency = round((time.perf_counter() - started) * 1000)
-        return {
-            "ok": error is None,
-            "latencyMs": latency,
-            "error": error,
-            "provider": self.provider.name,
-        }
+        return ConnectionCheck(
+            ok=error is None, latency_ms=latency, error=error, provider=self.provider.name
+        )

@@ -83,7 +83,9 @@ def _definition_routes(
     def pool() -> asyncpg.Pool:
         return ctx.runtime.pool  # exists once the service has started
 
-    async def found(conn: asyncpg.Connection, job_id: UUID, *, lock: bool = False) -> Any:
+    async def found(
+        conn: asyncpg.Connection, job_id: UUID, *, lock: bool = False
+    ) -> asyncpg.Record:
         job = await (store.lock_job if lock else store.get_job)(conn, job_id, kind)
         if job is None:
             raise ApiError(404, f"{label} not found")
@@ -180,7 +182,7 @@ def _sync_log_id(details: dict[str, Any]) -> str | msgspec.UnsetType:
 
 
 def _auto_sync_routes(ctx: ApiContext) -> list[Any]:
-    async def auto_sync_job(conn: asyncpg.Connection, *, lock: bool = False) -> Any:
+    async def auto_sync_job(conn: asyncpg.Connection, *, lock: bool = False) -> asyncpg.Record:
         job = await store.get_job_by_name(conn, AUTO_SYNC_JOB)
         if job is None:
             raise ApiError(404, "The auto-sync job does not exist")

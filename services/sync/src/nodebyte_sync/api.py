@@ -13,6 +13,7 @@ from litestar.params import FromPath, Parameter, QueryParameter
 
 from nodebyte_common.circuit_breaker import CircuitOpenError
 from nodebyte_common.contracts.envelope import Answer
+from nodebyte_common.contracts.probes import ConnectionCheck
 from nodebyte_common.contracts.query import takes_query
 from nodebyte_common.contracts.server_resources import (
     SERVER_REF,
@@ -38,7 +39,7 @@ from nodebyte_common.contracts.sync import (
     SyncState,
     UserStats,
 )
-from nodebyte_common.envelope import ApiError, decode_body, ok
+from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.pterodactyl import PanelError, parse_list
 from nodebyte_common.runtime import Runtime
 from nodebyte_sync import panel_failures, panel_probe, stats_queries, store
@@ -162,7 +163,7 @@ def internal_routes(
         )
 
     @post("/sync/settings/test", status_code=200)
-    async def test_panel_connection(request: Request) -> Any:
+    async def test_panel_connection(request: Request) -> Answer[ConnectionCheck]:
         """Probe the saved panel settings, or candidates given in the body before saving them.
 
         The saved key is only ever sent to the saved URL: a new URL is tried with its own key.
@@ -180,7 +181,7 @@ def internal_routes(
         tried = replace(
             saved, panel_url=url, application_key=candidate.applicationKey or saved.application_key
         )
-        return ok(await panel_probe.probe(tried, panel.egress))
+        return Answer(data=await panel_probe.probe(tried, panel.egress))
 
     @get("/stats")
     async def counts() -> Answer[Counts]:

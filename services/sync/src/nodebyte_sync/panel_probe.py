@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from nodebyte_common.circuit_breaker import CircuitBreaker
+from nodebyte_common.contracts.probes import ConnectionCheck
 from nodebyte_common.egress import EgressPolicy
 from nodebyte_common.egress.failures import describe
 from nodebyte_common.pterodactyl import PanelClient, PanelError, parse_list
@@ -31,8 +31,8 @@ PROBE_SECONDS = 3.0
 
 async def probe(
     settings: PanelSettings, egress: EgressPolicy, timeout: float = PROBE_SECONDS
-) -> dict[str, Any]:
-    """{ok, latencyMs, error (a category), message, locations}: one page of locations."""
+) -> ConnectionCheck:
+    """One page of locations: how many there are, or the failure's category and words."""
     if not settings.panel_url or not settings.application_key:
         return _failed("not_configured", None)
     client = PanelClient(
@@ -56,16 +56,16 @@ async def probe(
         return _failed("not_a_panel", started)
     finally:
         await client.aclose()
-    return {"ok": True, "latencyMs": _since(started), "error": None, "locations": locations}
+    return ConnectionCheck(ok=True, latency_ms=_since(started), locations=locations)
 
 
-def _failed(category: str, started: float | None) -> dict[str, Any]:
-    return {
-        "ok": False,
-        "latencyMs": None if started is None else _since(started),
-        "error": category,
-        "message": MESSAGES.get(category) or describe(category),
-    }
+def _failed(category: str, started: float | None) -> ConnectionCheck:
+    return ConnectionCheck(
+        ok=False,
+        latency_ms=None if started is None else _since(started),
+        error=category,
+        message=MESSAGES.get(category) or describe(category),
+    )
 
 
 def _since(started: float) -> int:

@@ -104,3 +104,11 @@ class Deleted(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
 
 class Empty(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The body of an action that takes no input: `{}` or none at all (anything else is a 400)."""
+
+
+class Caller(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who asked, as the gateway saw them, for an owner's own audit trail (`audit` in a
+    forwarded body); absent for an owner's own work."""
+
+    ip: str | None = None
+    user_agent: str | None = None

@@ -33,6 +33,17 @@ DeliveryStatus = str
 # --- mail (`/api/v1/email/*`) -------------------------------------------------------
 
 
+class MailSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The notifier's mail set-up as the admin settings show it (read-only: environment;
+    never a key or a password). The reference's names, on the wire as here."""
+
+    emailProvider: str | None
+    emailConfigured: bool
+    emailFrom: str
+    adminEmailTo: list[str]
+    discordWebhookConfigured: bool
+
+
 class EmailQueueBody(msgspec.Struct, forbid_unknown_fields=True):
     to: str | list[str]
     template: TemplateName

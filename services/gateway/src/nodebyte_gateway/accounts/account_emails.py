@@ -20,7 +20,6 @@ from nodebyte_common.envelope import ApiError
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_gateway.accounts import account_tokens
 from nodebyte_gateway.accounts.account_tokens import Issued
-from nodebyte_gateway.accounts.timestamps import iso
 
 SOURCE = "nodebyte/gateway"
 
@@ -63,7 +62,7 @@ class AccountEmails:
             new_email=new_email,
             previous_email=user["email"],
             verify_url=self._link("/auth/verify-email", t.token),
-            expires_at=iso(t.expires_at),
+            expires_at=email_catalogue.time_text(t.expires_at),
         )
         await self._send(conn, new_email, email)
 
@@ -89,7 +88,7 @@ class AccountEmails:
         email = email_catalogue.AccountUnlock(
             **self._base(user, t),
             unlock_url=self._link("/auth/unlock", t.token),
-            locked_until=iso(locked_until),
+            locked_until=email_catalogue.time_text(locked_until),
         )
         await self._send(conn, user["email"], email)
 
@@ -101,7 +100,11 @@ class AccountEmails:
 
     @staticmethod
     def _base(user: asyncpg.Record, t: Issued) -> dict[str, str]:
-        return {"name": display_name(user), "email": user["email"], "expires_at": iso(t.expires_at)}
+        return {
+            "name": display_name(user),
+            "email": user["email"],
+            "expires_at": email_catalogue.time_text(t.expires_at),
+        }
 
     async def _send(
         self, conn: asyncpg.Connection, to: str, email: email_catalogue.EmailData

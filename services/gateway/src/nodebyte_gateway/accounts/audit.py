@@ -154,7 +154,7 @@ def masked(value: Any) -> Any:
     return value
 
 
-def _mask_leaf(value: Any) -> Any:
+def _mask_leaf(value: Any) -> str | None:
     if value is None or value == "":
         return value
     if isinstance(value, str):

@@ -14,12 +14,12 @@ import hashlib
 import math
 from datetime import UTC, datetime
 
+from nodebyte_common import email_catalogue
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.runtime import Runtime
 from nodebyte_gateway.accounts import account_tokens, accounts_store
 from nodebyte_gateway.accounts import sign_in_lockout_store as store
 from nodebyte_gateway.accounts.account_emails import AccountEmails
-from nodebyte_gateway.accounts.timestamps import iso
 
 THRESHOLD = 5  # failures in a row that lock an address
 FIRST_LOCK_SECONDS = 60.0
@@ -32,12 +32,13 @@ def digest(email: str) -> bytes:
 
 def locked(until: datetime) -> ApiError:
     retry_after = max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
+    shown = email_catalogue.time_text(until)  # as the unlock email says it
     return ApiError(
         423,
-        f"Too many failed sign-ins: this account is locked until {iso(until)}. "
+        f"Too many failed sign-ins: this account is locked until {shown}. "
         "If the address has an account, we emailed its owner a link that unlocks it.",
         "ACCOUNT_LOCKED",
-        {"lockedUntil": iso(until), "retryAfter": retry_after},
+        {"lockedUntil": until, "retryAfter": retry_after},
         headers={"Retry-After": str(retry_after)},
     )
 

@@ -43,7 +43,7 @@ def lift_guards(handlers: list[Any]) -> None:
 Authenticate = Callable[[ASGIConnection], Awaitable[Principal]]
 
 
-def admission(limiter: RateLimiter, authenticate: Authenticate) -> Any:
+def admission(limiter: RateLimiter, authenticate: Authenticate) -> Callable[[ASGIApp], ASGIApp]:
     """ASGI middleware: run the route's guards, spend from its buckets (429 when
     empty), then answer the guards' refusal or let the request through."""
 

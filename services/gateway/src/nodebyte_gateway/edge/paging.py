@@ -1,9 +1,9 @@
-"""Page-number pagination and the `pagination` object of list responses."""
+"""Page-number pagination: which rows a page is (its `pagination` object is
+`contracts.envelope.Pages.of`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,10 +14,3 @@ class Paging:
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.limit
-
-    def pages(self, total: int) -> int:
-        return (total + self.limit - 1) // self.limit
-
-    def envelope(self, total: int) -> dict[str, Any]:
-        """`{page, limit, total, pages}`, as Catalyst's lists answer."""
-        return {"page": self.page, "limit": self.limit, "total": total, "pages": self.pages(total)}

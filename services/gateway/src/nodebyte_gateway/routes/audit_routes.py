@@ -13,8 +13,8 @@ from litestar import get
 from litestar.params import FromQuery, QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
+from nodebyte_common.contracts.envelope import Pages
 from nodebyte_gateway.accounts.audit import Outcome
-from nodebyte_gateway.accounts.timestamps import iso
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.paging import Paging
 
@@ -32,7 +32,7 @@ class AuditTarget(msgspec.Struct, kw_only=True, frozen=True):
 
 class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
     id: str
-    occurredAt: str
+    occurredAt: datetime
     actor: AuditActor
     action: str
     target: AuditTarget
@@ -46,13 +46,13 @@ class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
     userId: str | None
     resourceType: str | None
     resourceId: str | None
-    createdAt: str
+    createdAt: datetime
 
 
 class AuditAnswer(msgspec.Struct, kw_only=True, frozen=True):
     success: bool
     data: list[AuditEntry]
-    pagination: dict[str, int]
+    pagination: Pages
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -93,7 +93,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         async with runtime.pool.acquire() as conn:
             rows, total = await _query(conn, filters, paging)
         return AuditAnswer(
-            success=True, data=[_view(row) for row in rows], pagination=paging.envelope(total)
+            success=True, data=[_view(row) for row in rows], pagination=Pages.of(page, limit, total)
         )
 
     return [audit_logs]
@@ -149,7 +149,7 @@ async def _query(
 
 
 def _view(row: asyncpg.Record) -> AuditEntry:
-    occurred = iso(row["occurred_at"]) or ""
+    occurred = row["occurred_at"]
     return AuditEntry(
         id=str(row["id"]),
         occurredAt=occurred,

@@ -19,6 +19,7 @@ import msgspec
 from litestar import Response, get
 from litestar.params import FromPath
 
+from nodebyte_common.contracts.envelope import Answer
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.server_templates import DeploymentTarget, DeploymentTokenLookup
 from nodebyte_gateway.context import GatewayContext
@@ -27,17 +28,13 @@ from nodebyte_gateway.routes.node_routes import AGENTS, upstream_error
 TOKEN_SHAPE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
-class TargetAnswer(msgspec.Struct, frozen=True):
-    data: DeploymentTarget
-
-
 def deploy_script(agent_url: str, target: DeploymentTarget, token: str) -> str:
     """The script, every value quoted for the shell (they are never interpreted)."""
     return "\n".join(
         [
             "#!/bin/sh",
             f"# NodeByte agent for node {shlex.quote(target.node_name)} ({target.node_id}).",
-            f"# The deployment token expires at {target.expires_at}.",
+            f"# The deployment token expires at {target.expires_at:%Y-%m-%d %H:%M:%S} UTC.",
             "set -eu",
             f"NODEBYTE_GATEWAY_URL={shlex.quote(agent_url)}",
             f"NODEBYTE_NODE_ID={shlex.quote(str(target.node_id))}",
@@ -67,7 +64,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status, answer = await agents.call("POST", "/deployment-tokens/lookup", json=lookup)
         if status >= 400:
             raise upstream_error(status, answer)
-        target = msgspec.convert(answer, TargetAnswer).data
+        target = msgspec.convert(answer, Answer[DeploymentTarget]).data
         script = deploy_script(ctx.settings.agent_public_url, target, token)
         return Response(
             script,

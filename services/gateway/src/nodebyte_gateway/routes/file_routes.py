@@ -345,7 +345,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
 
 async def _act(
-    agents: ServiceClient, server_id: UUID, name: str, body: contracts.ActionBody, answer: Any
-) -> Any:
+    agents: ServiceClient, server_id: UUID, name: str, body: contracts.ActionBody, answer: type[T]
+) -> T:
     route = f"{contracts.FILES.format(server_id=server_id)}/{name}"
     return await agents.call_as(answer, "POST", route, json=body)
