@@ -23,7 +23,14 @@ published once, on the event exchange: whichever replica takes one off the
 shared queue routes it to the replica holding the node's socket. RSS and CPU
 are then the sum over the replicas.
 
+Per unit of work (wall clock is noisy on a shared machine): the service's
+CPU-seconds per 1,000 agent frames in the window (frames counted by the
+replicas' `nodebyte_agent_messages_total`), and the agent simulator's own CPU
+share (it must not be the bottleneck). `--profile FILE` records the first
+replica with py-spy over the window (speedscope format).
+
     .venv/bin/python bench/agents.py [--agents 2000] [--window 60] [--rate 10] [--replicas 1]
+                                     [--profile profile.json]
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from uuid import UUID
 
 import aio_pika
 import asyncpg
+import httpx
 import uuid6
 
 from nodebyte_common import events
@@ -100,6 +108,43 @@ class ProcessGauge:
     def _cpu_seconds(self, pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / self.ticks
+
+
+async def agent_frames(bases: list[str]) -> float:
+    """Agent frames the replicas have taken so far (every type and outcome)."""
+    total = 0.0
+    async with httpx.AsyncClient(timeout=30) as client:
+        for base in bases:
+            text = (await client.get(f"{base}/metrics")).text
+            for line in text.splitlines():
+                if line.startswith("nodebyte_agent_messages_total{"):
+                    total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def start_profile(pid: int, path: str, seconds: float) -> asyncio.Task[int]:
+    """py-spy over `pid` for `seconds` (it must be installed next to this Python)."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+
+    async def run() -> int:
+        process = await asyncio.create_subprocess_exec(
+            py_spy,
+            "record",
+            "-p",
+            str(pid),
+            "-o",
+            path,
+            "--format",
+            "speedscope",
+            "-d",
+            str(int(seconds)),
+            "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return await process.wait()
+
+    return asyncio.create_task(run())
 
 
 # --- nodes, servers, commands ----------------------------------------------
@@ -351,6 +396,10 @@ async def main(args: argparse.Namespace) -> None:
         commands.sent.clear()
         commands.acked.clear()
 
+        fleet_gauge = ProcessGauge([fleet.pid])
+        profile = start_profile(gauge.pids[0], args.profile, args.window) if args.profile else None
+        frames_before = await agent_frames(bases)
+        fleet_before = fleet_gauge.cpu_seconds()
         cpu_before, wall_before = gauge.cpu_seconds(), time.perf_counter()
         rss_peak = 0.0
         sent_ids: list[str] = []
@@ -365,6 +414,13 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(1 / args.rate)
         cpu_used = gauge.cpu_seconds() - cpu_before
         wall = time.perf_counter() - wall_before
+        figures["fleet_cpu_percent"] = 100 * (fleet_gauge.cpu_seconds() - fleet_before) / wall
+        figures["frames_per_s"] = (await agent_frames(bases) - frames_before) / wall
+        frames = max(1.0, figures["frames_per_s"] * wall)
+        figures["cpu_s_per_1000_frames"] = 1000 * cpu_used / frames
+        figures["load"] = os.getloadavg()[0]
+        if profile is not None:
+            await profile
         await eventually(lambda: _settled(commands, sent_ids), timeout=30, interval=0.2)
         figures["rss_mb"] = max(rss_peak, gauge.rss_mb())
         figures["cpu_percent"] = 100 * cpu_used / wall
@@ -452,6 +508,10 @@ def _print(f: dict[str, Any], agents: int, replicas: int) -> None:
         "rss_mb": f"{f['rss_mb']:.0f}",
         "rss_per_agent_kb": f"{(f['rss_mb'] - f['rss_idle_mb']) * 1024 / agents:.0f}",
         "cpu_percent": f"{f['cpu_percent']:.1f}",
+        "agent_frames_per_s": f"{f['frames_per_s']:.0f}",
+        "cpu_s_per_1000_agent_frames": f"{f['cpu_s_per_1000_frames']:.3f}",
+        "simulator_cpu_percent": f"{f['fleet_cpu_percent']:.1f}",
+        "load_1min": f"{f['load']:.2f}",
         "commands_sent": f["commands_sent"],
         "commands_acknowledged": f["commands_acknowledged"],
         "commands_failed": f["commands_failed"],
@@ -480,6 +540,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=10.0, help="commands per second")
     parser.add_argument("--per-second", type=float, default=100.0, help="agent connect ramp")
     parser.add_argument("--replicas", type=int, default=1, help="node-agent-gateway processes")
+    parser.add_argument("--profile", default="", help="py-spy speedscope output of replica 1")
     parser.add_argument(
         "--warm", type=int, default=0, help="servers started and commanded (0: every agent's)"
     )
