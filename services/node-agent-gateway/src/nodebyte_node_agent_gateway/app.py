@@ -18,6 +18,7 @@ from nodebyte_node_agent_gateway import (
     database_api,
     file_api,
     fleet_api,
+    gc_tuning,
     housekeeping,
     live_endpoint,
     node_api,
@@ -76,14 +77,8 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     transfers = Transfers(runtime, link, settings)
     connections = AgentConnections(runtime, registry, link, settings.replica_id, files)
     connections.on_node_left = transfers.node_left
-    endpoint = AgentEndpoint(
-        pool,
-        connections,
-        AgentMessages(runtime, buffer, link, settings, alert_policy, transfers),
-        link,
-        settings,
-        files,
-    )
+    messages = AgentMessages(runtime, buffer, link, settings, alert_policy, transfers)
+    endpoint = AgentEndpoint(pool, connections, messages, link, settings, files)
 
     runtime.loop("node-link", link.run)
     runtime.loop("command-delivery", delivery.run)
@@ -95,6 +90,7 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
         "telemetry-flush",
         lambda: telemetry.flush_forever(buffer, pool, registry, settings.telemetry_flush_seconds),
     )
+    runtime.loop("server-sets", lambda: messages.refresh_server_sets_forever(registry))
     runtime.loop("liveness", Liveness(pool, registry, settings, alert_policy).run)
     runtime.loop("alert-evaluation", AlertEvaluation(pool, settings, alert_policy).run)
     runtime.loop("transfer-sweep", lambda: transfers.sweep_forever(pool))
@@ -138,6 +134,7 @@ def main() -> None:
     # One line per agent (re)connection is noise at fleet scale; metrics count them.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     interval = settings.agent_heartbeat_interval_seconds
+    gc_tuning.tune_for_many_connections()
     uvicorn.run(
         app,
         host=settings.host,
