@@ -32,7 +32,7 @@ from nodebyte_node_agent_gateway.agent_session import (
     AgentSession,
 )
 from nodebyte_node_agent_gateway.file_streams import FileStreams
-from nodebyte_node_agent_gateway.metrics import AGENT_MESSAGES, HANDSHAKES
+from nodebyte_node_agent_gateway.metrics import HANDSHAKES, count_message
 from nodebyte_node_agent_gateway.node_link import NodeLink
 from nodebyte_node_agent_gateway.protocol import (
     FEATURE_COMMAND_ACK,
@@ -230,24 +230,24 @@ class AgentEndpoint:
             # A transfer's frames are paced by its window, not the message budgets.
             budgeted = not isinstance(message, TRANSFER_FRAMES)
             if budgeted and not session.allow(self.messages.server_of(message), now=arrived):
-                AGENT_MESSAGES.labels(kind, "rate_limited").inc()
+                count_message(kind, "rate_limited")
                 if session.should_notify_throttle():
                     await session.send(error_frame("RATE_LIMITED", "Too many messages; dropped"))
                 return
             await self.messages.handle(session, message)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            AGENT_MESSAGES.labels(kind, "invalid").inc()
+            count_message(kind, "invalid")
             await session.send(error_frame("INVALID_MESSAGE", str(exc)))
             return
         except (Refused, ProtocolError) as exc:
             code = exc.code if isinstance(exc, Refused) else "INVALID_MESSAGE"
-            AGENT_MESSAGES.labels(kind, "refused").inc()
+            count_message(kind, "refused")
             await session.send(error_frame(code, str(exc)))
             return
         except Exception:
             # The store is down or similar: the frame is lost, the connection is not.
             log.warning("agent frame not applied", exc_info=True, extra={"type": kind})
-            AGENT_MESSAGES.labels(kind, "failed").inc()
+            count_message(kind, "failed")
             await session.send(error_frame("UNAVAILABLE", "The frame could not be applied"))
             return
-        AGENT_MESSAGES.labels(kind, "accepted").inc()
+        count_message(kind, "accepted")
