@@ -9,6 +9,8 @@ whoever follows the server.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from uuid import UUID
@@ -50,13 +52,17 @@ from nodebyte_node_agent_gateway.protocol import (
     encode,
     parse_uuid,
 )
+from nodebyte_node_agent_gateway.session_registry import SessionRegistry
 from nodebyte_node_agent_gateway.settings import NodeAgentGatewaySettings
 from nodebyte_node_agent_gateway.telemetry import NodeHealth, ServerStats, TelemetryBuffer
 from nodebyte_node_agent_gateway.transfers import TransferRefused, Transfers
 
+log = logging.getLogger(__name__)
+
 SOURCE = "nodebyte/node-agent-gateway"
 SERVER_SET_MAX_AGE = 60.0  # seconds before a session re-reads which servers its node has
 SERVER_SET_MISS_REFRESH = 1.0  # an unknown server re-reads the set at most this often
+SERVER_SET_REFRESH_CHUNK = 5_000  # nodes per query of the periodic refresh
 
 
 class Refused(Exception):
@@ -193,6 +199,26 @@ class AgentMessages:
             "timestamp": now.isoformat().replace("+00:00", "Z"),
         }
         await self.link.publish_live(server_id, "server_log", encode(frame))
+
+    async def refresh_server_sets_forever(self, registry: SessionRegistry) -> None:
+        """Re-read every held node's servers in a few queries, twice per SERVER_SET_MAX_AGE
+        (a runtime loop): a query per session and minute was a tenth of the CPU at
+        thousands of agents. A session the loop missed still re-reads its own."""
+        while True:
+            await asyncio.sleep(SERVER_SET_MAX_AGE / 2)
+            sessions = registry.all()
+            for start in range(0, len(sessions), SERVER_SET_REFRESH_CHUNK):
+                chunk = sessions[start : start + SERVER_SET_REFRESH_CHUNK]
+                try:
+                    async with self.runtime.pool.acquire() as conn:
+                        sets = await node_store.server_ids_of(conn, [s.node_id for s in chunk])
+                except (OSError, asyncpg.PostgresError):
+                    log.warning("could not refresh the nodes' servers", exc_info=True)
+                    break
+                loaded_at = time.monotonic()
+                for session in chunk:
+                    session.servers = sets[session.node_id]
+                    session.servers_loaded_at = loaded_at
 
     async def _own_server(self, session: AgentSession, server_id: UUID) -> UUID:
         age = time.monotonic() - session.servers_loaded_at

@@ -86,6 +86,17 @@ async def server_ids(conn: asyncpg.Connection, node_id: UUID) -> set[UUID]:
     return {row["id"] for row in rows}
 
 
+async def server_ids_of(conn: asyncpg.Connection, node_ids: list[UUID]) -> dict[UUID, set[UUID]]:
+    """The servers of each of `node_ids` (an empty set for a node without any)."""
+    found: dict[UUID, set[UUID]] = {node_id: set() for node_id in node_ids}
+    rows = await conn.fetch(
+        "SELECT node_id, id FROM servers WHERE node_id = ANY($1::uuid[])", node_ids
+    )
+    for row in rows:
+        found[row["node_id"]].add(row["id"])
+    return found
+
+
 async def mark_online(
     conn: asyncpg.Connection,
     node_id: UUID,
