@@ -42,14 +42,7 @@ async def publish_batch(
     """
     if not channel.publisher_confirms:
         raise ValueError("publish_batch needs a channel with publisher confirms")
-    frames: list[object] = []
-    for m in messages:
-        frames.append(
-            spec.Basic.Publish(exchange=exchange, routing_key=m.routing_key, mandatory=mandatory)
-        )
-        frames.append(ContentHeader(properties=m.properties, body_size=len(m.body)))
-        frames.extend(channel._split_body(m.body))  # frame_max-sized body frames
-    payload = ChannelFrame.marshall(channel_number=channel.number, frames=frames)  # type: ignore[arg-type]
+    payload = _marshal(channel, exchange, messages, mandatory=mandatory)
     async with channel.lock:
         await channel.write_queue.put(payload)
         # Nothing yields between the put and here, so the reader cannot see an
@@ -66,6 +59,29 @@ async def publish_batch(
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+async def fire_batch(channel: aiormq.Channel, exchange: str, messages: Sequence[Outgoing]) -> None:
+    """Publish `messages` in order as one write on a channel without confirms (fire and
+    forget: what the broker cannot route is dropped)."""
+    if channel.publisher_confirms:
+        raise ValueError("fire_batch needs a channel without publisher confirms")
+    payload = _marshal(channel, exchange, messages, mandatory=False)
+    async with channel.lock:
+        await channel.write_queue.put(payload)
+
+
+def _marshal(
+    channel: aiormq.Channel, exchange: str, messages: Sequence[Outgoing], *, mandatory: bool
+) -> ChannelFrame:
+    frames: list[object] = []
+    for m in messages:
+        frames.append(
+            spec.Basic.Publish(exchange=exchange, routing_key=m.routing_key, mandatory=mandatory)
+        )
+        frames.append(ContentHeader(properties=m.properties, body_size=len(m.body)))
+        frames.extend(channel._split_body(m.body))  # frame_max-sized body frames
+    return ChannelFrame.marshall(channel_number=channel.number, frames=frames)  # type: ignore[arg-type]
 
 
 def _expect_confirm(channel: aiormq.Channel, message: Outgoing) -> asyncio.Future[object]:
