@@ -1,4 +1,4 @@
-"""publish_batch against the real broker: every outcome a confirm can have."""
+"""publish_batch against the real broker: every outcome a confirm can have; fire_batch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError, PublishError
 from pamqp import commands as spec
 
-from nodebyte_common.batch_publish import Outgoing, publish_batch
+from nodebyte_common.batch_publish import Outgoing, fire_batch, publish_batch
 
 
 @pytest.fixture
@@ -109,3 +109,25 @@ async def test_a_body_larger_than_a_frame_is_split_and_arrives_whole(
     batch = [message(queue.name, 0), Outgoing(queue.name, big, properties), message(queue.name, 2)]
     await publish_batch(channel, "", batch, mandatory=True)
     assert await drain(queue) == [b"body 0", big, b"body 2"]
+
+
+async def test_a_fired_batch_arrives_in_order_and_the_unroutable_is_dropped(
+    connection: aio_pika.abc.AbstractConnection,
+) -> None:
+    queue = await (await connection.channel()).declare_queue(exclusive=True)
+    channel = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
+    batch = [message(queue.name, n) for n in range(200)]
+    batch.insert(100, message("no.such.queue", 999))
+    await fire_batch(channel, "", batch)
+    expected = [f"body {n}".encode() for n in range(200)]
+    got: list[bytes] = []
+    for _ in range(50):  # no confirm to wait for: the queue fills when the broker got them
+        got += await drain(queue)
+        if len(got) >= len(expected):
+            break
+        await asyncio.sleep(0.1)
+    assert got == expected
+    # The channel is still usable afterwards.
+    await fire_batch(channel, "", [message(queue.name, 200)])
+    await asyncio.sleep(0.2)
+    assert await drain(queue) == [b"body 200"]
