@@ -407,9 +407,12 @@ def health_routes(checks: dict[str, ReadinessCheck]) -> list[Any]:
             return ok({"status": "ready", "checks": results})
         raise ApiError(503, "Not ready", "NOT_READY", details=results)
 
+    # In a thread: with thousands of labelled series (the node-agent-gateway's per-node
+    # gauges) rendering takes a second of pure Python, which on the event loop stalls
+    # every socket for as long; in a thread the loop gets the GIL back every few ms.
     @get(
         "/metrics",
-        sync_to_thread=False,
+        sync_to_thread=True,
         include_in_schema=False,
         media_type=MediaType.TEXT,
         opt=unlimited,
