@@ -415,13 +415,15 @@ async def main(args: argparse.Namespace) -> None:
         cpu_used = gauge.cpu_seconds() - cpu_before
         wall = time.perf_counter() - wall_before
         figures["fleet_cpu_percent"] = 100 * (fleet_gauge.cpu_seconds() - fleet_before) / wall
-        figures["frames_per_s"] = (await agent_frames(bases) - frames_before) / wall
-        frames = max(1.0, figures["frames_per_s"] * wall)
-        figures["cpu_s_per_1000_frames"] = 1000 * cpu_used / frames
         figures["load"] = os.getloadavg()[0]
+        await eventually(lambda: _settled(commands, sent_ids), timeout=30, interval=0.2)
+        # Frames counted once the last commands settled: a scrape is work of its own.
+        cpu_to_settled, wall_to_settled = gauge.cpu_seconds(), time.perf_counter()
+        frames = max(1.0, await agent_frames(bases) - frames_before)
+        figures["frames_per_s"] = frames / (wall_to_settled - wall_before)
+        figures["cpu_s_per_1000_frames"] = 1000 * (cpu_to_settled - cpu_before) / frames
         if profile is not None:
             await profile
-        await eventually(lambda: _settled(commands, sent_ids), timeout=30, interval=0.2)
         figures["rss_mb"] = max(rss_peak, gauge.rss_mb())
         figures["cpu_percent"] = 100 * cpu_used / wall
 
