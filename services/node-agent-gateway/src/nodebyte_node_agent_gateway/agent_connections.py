@@ -2,10 +2,12 @@
 
 Online: this replica holds the session (replacing an older one here), binds
 the node's routing key, tells other replicas to drop older sessions of the
-node, and records the node online with `node.connected` (resolving its open
-offline alerts). Offline: the binding is released and, if the session was
-still the node's current one, the node is recorded offline with
-`node.disconnected`. The `node_offline` alert waits for silence (see liveness).
+node, records the node online with `node.connected` (resolving its open
+offline alerts); once the agent has its handshake response, the node's
+commands still waiting are sent (see command_delivery.redeliver). Offline: the
+binding is released and, if the session was still the node's current one, the
+node is recorded offline with `node.disconnected`. The `node_offline` alert
+waits for silence (see liveness).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class AgentConnections:
         self.files = files
         # Told when a session of a node ends (its transfers under way roll back).
         self.on_node_left: Callable[[UUID], Awaitable[None]] | None = None
+        # Told once a node's agent is greeted here (its waiting commands go out).
+        self.on_node_joined: Callable[[UUID], Awaitable[None]] | None = None
 
     async def attach(self, session: AgentSession) -> None:
         previous = self.registry.put(session)
@@ -71,6 +75,13 @@ class AgentConnections:
             await alerts.resolve_node_offline(conn, session.node_id)
             session.servers = await node_store.server_ids(conn, session.node_id)
         session.servers_loaded_at = time.monotonic()
+
+    async def greeted(self, session: AgentSession) -> None:
+        """The agent has its handshake response (the first frame it expects): commands
+        may go to it now, and those waiting for the node go first."""
+        session.greeted = True
+        if self.on_node_joined is not None:
+            await self.on_node_joined(session.node_id)
 
     async def detach(self, session: AgentSession) -> None:
         if self.registry.remove(session):

@@ -194,6 +194,7 @@ class AgentEndpoint:
                     }
                 )
             )
+            await self.connections.greeted(session)
         except Exception:
             log.warning("could not bring an agent session online", exc_info=True)
             await self.connections.detach(session)

@@ -46,6 +46,7 @@ class AgentSession:
         self.servers_loaded_at = 0.0
         self.reader: asyncio.Task[None] | None = None  # reads and handles the frames
         self.bound = False  # holds the node's routing key on this replica
+        self.greeted = False  # has its handshake response: commands may go to it
         self.close_reason = "connection closed"
         self._node_bucket = TokenBucket(node_rate, node_burst)
         self._server_rate = server_rate

@@ -77,15 +77,12 @@ def build_app(settings: NodeAgentGatewaySettings | None = None) -> Litestar:
     transfers = Transfers(runtime, link, settings)
     connections = AgentConnections(runtime, registry, link, settings.replica_id, files)
     connections.on_node_left = transfers.node_left
+    connections.on_node_joined = delivery.redeliver
     messages = AgentMessages(runtime, buffer, link, settings, alert_policy, transfers)
     endpoint = AgentEndpoint(pool, connections, messages, link, settings, files)
 
     runtime.loop("node-link", link.run)
     runtime.loop("command-delivery", delivery.run)
-    runtime.loop(
-        "command-delivery-records",
-        lambda: delivery.record_forever(settings.telemetry_flush_seconds),
-    )
     runtime.loop(
         "telemetry-flush",
         lambda: telemetry.flush_forever(buffer, pool, registry, settings.telemetry_flush_seconds),

@@ -4,6 +4,14 @@ Commands are handed to a few workers by node, so one node's commands reach its
 agent in the order they arrived while other nodes' commands proceed meanwhile.
 `frame` messages (a transfer's frames, relayed from the other node's replica)
 take the same path, so they too reach the agent in the order they were sent.
+
+Once only: a worker claims the commands it is about to send in the store (see
+`command_store.claim`), so a command reaches the agent once however often it is
+published, and never after its deadline; the agents act on every frame they get.
+A replica dies with what its queue held: when a node's agent (re)connects, the
+replica it reaches sends the node's commands still routed (`redeliver`). One
+claimed but not acknowledged is never sent again (the agent may have acted on
+it): the deadline fails it.
 """
 
 from __future__ import annotations
@@ -11,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
-from datetime import UTC, datetime
+from collections.abc import Coroutine
 from uuid import UUID
 
 import msgspec
 
 from nodebyte_common.runtime import Runtime
-from nodebyte_node_agent_gateway import command_outcomes, command_store, node_store
+from nodebyte_node_agent_gateway import command_outcomes, command_store
 from nodebyte_node_agent_gateway.agent_session import CLOSE_REPLACED, AgentSession
 from nodebyte_node_agent_gateway.command_router import RoutedCommand
 from nodebyte_node_agent_gateway.protocol import encode
@@ -27,7 +34,6 @@ from nodebyte_node_agent_gateway.session_registry import SessionRegistry
 log = logging.getLogger(__name__)
 
 WORKERS = 8
-REMEMBERED_REQUESTS = 10_000  # a redelivered command is not sent twice
 
 
 class Takeover(msgspec.Struct, frozen=True, rename="camel"):
@@ -56,11 +62,9 @@ class CommandDelivery:
         self.registry = registry
         self.replica_id = replica_id
         self.timeout = timeout
-        self._delivered: list[tuple[UUID, datetime]] = []
         self._queues: list[asyncio.Queue[RoutedCommand | RelayedFrame]] = [
             asyncio.Queue() for _ in range(WORKERS)
         ]
-        self._recent: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
 
     async def on_node_message(self, node_id: UUID, kind: str, body: bytes) -> None:
@@ -84,15 +88,46 @@ class CommandDelivery:
         await asyncio.gather(*(self._work(queue) for queue in self._queues))
 
     async def _work(self, queue: asyncio.Queue[RoutedCommand | RelayedFrame]) -> None:
+        """Everything queued, in order; commands in a row share one claim (one statement)."""
         while True:
-            item = await queue.get()
-            try:
-                if isinstance(item, RelayedFrame):
-                    await self.relay(item)
-                else:
-                    await self.deliver(item)
-            except Exception:
-                log.exception("delivery to an agent failed", extra={"node_id": str(item.node_id)})
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            commands: list[RoutedCommand] = []
+            for item in items:
+                if isinstance(item, RoutedCommand):
+                    commands.append(item)
+                    continue
+                await self._guarded(self.deliver(commands))
+                commands = []
+                await self._guarded(self.relay(item))
+            await self._guarded(self.deliver(commands))
+
+    async def _guarded(self, work: Coroutine[None, None, None]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("delivery to an agent failed")
+
+    async def redeliver(self, node_id: UUID) -> None:
+        """The node's agent is now held here: queue its commands still routed (the
+        replica that held it may have died with them in its queue)."""
+        async with self.runtime.pool.acquire() as conn:
+            rows = await command_store.open_for_node(conn, node_id, self.timeout)
+        queue = self._queues[hash(node_id) % WORKERS]
+        for row in rows:
+            queue.put_nowait(
+                RoutedCommand(
+                    row["request_id"],
+                    node_id,
+                    row["server_id"],
+                    row["action"],
+                    row["frame"],
+                    row["routed_at"],
+                )
+            )
+        if rows:
+            log.info("commands redelivered", extra={"node_id": str(node_id), "count": len(rows)})
 
     async def relay(self, item: RelayedFrame) -> None:
         """Into the agent's socket; when it is gone the transfer fails on its own (the
@@ -116,62 +151,41 @@ class CommandDelivery:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _first_time(self, request_id: UUID) -> bool:
-        if request_id in self._recent:
-            return False
-        self._recent[request_id] = None
-        if len(self._recent) > REMEMBERED_REQUESTS:
-            self._recent.popitem(last=False)
-        return True
+    async def deliver(self, commands: list[RoutedCommand]) -> None:
+        """Into the agents' sockets now, each claimed first (sent once, in time)."""
+        now = time.time()
+        held = [
+            (command, session)
+            for command in commands
+            if now - command.routed_at <= self.timeout  # late: the sweeper fails it
+            # Not held here (the agent just left): it stays routed, for the replica its
+            # agent reconnects to, or the deadline. Not greeted yet: it goes out with
+            # the node's waiting commands right after the greeting (`redeliver`).
+            and (session := self.registry.get(command.node_id)) is not None
+            and session.greeted
+        ]
+        if not held:
+            return
+        async with self.runtime.pool.acquire() as conn:
+            claimed = await command_store.claim(
+                conn, [c.request_id for c, _ in held], self.replica_id, self.timeout
+            )
+        for command, session in held:
+            if command.request_id in claimed:
+                await self._send(command, session)
 
-    async def deliver(self, command: RoutedCommand) -> None:
-        """Into the agent's socket now; the store learns of it in the next batch."""
-        if not self._first_time(command.request_id):
-            return
-        if time.time() - command.routed_at > self.timeout:
-            return  # the sweeper fails it: never deliver late
-        session = self.registry.get(command.node_id)
-        if session is None:
-            await self._not_held(command)
-            return
+    async def _send(self, command: RoutedCommand, session: AgentSession) -> None:
         try:
             await session.send(encode(command.frame))
         except Exception:
-            await self._fail(command.request_id, "node offline")
+            # The socket is closed: the frame never left, so the command is routed
+            # again and goes out when the agent is back (or fails at its deadline).
+            async with self.runtime.pool.acquire() as conn:
+                await command_store.unclaim(conn, command.request_id, self.replica_id)
             return
         if session.acks_commands:
-            self._delivered.append((command.request_id, datetime.now(UTC)))
             return
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await command_outcomes.acknowledged(
                 conn, command.request_id, command.node_id, "transport", self.replica_id
             )
-
-    async def _not_held(self, command: RoutedCommand) -> None:
-        async with self.runtime.pool.acquire() as conn, conn.transaction():
-            holder = await node_store.holder(conn, command.node_id)
-            if holder is not None and holder != self.replica_id:
-                return  # our binding was stale; the holder got the command too
-            await command_outcomes.failed(conn, command.request_id, "node offline")
-
-    async def _fail(self, request_id: UUID, reason: str) -> None:
-        async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await command_outcomes.failed(conn, request_id, reason)
-
-    async def record_forever(self, period: float) -> None:
-        """Write which commands went out (a runtime loop): one statement per batch.
-
-        Off the delivery path on purpose: the agent has the command before the
-        store is told, and its acknowledgement does not wait for this.
-        """
-        while True:
-            await asyncio.sleep(period)
-            if not self._delivered:
-                continue
-            batch, self._delivered = self._delivered, []
-            try:
-                async with self.runtime.pool.acquire() as conn, conn.transaction():
-                    await conn.execute("SET LOCAL synchronous_commit = off")
-                    await command_store.mark_delivered(conn, batch, self.replica_id)
-            except Exception:
-                log.warning("could not record deliveries", exc_info=True)

@@ -6,7 +6,9 @@ payload), records it as `routed` (committed), then publishes it to the node's
 routing key (see `node_link`). The broker returns it when no replica holds
 the node: the command fails at once with "node offline". A refused command is
 recorded as failed, with `server.command_failed`. Either record is keyed by
-the request id, which is what makes a redelivered command harmless.
+the request id, which is what makes a redelivered command harmless: one still
+routed is published again (this replica, or one that died, may not have
+published it), and the holder's claim (see command_delivery) sends it once.
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ class CommandRouter:
             if isinstance(decision, _Refusal):
                 await self._refuse(conn, event, meta, decision)
                 return
-            if not await self._record(conn, event, decision):
+            if not await self._record(conn, event, decision) and not (
+                await command_store.is_routed(conn, event.request_id)
+            ):
                 return
         await self._publish(decision)
 
@@ -151,11 +155,12 @@ class CommandRouter:
         event: events.ServerCommandRequested,
         command: RoutedCommand,
     ) -> bool:
-        """Record the command before it leaves; False when it must not be published.
+        """Record the command (and its frame) before it leaves; False when it was
+        recorded before or refused.
 
         The request id makes this idempotent (a redelivery, or the same command
-        under another event id, records nothing and is not published again), so
-        the common case is one statement, no transaction and no inbox row.
+        under another event id, records nothing), so the common case is one
+        statement, no transaction and no inbox row.
         """
         fields = {
             "request_id": command.request_id,
@@ -164,6 +169,7 @@ class CommandRouter:
             "action": command.action,
             "requested_by": event.requested_by,
             "desired": DESIRED_AFTER.get(command.action),
+            "frame": command.frame,
         }
         if command.action not in backup_commands.PREPARED:
             return await command_store.record_routed(conn, **fields)

@@ -43,7 +43,10 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # Frames/s per server within it (burst SERVER_MESSAGE_BURST).
     server_message_rate: float = 25.0
     server_message_burst: int = 100
-    # Undelivered or unacknowledged commands fail after this.
+    # A command's deadline: this long after a replica first took it off the shared queue
+    # (time queued while no replica ran does not count). Until then a command lost with
+    # a replica is sent again when its agent reconnects (once: never twice to an agent);
+    # at it, one not acknowledged fails ("timeout"), and none is ever delivered after it.
     command_timeout_seconds: float = 15.0
     # A command for a node whose agent was heard from lately but holds no socket now (a
     # gateway restart, a network blip) waits this long for it to come back before it
