@@ -35,6 +35,7 @@ from nodebyte_devstack.agent_harness import (
 )
 from nodebyte_devstack.config import free_port
 from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
 
 COMMAND_TIMEOUT_SECONDS = 15.0  # the node-agent-gateway's default, as the stack runs it
@@ -84,7 +85,7 @@ async def _running_server(
     agent = await connect_agent(agents, holder.url, node)
     for action, state in (("install", "stopped"), ("start", "running")):
         await act(gateway, server["id"], action)
-        await wait_state(gateway, server["id"], state)
+        await wait_state(gateway, server["id"], state, timeout=60)
     return server["id"], agent
 
 
@@ -211,3 +212,31 @@ async def test_a_lost_command_whose_agent_stays_away_fails_at_its_deadline_and_n
     await asyncio.sleep(1.0)
     assert _times_received(agent, request_id) == 0
     assert (await _status(gateway, server_id, request_id) or {}).get("status") == "failed"
+
+
+@pytest.mark.timeout(120)
+async def test_a_command_the_agent_took_is_not_sent_again_when_it_reconnects(
+    stack: Stack, gateway: httpx.AsyncClient, agents: list[SimulatedAgent], tap: EventTap
+) -> None:
+    """The agent got the command, then its connection dropped before its acknowledgement
+    went out: it may have acted on it, and it acts on every frame it gets, so the command
+    is not sent again; it fails at its deadline (the one case a restart still fails)."""
+    node = await register_node(gateway)
+    server = await register_server(gateway, node["id"])
+    agent = await connect_agent(agents, stack.config.url("node-agent-gateway"), node)
+    agent.hold()  # busy: the command waits in the agent, unanswered
+    request_id = await act(gateway, server["id"], "install")
+
+    async def delivered() -> bool:
+        status = await _status(gateway, server["id"], request_id) or {}
+        return status.get("status") == "delivered"
+
+    await eventually(delivered, timeout=10)
+    await agent.drop_connection()
+    agent.release()  # it acts on the command; its acknowledgement goes nowhere
+    await asyncio.wait_for(agent.connected.wait(), 20)  # back, on the same replica
+
+    failed = await tap.wait_for("server.command_failed", request_id=request_id, timeout=30)
+    assert failed["reason"] == "timeout"
+    assert agent.record.handshakes == 2  # it did reconnect meanwhile
+    assert _times_received(agent, request_id) == 1
