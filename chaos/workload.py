@@ -28,6 +28,7 @@ from nodebyte_devstack.agent_harness import EventTap, agent_url, register_node, 
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.waiting import eventually
 from nodebyte_emulators.agent import SimulatedAgent
+from nodebyte_emulators.agent_runtime import Container
 
 ASK_PATIENCE_SECONDS = 45.0  # how long a client keeps retrying one request
 CHAOS_EVENT = "chaos.tick"
@@ -68,10 +69,13 @@ class Workload:
         self.agent.start()
         await asyncio.wait_for(self.agent.connected.wait(), 30)
         path = f"/api/servers/{self.server_id}"
+        container = self.agent.runtime.container(self.server_id)
         for action, reached in (("install", "stopped"), ("start", "running")):
             asked = await _accepted(self.gateway.post(f"{path}/{action}", json={}))
             done = f"{path}/commands/{asked['requestId']}"
             await eventually(lambda d=done: self._field(d, "status", "acknowledged"), timeout=60)
+            # The agent acknowledges before it starts: a new server is `stopped` already.
+            await eventually(lambda s=reached: _reached(container, s), timeout=60)
             await eventually(lambda s=reached: self._field(path, "state", s), timeout=60)
 
     async def _field(self, path: str, name: str, value: str) -> bool:
@@ -208,6 +212,10 @@ class Workload:
             if marker.startswith("dlq:"):
                 _, queue, letter_id = marker.split(":", 2)
                 await self.gateway.delete(f"{DEAD_LETTERS}/{letter_id}", params={"queue": queue})
+
+
+async def _reached(container: Container, state: str) -> bool:
+    return container.state == state and container.installed
 
 
 def _addressed(message: dict[str, Any], address: str) -> bool:

@@ -31,6 +31,8 @@ from nodebyte_devstack.agent_harness import (
     event_tap,
     register_node,
     register_server,
+    states,
+    until,
     wait_state,
 )
 from nodebyte_devstack.config import free_port
@@ -72,20 +74,22 @@ def holder(stack: Stack) -> Iterator[Holder]:
 
 @pytest.fixture
 async def tap(stack: Stack) -> AsyncIterator[EventTap]:
-    events = ["server.command_acknowledged", "server.command_failed"]
+    events = ["server.command_acknowledged", "server.command_failed", "server.state_changed"]
     async with event_tap(stack.config.amqp_url, stack.config.prefix, events) as tap:
         yield tap
 
 
 async def _running_server(
-    gateway: httpx.AsyncClient, agents: list[SimulatedAgent], holder: Holder
+    gateway: httpx.AsyncClient, agents: list[SimulatedAgent], holder: Holder, tap: EventTap
 ) -> tuple[str, SimulatedAgent]:
     node = await register_node(gateway)
     server = await register_server(gateway, node["id"])
     agent = await connect_agent(agents, holder.url, node)
-    for action, state in (("install", "stopped"), ("start", "running")):
-        await act(gateway, server["id"], action)
-        await wait_state(gateway, server["id"], state, timeout=60)
+    await act(gateway, server["id"], "install")
+    # A new server is already `stopped`: wait for the install to have gone through it.
+    await until(lambda: states(tap, server["id"]) == ["installing", "stopped"], timeout=60)
+    await act(gateway, server["id"], "start")
+    await wait_state(gateway, server["id"], "running", timeout=60)
     return server["id"], agent
 
 
@@ -161,7 +165,7 @@ async def test_commands_lost_with_a_killed_replica_reach_the_agent_once_when_it_
     tap: EventTap,
     holder: Holder,
 ) -> None:
-    server_id, agent = await _running_server(gateway, agents, holder)
+    server_id, agent = await _running_server(gateway, agents, holder, tap)
     asked: list[str] = []
     holder.freeze()
     lost = [
@@ -192,7 +196,7 @@ async def test_a_lost_command_whose_agent_stays_away_fails_at_its_deadline_and_n
     tap: EventTap,
     holder: Holder,
 ) -> None:
-    server_id, agent = await _running_server(gateway, agents, holder)
+    server_id, agent = await _running_server(gateway, agents, holder, tap)
     holder.freeze()
     request_id = await _ask_until_routed(gateway, server_id, "command", [])
     agent.go_silent()  # the node stays away past the command's deadline

@@ -13,7 +13,6 @@ published it), and the holder's claim (see command_delivery) sends it once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -217,21 +216,17 @@ class CommandRouter:
                 )
 
     async def _publish(self, command: RoutedCommand) -> None:
-        """Hand the command to the replica holding the node; while nobody holds it but its
-        agent was heard from lately, wait (a bounded while) for the agent to come back."""
-        s = self.settings
-        wait = min(s.command_reconnect_wait_seconds, s.command_timeout_seconds / 2)
-        deadline = time.monotonic() + wait
-        pause = 0.25
-        while True:
-            delivered, reason = await self._send(command)
-            if delivered:
-                COMMANDS.labels(command.action, "routed").inc()
-                return
-            if time.monotonic() + pause > deadline or not await self._lately_heard(command):
-                break
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 2.0)
+        """Hand the command to the replica holding the node. While nobody holds it but its
+        agent was heard from lately (a gateway restart, a blip), it stays routed: the
+        replica the agent reconnects to sends it (see command_delivery.redeliver), or its
+        deadline fails it. A node not heard from lately fails it now ("node offline")."""
+        delivered, reason = await self._send(command)
+        if delivered:
+            COMMANDS.labels(command.action, "routed").inc()
+            return
+        if reason == "node offline" and await self._lately_heard(command):
+            COMMANDS.labels(command.action, "waiting").inc()
+            return
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await command_outcomes.failed(conn, command.request_id, reason)
 

@@ -48,9 +48,9 @@ class NodeAgentGatewaySettings(CommonSettings, kw_only=True, frozen=True):
     # a replica is sent again when its agent reconnects (once: never twice to an agent);
     # at it, one not acknowledged fails ("timeout"), and none is ever delivered after it.
     command_timeout_seconds: float = 15.0
-    # A command for a node whose agent was heard from lately but holds no socket now (a
-    # gateway restart, a network blip) waits this long for it to come back before it
-    # fails as "node offline" (kept under COMMAND_TIMEOUT_SECONDS).
+    # A command for a node whose agent holds no socket now waits for it (until the
+    # command's deadline) when the agent was heard from within the offline silence plus
+    # this long (a gateway restart, a network blip); otherwise it fails as "node offline".
     command_reconnect_wait_seconds: float = 10.0
     telemetry_flush_seconds: float = 1.0
     # Raw samples; hourly/daily aggregates are kept longer.
