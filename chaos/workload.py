@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -182,7 +183,7 @@ class Workload:
             if kind == "mail":
                 tally.effects[marker] = sum(1 for m in mails if _addressed(m, key))
             elif kind == "hook":
-                tally.effects[marker] = sum(1 for m in hooks if key in json.dumps(m["body"]))
+                tally.effects[marker] = sum(1 for m in hooks if _mentions(m["body"], key))
             elif kind == "dlq":
                 tally.effects[marker] = letters.count(key)
             elif kind == "sync":
@@ -190,7 +191,7 @@ class Workload:
                 if self.tap.of("sync.failed", sync_log_id=key):
                     tally.failed.add(marker)
             elif kind == "job":
-                tally.effects[marker] = sum(1 for f in received if f"say {key}" in json.dumps(f))
+                tally.effects[marker] = sum(1 for f in received if _mentions(f, f"say {key}"))
                 if not tally.effects[marker] and await self._job_failed(key):
                     tally.failed.add(marker)
             else:
@@ -216,6 +217,12 @@ class Workload:
 
 async def _reached(container: Container, state: str) -> bool:
     return container.state == state and container.installed
+
+
+def _mentions(body: Any, marker: str) -> bool:
+    """Whether `marker` is in the body whole: `chaos-x-3` must not count `chaos-x-31`'s
+    message (a prefix match counted the first phase's 3 as doubled when 31 arrived)."""
+    return re.search(re.escape(marker) + r"(?![0-9])", json.dumps(body)) is not None
 
 
 def _addressed(message: dict[str, Any], address: str) -> bool:

@@ -12,10 +12,7 @@ from chaos.runner import isolated_stack, run_faults
 from chaos.tally import summary, totals
 from chaos.workload import KINDS
 
-# Discord dispatches are left out here: even with fenced delivery leases, a dispatch
-# now and then arrives twice around a kill of an unrelated service (seen under load,
-# cause not yet found; `make chaos` counts them in full and reports it).
-WORK = tuple(kind for kind in KINDS if kind != "hook")
+WORK = KINDS
 
 
 @pytest.mark.timeout(300)
