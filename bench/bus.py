@@ -48,7 +48,7 @@ from nodebyte_common.consumer import EventConsumer
 from nodebyte_common.consuming import ConsumerConnection
 from nodebyte_common.db import create_pool
 from nodebyte_common.outbox import OutboxRelay
-from nodebyte_common.topology import Subscription
+from nodebyte_common.topology import Subscription, producers, source_of
 from nodebyte_devstack.bus_harness import Bus, bus
 from nodebyte_devstack.cleanup import discard_topology, drop_database
 from nodebyte_devstack.waiting import eventually
@@ -66,6 +66,10 @@ COMMIT_TO_COMMIT = """
         AS p50,
     percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM e.committed_at - o.created_at))
         AS p99"""
+
+
+# The outbox takes only what a service declares it publishes: the bench speaks as one.
+SOURCE = source_of(producers(events.SettingsChanged.TYPE)[0])
 
 
 def payload() -> events.SettingsChanged:
@@ -412,7 +416,7 @@ async def backlog_service(n: int, database: str, prefix: str, schema: str = SCHE
     async with pool.acquire() as conn:
         for start in range(0, n, 500):
             batch = [(uuid6.uuid7(), payload()) for _ in range(min(500, n - start))]
-            await outbox.enqueue_many(conn, batch, source="bench")
+            await outbox.enqueue_many(conn, batch, source=SOURCE)
     relay = OutboxRelay(pool, schema=schema, service="bench", amqp_url=AMQP, prefix=prefix)
     await relay.connect()
     await _ready_then_wait_for_go()
@@ -437,7 +441,7 @@ async def produce(pool: asyncpg.Pool, n: int, rate: float | None = None) -> None
                 await asyncio.sleep(started + i / rate - time.perf_counter())
             # Each event is its own single-statement transaction (autocommit).
             async with pool.acquire() as conn:
-                await outbox.enqueue(conn, payload(), source="bench")
+                await outbox.enqueue(conn, payload(), source=SOURCE)
 
     await asyncio.gather(*(producer() for _ in range(PRODUCERS)))
 
