@@ -27,7 +27,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from nodebyte_common.envelope import ApiError, error_body
 from nodebyte_common.webapp import with_headers
 from nodebyte_gateway.accounts.auth import PRINCIPAL_STATE, Principal, presented_key
-from nodebyte_gateway.accounts.raw_headers import header
+from nodebyte_gateway.accounts.raw_headers import credential_headers
 from nodebyte_gateway.edge.rate_limit import RateLimiter, Verdict
 
 LIFTED = "admission_guards"
@@ -95,7 +95,7 @@ async def _vouched(
     """Whether the request's credential checked out (False when it has none)."""
     if scope.get("state", {}).get(PRINCIPAL_STATE) is not None:
         return True
-    if guarded or not (header(scope, b"authorization") or presented_key(scope)):
+    if guarded or not (credential_headers(scope)[0] or presented_key(scope)):
         return False  # the guards tried it and it failed, or there is none
     try:
         await authenticate(connection)
