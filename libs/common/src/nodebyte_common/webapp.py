@@ -29,15 +29,13 @@ from nodebyte_common.envelope import STATUS_CODES, ApiError, error_body, error_r
 from nodebyte_common.observability import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
-    extract_trace_context,
     request_id_var,
-    tracer,
+    server_span,
 )
 from nodebyte_common.settings import csv
 from nodebyte_common.transient import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
-TRACER = tracer()  # a proxy: follows the provider configured at start
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -159,22 +157,42 @@ class _Sent:
     """The `send` a request is answered through: adds the request id, notes the status,
     and lifts the request's deadline once the answer has begun."""
 
-    __slots__ = ("deadline", "request_id", "send", "status")
+    __slots__ = ("deadline", "extra_headers", "request_id", "send", "status")
 
     def __init__(self, send: Send, request_id: str) -> None:
         self.send = send
         self.request_id = request_id.encode()
         self.status = 0
         self.deadline: tuple[Deadlines, asyncio.Task[object]] | None = None
+        self.extra_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            message["headers"] = [*message.get("headers", ()), (b"x-request-id", self.request_id)]
+            message["headers"] = [
+                *message.get("headers", ()),
+                *self.extra_headers,
+                (b"x-request-id", self.request_id),
+            ]
             if self.deadline is not None:
                 deadlines, task = self.deadline
                 deadlines.answered(task)
         await self.send(message)
+
+
+def with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """`send`, adding `headers` to the answer's start. When `send` is the one this module
+    answers every request through, it takes them itself: no layer more per request."""
+    if isinstance(send, _Sent):
+        send.extra_headers = (*send.extra_headers, *headers)
+        return send
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *headers]
+        await send(message)
+
+    return send_with_headers
 
 
 def observe_requests(
@@ -199,11 +217,7 @@ def observe_requests(
             route = scope.get("path_template") or "unmatched"
             sent = _Sent(send, request_id)
             started = time.perf_counter()
-            span = TRACER.start_span(
-                f"{scope['method']} {route}",
-                context=extract_trace_context(carrier) if carrier else None,
-                kind=trace.SpanKind.SERVER,
-            )
+            span = server_span(f"{scope['method']} {route}", carrier)
             # Made current by hand: `start_as_current_span` wraps this in two
             # generator-based context managers, which double what a span costs.
             span_token = context.attach(trace.set_span_in_context(span))

@@ -29,6 +29,7 @@ from nodebyte_common.contracts import envelope, sync
 from nodebyte_common.contracts.sync import ENDED
 from nodebyte_common.envelope import ApiError
 from nodebyte_common.internal_client import ServiceClient
+from nodebyte_gateway.edge.encoded_response import EncodedJson
 
 ENDED_SECONDS = 60.0
 LIVE_SECONDS = 1.0
@@ -95,14 +96,17 @@ class ReadThrough:
 
 
 class Encoded(NamedTuple):
-    """A 200 answer of the sync service, typed, and the public envelope it is answered with."""
+    """A 200 answer of the sync service, typed, and the public envelope it is answered
+    with, as bytes and as the response every poll of it is sent (made once)."""
 
     answer: Any  # Answer[SyncLog] or Answer[Counts]
     envelope: bytes
+    response: EncodedJson
 
 
 def _encoded(answer: Any) -> Answer:
-    return 200, Encoded(answer, msgspec.json.encode(answer))
+    envelope = msgspec.json.encode(answer)
+    return 200, Encoded(answer, envelope, EncodedJson(envelope))
 
 
 def _status_lifetime(encoded: Encoded) -> float:

@@ -36,7 +36,7 @@ from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts import api_keys, permissions
 from nodebyte_gateway.accounts.live_sessions import LiveSessions
 from nodebyte_gateway.accounts.passwords import Passwords
-from nodebyte_gateway.accounts.raw_headers import header, query_value
+from nodebyte_gateway.accounts.raw_headers import credential_headers, query_value
 from nodebyte_gateway.accounts.tokens import JwtKeys, TokenError
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
@@ -123,7 +123,7 @@ def signed_in_user(connection: ASGIConnection) -> UUID:
 
 def presented_key(scope: Scope) -> str | None:
     """The API key a request presents: its X-API-Key header, else `?api_key=`."""
-    return header(scope, b"x-api-key") or query_value(scope, "api_key")
+    return credential_headers(scope)[1] or query_value(scope, "api_key")
 
 
 def _unauthorized(message: str, code: str = "UNAUTHORIZED") -> ApiError:
@@ -149,7 +149,7 @@ class Authenticator:
         self.sessions = LiveSessions(pool_of)
 
     async def authenticate(self, connection: ASGIConnection) -> Principal:
-        authorization = header(connection.scope, b"authorization")
+        authorization = credential_headers(connection.scope)[0]
         if authorization is not None:
             return await self._bearer(authorization)
         key = presented_key(connection.scope)

@@ -22,11 +22,12 @@ from typing import Any
 import msgspec
 from litestar.connection import ASGIConnection
 from litestar.handlers import HTTPRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from nodebyte_common.envelope import ApiError, error_body
+from nodebyte_common.webapp import with_headers
 from nodebyte_gateway.accounts.auth import PRINCIPAL_STATE, Principal, presented_key
-from nodebyte_gateway.accounts.raw_headers import header
+from nodebyte_gateway.accounts.raw_headers import credential_headers
 from nodebyte_gateway.edge.rate_limit import RateLimiter, Verdict
 
 LIFTED = "admission_guards"
@@ -70,16 +71,7 @@ def admission(limiter: RateLimiter, authenticate: Authenticate) -> Callable[[ASG
                 body = error_body(refusal.message, refusal.code, refusal.details)
                 await _refuse(send, refusal.status, body, [*headers, *extra])
                 return
-            if not headers:
-                await app(scope, receive, send)
-                return
-
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message.get("headers", ()), *headers]
-                await send(message)
-
-            await app(scope, receive, send_with_headers)
+            await app(scope, receive, with_headers(send, headers) if headers else send)
 
         return wrapped
 
@@ -103,7 +95,7 @@ async def _vouched(
     """Whether the request's credential checked out (False when it has none)."""
     if scope.get("state", {}).get(PRINCIPAL_STATE) is not None:
         return True
-    if guarded or not (header(scope, b"authorization") or presented_key(scope)):
+    if guarded or not (credential_headers(scope)[0] or presented_key(scope)):
         return False  # the guards tried it and it failed, or there is none
     try:
         await authenticate(connection)

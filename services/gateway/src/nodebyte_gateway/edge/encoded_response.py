@@ -16,6 +16,9 @@ _CONTENT_TYPE = (b"content-type", MediaType.JSON.value.encode())
 
 
 class EncodedJson(Response[bytes]):
+    """Immutable as long as nobody adds headers, cookies or background work: one
+    instance may then answer every request that gets the same bytes."""
+
     def __init__(self, body: bytes, status_code: int = 200) -> None:
         # Not Response.__init__: it normalises cookies and headers through typing
         # ABC checks that cost more than sending this answer, which has neither.
@@ -27,12 +30,15 @@ class EncodedJson(Response[bytes]):
         self.background = None
         self.encoding = "utf-8"
         self.response_type_encoders = {}
+        self._plain = _SendBody(status_code, body)
 
     def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> ASGIApp:
         extras = (kwargs.get(k) for k in ("background", "cookies", "headers"))
         if self.headers or self.cookies or self.background or any(extras):
             return self._as_litestar_response().to_asgi_response(app, request, **kwargs)
-        return _SendBody(self.status_code, self.content)
+        if self._plain.status != self.status_code:
+            self._plain = _SendBody(self.status_code, self.content)
+        return self._plain
 
     def _as_litestar_response(self) -> Response[bytes]:
         return Response(
@@ -46,19 +52,21 @@ class EncodedJson(Response[bytes]):
 
 
 class _SendBody:
-    __slots__ = ("body", "status")
+    """The two messages of one answer; stateless, so sent again for every request."""
+
+    __slots__ = ("body", "length", "status")
 
     def __init__(self, status: int, body: bytes) -> None:
         self.status = status
         self.body = body
+        self.length = (b"content-length", str(len(body)).encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        length = (b"content-length", str(len(self.body)).encode())
         await send(
             {
                 "type": "http.response.start",
                 "status": self.status,
-                "headers": [_CONTENT_TYPE, length],
+                "headers": [_CONTENT_TYPE, self.length],
             }
         )
         await send({"type": "http.response.body", "body": self.body, "more_body": False})

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from litestar.types import Scope
 
 from nodebyte_gateway.accounts.auth import presented_key
-from nodebyte_gateway.accounts.raw_headers import header
+from nodebyte_gateway.accounts.raw_headers import credential_headers, header
 
 if TYPE_CHECKING:
     from nodebyte_gateway.edge.rate_limit import Limit
@@ -109,7 +109,7 @@ def _buckets(route_class: str, address: str, credential: str, limit: Limit) -> B
 
 
 def _credential(scope: Scope) -> str:
-    auth = header(scope, b"authorization") or ""
+    auth = credential_headers(scope)[0] or ""
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return presented_key(scope) or ""

@@ -18,7 +18,6 @@ from nodebyte_common.contracts import sync as c
 from nodebyte_common.contracts.envelope import Answer, Empty
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.context import GatewayContext
-from nodebyte_gateway.edge.encoded_response import EncodedJson
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
 from nodebyte_gateway.sync_reads import SyncReads
 
@@ -119,7 +118,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
     async def sync_status(log_id: FromPath[UUID]) -> Answer[c.SyncLog]:
         known = await reads.status(log_id)
         if known is not None:
-            return EncodedJson(known.envelope)  # type: ignore[return-value]  # the same answer, encoded once
+            return known.response  # type: ignore[return-value]  # the same answer, encoded once
         return Answer(data=await pending(log_id))
 
     @post(
@@ -141,7 +140,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         opt={"rate_limit": "public"},
     )
     async def public_counts() -> Answer[c.Counts]:
-        return EncodedJson((await reads.counts()).envelope)  # type: ignore[return-value]
+        return (await reads.counts()).response  # type: ignore[return-value]
 
     @post(
         "/api/admin/sync",
