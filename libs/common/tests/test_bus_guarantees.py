@@ -8,6 +8,7 @@ delivery still being handled) and fails on it.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
@@ -19,6 +20,7 @@ from aiormq.exceptions import PublishError
 
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.cloudevents import EventMeta
+from nodebyte_common.outbox import OutboxRelay
 from nodebyte_common.topology import (
     declare_topology,
     exchange_name,
@@ -207,3 +209,42 @@ async def test_a_stopping_consumer_finishes_what_it_holds_and_takes_nothing_new(
         return await harness.queue_depth(harness.queue) == 1
 
     await eventually(one_left, timeout=10)  # only the later one; the first was acked
+
+
+async def test_a_stopped_relay_leaves_no_connection_open_at_the_broker(harness: Bus) -> None:
+    """A replica that stops (a deploy, a scale-down) must not leave its publishing
+    connection behind: the broker would hold it, and its channel, until a heartbeat
+    timeout, one more per restart."""
+    name = f"stoptest-{secrets.token_hex(4)}"
+    relay = OutboxRelay(
+        harness.pool,
+        schema=harness.schema,
+        service=name,
+        amqp_url=harness.amqp_url,
+        prefix=harness.prefix,
+    )
+    await relay.start()
+    assert relay.alive()
+    assert f"{name} outbox relay" in await broker_connections()
+    await relay.stop()
+    assert not relay.alive()
+
+    async def gone() -> bool:
+        return f"{name} outbox relay" not in await broker_connections()
+
+    await eventually(gone, timeout=15)
+
+
+async def broker_connections() -> str:
+    """The client-given names of the broker's connections (rabbitmqctl)."""
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl",
+        "list_connections",
+        "-q",
+        "client_properties",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
