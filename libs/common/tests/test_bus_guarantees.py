@@ -248,3 +248,16 @@ async def broker_connections() -> str:
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return out.decode()
+
+
+async def test_a_flush_reports_what_it_published_and_nothing_when_nothing_waits(
+    harness: Bus,
+) -> None:
+    """The relay's workers back off on empty looks (and scale on full ones) by this
+    count: an empty outbox must read as 0."""
+    await harness.relay.connect()  # no background loop: flush_once is driven by hand
+    assert await harness.relay.flush_once() == 0
+    for n in range(3):
+        await commit(harness.pool, changed(f"flush-{n}"))
+    assert await harness.relay.flush_once() == 3
+    assert await harness.relay.flush_once() == 0
