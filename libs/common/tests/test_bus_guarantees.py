@@ -261,3 +261,39 @@ async def test_a_flush_reports_what_it_published_and_nothing_when_nothing_waits(
         await commit(harness.pool, changed(f"flush-{n}"))
     assert await harness.relay.flush_once() == 3
     assert await harness.relay.flush_once() == 0
+
+
+async def test_every_settled_delivery_is_acknowledged_nothing_comes_back_after_a_stop(
+    harness: Bus,
+) -> None:
+    """Acks go out coalesced (one `multiple` ack per run of settled tags): each applied,
+    retried or failed delivery must still be settled at the broker, or a consumer that
+    stops hands it back and it runs again elsewhere."""
+    consumer = harness.consumer()
+
+    @consumer.on(events.SettingsChanged)
+    async def apply(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        if event.owner == "flaky" and meta.attempt == 1:
+            raise RuntimeError("fails once, then works")
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", meta.id, event.owner)
+
+    owners = [f"owner-{n}" for n in range(30)]
+    owners[7] = "flaky"
+    async with harness.pool.acquire() as conn, conn.transaction():
+        for owner in owners:
+            await outbox.enqueue(conn, changed(owner), source="test")
+    await harness.relay.start()
+    connection = await harness.run_consumer(consumer)
+
+    async def all_applied() -> bool:
+        return len(await effects(harness)) == len(owners)
+
+    await eventually(all_applied, timeout=15)
+    await asyncio.sleep(0.3)  # the last acks on their way
+    await connection.stop()
+    harness.consumers.remove(connection)
+    await asyncio.sleep(0.5)  # anything unacknowledged is back in the queue by now
+    assert await harness.queue_depth(harness.queue) == 0
+    assert sorted(r["owner"] for r in await effects(harness)) == sorted(owners)
