@@ -17,6 +17,7 @@ import aio_pika
 import asyncpg
 import pytest
 from aiormq.exceptions import PublishError
+from prometheus_client import REGISTRY
 
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.cloudevents import EventMeta
@@ -255,12 +256,24 @@ async def test_a_flush_reports_what_it_published_and_nothing_when_nothing_waits(
 ) -> None:
     """The relay's workers back off on empty looks (and scale on full ones) by this
     count: an empty outbox must read as 0."""
-    await harness.relay.connect()  # no background loop: flush_once is driven by hand
-    assert await harness.relay.flush_once() == 0
+    relay = harness.relay
+    await relay.connect()  # no background loop: flush_once is driven by hand
+    assert not relay.alive()  # connected, but no worker publishes
+    assert await relay.flush_once() == 0
     for n in range(3):
         await commit(harness.pool, changed(f"flush-{n}"))
-    assert await harness.relay.flush_once() == 3
-    assert await harness.relay.flush_once() == 0
+    await relay.refresh_gauges()
+    assert gauge("nodebyte_outbox_backlog", relay.service) == 3
+    assert gauge("nodebyte_outbox_oldest_age_seconds", relay.service) > 0
+    assert await relay.flush_once() == 3
+    assert await relay.flush_once() == 0
+    await relay.refresh_gauges()  # nothing waits: no backlog, and no age either
+    assert gauge("nodebyte_outbox_backlog", relay.service) == 0
+    assert gauge("nodebyte_outbox_oldest_age_seconds", relay.service) == 0
+
+
+def gauge(name: str, service: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"service": service})
 
 
 async def test_every_settled_delivery_is_acknowledged_nothing_comes_back_after_a_stop(
