@@ -265,7 +265,10 @@ async def test_a_flush_reports_what_it_published_and_nothing_when_nothing_waits(
     await relay.refresh_gauges()
     assert gauge("nodebyte_outbox_backlog", relay.service) == 3
     assert gauge("nodebyte_outbox_oldest_age_seconds", relay.service) > 0
+    published = {"service": relay.service, "type": "settings.changed"}
+    before = REGISTRY.get_sample_value("nodebyte_events_published_total", published) or 0
     assert await relay.flush_once() == 3
+    assert REGISTRY.get_sample_value("nodebyte_events_published_total", published) == before + 3
     assert await relay.flush_once() == 0
     await relay.refresh_gauges()  # nothing waits: no backlog, and no age either
     assert gauge("nodebyte_outbox_backlog", relay.service) == 0
