@@ -117,3 +117,15 @@ async def test_a_job_that_cannot_fire_is_disabled_and_the_others_still_fire(
         )
         assert await runs_of(conn, broken) == []
         assert len(await runs_of(conn, fine)) == 1
+
+
+async def test_an_interval_job_keeps_its_anchor_however_late_it_fired(pool: asyncpg.Pool) -> None:
+    """Every hour from its anchor: fired five seconds late, the next due time is still
+    anchor + k hours, not an hour after the firing (no drift run after run)."""
+    anchor = DUE - timedelta(hours=2)
+    async with pool.acquire() as conn:
+        job = await add_job(conn, cron=None, interval_seconds=3600, anchor_at=anchor)
+    assert await firer(pool, "a").fire_due(await lead(pool)) == 1
+    async with pool.acquire() as conn:
+        after = await store.get_job(conn, job, "task")
+        assert after["next_run_at"] == DUE + timedelta(hours=1)
