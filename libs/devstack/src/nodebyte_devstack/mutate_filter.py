@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import sqlite3
 import sys
+from pathlib import Path
 
 FAMILIES = ("ReplaceBinaryOperator_", "ReplaceComparisonOperator_", "ReplaceUnaryOperator_")
 
@@ -44,7 +45,7 @@ def in_lines(lines: str, row: int) -> bool:
 
 
 def main(session: str, module: str, lines: str = "") -> None:
-    spans = annotation_spans(open(module).read())
+    spans = annotation_spans(Path(module).read_text())
     db = sqlite3.connect(session)
     rows = db.execute(
         "SELECT job_id, operator_name, start_pos_row, start_pos_col FROM mutation_specs"
