@@ -299,7 +299,7 @@ async def test_every_settled_delivery_is_acknowledged_nothing_comes_back_after_a
     owners[7] = "flaky"
     async with harness.pool.acquire() as conn, conn.transaction():
         for owner in owners:
-            await outbox.enqueue(conn, changed(owner), source="test")
+            await outbox.enqueue(conn, changed(owner), source="nodebyte/gateway")
     await harness.relay.start()
     connection = await harness.run_consumer(consumer)
 
