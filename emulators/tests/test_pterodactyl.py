@@ -256,6 +256,26 @@ def test_dataset_mutations_are_visible(app_api: httpx.Client, control: httpx.Cli
     assert app_api.get("/servers").json()["meta"]["pagination"]["total"] == 40
 
 
+def test_a_moved_row_changes_place_in_every_page_of_its_listing(
+    app_api: httpx.Client, control: httpx.Client
+) -> None:
+    def listed() -> list[int]:
+        body = app_api.get("/servers", params={"per_page": 100}).json()
+        return [s["attributes"]["id"] for s in body["data"]]
+
+    before = listed()
+    assert control.post(f"/servers/{before[0]}/move", json={}).status_code == 204
+    assert listed() == [*before[1:], before[0]]
+    second_page = app_api.get("/servers", params={"per_page": 10, "page": 2}).json()
+    assert second_page["data"][0]["attributes"]["id"] == before[11]  # all shifted by one
+    moved = control.post(f"/servers/{before[0]}/move", json={"before": before[1]})
+    assert moved.status_code == 204
+    assert listed() == before
+    assert control.post("/servers/999999/move", json={}).status_code == 404
+    assert control.post(f"/servers/{before[0]}/move", json={"before": 999999}).status_code == 404
+    assert control.post(f"/servers/{before[0]}/move", json={"after": 1}).status_code == 422
+
+
 def _pushable_server(control: httpx.Client) -> dict:
     """Server 11 runs the Hytale egg; make sure it is installed and its node is up."""
     server = control.patch("/servers/11", json={"status": None}).json()

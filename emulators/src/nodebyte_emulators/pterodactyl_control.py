@@ -133,6 +133,20 @@ async def patch_row(request: Request, kind: FromPath[str], row_id: FromPath[int]
     return json_response(row)
 
 
+class MoveRequest(msgspec.Struct, forbid_unknown_fields=True):
+    before: int | None = None  # the row to list it ahead of; None: last
+
+
+@post("/{kind:str}/{row_id:int}/move", status_code=204)
+async def move_row(request: Request, kind: FromPath[str], row_id: FromPath[int]) -> None:
+    """Change where a row comes in its listings (see mutations.move)."""
+    body = _decode(await request.body(), MoveRequest)
+    try:
+        mutations.move(panel(request).store, _kind(kind), row_id, body.before)
+    except mutations.UnknownRow as exc:
+        raise ApiError(404, f"No {kind} row {exc.args[1]}.") from exc
+
+
 @post("/{kind:str}")
 async def add_row(request: Request, kind: FromPath[str]) -> Response:
     attributes = await json_body(request)
@@ -154,6 +168,7 @@ control_router = Router(
         get_dataset,
         delete_row,
         patch_row,
+        move_row,
         add_row,
     ],
 )

@@ -162,6 +162,22 @@ def _now(kind: str) -> str:
     return micro(time.time()) if kind == "variables" else atom(time.time())
 
 
+def move(store: Store, kind: str, row_id: int, before: int | None) -> None:
+    """List the row just ahead of `before` (last when None). The panel pages without an
+    ORDER BY, so the database's order is the listing's, and it may change between two
+    page requests (a row rewritten elsewhere on disk, a restored row)."""
+    rows = store.rows[kind]
+    if row_id not in rows or (before is not None and before not in rows):
+        raise UnknownRow(kind, before if row_id in rows else row_id)
+    row = rows.pop(row_id)
+    order = list(rows.items())
+    at = len(order) if before is None else [k for k, _ in order].index(before)
+    order.insert(at, (row_id, row))
+    rows.clear()
+    rows.update(order)
+    store.changed()
+
+
 def add(store: Store, kind: str, attributes: dict) -> dict:
     """Insert a row built from a template, the given attributes merged over it."""
     row_id = store.allocate_id(kind)

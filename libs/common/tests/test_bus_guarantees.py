@@ -8,6 +8,7 @@ delivery still being handled) and fails on it.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
@@ -16,9 +17,11 @@ import aio_pika
 import asyncpg
 import pytest
 from aiormq.exceptions import PublishError
+from prometheus_client import REGISTRY
 
 from nodebyte_common import events, inbox, outbox
 from nodebyte_common.cloudevents import EventMeta
+from nodebyte_common.outbox import OutboxRelay
 from nodebyte_common.topology import (
     declare_topology,
     exchange_name,
@@ -207,3 +210,106 @@ async def test_a_stopping_consumer_finishes_what_it_holds_and_takes_nothing_new(
         return await harness.queue_depth(harness.queue) == 1
 
     await eventually(one_left, timeout=10)  # only the later one; the first was acked
+
+
+async def test_a_stopped_relay_leaves_no_connection_open_at_the_broker(harness: Bus) -> None:
+    """A replica that stops (a deploy, a scale-down) must not leave its publishing
+    connection behind: the broker would hold it, and its channel, until a heartbeat
+    timeout, one more per restart."""
+    name = f"stoptest-{secrets.token_hex(4)}"
+    relay = OutboxRelay(
+        harness.pool,
+        schema=harness.schema,
+        service=name,
+        amqp_url=harness.amqp_url,
+        prefix=harness.prefix,
+    )
+    await relay.start()
+    assert relay.alive()
+    assert f"{name} outbox relay" in await broker_connections()
+    await relay.stop()
+    assert not relay.alive()
+
+    async def gone() -> bool:
+        return f"{name} outbox relay" not in await broker_connections()
+
+    await eventually(gone, timeout=15)
+
+
+async def broker_connections() -> str:
+    """The client-given names of the broker's connections (rabbitmqctl)."""
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl",
+        "list_connections",
+        "-q",
+        "client_properties",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_a_flush_reports_what_it_published_and_nothing_when_nothing_waits(
+    harness: Bus,
+) -> None:
+    """The relay's workers back off on empty looks (and scale on full ones) by this
+    count: an empty outbox must read as 0."""
+    relay = harness.relay
+    await relay.connect()  # no background loop: flush_once is driven by hand
+    assert not relay.alive()  # connected, but no worker publishes
+    assert await relay.flush_once() == 0
+    for n in range(3):
+        await commit(harness.pool, changed(f"flush-{n}"))
+    await relay.refresh_gauges()
+    assert gauge("nodebyte_outbox_backlog", relay.service) == 3
+    assert gauge("nodebyte_outbox_oldest_age_seconds", relay.service) > 0
+    published = {"service": relay.service, "type": "settings.changed"}
+    before = REGISTRY.get_sample_value("nodebyte_events_published_total", published) or 0
+    assert await relay.flush_once() == 3
+    assert REGISTRY.get_sample_value("nodebyte_events_published_total", published) == before + 3
+    assert await relay.flush_once() == 0
+    await relay.refresh_gauges()  # nothing waits: no backlog, and no age either
+    assert gauge("nodebyte_outbox_backlog", relay.service) == 0
+    assert gauge("nodebyte_outbox_oldest_age_seconds", relay.service) == 0
+
+
+def gauge(name: str, service: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"service": service})
+
+
+async def test_every_settled_delivery_is_acknowledged_nothing_comes_back_after_a_stop(
+    harness: Bus,
+) -> None:
+    """Acks go out coalesced (one `multiple` ack per run of settled tags): each applied,
+    retried or failed delivery must still be settled at the broker, or a consumer that
+    stops hands it back and it runs again elsewhere."""
+    consumer = harness.consumer()
+
+    @consumer.on(events.SettingsChanged)
+    async def apply(
+        conn: asyncpg.Connection, event: events.SettingsChanged, meta: EventMeta
+    ) -> None:
+        if event.owner == "flaky" and meta.attempt == 1:
+            raise RuntimeError("fails once, then works")
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", meta.id, event.owner)
+
+    owners = [f"owner-{n}" for n in range(30)]
+    owners[7] = "flaky"
+    async with harness.pool.acquire() as conn, conn.transaction():
+        for owner in owners:
+            await outbox.enqueue(conn, changed(owner), source="nodebyte/gateway")
+    await harness.relay.start()
+    connection = await harness.run_consumer(consumer)
+
+    async def all_applied() -> bool:
+        return len(await effects(harness)) == len(owners)
+
+    await eventually(all_applied, timeout=15)
+    await asyncio.sleep(0.3)  # the last acks on their way
+    await connection.stop()
+    harness.consumers.remove(connection)
+    await asyncio.sleep(0.5)  # anything unacknowledged is back in the queue by now
+    assert await harness.queue_depth(harness.queue) == 0
+    assert sorted(r["owner"] for r in await effects(harness)) == sorted(owners)

@@ -160,10 +160,14 @@ async def upsert_changed(
 ) -> int:
     """Bulk upsert through COPY; rows equal to the mirror are not written.
 
+    A row given twice (the panel changed while it was paged: an item came on two pages
+    of one batch) is written once, as last given: one upsert cannot touch a row twice.
     Returns the number of rows inserted or changed.
     """
     if not records:
         return 0
+    at = columns.index(key)
+    records = list({record[at]: record for record in records}.values())
     staging = f"_stage_{table}"
     await conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) "
