@@ -13,6 +13,7 @@ import pytest
 from nodebyte_devstack.config import StackConfig
 from nodebyte_gateway.app import build_app
 from nodebyte_gateway.edge.openapi_errors import document_error_envelope
+from nodebyte_gateway.edge.openapi_links import document_links
 
 WRITES = ("post", "put", "patch")
 METHODS = ("get", *WRITES, "delete")
@@ -25,6 +26,7 @@ def document(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
         monkeypatch_module.setenv(name, value)
     app = build_app()
     document_error_envelope(app)
+    document_links(app)
     return msgspec.json.decode(msgspec.json.encode(app.openapi_schema.to_schema()))
 
 
@@ -92,3 +94,88 @@ def test_errors_are_documented_in_the_one_envelope(document: dict[str, Any]) -> 
 def test_answers_are_named_component_schemas(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     assert {"Node", "Server", "Alert", "NodeCreate", "ServerCreate"} <= schemas.keys()
+
+
+# Create routes and the routes that take what they made (the stateful tests follow these).
+LINKED = {
+    "POST /api/templates": {
+        "GET /api/templates/{template_id}",
+        "DELETE /api/templates/{template_id}",
+    },
+    "POST /api/alert-rules": {
+        "PUT /api/alert-rules/{rule_id}",
+        "DELETE /api/alert-rules/{rule_id}",
+    },
+    "POST /api/nodes": {"GET /api/nodes/{node_id}", "PUT /api/nodes/{node_id}"},
+    "POST /api/servers": {"GET /api/servers/{server_id}", "DELETE /api/servers/{server_id}"},
+    "POST /api/tasks": {"GET /api/tasks/{item_id}", "PUT /api/tasks/{item_id}"},
+    "POST /api/admin/scheduler/jobs": {"GET /api/admin/scheduler/jobs/{item_id}"},
+    "POST /api/admin/roles": {
+        "PUT /api/admin/roles/{role_id}",
+        "DELETE /api/admin/roles/{role_id}",
+    },
+    "POST /api/admin/api-keys": {"DELETE /api/admin/api-keys/{key_id}"},
+    "POST /api/v1/dashboard/account/ssh-keys": {
+        "DELETE /api/v1/dashboard/account/ssh-keys/{key_id}"
+    },
+    "POST /api/admin/database-hosts": {"DELETE /api/admin/database-hosts/{host_id}"},
+    "POST /api/v1/email/queue": {"GET /api/v1/email/{email_id}"},
+    "POST /api/v1/webhook/dispatch": {"GET /api/v1/webhook/dispatch/{dispatch_id}"},
+    "POST /api/admin/users": {"GET /api/v1/auth/users/{user_id}"},
+    "POST /api/v1/sync/full": {"GET /api/v1/sync/status/{log_id}"},
+    "POST /api/nodes/{node_id}/deployment-token": {"GET /api/deploy/{token}"},
+    "POST /api/servers/{server_id}/backups": {
+        "DELETE /api/servers/{server_id}/backups/{backup_id}",
+        "POST /api/servers/{server_id}/backups/{backup_id}/restore",
+    },
+}
+
+
+def links(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(source route, link's target operationId, link) for every link of a success answer."""
+    return [
+        (f"{method} {path}", link["operationId"], link)
+        for method, path, operation in operations(document)
+        for status, answer in operation["responses"].items()
+        if status.startswith("2")
+        for link in answer.get("links", {}).values()
+    ]
+
+
+def test_create_routes_link_to_the_routes_that_take_what_they_made(
+    document: dict[str, Any],
+) -> None:
+    by_id = {op["operationId"]: f"{m} {p}" for m, p, op in operations(document)}
+    found: dict[str, set[str]] = {}
+    for source, target, _ in links(document):
+        found.setdefault(source, set()).add(by_id.get(target, f"unknown {target}"))
+    missing = {
+        source: sorted(targets - found.get(source, set()))
+        for source, targets in LINKED.items()
+        if targets - found.get(source, set())
+    }
+    assert not missing, missing
+
+
+def test_every_link_names_a_real_operation_and_its_path_parameters(
+    document: dict[str, Any],
+) -> None:
+    by_id = {op["operationId"]: (p, op) for _, p, op in operations(document)}
+    wrong = []
+    for source, target, link in links(document):
+        if target not in by_id:
+            wrong.append(f"{source} -> unknown operation {target}")
+            continue
+        _, operation = by_id[target]
+        names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+        source_path = source.split(" ", 1)[1]
+        for name, value in link["parameters"].items():
+            from_request = value.removeprefix("$request.path.")
+            if name not in names or (
+                value.startswith("$request.path.") and f"{{{from_request}}}" not in source_path
+            ):
+                wrong.append(f"{source} -> {target}: {name}={value}")
+            elif not value.startswith(("$response.body#/data/", "$request.path.")):
+                wrong.append(f"{source} -> {target}: {name}={value} is no answer field")
+    assert not wrong, wrong
+    assert len(links(document)) >= 40  # every create route's items, not a few

@@ -19,6 +19,7 @@ from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import context, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -32,6 +33,7 @@ from nodebyte_common.observability import (
     request_id_var,
     server_span,
 )
+from nodebyte_common.openapi_structs import ClosedStructSchemas
 from nodebyte_common.settings import csv
 from nodebyte_common.transient import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 
@@ -471,7 +473,7 @@ def create_app(
     debug: bool = False,
 ) -> Litestar:
     origins = csv(cors_origins)
-    return Litestar(
+    app = Litestar(
         route_handlers=[*health_routes(readiness), *route_handlers],
         lifespan=list(lifespan),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -485,5 +487,32 @@ def create_app(
         cors_config=CORSConfig(allow_origins=origins, allow_credentials=True) if origins else None,
         request_max_body_size=max_body_bytes,
         openapi_config=openapi_config,
+        plugins=[ClosedStructSchemas()],
         debug=debug,
     )
+    allow_every_method(app)
+    return app
+
+
+def allow_every_method(app: Litestar) -> None:
+    """Make each path's automatic OPTIONS answer list all the path's methods.
+
+    Litestar 2 registers the handlers one by one and builds a path's OPTIONS handler
+    with its first route; when a later handler joins the path, the old OPTIONS handler
+    is kept and still reads the first route's methods, so `Allow` lists only those
+    (litestar-org/litestar#4169, fixed in 3.x). Rebuilt here from the merged route.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        automatic, _ = route.route_handler_map.get("OPTIONS", (None, None))
+        if automatic is None or automatic.fn.__name__ != "options_handler":
+            continue  # a route's own OPTIONS handler answers for itself
+        fresh = route.create_options_handler(route.path)
+        fresh.owner = automatic.owner
+        fresh.on_registration(app)
+        route.route_handlers = [h for h in route.route_handlers if h is not automatic] + [fresh]
+        route.route_handler_map["OPTIONS"] = (
+            fresh,
+            fresh.create_kwargs_model(path_parameters=route.path_parameters),
+        )

@@ -20,6 +20,7 @@ from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge import rate_bucket_store
 from nodebyte_gateway.edge.admission import admission, lift_guards
 from nodebyte_gateway.edge.openapi_errors import document_error_envelope
+from nodebyte_gateway.edge.openapi_links import document_links
 from nodebyte_gateway.edge.progress_hub import ProgressHub
 from nodebyte_gateway.edge.rate_limit import RateLimiter, parse_limits
 from nodebyte_gateway.routes import (
@@ -183,6 +184,7 @@ def build_app(settings: GatewaySettings | None = None) -> Litestar:
         outbox_status=False,  # the gateway reads its own outbox
     )
     app.on_startup.append(document_error_envelope)
+    app.on_startup.append(document_links)
     return app
 
 

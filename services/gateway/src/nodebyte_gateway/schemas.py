@@ -23,15 +23,38 @@ from nodebyte_common.contracts.envelope import SizedPages
 from nodebyte_common.contracts.probes import ConnectionCheck
 from nodebyte_common.contracts.scheduler import AutoSync, AutoSyncInterval
 from nodebyte_gateway.accounts import permissions
+from nodebyte_gateway.accounts.account_input import (
+    EMAIL_PATTERN,
+    MAX_EMAIL_LENGTH,
+    USERNAME_PATTERN,
+)
 
 SYSTEM_ADMIN_ROLE = "SUPER_ADMIN"
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
 
-Email = Annotated[str, msgspec.Meta(max_length=320)]
+# Checked by account_input.email (its own 400s), documented here with its pattern.
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_EMAIL_LENGTH, extra_json_schema={"extra": {"pattern": EMAIL_PATTERN}}
+    ),
+]
+# An address, or "" to clear it.
+EmailOrNone = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_EMAIL_LENGTH,
+        extra_json_schema={"extra": {"pattern": f"^$|{EMAIL_PATTERN}"}},
+    ),
+]
 Secret = Annotated[str, msgspec.Meta(max_length=1024)]
 PersonName = Annotated[str, msgspec.Meta(max_length=100)]
-Username = Annotated[str, msgspec.Meta(max_length=64)]
+# A username, or "" for none.
+Username = Annotated[
+    str,
+    msgspec.Meta(max_length=64, extra_json_schema={"extra": {"pattern": f"^$|{USERNAME_PATTERN}"}}),
+]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 Company = Annotated[str, msgspec.Meta(max_length=200)]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^[0-9+() .-]{0,32}$")]
@@ -177,7 +200,7 @@ class ProfileBody(msgspec.Struct, forbid_unknown_fields=True):
     lastName: PersonName | Unset | None = UNSET
     phoneNumber: Phone | Unset | None = UNSET
     companyName: Company | Unset | None = UNSET
-    billingEmail: Email | Unset | None = UNSET
+    billingEmail: EmailOrNone | Unset | None = UNSET
     avatarUrl: HttpsUrl | Unset | None = UNSET
 
 
@@ -239,9 +262,9 @@ def is_system_admin(row: asyncpg.Record) -> bool:
 
 
 class CreateUserBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(max_length=320)]
+    email: Email
     password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
-    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    username: Username | None = None
     firstName: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     lastName: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     roles: AdminRoles = msgspec.field(default_factory=lambda: ["MEMBER"])

@@ -9,8 +9,11 @@ from nodebyte_gateway.accounts import passwords
 
 MAX_EMAIL_LENGTH = 254
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"^[A-Za-z0-9._%+'-]+@(?:{_LABEL}\.)+[A-Za-z]{{2,}}$")
-_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+# The addresses taken, as the OpenAPI document shows them too (schemas.Email).
+EMAIL_PATTERN = rf"^[A-Za-z0-9._%+'-]+@(?:{_LABEL}\.)+[A-Za-z]{{2,}}$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"  # documented by schemas.Username
+_USERNAME = re.compile(USERNAME_PATTERN)
 
 
 def email(raw: str, field: str = "email") -> str:

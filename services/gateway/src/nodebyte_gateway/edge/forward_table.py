@@ -36,6 +36,8 @@ from nodebyte_common.contracts.query import query_parameter, wire_value
 from nodebyte_common.envelope import ApiError, decode_body, error_response
 from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
+from nodebyte_gateway.edge.openapi_links import CREATES, Creates
 
 EMPTY = Empty()
 PATH_TYPES: dict[str, type] = {"uuid": UUID, "str": str, "int": int}
@@ -64,11 +66,15 @@ class Forward:
     # The code bad input is refused with; the body then decoded strictly (no "1" for 1).
     invalid_code: str | None = None
     with_caller: bool = False  # the body carries who asked (`audit`: ip, user agent)
+    # A create whose items are not the routes one parameter under it (openapi_links).
+    creates: Creates | None = None
+    refuses: dict[int, str] | None = None  # its own refusals, for the document (refusals)
 
     @property
     def opt(self) -> dict[str, Any] | None:
         limit = {"rate_limit": self.rate_limit} if self.rate_limit else {}
-        return {**(self.audit or {}), **limit} or None
+        creates = {CREATES: self.creates} if self.creates else {}
+        return {**(self.audit or {}), **limit, **creates} or None
 
     @property
     def body_type(self) -> type[msgspec.Struct] | None:
@@ -99,6 +105,7 @@ def _route(
         tags=tags,
         summary=spec.summary,
         status_code=spec.status,
+        responses=refusals(spec.refuses) if spec.refuses else None,
         opt=spec.opt,
         exception_handlers=_refusing(spec.invalid_code),
         name=f"{spec.method} {spec.path}",

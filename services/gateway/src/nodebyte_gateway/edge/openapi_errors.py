@@ -165,6 +165,16 @@ def event_stream(description: str) -> dict[int, ResponseSpec]:
     }
 
 
+def refusals(statuses: dict[int, str]) -> dict[int, ResponseSpec]:
+    """A route's `responses=`: the refusals of its own (409 a name in use, 401 a token
+    that is no good ...), beyond those of its kind that `_add_refusals` documents; each
+    answered in the envelope."""
+    return {
+        status: ResponseSpec(data_container=None, description=description)
+        for status, description in statuses.items()
+    }
+
+
 def byte_stream(description: str) -> dict[int, ResponseSpec]:
     """A route's `responses=`: its 200 is a file's bytes, streamed."""
     return {

@@ -17,6 +17,7 @@ from nodebyte_gateway.accounts.accounts import AccountFlows
 from nodebyte_gateway.accounts.auth import principal_of, signed_in, signed_in_user
 from nodebyte_gateway.accounts.sign_in import SignIn
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
 from nodebyte_gateway.schemas import (
     UNSET,
     Account,
@@ -61,7 +62,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
             raise ApiError(401, "This account no longer exists", "UNAUTHORIZED")
         return Answer(data=Account.of(user))
 
-    @put("/api/v1/dashboard/account", guards=user_only, tags=tags, summary="Update your profile")
+    @put(
+        "/api/v1/dashboard/account",
+        guards=user_only,
+        tags=tags,
+        summary="Update your profile",
+        responses=refusals({409: "Another account has this username (USERNAME_TAKEN)"}),
+    )
     async def update_account(data: JSONBody[ProfileBody], request: Request) -> Answer[Account]:
         user_id = signed_in_user(request)
         async with runtime.pool.acquire() as conn, conn.transaction():

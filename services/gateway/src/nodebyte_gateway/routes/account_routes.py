@@ -21,11 +21,13 @@ from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer, Nothing
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts import account_input, accounts_store
+from nodebyte_gateway.accounts.account_input import EMAIL_PATTERN
 from nodebyte_gateway.accounts.accounts import AccountFlows, Registration
 from nodebyte_gateway.accounts.auth import signed_in_user
 from nodebyte_gateway.accounts.sign_in import SignIn
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.account_throttle import AccountThrottle
+from nodebyte_gateway.edge.openapi_errors import refusals
 from nodebyte_gateway.schemas import (
     AuthUser,
     CredentialsBody,
@@ -43,6 +45,13 @@ from nodebyte_gateway.schemas import (
     VerifyEmailBody,
 )
 
+# A password sign-in's own refusals (sign_in, sign_in_lockout).
+SIGN_IN_REFUSALS = refusals(
+    {
+        401: "Wrong email or password (INVALID_CREDENTIALS)",
+        423: "Too many failed sign-ins: the account is locked for a while (ACCOUNT_LOCKED)",
+    }
+)
 GENERIC_RESET = "If an account exists with that email, you will receive a password reset link"
 GENERIC_MAGIC = "If an account exists with that email, a magic link will be sent"
 GENERIC_REGISTER = "Registration successful. Please verify your email."
@@ -62,6 +71,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=201,
         summary="Create an account",
+        responses=refusals({409: "Another account has this username (USERNAME_TAKEN)"}),
         opt=AUTH_LIMITED,
     )
     async def register(data: JSONBody[RegisterBody], request: Request) -> Answer[Registered]:
@@ -82,6 +92,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Sign in with a password",
         opt=AUTH_LIMITED,
+        responses=SIGN_IN_REFUSALS,
     )
     async def login(data: JSONBody[CredentialsBody], request: Request) -> Answer[Tokens]:
         email = account_input.email(data.email)
@@ -95,6 +106,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Check credentials without opening a session (NextAuth credentials provider)",
         opt=AUTH_LIMITED,
+        responses=SIGN_IN_REFUSALS,
     )
     async def validate(data: JSONBody[CredentialsBody], request: Request) -> Answer[UserOnly]:
         email = account_input.email(data.email)
@@ -105,7 +117,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
             granted = await accounts_store.permissions_of(conn, list(user["roles"]))
         return Answer(data=UserOnly(user=AuthUser.of(user, granted)))
 
-    @post("/api/v1/auth/refresh", tags=tags, status_code=200, summary="Rotate a refresh token")
+    @post(
+        "/api/v1/auth/refresh",
+        tags=tags,
+        status_code=200,
+        summary="Rotate a refresh token",
+        responses=refusals({401: "The refresh token is invalid or expired"}),
+    )
     async def refresh(data: JSONBody[RefreshBody], request: Request) -> Answer[Tokens]:
         signed_in = await sign_in.refresh(data.refreshToken)
         return Answer(data=signed_in.view(), message="Token refreshed")
@@ -138,7 +156,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Whether an email is registered (service callers and admins)",
     )
     async def check_email(
-        email: Annotated[str, QueryParameter(max_length=320)],
+        email: Annotated[
+            str, QueryParameter(max_length=320, schema_extra={"pattern": EMAIL_PATTERN})
+        ],
     ) -> Answer[EmailRegistered]:
         address = account_input.email(email)
         async with runtime.pool.acquire() as conn:
@@ -219,6 +239,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Sign in with a magic link",
         opt=AUTH_LIMITED,
+        responses=refusals({401: "The sign-in link is invalid, used or expired"}),
     )
     async def magic_link_verify(data: JSONBody[TokenBody], request: Request) -> Answer[Tokens]:
         signed_in = await flows.magic_link_sign_in(data.token, request)

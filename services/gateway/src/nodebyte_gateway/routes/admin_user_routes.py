@@ -18,8 +18,11 @@ from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer, SizedPages
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts import account_input, accounts_store, audit
+from nodebyte_gateway.accounts.accounts_store import USER_FILTERS, USER_SORTS
 from nodebyte_gateway.accounts.auth import Principal, caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
+from nodebyte_gateway.edge.openapi_links import CREATES, Creates
 from nodebyte_gateway.edge.paging import Paging
 from nodebyte_gateway.schemas import (
     AdminUser,
@@ -56,6 +59,9 @@ async def _checked_roles(
     return [name for name in catalogue if name in set(wanted)]
 
 
+ORDERS = ["asc", "desc"]
+
+
 def routes(ctx: GatewayContext) -> list[Any]:
     runtime, auth = ctx.runtime, ctx.auth
     tags = ["admin"]
@@ -69,9 +75,19 @@ def routes(ctx: GatewayContext) -> list[Any]:
     async def list_users(
         page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=100)] = 25,
-        sort_field: Annotated[str, QueryParameter(name="sortField", max_length=32)] = "createdAt",
-        sort_order: Annotated[str, QueryParameter(name="sortOrder", max_length=4)] = "desc",
-        filter_name: Annotated[str, QueryParameter(name="filter", max_length=32)] = "all",
+        sort_field: Annotated[
+            str,
+            QueryParameter(
+                name="sortField", max_length=32, schema_extra={"enum": list(USER_SORTS)}
+            ),
+        ] = "createdAt",
+        sort_order: Annotated[
+            str, QueryParameter(name="sortOrder", max_length=4, schema_extra={"enum": ORDERS})
+        ] = "desc",
+        filter_name: Annotated[
+            str,
+            QueryParameter(name="filter", max_length=32, schema_extra={"enum": list(USER_FILTERS)}),
+        ] = "all",
         search: Annotated[str, QueryParameter(max_length=100)] = "",
     ) -> AdminUsersPage:
         if sort_field not in accounts_store.USER_SORTS:
@@ -101,6 +117,15 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=201,
         summary="Create a user",
+        responses=refusals(
+            {409: "Another account has this email or username (EMAIL_IN_USE, USERNAME_IN_USE)"}
+        ),
+        opt={
+            CREATES: Creates(
+                items=("/api/v1/auth/users/{user_id}", "/api/admin/users/{user_id}/pterodactyl"),
+                id="/data/user/id",
+            )
+        },
     )
     async def create_user(data: JSONBody[CreateUserBody], request: Request) -> Answer[CreatedUser]:
         body = data

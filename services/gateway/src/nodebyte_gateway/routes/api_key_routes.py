@@ -22,6 +22,7 @@ from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts import api_keys, audit, permissions
 from nodebyte_gateway.accounts.auth import caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
 from nodebyte_gateway.schemas import ApiKey, CreateKeyBody, NewApiKey
 
 
@@ -98,6 +99,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=200,
         summary="Revoke an API key",
+        responses=refusals({409: "This API key is already revoked (ALREADY_REVOKED)"}),
     )
     async def revoke_key(key_id: FromPath[UUID], request: Request) -> Answer[ApiKey]:
         principal = caller(request)

@@ -44,6 +44,11 @@ RATE_LIMITS: dict[str, Limit] = {
     "hytale-session-delete": Limit(20, 3600),
 }
 
+# What the account and session routes refuse: the body names an account (a session)
+# hytale-auth does not hold.
+NO_ACCOUNT = {404: "No authorised Hytale account is this one (ACCOUNT_NOT_FOUND)"}
+NO_SESSION = {404: "No game session is this one (SESSION_NOT_FOUND)"}
+
 
 def _hytale(method: str, path: str, internal: str, permission: str, answer: Any, summary: str,
             **options: Any) -> Forward:  # fmt: skip
@@ -70,19 +75,20 @@ def _oauth_table() -> list[Forward]:
                "Poll for the authorisation of a device code (202 while waiting)", c.TokenPoll,
                "hytale-token"),
         _oauth("refresh", Answer[c.PoolAccount], "Refresh an account's OAuth tokens",
-               c.AccountBody, "hytale-refresh"),
+               c.AccountBody, "hytale-refresh",
+               refuses={**NO_ACCOUNT, 409: "A refresh of this account is in progress"}),
         _oauth("profiles", Answer[c.Profiles], "List an account's game profiles", c.AccountBody,
-               "hytale-profiles"),
+               "hytale-profiles", refuses=NO_ACCOUNT),
         _oauth("select-profile", Answer[c.ProfileSelected],
                "Bind a profile to the account's sessions", c.SelectProfile,
-               "hytale-select-profile"),
+               "hytale-select-profile", refuses=NO_ACCOUNT),
         _oauth("game-session/new", Answer[c.Session],
                "Create a game session (optionally for a server)", c.NewSession,
-               "hytale-session-new", body_optional=False),
+               "hytale-session-new", body_optional=False, refuses=NO_ACCOUNT),
         _oauth("game-session/refresh", Answer[c.Session], "Extend a game session",
-               c.SessionBody, "hytale-session-refresh"),
+               c.SessionBody, "hytale-session-refresh", refuses=NO_SESSION),
         _oauth("game-session/delete", Answer[c.SessionDeleted], "Terminate a game session",
-               c.SessionBody, "hytale-session-delete"),
+               c.SessionBody, "hytale-session-delete", refuses=NO_SESSION),
     ]  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from nodebyte_common.internal_client import ServiceClient
 from nodebyte_gateway.accounts import audit
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
+from nodebyte_gateway.edge.openapi_links import Creates
 
 AGENTS = "node-agent-gateway"
 TAGS = ["nodes"]
@@ -113,7 +114,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         Forward("POST", node + "/deployment-token", "/nodes/{node_id}/deployment-token", write,
                 Answer[DeploymentToken],
                 "Issue a new deployment token (revokes the previous ones)",
-                audit=audit.action("node.token.rotate"), then=with_deploy_url),
+                audit=audit.action("node.token.rotate"), then=with_deploy_url,
+                creates=Creates(items=("/api/deploy/{token}",), id="/data/deploymentToken")),
         Forward("GET", node + "/usage/{period:str}", "/nodes/{node_id}/usage/{period}", read,
                 Answer[Usage],
                 "Node usage chart: daily (hourly points), weekly or monthly (daily points)",

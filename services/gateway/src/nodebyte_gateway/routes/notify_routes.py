@@ -38,6 +38,7 @@ from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
+from nodebyte_gateway.edge.openapi_links import CREATES, Creates
 from nodebyte_gateway.edge.retries import retry_id, retry_key
 
 SOURCE = "nodebyte/gateway"
@@ -98,6 +99,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=202,
         summary="Queue an email from a template",
         tags=["email"],
+        opt={CREATES: Creates(items=("/api/v1/email/{email_id}",))},
     )
     async def queue_email(request: Request, data: JSONBody[EmailQueueBody]) -> Answer[Queued]:
         to = [data.to] if isinstance(data.to, str) else data.to

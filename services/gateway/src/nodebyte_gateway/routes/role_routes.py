@@ -27,10 +27,13 @@ from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts import audit, permissions, role_store
 from nodebyte_gateway.accounts.auth import Principal, caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
 from nodebyte_gateway.schemas import Role, RoleCreate, RoleUpdate
 
 PATH = "/api/admin/roles"
 TAGS = ["admin"]
+
+NAME_IN_USE = refusals({409: "Another role has this name (ROLE_NAME_IN_USE)"})
 
 
 def checked_permissions(
@@ -80,7 +83,14 @@ def routes(ctx: GatewayContext) -> list[Any]:
             rows = await role_store.all_roles(conn)
         return Answer(data=[Role.of(row) for row in rows])
 
-    @post(PATH, guards=[write], tags=TAGS, status_code=201, summary="Define a custom role")
+    @post(
+        PATH,
+        guards=[write],
+        tags=TAGS,
+        status_code=201,
+        summary="Define a custom role",
+        responses=NAME_IN_USE,
+    )
     async def create_role(data: JSONBody[RoleCreate], request: Request) -> Answer[Role]:
         principal = caller(request)
         granted = checked_permissions(principal, data.permissions, [])
@@ -98,7 +108,13 @@ def routes(ctx: GatewayContext) -> list[Any]:
             )
         return Answer(data=role, message="Role created")
 
-    @put(f"{PATH}/{{role_id:uuid}}", guards=[write], tags=TAGS, summary="Change a custom role")
+    @put(
+        f"{PATH}/{{role_id:uuid}}",
+        guards=[write],
+        tags=TAGS,
+        summary="Change a custom role",
+        responses=NAME_IN_USE,
+    )
     async def update_role(
         role_id: FromPath[UUID], data: JSONBody[RoleUpdate], request: Request
     ) -> Answer[Role]:

@@ -49,12 +49,15 @@ from nodebyte_gateway.accounts import audit
 from nodebyte_gateway.accounts.auth import caller
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
+from nodebyte_gateway.edge.openapi_links import CREATES, Creates
 from nodebyte_gateway.edge.retries import retry_id, retry_key
 from nodebyte_gateway.routes.node_routes import AGENTS, upstream_error
 
 SOURCE = "nodebyte/gateway"
 TAGS = ["servers"]
 BACKUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+# A backup the node keeps: its deletion and restore (links in the OpenAPI document).
+BACKUP = "/api/servers/{server_id}/backups/{backup_id}"
 
 POWER_PERMISSIONS = {
     "start": catalogue.SERVER_START,
@@ -359,7 +362,10 @@ def commanded(ctx: GatewayContext) -> list[Any]:
         guards=[require(catalogue.BACKUP_CREATE)],
         tags=TAGS,
         status_code=200,
-        opt=audit.action("server.backup.create", keep=("name",)),
+        opt={
+            **audit.action("server.backup.create", keep=("name",)),
+            CREATES: Creates(items=(BACKUP, BACKUP + "/restore"), id="/data/backupId"),
+        },
         summary="Create a backup on the node",
     )
     async def create_backup(

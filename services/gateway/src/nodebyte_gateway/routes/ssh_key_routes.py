@@ -14,6 +14,7 @@ from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts import audit, ssh_keys
 from nodebyte_gateway.accounts.auth import signed_in_user
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
 
 PATH = "/api/v1/dashboard/account/ssh-keys"
 
@@ -39,6 +40,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=201,
         summary='Add an SSH public key: {"name", "publicKey"} (an OpenSSH line)',
+        responses=refusals(
+            {409: "The key is registered already, or the account keeps the most keys it may"}
+        ),
     )
     async def add_key(data: JSONBody[SshKeyCreate], request: Request) -> Answer[SshKey]:
         body = data

@@ -19,9 +19,15 @@ from nodebyte_common.contracts.envelope import Answer, Empty
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
+from nodebyte_gateway.edge.openapi_errors import refusals
+from nodebyte_gateway.edge.openapi_links import CREATES, Creates
 from nodebyte_gateway.sync_reads import SyncReads
 
 SOURCE = "nodebyte/gateway"
+# A queued sync's run: its status, its cancellation (links in the OpenAPI document).
+SYNC_RUN = Creates(
+    items=("/api/v1/sync/status/{log_id}", "/api/v1/sync/cancel/{log_id}"), id="/data/sync_log_id"
+)
 
 
 async def queue_sync(
@@ -99,7 +105,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             status_code=202,
             summary=f"Queue a sync of the panel mirror ({kind})",
             tags=["sync"],
-            opt={"rate_limit": "sync"},
+            opt={"rate_limit": "sync", CREATES: SYNC_RUN},
             name=f"sync-{kind}",
         )
         async def queue(data: JSONBody[c.SyncRequest | None] = None) -> Answer[c.SyncQueued]:
@@ -163,6 +169,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=202,
         tags=["admin"],
         summary="Cancel the sync that is running or queued",
+        responses=refusals(
+            {404: "No sync is running or queued", 409: "The sync has already ended"}
+        ),
     )
     async def admin_cancel(data: JSONBody[Empty | None] = None) -> Answer[c.CancelRequested]:
         state = await sync.call_as(Answer[c.SyncState], "GET", "/sync/state")

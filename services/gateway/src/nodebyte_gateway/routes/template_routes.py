@@ -21,9 +21,11 @@ from nodebyte_common.server_templates import TemplateCreate, TemplateUpdate, Tem
 from nodebyte_gateway.accounts import audit
 from nodebyte_gateway.accounts.auth import caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
 from nodebyte_gateway.routes.node_routes import AGENTS
 
 TAGS = ["templates"]
+NAME_IN_USE = refusals({409: "Another template has this name"})
 
 
 def routes(ctx: GatewayContext) -> list[Any]:
@@ -61,6 +63,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         status_code=201,
         summary="Create a template: image, {{VAR}} startup, variables, stop command, files",
         opt=audit.in_handler(),  # records the template before and after
+        responses=NAME_IN_USE,
     )
     async def create_template(
         data: JSONBody[TemplateCreate], request: Request
@@ -76,6 +79,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=TAGS,
         summary="Change a template (fields left out keep their values)",
         opt=audit.in_handler(),  # records the template before and after
+        responses=NAME_IN_USE,
     )
     async def update_template(
         template_id: FromPath[UUID], request: Request, data: JSONBody[TemplateUpdate | None] = None
