@@ -21,7 +21,7 @@ from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer, Nothing
 from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts import account_input, accounts_store
-from nodebyte_gateway.accounts.account_input import EMAIL_PATTERN
+from nodebyte_gateway.accounts.account_input import EMAIL_PATTERN, MAX_EMAIL_LENGTH
 from nodebyte_gateway.accounts.accounts import AccountFlows, Registration
 from nodebyte_gateway.accounts.auth import signed_in_user
 from nodebyte_gateway.accounts.sign_in import SignIn
@@ -157,7 +157,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
     )
     async def check_email(
         email: Annotated[
-            str, QueryParameter(max_length=320, schema_extra={"pattern": EMAIL_PATTERN})
+            str,
+            QueryParameter(max_length=MAX_EMAIL_LENGTH, schema_extra={"pattern": EMAIL_PATTERN}),
         ],
     ) -> Answer[EmailRegistered]:
         address = account_input.email(email)

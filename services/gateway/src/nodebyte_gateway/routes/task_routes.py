@@ -27,6 +27,7 @@ from nodebyte_gateway import settings_owners
 from nodebyte_gateway.accounts import audit
 from nodebyte_gateway.accounts.auth import Guard, caller
 from nodebyte_gateway.context import GatewayContext
+from nodebyte_gateway.edge.openapi_errors import refusals
 from nodebyte_gateway.schemas import SyncSettings, SyncSettingsUpdate
 
 AUTO_SYNC_KEYS = ("autoSyncEnabled", "autoSyncInterval")
@@ -123,7 +124,8 @@ def _job_routes(ctx: GatewayContext) -> list[Any]:
         return await jobs.call(Answer[list[c.Job]], "GET")
 
     @post(public, guards=[jobs.can("create")], tags=["scheduler"],
-          summary="Create a scheduled job", name="scheduler-create")  # fmt: skip
+          summary="Create a scheduled job", name="scheduler-create",
+          responses=refusals({409: "Another job has this name"}))  # fmt: skip
     async def create_job(data: JSONBody[c.JobCreate], request: Request) -> Answer[c.Job]:
         created = await jobs.call(Answer[c.Job], "POST", json=data)
         return await jobs.changed(request, "created", created.data.id, created)
