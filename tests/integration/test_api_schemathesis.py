@@ -31,7 +31,9 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 14
 MAX_EXAMPLES = 5
 WORKERS = 2
-SECONDS = 420  # both runs: about N s on an idle 2-core machine (see the report)
+# Each run's bound. The first takes about 5 min with the machine's two cores busy with
+# other work too (load ~20), the second about 1 min; twice that leaves room for a loaded CI.
+SECONDS = 600
 # Not HTTP operations a test can finish: Server-Sent Event streams answer for as long as
 # the client listens (`/api/servers/{id}/stream`, `/api/admin/sync/stream/{log_id}`).
 # WebSockets (console, live stats) are not in the document at all.
@@ -71,7 +73,7 @@ def schemathesis(stack: Stack, bearer: str, log: Path, *options: str) -> tuple[i
     return run.returncode, log.read_text()
 
 
-@pytest.mark.timeout(SECONDS + 180)  # the stack's start, then the runs
+@pytest.mark.timeout(SECONDS + 240)  # the stack's start, then the run
 def test_every_operation_passes_every_check(
     own_stack: Stack, admin_bearer: str, tmp_path: Path
 ) -> None:
@@ -79,17 +81,19 @@ def test_every_operation_passes_every_check(
         own_stack,
         admin_bearer,
         tmp_path / "all-checks.log",
-        "--checks=all",
+        # Every check: schemathesis runs them all when none is named (naming them with
+        # --checks=all would override the per-operation exceptions of schemathesis.toml).
         "--mode=all",
         "--phases=examples,coverage,fuzzing,stateful",
     )
     assert code == 0, output[-30_000:]
     assert "Test cases:" in output, output[-30_000:]  # it ran, and said what it found
     covered = re.search(r"API Links:\s+(\d+) covered", output)
-    assert covered and int(covered.group(1)) > 0, output[-30_000:]  # links were followed
+    assert covered, output[-30_000:]
+    assert int(covered.group(1)) > 0, output[-30_000:]  # the links were followed
 
 
-@pytest.mark.timeout(SECONDS + 180)
+@pytest.mark.timeout(SECONDS + 60)
 def test_nul_bytes_anywhere_are_refused_not_a_crash(
     own_stack: Stack, admin_bearer: str, tmp_path: Path
 ) -> None:
