@@ -179,3 +179,9 @@ def test_every_link_names_a_real_operation_and_its_path_parameters(
                 wrong.append(f"{source} -> {target}: {name}={value} is no answer field")
     assert not wrong, wrong
     assert len(links(document)) >= 40  # every create route's items, not a few
+
+
+def test_every_operation_documents_the_edges_400(document: dict[str, Any]) -> None:
+    """A query string the edge cannot take (NUL characters) is a 400 on any route."""
+    missing = [f"{m} {p}" for m, p, op in operations(document) if "400" not in op["responses"]]
+    assert not missing, missing

@@ -137,8 +137,9 @@ def _add_refusals(path: str, operation: Operation) -> None:
     refusals = dict(COMMON_ERRORS)
     if operation.security:
         refusals.update(GUARDED_ERRORS)
-    if operation.request_body is not None or operation.parameters:
-        refusals[INPUT_ERROR[0]] = INPUT_ERROR[1]
+    # Every route: the edge refuses a query string it cannot take (NUL characters, bad
+    # encoding) before any handler, whether or not the route declares parameters.
+    refusals[INPUT_ERROR[0]] = INPUT_ERROR[1]
     if "{" in path:
         refusals[NOT_FOUND[0]] = NOT_FOUND[1]
     for status, description in refusals.items():
