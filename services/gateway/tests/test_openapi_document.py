@@ -185,3 +185,16 @@ def test_every_operation_documents_the_edges_400(document: dict[str, Any]) -> No
     """A query string the edge cannot take (NUL characters) is a 400 on any route."""
     missing = [f"{m} {p}" for m, p, op in operations(document) if "400" not in op["responses"]]
     assert not missing, missing
+
+
+def test_every_page_number_is_bounded(document: dict[str, Any]) -> None:
+    """An unbounded page reaches an owner's OFFSET (GET /api/templates answered 502)."""
+    unbounded = [
+        f"{m} {p}"
+        for m, p, op in operations(document)
+        for parameter in op.get("parameters", [])
+        if parameter["name"] == "page"
+        and parameter["schema"].get("type") == "integer"
+        and "maximum" not in parameter["schema"]
+    ]
+    assert not unbounded, unbounded

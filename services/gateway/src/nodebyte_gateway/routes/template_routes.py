@@ -46,7 +46,9 @@ def routes(ctx: GatewayContext) -> list[Any]:
 
     @get("/api/templates", guards=[read], tags=TAGS, summary="List server templates")
     async def list_templates(
-        page: Annotated[PageNumber, QueryParameter(ge=1)] = 1,
+        # Litestar's QueryParameter replaces PageNumber's bounds: repeated, or a huge page
+        # reaches the node-agent-gateway's OFFSET and fails there (a 502 here).
+        page: Annotated[PageNumber, QueryParameter(ge=1, le=1_000_000)] = 1,
         limit: Annotated[PageSize, QueryParameter(ge=1, le=100)] = 100,
     ) -> PagedAnswer[TemplateView]:
         params = {"page": page, "limit": limit}
