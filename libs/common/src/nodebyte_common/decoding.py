@@ -27,7 +27,7 @@ class BadInput(ValueError):
 def decode_json(raw: bytes, type_: type[T] = Any) -> T:  # type: ignore[assignment]
     """`raw` decoded strictly as `type_`: BadInput for anything we refuse."""
     try:
-        value = msgspec.json.decode(raw, type=type_)
+        value = _typed(raw, type_)
     except msgspec.ValidationError as exc:
         raise BadInput(f"Invalid request body: {exc}") from None
     except (msgspec.DecodeError, UnicodeDecodeError):
@@ -38,6 +38,36 @@ def decode_json(raw: bytes, type_: type[T] = Any) -> T:  # type: ignore[assignme
     if problem:
         raise BadInput(problem)
     return value
+
+
+def _typed(raw: bytes, type_: Any) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError:
+        if type_ is Any:
+            raise
+        # JSON has one kind of number: `2.0` is the integer 2 (JSON Schema says so, and so
+        # our documents), which msgspec's strict decoding refuses where an `int` is due.
+        # Whole floats are taken as integers, then the value is checked strictly again.
+        whole, changed = _whole_numbers(msgspec.json.decode(raw))
+        if not changed:
+            raise
+        return msgspec.convert(whole, type_)
+
+
+def _whole_numbers(value: Any) -> tuple[Any, bool]:
+    """`value` with each float that is a whole number as an int, and whether any was."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value), True
+    if isinstance(value, list):
+        items = [_whole_numbers(item) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    if isinstance(value, dict):
+        pairs = {key: _whole_numbers(item) for key, item in value.items()}
+        return {key: item for key, (item, _) in pairs.items()}, any(
+            changed for _, changed in pairs.values()
+        )
+    return value, False
 
 
 def value_problem(value: Any) -> str | None:

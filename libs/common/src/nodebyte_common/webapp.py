@@ -51,13 +51,15 @@ def _validation_details(exc: ValidationException) -> list[dict[str, Any]] | None
     ]
 
 
-def _validation_message(exc: HTTPException, message: str, details: list[Any]) -> str:
-    """A body refused as `decode_body` words it; a parameter with what was wrong where."""
+def _validation_message(exc: HTTPException, details: list[Any]) -> str:
+    """A body refused as `decode_body` words it; a parameter with what was wrong where.
+    Never Litestar's own words ("Validation failed for GET /path?query"): an internal
+    service's refusal can reach a public caller, and its path is none of theirs."""
     found = "; ".join(_where(d["field"], d["message"]) for d in details)
     extra = exc.extra if isinstance(exc.extra, list) else []
     if any(isinstance(e, dict) and e.get("source") == "body" for e in extra):
         return f"Invalid request body: {found}"
-    return f"{message}: {found}"
+    return f"Invalid request: {found}"
 
 
 def _where(field: Any, message: Any) -> str:
@@ -78,7 +80,7 @@ def _on_http_exception(_: Request, exc: HTTPException) -> Response[Any]:
     details = _validation_details(exc) if isinstance(exc, ValidationException) else None
     message = exc.detail if status < 500 else "The server could not handle the request"
     if details:  # say what was wrong where, in the words `decode_body` uses
-        message = _validation_message(exc, message, details)
+        message = _validation_message(exc, details)
     headers = dict(exc.headers or {})
     return Response(
         error_body(message, STATUS_CODES.get(status, "ERROR"), details),

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import aio_pika
 import msgspec
@@ -57,6 +57,11 @@ class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     deadLetteredAt: str | None
     headers: dict[str, Any]
     payload: Any  # the body as JSON when it is JSON, else as text
+
+
+# Each subscription's short name: the queues an administrator can name (`?queue=`).
+QUEUE_NAMES = tuple(f"{sub.service}.{sub.purpose}" for sub in SUBSCRIPTIONS)
+QueueName = Literal[QUEUE_NAMES]  # type: ignore[valid-type]
 
 
 def queues(prefix: str) -> dict[str, str]:

@@ -74,7 +74,7 @@ def admin_routes(s: Services) -> list[HTTPRouteHandler]:
 
     @put("/hytale/eggs/{egg_id:int}", status_code=200)
     async def set_egg(egg_id: FromPath[int], request: Request) -> Answer[contract.Egg]:
-        if not 1 <= egg_id <= 2_147_483_647:
+        if not 1 <= egg_id <= contract.EGG_ID_MAX:
             raise errors.invalid_request("egg_id must be positive")
         body = errors.decode_request(await request.body(), contract.EggVariables)
         async with s.pool_of().acquire() as conn:
@@ -92,7 +92,7 @@ def admin_routes(s: Services) -> list[HTTPRouteHandler]:
 
     @delete("/hytale/eggs/{egg_id:int}", status_code=200)
     async def reset_egg(egg_id: FromPath[int]) -> Answer[contract.EggReset]:
-        if not 1 <= egg_id <= 2_147_483_647:
+        if not 1 <= egg_id <= contract.EGG_ID_MAX:
             raise errors.invalid_request("egg_id must be positive")
         async with s.pool_of().acquire() as conn:
             found = await conn.fetchval(

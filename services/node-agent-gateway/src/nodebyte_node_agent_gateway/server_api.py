@@ -18,6 +18,7 @@ from nodebyte_common.backup_contracts import Backup
 from nodebyte_common.contracts.envelope import Answer, Nothing, PagedAnswer, Pages
 from nodebyte_common.contracts.nodes import PageNumber, PageSize, Usage
 from nodebyte_common.contracts.servers import (
+    ENV_NAME,
     Admission,
     CommandStatus,
     ConsoleLine,
@@ -62,14 +63,14 @@ from nodebyte_node_agent_gateway.views import (
 )
 
 SOURCE = "nodebyte/node-agent-gateway"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+ENV_NAME_RE = re.compile(ENV_NAME)
 STATUSES = get_args(Status)
 # What a backup must be for an action on it (BACKUP_ACTIONS).
 BACKUP_READY = {"restore_backup": ("completed",), "delete_backup": ("completed", "failed")}
 
 
 def _check_environment(environment: dict[str, str]) -> None:
-    bad = [name for name in environment if not ENV_NAME.match(name)]
+    bad = [name for name in environment if not ENV_NAME_RE.match(name)]
     if bad:
         raise ApiError(400, f"Invalid environment variable names: {', '.join(bad[:5])}")
 

@@ -15,6 +15,9 @@ from uuid import UUID
 
 import msgspec
 
+# A panel egg's id, as hytale-auth stores it (an integer column).
+EGG_ID_MAX = 2_147_483_647
+
 ServerId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 VariableName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,190}$")]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]

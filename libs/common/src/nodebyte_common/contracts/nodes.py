@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -17,6 +17,7 @@ Cores = Annotated[int, msgspec.Meta(gt=0, le=4096)]
 PageNumber = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 PageSize = Annotated[int, msgspec.Meta(ge=1, le=100)]
 USAGE_PERIODS = ("daily", "weekly", "monthly")
+UsagePeriod = Literal["daily", "weekly", "monthly"]  # a usage chart's `{period}`
 
 
 class NodeCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel", frozen=True):

@@ -133,9 +133,9 @@ class CreateWebhook(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 class UpdateWebhook(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """Absent fields keep their value; `id` names the webhook (the reference sends it in
-    the body)."""
+    the body): it is required."""
 
-    id: str | None = None
+    id: UUID
     name: WebhookName | None = None
     webhook_url: Url | None = None
     type: events.WebhookType | None = None
@@ -148,7 +148,7 @@ class UpdateWebhook(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 class WebhookId(msgspec.Struct, forbid_unknown_fields=True):
     """The webhook a test (PATCH) or a removal (DELETE, when not `?id=`) is for."""
 
-    id: str | None = None
+    id: UUID
 
 
 class WebhookQuery(msgspec.Struct, frozen=True):

@@ -9,13 +9,15 @@ paged the NodeByte way (`SizedPagedAnswer`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
 
-# The panel's ids are positive bigints; larger numbers are a 400, not a database error.
-PANEL_ID_MAX = 9_223_372_036_854_775_807
+# The panel's ids are positive (its columns are unsigned ints, ours bigints); a larger
+# number is a 400, not a database error. 2**53 - 1: the largest integer every JSON
+# reader keeps exact, and that the document's (floating-point) `maximum` writes exactly.
+PANEL_ID_MAX = 2**53 - 1
 PageNumber = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
 PageSize = Annotated[int, msgspec.Meta(ge=1, le=200)]
 Search = Annotated[str, msgspec.Meta(max_length=100)]
@@ -213,10 +215,12 @@ class MaintenanceChanged(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MaintenanceBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """`PATCH /api/admin/nodes/{id}/maintenance`: `maintenance`, or the panel's own name."""
+    """`PATCH /api/admin/nodes/{id}/maintenance`: `maintenance`, or the panel's own name;
+    exactly one of them (documented as one property, see openapi_structs)."""
 
-    maintenance: bool | None = None
-    maintenance_mode: bool | None = None
+    one_property: ClassVar[bool] = True
+    maintenance: bool | msgspec.UnsetType = msgspec.UNSET
+    maintenance_mode: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class OwnerStats(msgspec.Struct, rename="camel", frozen=True, kw_only=True):

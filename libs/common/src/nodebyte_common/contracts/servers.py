@@ -29,8 +29,13 @@ State = Literal[
 Status = Literal[State, "suspended"]  # a suspension overrides the runtime state
 Image = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\s]+$")]
 Command = Annotated[str, msgspec.Meta(max_length=4096)]
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # a variable name a shell can take
 Environment = Annotated[
-    dict[str, Annotated[str, msgspec.Meta(max_length=4096)]], msgspec.Meta(max_length=200)
+    dict[
+        Annotated[str, msgspec.Meta(pattern=ENV_NAME)],
+        Annotated[str, msgspec.Meta(max_length=4096)],
+    ],
+    msgspec.Meta(max_length=200),
 ]
 DiskMb = Annotated[int, msgspec.Meta(gt=0, le=2**31 - 1)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]

@@ -69,6 +69,10 @@ class Forward:
     # A create whose items are not the routes one parameter under it (openapi_links).
     creates: Creates | None = None
     refuses: dict[int, str] | None = None  # its own refusals, for the document (refusals)
+    # A path parameter's type when `uuid`/`int`/`str` says too little (a range, an enum, a
+    # pattern): checked and documented here, never left to the owner to refuse in its
+    # own words (its internal path would reach the caller).
+    path_types: dict[str, Any] | None = None
 
     @property
     def opt(self) -> dict[str, Any] | None:
@@ -159,7 +163,9 @@ def _endpoint(client: ServiceClient, spec: Forward) -> Callable[..., Awaitable[A
 
     parameters = [
         inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, annotation=FromPath[PATH_TYPES[kind]]
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=FromPath[(spec.path_types or {}).get(name, PATH_TYPES[kind])],
         )
         for name, kind in PATH_PARAMETER.findall(spec.path)
     ]

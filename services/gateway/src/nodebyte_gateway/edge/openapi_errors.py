@@ -70,6 +70,8 @@ def document_error_envelope(app: Litestar) -> None:
             for status, response in operation.responses.items():
                 if status.startswith(("4", "5")) and isinstance(response, OpenAPIResponse):
                     response.content = {"application/json": OpenAPIMediaType(schema=ENVELOPE)}
+                elif isinstance(response, OpenAPIResponse):
+                    _any_of_answers(response)
     for component in (schema.components.schemas or {}).values() if schema.components else ():
         _numbers_once(component)
 
@@ -115,6 +117,15 @@ def _numbers_once(schema: Any) -> None:
             schema.additional_properties,
         ):
             _numbers_once(child)
+
+
+def _any_of_answers(response: OpenAPIResponse) -> None:
+    """An answer that is one of several Structs (`A | B`) is documented as anyOf: both
+    may fit one answer (an empty list is a list of either), which oneOf would refuse."""
+    for media in (response.content or {}).values():
+        schema = media.schema
+        if isinstance(schema, Schema) and schema.one_of and schema.any_of is None:
+            schema.any_of, schema.one_of = schema.one_of, None
 
 
 def _optional_body(operation: Operation) -> None:

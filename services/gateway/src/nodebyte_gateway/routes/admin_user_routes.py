@@ -177,6 +177,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         tags=tags,
         status_code=200,
         summary="Set a user's roles",
+        responses=refusals({404: "No user has this userId"}),
     )
     async def set_roles(data: JSONBody[SetRolesBody], request: Request) -> Answer[RolesSet]:
         body = data

@@ -10,13 +10,31 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 from litestar import get
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Pages
+from nodebyte_common.envelope import ApiError
 from nodebyte_gateway.accounts.audit import Outcome
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.paging import Paging
+
+# Taken as text and parsed here: Litestar's own conversion of a query datetime also takes
+# a time without its offset and a bare number (seconds since 1970), which the document's
+# `date-time` (RFC 3339) does not allow.
+Instant = Annotated[str | None, QueryParameter(format="date-time", max_length=64)]
+
+
+def _instant(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = msgspec.json.decode(msgspec.json.encode(raw), type=datetime)
+    except msgspec.ValidationError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ApiError(400, f"`{name}` must be an RFC 3339 date-time with its offset")
+    return value
 
 
 class AuditActor(msgspec.Struct, kw_only=True, frozen=True):
@@ -76,8 +94,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
         outcome: Annotated[
             Literal["accepted", "refused", "failed"] | None, QueryParameter()
         ] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: Instant = None,
+        until: Instant = None,
     ) -> AuditAnswer:
         filters = AuditFilters(
             actor_id=actor_id or user_id,
@@ -86,8 +104,8 @@ def routes(ctx: GatewayContext) -> list[Any]:
             target_type=target_type,
             target_id=target_id,
             outcome=outcome,
-            since=since,
-            until=until,
+            since=_instant("since", since),
+            until=_instant("until", until),
         )
         paging = Paging(page, limit)
         async with runtime.pool.acquire() as conn:

@@ -33,6 +33,7 @@ from nodebyte_gateway.dead_letters import (
     DeadLetter,
     DeadLetterNotFound,
     DeadLetterQueues,
+    QueueName,
     UnknownQueue,
 )
 
@@ -41,7 +42,7 @@ TAGS = ["admin"]
 MAX_ID_LENGTH = 100
 
 Queue = Annotated[
-    str, QueryParameter(description="A subscription's queue, e.g. notifier.notifications")
+    QueueName, QueryParameter(description="A subscription's queue, e.g. notifier.notifications")
 ]
 
 
@@ -69,7 +70,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         summary="Dead letters of a queue, oldest first (without ?queue=: the count per queue)",
     )
     async def list_dead_letters(
-        queue: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        queue: Annotated[QueueName | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> DeadLettersAnswer | DeadLetterQueuesAnswer:
         if queue is None:

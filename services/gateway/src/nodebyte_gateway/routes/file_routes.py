@@ -35,7 +35,7 @@ from nodebyte_common.webapp import STREAMED_BODY
 from nodebyte_gateway.accounts import audit
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
-from nodebyte_gateway.edge.openapi_errors import MULTIPART_BODY, byte_stream
+from nodebyte_gateway.edge.openapi_errors import MULTIPART_BODY, byte_stream, refusals
 from nodebyte_gateway.edge.upload_stream import FormStream, boundary_of
 from nodebyte_gateway.routes.node_routes import AGENTS
 
@@ -210,6 +210,7 @@ UPLOAD_FORM = Schema(
         "file": Schema(
             type=OpenAPIType.ARRAY,
             items=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+            min_items=1,  # an upload without a file is refused
             description="One part per file, each with its filename",
         ),
     },
@@ -274,6 +275,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         # each file of the upload is audited on its own, with its outcome
         opt={STREAMED_BODY: True, MULTIPART_BODY: UPLOAD_FORM, **audit.in_handler()},
         request_max_body_size=None,
+        responses=refusals({415: "The body is not multipart/form-data"}),
     )
     async def upload(
         server_id: FromPath[UUID], request: Request, path: PathQuery = "/"

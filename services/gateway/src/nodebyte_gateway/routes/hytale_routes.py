@@ -11,10 +11,11 @@ guards hytale-auth itself); the internal client turns them back.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import Parameter
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts import hytale as contract
@@ -22,6 +23,8 @@ from nodebyte_common.contracts.envelope import Answer, Empty, WindowAnswer
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
 from nodebyte_gateway.edge.rate_limit import Limit
+
+EggId = Annotated[int, Parameter(ge=1, le=contract.EGG_ID_MAX)]
 
 PREFIX = "/api/v1/hytale"
 ADMIN_PREFIX = "/api/admin/hytale"
@@ -126,9 +129,10 @@ def _admin_table() -> list[Forward]:
         _hytale("DELETE", account, "/hytale/accounts/{account_id}", write,
                 Answer[c.AccountRemoved], "Remove an account (ending its sessions)"),
         _hytale("PUT", egg, "/hytale/eggs/{egg_id}", write, Answer[c.Egg],
-                "Set an egg's token variable names", body=c.EggVariables),
+                "Set an egg's token variable names", body=c.EggVariables,
+                path_types={"egg_id": EggId}),
         _hytale("DELETE", egg, "/hytale/eggs/{egg_id}", write, Answer[c.EggReset],
-                "Reset an egg to the default variable names"),
+                "Reset an egg to the default variable names", path_types={"egg_id": EggId}),
     ]  # fmt: skip
 
 

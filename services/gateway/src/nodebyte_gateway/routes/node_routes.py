@@ -24,6 +24,7 @@ from nodebyte_common.contracts.nodes import (
     NodeUpdate,
     PageQuery,
     Usage,
+    UsagePeriod,
     UsageQuery,
 )
 from nodebyte_common.envelope import ApiError
@@ -106,7 +107,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
         Forward("POST", "/api/nodes", "/nodes", write, Answer[NodeCreated],
                 "Register a node (answers its first deployment token, once)",
                 body=NodeCreate, status=201, audit=audit.action("node.create"),
-                then=with_deploy_url),
+                then=with_deploy_url, refuses={409: "A node with this name already exists"}),
         Forward("PUT", node, "/nodes/{node_id}", write, Answer[Node], "Update a node",
                 body=NodeUpdate, audit=audit.action("node.update")),
         Forward("DELETE", node, "/nodes/{node_id}", write, Nothing,
@@ -119,6 +120,6 @@ def routes(ctx: GatewayContext) -> list[Any]:
         Forward("GET", node + "/usage/{period:str}", "/nodes/{node_id}/usage/{period}", read,
                 Answer[Usage],
                 "Node usage chart: daily (hourly points), weekly or monthly (daily points)",
-                query=UsageQuery),
+                query=UsageQuery, path_types={"period": UsagePeriod}),
     ]  # fmt: skip
     return forward_routes(ctx, AGENTS, TAGS, table)

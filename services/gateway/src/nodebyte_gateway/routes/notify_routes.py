@@ -38,6 +38,7 @@ from nodebyte_common.envelope import ApiError, decode_body
 from nodebyte_common.sealing import Sealer, SealingError
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
+from nodebyte_gateway.edge.openapi_errors import refusals
 from nodebyte_gateway.edge.openapi_links import CREATES, Creates
 from nodebyte_gateway.edge.retries import retry_id, retry_key
 
@@ -206,16 +207,23 @@ def _admin_routes(ctx: GatewayContext) -> list[Any]:
                 "Add a webhook", body=CreateWebhook, status=201),
     ]  # fmt: skip
 
-    @put(WEBHOOKS_PATH, guards=[write], summary="Change a webhook", tags=tags)
+    unknown = refusals({404: "No webhook has this id"})
+
+    @put(WEBHOOKS_PATH, guards=[write], summary="Change a webhook", tags=tags, responses=unknown)
     async def update_webhook(data: JSONBody[UpdateWebhook]) -> Answer[Webhook]:
-        webhook_id = _webhook_id(data.id)
-        path, body = f"/webhooks/{webhook_id}", msgspec.to_builtins(data)
+        path, body = f"/webhooks/{data.id}", msgspec.to_builtins(data)
         updated = await notifier.call_as(Answer[Webhook], "PUT", path, json=body)
         return Answer(data=updated.data, message="Webhook updated")
 
-    @patch(WEBHOOKS_PATH, guards=[write], summary="Send a test message to a webhook", tags=tags)
+    @patch(
+        WEBHOOKS_PATH,
+        guards=[write],
+        summary="Send a test message to a webhook",
+        tags=tags,
+        responses=unknown,
+    )
     async def test_webhook(data: JSONBody[WebhookId]) -> Answer[WebhookTest]:
-        path = f"/webhooks/{_webhook_id(data.id)}/test"
+        path = f"/webhooks/{data.id}/test"
         result = (await notifier.call_as(Answer[WebhookTest], "POST", path)).data
         if result.delivered:
             return Answer(data=result, message="Webhook test successful")
@@ -233,9 +241,10 @@ def _admin_routes(ctx: GatewayContext) -> list[Any]:
         status_code=200,
         summary="Remove a webhook (named by ?id= or a body's id)",
         tags=tags,
+        responses=unknown,
     )
     async def delete_webhook(request: Request, id: FromQuery[str | None] = None) -> Answer[Deleted]:
-        raw_id = id if id is not None else decode_body(await request.body(), WebhookId).id
+        raw_id = id if id is not None else str(decode_body(await request.body(), WebhookId).id)
         path = f"/webhooks/{_webhook_id(raw_id)}"
         deleted = await notifier.call_as(Answer[Deleted], "DELETE", path)
         return Answer(data=deleted.data, message="Webhook deleted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, patch
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
@@ -38,7 +39,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
                 SizedPagedAnswer[c.MirrorNode], "Nodes of the panel mirror", query=c.NodesQuery),
         Forward("GET", node + "/allocations", "/mirror/nodes/{node_id}/allocations", read,
                 SizedPagedAnswer[c.Allocation], "Allocations of one node of the panel mirror",
-                query=c.NodeAllocationsQuery),
+                query=c.NodeAllocationsQuery, path_types={"node_id": PanelId}),
         Forward("GET", "/api/admin/locations", "/mirror/locations", read,
                 SizedPagedAnswer[c.Location], "Locations of the panel mirror",
                 query=c.LocationsQuery),
@@ -89,7 +90,7 @@ def _maintenance_route(ctx: GatewayContext) -> HTTPRouteHandler:
 
 
 def _maintenance(body: c.MaintenanceBody) -> bool:
-    given = {v for v in (body.maintenance, body.maintenance_mode) if v is not None}
+    given = [v for v in (body.maintenance, body.maintenance_mode) if v is not msgspec.UNSET]
     if len(given) != 1:
         raise ApiError(400, "Give `maintenance` as true or false", "VALIDATION_ERROR")
     return given.pop()

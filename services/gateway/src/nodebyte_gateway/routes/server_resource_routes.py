@@ -8,11 +8,17 @@ while the panel is down (its circuit open), relayed here in the envelope.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from litestar.params import Parameter
 
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.contracts.envelope import Answer
-from nodebyte_common.contracts.server_resources import SERVER_RESOURCES, ServerResources
+from nodebyte_common.contracts.server_resources import (
+    SERVER_REF,
+    SERVER_RESOURCES,
+    ServerResources,
+)
 from nodebyte_gateway.context import GatewayContext
 from nodebyte_gateway.edge.forward_table import Forward, forward_routes
 
@@ -26,6 +32,7 @@ def routes(ctx: GatewayContext) -> list[Any]:
             catalogue.SERVER_READ,
             Answer[ServerResources],
             "Live CPU, memory, disk and network use of a panel server (kept 3 s)",
+            path_types={"server_id": Annotated[str, Parameter(pattern=SERVER_REF)]},
         ),
     ]
     return forward_routes(ctx, "sync", ["servers"], table)

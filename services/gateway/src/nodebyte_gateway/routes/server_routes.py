@@ -26,7 +26,7 @@ from nodebyte_common import events, outbox
 from nodebyte_common import permission_catalogue as catalogue
 from nodebyte_common.backup_contracts import Backup, BackupCommandAccepted
 from nodebyte_common.contracts.envelope import Answer, Empty, Nothing, PagedAnswer
-from nodebyte_common.contracts.nodes import Usage, UsageQuery
+from nodebyte_common.contracts.nodes import Usage, UsagePeriod, UsageQuery
 from nodebyte_common.contracts.servers import (
     CommandBody,
     CommandStatus,
@@ -220,7 +220,8 @@ def forwarded(ctx: GatewayContext) -> list[Any]:
                 "Server details (with its node and latest transfer)"),
         Forward("POST", "/api/servers", "/servers", catalogue.SERVER_CREATE, Answer[Server],
                 "Register a server on a node", body=ServerCreate, status=201,
-                audit=audit.action("server.create")),
+                audit=audit.action("server.create"),
+                refuses={404: "No template has this templateId"}),
         Forward("PUT", server, internal, catalogue.SERVER_UPDATE, Answer[Server],
                 "Update a server (resources only while stopped)", body=ServerUpdate,
                 audit=audit.action("server.update")),
@@ -251,7 +252,8 @@ def forwarded(ctx: GatewayContext) -> list[Any]:
                 Answer[list[Backup]], "List backups"),
         Forward("GET", server + "/usage/{period:str}", internal + "/usage/{period}",
                 catalogue.SERVER_READ, Answer[Usage],
-                "Server usage chart: daily, weekly or monthly", query=UsageQuery),
+                "Server usage chart: daily, weekly or monthly", query=UsageQuery,
+                path_types={"period": UsagePeriod}),
     ]  # fmt: skip
     return forward_routes(ctx, AGENTS, TAGS, table)
 

@@ -154,8 +154,12 @@ def _item_routes(
         answer = await items.call(Answer[view], "PUT", f"/{item_id}", json=data)
         return await items.changed(request, "updated", item_id, answer)
 
+    # A built-in job (auto sync, log clean-up) is disabled, not deleted.
+    builtin = {409: "A built-in job cannot be deleted; disable it instead"}
+
     @delete(item, guards=[items.can("delete")], tags=[tag], status_code=200,
-            summary=f"Delete a {noun}", name=f"{tag}-delete")  # fmt: skip
+            summary=f"Delete a {noun}", name=f"{tag}-delete",
+            responses=refusals(builtin) if tag == "scheduler" else None)  # fmt: skip
     async def remove(item_id: FromPath[UUID], request: Request) -> Nothing:
         answer = await items.call(Nothing, "DELETE", f"/{item_id}")
         return await items.changed(request, "deleted", item_id, answer)
