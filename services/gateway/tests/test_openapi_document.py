@@ -198,3 +198,29 @@ def test_every_page_number_is_bounded(document: dict[str, Any]) -> None:
         and "maximum" not in parameter["schema"]
     ]
     assert not unbounded, unbounded
+
+
+def test_optional_fields_keep_their_bounds_on_their_branch(document: dict[str, Any]) -> None:
+    """`Annotated[int, Meta(ge=0)] | UnsetType` lost its zero bound, and its other bounds
+    sat beside the oneOf: schemathesis sent -1 as valid data (PUT /api/tasks/{id})."""
+    schemas = document["components"]["schemas"]
+    jitter = schemas["TaskUpdate"]["properties"]["jitterSeconds"]
+    assert jitter["oneOf"][0] == {"type": "integer", "minimum": 0, "maximum": 3600}
+    cores = schemas["NodeUpdate"]["properties"]["maxCpuCores"]["oneOf"][0]
+    assert cores["exclusiveMinimum"] == 0
+    assert "maximum" not in schemas["NodeUpdate"]["properties"]["maxCpuCores"]
+    variables = schemas["VariablesUpdate"]["properties"]["variables"]
+    assert variables["minProperties"] == 1
+    assert "pattern" in variables["propertyNames"]
+
+
+def test_no_bound_is_beyond_what_the_services_take(document: dict[str, Any]) -> None:
+    """A path id documented up to 2**63 - 1 is written as a float that rounds up: ids
+    past the services' own limit were documented as valid."""
+    too_large = [
+        f"{m} {p} {parameter['name']}"
+        for m, p, op in operations(document)
+        for parameter in op.get("parameters", [])
+        if parameter["schema"].get("maximum", 0) > 2**53
+    ]
+    assert not too_large, too_large
