@@ -11,7 +11,7 @@ this file. A second, short run fuzzes with NUL bytes allowed in every string.
 
 On a stack of its own: an administrator's generated writes (panel settings, mail
 settings, jobs, users) would change what the other tests' stack does. Bounded: a few
-examples per operation, a fixed seed, two workers (one per core).
+examples per operation, a fixed seed, one worker.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from nodebyte_devstack.processes import Stack
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 14
 MAX_EXAMPLES = 5
-WORKERS = 2
+# One worker: hypothesis describes strategies with `ast` in each worker thread, and
+# CPython 3.11's parser is not thread-safe there ("AST constructor recursion depth
+# mismatch" on a random operation, seen with two).
+WORKERS = 1
 # Each run's bound. Measured with the two cores shared with other stacks (load 9-17): the
 # first run 264 s (~8,900 cases), the second under a minute; the margin is for a loaded CI.
 SECONDS = 600
