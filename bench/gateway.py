@@ -82,18 +82,12 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
-    # Limits no load here reaches: a 429 is a cheap answer and would inflate the rate.
-    config = replace(StackConfig.isolated(ADMIN, AMQP), gateway_rate_limits=UNREACHED_LIMITS)
-    stack = Stack(config, Path(tempfile.mkdtemp(prefix="nb-bench-gw-")))
+    stack = gateway_stack("nb-bench-gw-")
+    config = stack.config
     port = free_port()
     constant = subprocess.Popen([sys.executable, "-c", CONSTANT_APP, str(port)])  # noqa: S603
     try:
-        stack.prepare_database()
-        stack.start_emulators()
-        stack.wait_healthy(["pterodactyl", "discord"], START_TIMEOUT)
-        for service in ("gateway", "sync", "notifier"):
-            stack.start_service(service)
-        stack.wait_healthy(["gateway", "sync", "notifier"], START_TIMEOUT)
+        start_gateway_services(stack)
         headers = {"X-API-Key": config.api_key}
         log_id = _completed_sync(config.url("gateway"), headers)
         bearer = {"Authorization": f"Bearer {asyncio.run(_tech_team_token(config))}"}
@@ -122,6 +116,23 @@ def main() -> None:
     print(f"sync_status_ratio: {status['rps'] / ceiling['rps']:.2f}")
     print(f"sync_status_bearer_ratio: {status_bearer['rps'] / ceiling['rps']:.2f}")
     print(f"public_stats_ratio: {stats['rps'] / ceiling['rps']:.2f}")
+
+
+def gateway_stack(log_prefix: str) -> Stack:
+    """An isolated stack for the gateway benches, with limits no load here reaches (a 429
+    is a cheap answer and would inflate the rate)."""
+    config = replace(StackConfig.isolated(ADMIN, AMQP), gateway_rate_limits=UNREACHED_LIMITS)
+    return Stack(config, Path(tempfile.mkdtemp(prefix=log_prefix)))
+
+
+def start_gateway_services(stack: Stack) -> None:
+    """The emulators, then the gateway and the two owners its measured routes read."""
+    stack.prepare_database()
+    stack.start_emulators()
+    stack.wait_healthy(["pterodactyl", "discord"], START_TIMEOUT)
+    for service in ("gateway", "sync", "notifier"):
+        stack.start_service(service)
+    stack.wait_healthy(["gateway", "sync", "notifier"], START_TIMEOUT)
 
 
 async def _tech_team_token(config: StackConfig) -> str:

@@ -19,26 +19,21 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from gateway import (  # bench/gateway.py, beside this file
-    ADMIN,
-    AMQP,
     CONSTANT_APP,
-    START_TIMEOUT,
-    UNREACHED_LIMITS,
     WARM_UP_SECONDS,
     _completed_sync,
     _run_wrk,
     _tech_team_token,
+    gateway_stack,
+    start_gateway_services,
 )
 
 from nodebyte_devstack.cleanup import discard_stack
-from nodebyte_devstack.config import StackConfig, free_port
-from nodebyte_devstack.processes import Stack
+from nodebyte_devstack.config import free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -82,18 +77,13 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    config = replace(StackConfig.isolated(ADMIN, AMQP), gateway_rate_limits=UNREACHED_LIMITS)
-    stack = Stack(config, Path(tempfile.mkdtemp(prefix="nb-bench-gwcpu-")))
+    stack = gateway_stack("nb-bench-gwcpu-")
+    config = stack.config
     port = free_port()
     constant = subprocess.Popen([sys.executable, "-c", CONSTANT_APP, str(port)])  # noqa: S603
     results = {}
     try:
-        stack.prepare_database()
-        stack.start_emulators()
-        stack.wait_healthy(["pterodactyl", "discord"], START_TIMEOUT)
-        for service in ("gateway", "sync", "notifier"):
-            stack.start_service(service)
-        stack.wait_healthy(["gateway", "sync", "notifier"], START_TIMEOUT)
+        start_gateway_services(stack)
         gateway_pid = stack.processes["gateway"].popen.pid
         headers = {"X-API-Key": config.api_key}
         log_id = _completed_sync(config.url("gateway"), headers)

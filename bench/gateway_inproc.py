@@ -18,10 +18,8 @@ import gc
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +29,13 @@ _HERE = Path(__file__).resolve().parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
 from gateway import (  # noqa: E402 - bench/gateway.py, beside this file
-    ADMIN,
-    AMQP,
-    START_TIMEOUT,
-    UNREACHED_LIMITS,
     _completed_sync,
     _tech_team_token,
+    gateway_stack,
+    start_gateway_services,
 )
 
 from nodebyte_devstack.cleanup import discard_stack  # noqa: E402
-from nodebyte_devstack.config import StackConfig  # noqa: E402
-from nodebyte_devstack.processes import Stack  # noqa: E402
 
 Message = dict[str, Any]
 
@@ -149,15 +143,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    config = replace(StackConfig.isolated(ADMIN, AMQP), gateway_rate_limits=UNREACHED_LIMITS)
-    stack = Stack(config, Path(tempfile.mkdtemp(prefix="nb-bench-gwin-")))
+    stack = gateway_stack("nb-bench-gwin-")
+    config = stack.config
     try:
-        stack.prepare_database()
-        stack.start_emulators()
-        stack.wait_healthy(["pterodactyl", "discord"], START_TIMEOUT)
-        for service in ("gateway", "sync", "notifier"):
-            stack.start_service(service)
-        stack.wait_healthy(["gateway", "sync", "notifier"], START_TIMEOUT)
+        start_gateway_services(stack)
         headers = {"X-API-Key": config.api_key}
         log_id = _completed_sync(config.url("gateway"), headers)
         bearer = {"Authorization": f"Bearer {asyncio.run(_tech_team_token(config))}"}
