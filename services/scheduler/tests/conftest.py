@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,26 +9,12 @@ import asyncpg
 import pytest
 
 import nodebyte_scheduler
-from nodebyte_common.db import create_pool
-from nodebyte_common.migrations import migrate
+from nodebyte_devstack.schemas import migrated_schema
 
 MIGRATIONS = Path(nodebyte_scheduler.__file__).parent / "migrations"
 
 
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"sched_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(database)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        await migrate(admin, schema, MIGRATIONS)
-    finally:
-        await admin.close()
-    pool = await create_pool(database, schema, max_size=4)
-    try:
+    async with migrated_schema(database, MIGRATIONS, "sched", max_size=4) as pool:
         yield pool
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(database)
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
