@@ -25,6 +25,7 @@ from nodebyte_devstack.mariadb import MARIADB_HOST, MARIADB_PORT, MariaDbAccount
 from nodebyte_devstack.pgbouncer import PgBouncer
 from nodebyte_devstack.processes import Stack
 from nodebyte_devstack.publishing import publish_event
+from nodebyte_devstack.sync_runs import SMALLEST_PAGE_SIZE
 from nodebyte_emulators.agent import SimulatedAgent
 
 T = TypeVar("T")
@@ -320,3 +321,14 @@ def own_stack(
         aside(tap.close())
         asyncio.run(drop_database(admin_dsn, config.database))
         asyncio.run(discard_topology(amqp_url, config.prefix))
+
+
+@pytest.fixture
+async def small_pages(gateway: httpx.AsyncClient) -> AsyncIterator[None]:
+    """The sync asks the panel for the smallest pages its settings take, for this test."""
+    before = (await gateway.get("/api/admin/sync/settings")).json()["data"]["pageSize"]
+    size = {"pageSize": SMALLEST_PAGE_SIZE}
+    changed = await gateway.post("/api/admin/sync/settings", json=size)
+    assert changed.status_code == 200, changed.text
+    yield
+    await gateway.post("/api/admin/sync/settings", json={"pageSize": before})

@@ -5,7 +5,6 @@ order, and a server's live resources read through to the panel."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -13,19 +12,10 @@ import httpx
 import pytest
 
 from nodebyte_devstack.accounts import SignedInUser
-from nodebyte_devstack.sync_runs import TERMINAL, run_sync
+from nodebyte_devstack.sync_runs import SMALLEST_PAGE_SIZE, TERMINAL, run_sync
 from nodebyte_devstack.waiting import eventually
 
-PAGE_SIZE = 10  # the smallest the settings take: many pages, many progress steps
-
-
-@pytest.fixture
-async def small_pages(gateway: httpx.AsyncClient) -> AsyncIterator[None]:
-    before = (await gateway.get("/api/admin/sync/settings")).json()["data"]["pageSize"]
-    changed = await gateway.post("/api/admin/sync/settings", json={"pageSize": PAGE_SIZE})
-    assert changed.status_code == 200, changed.text
-    yield
-    await gateway.post("/api/admin/sync/settings", json={"pageSize": before})
+PAGE_SIZE = SMALLEST_PAGE_SIZE  # (the `small_pages` fixture): many pages, many progress steps
 
 
 async def test_a_poller_sees_progress_grow_to_100_only_when_completed(

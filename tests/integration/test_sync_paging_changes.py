@@ -9,27 +9,16 @@ a slow panel leaves time to change it in between.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
-from nodebyte_devstack.sync_runs import run_sync, wait_for
+from nodebyte_devstack.sync_runs import SMALLEST_PAGE_SIZE, run_sync, wait_for
 from nodebyte_devstack.waiting import eventually
 
-PAGE_SIZE = 10  # the smallest the settings take: the emulator's 40 servers on 4 pages
+PAGE_SIZE = SMALLEST_PAGE_SIZE  # (the `small_pages` fixture): the emulator's 40 servers on 4 pages
 SERVERS_PATH = "/api/application/servers"
 LATENCY_MS = 1500  # every panel answer: the window in which the test changes the panel
-
-
-@pytest.fixture
-async def small_pages(gateway: httpx.AsyncClient) -> AsyncIterator[None]:
-    before = (await gateway.get("/api/admin/sync/settings")).json()["data"]["pageSize"]
-    changed = await gateway.post("/api/admin/sync/settings", json={"pageSize": PAGE_SIZE})
-    assert changed.status_code == 200, changed.text
-    yield
-    await gateway.post("/api/admin/sync/settings", json={"pageSize": before})
 
 
 async def mirrored_servers(gateway: httpx.AsyncClient) -> dict[int, str]:

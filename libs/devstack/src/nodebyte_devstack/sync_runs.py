@@ -13,6 +13,7 @@ import httpx
 from nodebyte_devstack.waiting import eventually
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+SMALLEST_PAGE_SIZE = 10  # the smallest page size the sync settings take
 
 
 async def run_sync(
