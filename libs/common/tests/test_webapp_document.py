@@ -3,10 +3,10 @@ the path, and a Struct body is documented as msgspec checks it."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import get, patch, post
+from litestar import Litestar, get, patch, post
 from litestar.openapi import OpenAPIConfig
 from litestar.params import JSONBody
 from litestar.testing import TestClient
@@ -40,7 +40,7 @@ async def read_thing(thing_id: int) -> None: ...
 async def change_thing(thing_id: int, data: JSONBody[Open]) -> None: ...
 
 
-def app() -> Any:
+def app() -> Litestar:
     return create_app(
         service="test",
         route_handlers=[list_things, add_thing, read_thing, change_thing],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import uuid6
@@ -14,7 +15,7 @@ from nodebyte_scheduler import store
 from .test_firing_layers import DUE, firer
 
 
-async def add_job(conn: asyncpg.Connection, **values: Any) -> Any:
+async def add_job(conn: asyncpg.Connection, **values: Any) -> UUID:
     job_id = uuid6.uuid7()
     task = {
         "kind": "task",
@@ -30,7 +31,7 @@ async def add_job(conn: asyncpg.Connection, **values: Any) -> Any:
     return job_id
 
 
-async def runs_of(conn: asyncpg.Connection, job_id: Any) -> list[asyncpg.Record]:
+async def runs_of(conn: asyncpg.Connection, job_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM runs WHERE job_id = $1", job_id)
 
 

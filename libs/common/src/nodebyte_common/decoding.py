@@ -40,11 +40,11 @@ def decode_json(raw: bytes, type_: type[T] = Any) -> T:  # type: ignore[assignme
     return value
 
 
-def _typed(raw: bytes, type_: Any) -> Any:
+def _typed(raw: bytes, type_: type[T]) -> T:
     try:
         return msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError:
-        if type_ is Any:
+        if type_ is Any:  # type: ignore[comparison-overlap]
             raise
         # JSON has one kind of number: `2.0` is the integer 2 (JSON Schema says so, and so
         # our documents), which msgspec's strict decoding refuses where an `int` is due.

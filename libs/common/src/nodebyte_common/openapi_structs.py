@@ -107,7 +107,7 @@ def _documented_pattern(kind: Any) -> str | None:
     return extra.get("extra", extra).get("pattern")
 
 
-def _unwrapped(kind: Any) -> Any:
+def _unwrapped(kind: msgspec.inspect.Type) -> msgspec.inspect.Type:
     return kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind
 
 
